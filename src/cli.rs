@@ -1,0 +1,142 @@
+//! The command line (clap): subcommands and global options, and how options map
+//! onto settings. Options are global, so they go before or after the subcommand
+//! (`reluvia-transform run --select x` as with dbt).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::settings::SettingsInput;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reluvia-transform",
+    version,
+    about = "Run a dbt-format project of Jinja SQL models on PostgreSQL (the T of a Meltano ELT stack)",
+    long_about = None,
+    after_help = "Settings come from flags, RELUVIA_TRANSFORM_<NAME> and PG_ANALYTICS_* variables, and --config JSON files; see the README.\nExit codes: 0 success, 1 a node failed or the run could not complete, 2 usage, settings or compile error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the selected models in dependency order.
+    Run,
+    /// Render the selected models' SQL into the target path without touching the database.
+    Compile,
+    /// List the selected nodes, one per line.
+    #[command(alias = "list")]
+    Ls {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LsOutput::Selector)]
+        output: LsOutput,
+        /// Only nodes of this type.
+        #[arg(long, value_enum)]
+        resource_type: Option<ResourceTypeArg>,
+    },
+    /// Show the effective settings (secrets masked), test the connection and print the server version.
+    Debug,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LsOutput {
+    /// `project.path.name`, as dbt prints it.
+    Selector,
+    /// Node names only.
+    Name,
+    /// One JSON object per line.
+    Json,
+    /// File paths.
+    Path,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResourceTypeArg {
+    Model,
+    Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// Directory holding dbt_project.yml [default: ./transforms, or $MELTANO_PROJECT_ROOT/transforms].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// Where compiled SQL and artifacts go, relative to the project directory [default: the project's target-path].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub target_path: Option<PathBuf>,
+    /// JSON file of settings (repeatable, later files win); `--config ENV` reads the environment only.
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// Nodes to include: name, +name, name+, tag:x, path:models/marts, source:s (space-separated: union; comma: intersection).
+    #[arg(short = 's', long, global = true, num_args = 1.., value_name = "SELECTOR")]
+    pub select: Vec<String>,
+    /// Nodes to leave out, same syntax as --select.
+    #[arg(long, global = true, num_args = 1.., value_name = "SELECTOR")]
+    pub exclude: Vec<String>,
+    /// How many models to build at once (and most connections opened).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<u64>,
+    /// Values for var(), as a JSON or YAML object, e.g. '{"start_date": "2026-01-01"}'.
+    #[arg(long, global = true, value_name = "YAML")]
+    pub vars: Option<String>,
+    /// Stop at the first failure.
+    #[arg(short = 'x', long, global = true)]
+    pub fail_fast: bool,
+    /// Console output: dbt-like text lines, or one JSON object per event.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+impl GlobalArgs {
+    /// The settings these options give, as flags (highest precedence).
+    pub fn settings_input(&self) -> Result<SettingsInput> {
+        let mut flags: Vec<(String, Value, String)> = Vec::new();
+        if let Some(p) = &self.project_dir {
+            flags.push(("project_dir".into(), Value::String(p.display().to_string()), "--project-dir".into()));
+        }
+        if let Some(p) = &self.target_path {
+            flags.push(("target_path".into(), Value::String(p.display().to_string()), "--target-path".into()));
+        }
+        if let Some(t) = self.threads {
+            flags.push(("threads".into(), Value::from(t), "--threads".into()));
+        }
+        if let Some(v) = &self.vars {
+            flags.push(("vars".into(), parse_vars(v)?, "--vars".into()));
+        }
+        if self.fail_fast {
+            flags.push(("fail_fast".into(), Value::Bool(true), "--fail-fast".into()));
+        }
+        if let Some(f) = self.log_format {
+            let v = match f {
+                LogFormatArg::Text => "text",
+                LogFormatArg::Json => "json",
+            };
+            flags.push(("log_format".into(), Value::String(v.into()), "--log-format".into()));
+        }
+        Ok(SettingsInput { flags, config_files: self.config.clone() })
+    }
+}
+
+/// `--vars` as JSON, else YAML; it must be an object.
+pub fn parse_vars(text: &str) -> Result<Value> {
+    let parsed: Option<Value> = serde_json::from_str(text).ok().or_else(|| serde_saphyr::from_str::<Value>(text).ok());
+    match parsed {
+        Some(v @ Value::Object(_)) => Ok(v),
+        _ => Err(Error::usage(format!(
+            "--vars: expected a JSON or YAML object such as '{{\"key\": \"value\"}}', got '{text}'"
+        ))),
+    }
+}

@@ -1,0 +1,241 @@
+//! Console output: what the user sees on stderr while a command runs.
+//!
+//! Text mode prints dbt-like lines (`12:00:01  1 of 3 START sql table model …`),
+//! coloured only when stderr is a terminal and `NO_COLOR` is unset. JSON mode
+//! (`--log-format json`) prints one JSON object per event, for machines. stdout is
+//! never written here: it is reserved for a command's result (`ls`, `--about`).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use crate::settings::LogFormat;
+
+/// How a node ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// The event sink of one invocation.
+pub struct Output {
+    format: LogFormat,
+    color: bool,
+    lock: Mutex<()>,
+}
+
+const WIDTH: usize = 80;
+
+impl Output {
+    pub fn new(format: LogFormat) -> Output {
+        let color = format == LogFormat::Text
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Output { format, color, lock: Mutex::new(()) }
+    }
+
+    fn emit(&self, event: &str, level: &str, text: &str, fields: Value) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = chrono::Utc::now();
+        let mut err = std::io::stderr().lock();
+        match self.format {
+            LogFormat::Text => {
+                let _ = writeln!(err, "{}  {}", now.format("%H:%M:%S"), text);
+            }
+            LogFormat::Json => {
+                let mut obj = json!({
+                    "ts": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "level": level,
+                    "event": event,
+                    "msg": strip_ansi(text),
+                });
+                if let (Value::Object(o), Value::Object(f)) = (&mut obj, fields) {
+                    o.extend(f);
+                }
+                let _ = writeln!(err, "{obj}");
+            }
+        }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A plain informational line.
+    pub fn info(&self, event: &str, text: &str) {
+        self.emit(event, "info", text, json!({}));
+    }
+
+    /// A warning line.
+    pub fn warn(&self, event: &str, text: &str) {
+        let t = self.paint(text, "33");
+        self.emit(event, "warn", &t, json!({}));
+    }
+
+    /// The one-line message of a failed command.
+    pub fn error(&self, text: &str) {
+        let t = self.paint(&format!("error: {text}"), "31");
+        self.emit("error", "error", &t, json!({}));
+    }
+
+    /// `1 of 3 START sql table model analytics.x ....... [RUN]`.
+    pub fn node_start(&self, index: usize, total: usize, what: &str, unique_id: &str) {
+        let left = format!("{index} of {total} START {what}");
+        let text = dotted(&left, "[RUN]");
+        self.emit("node_start", "info", &text, json!({"unique_id": unique_id, "index": index, "total": total}));
+    }
+
+    /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn node_end(
+        &self,
+        index: usize,
+        total: usize,
+        status: Status,
+        what: &str,
+        unique_id: &str,
+        detail: &str,
+        seconds: f64,
+        rows: Option<u64>,
+    ) {
+        let (word, code, tag) = match status {
+            Status::Success => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
+            Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
+            Status::Warn => ("WARN", "33", format!("[WARN {detail} in {seconds:.2}s]")),
+            Status::Fail => ("FAIL", "31", format!("[FAIL {detail} in {seconds:.2}s]")),
+            Status::Error => ("ERROR creating", "31", format!("[ERROR in {seconds:.2}s]")),
+            Status::Skipped => ("SKIP", "33", "[SKIP]".to_string()),
+        };
+        let left = format!("{index} of {total} {} {what}", self.paint(word, code));
+        // Colour codes add 9 invisible bytes (`\x1b[32m` and `\x1b[0m`).
+        let text = dotted_painted(&left, &tag, if self.color { 9 } else { 0 });
+        self.emit(
+            "node_end",
+            if matches!(status, Status::Error | Status::Fail) { "error" } else { "info" },
+            &text,
+            json!({"unique_id": unique_id, "index": index, "total": total, "status": status.as_str(),
+                   "message": detail, "execution_time": seconds, "rows_affected": rows}),
+        );
+    }
+
+    /// A blank line in text mode (nothing in JSON mode).
+    pub fn blank(&self) {
+        if self.format == LogFormat::Text {
+            self.emit("", "info", "", json!({}));
+        }
+    }
+
+    /// The closing summary: failures in detail, then the counts.
+    pub fn summary(&self, counts: &Counts, failures: &[(String, String)], elapsed: f64, what_ran: &str) {
+        self.blank();
+        self.emit(
+            "run_finished",
+            "info",
+            &format!("Finished running {what_ran} in {elapsed:.2}s."),
+            json!({"elapsed": elapsed}),
+        );
+        self.blank();
+        if failures.is_empty() && counts.warn == 0 {
+            let t = self.paint("Completed successfully", "32");
+            self.emit("run_completed", "info", &t, json!({}));
+        } else {
+            let t = format!(
+                "Completed with {} error{} and {} warning{}:",
+                counts.error,
+                if counts.error == 1 { "" } else { "s" },
+                counts.warn,
+                if counts.warn == 1 { "" } else { "s" }
+            );
+            let t = self.paint(&t, if counts.error > 0 { "31" } else { "33" });
+            self.emit("run_completed", if counts.error > 0 { "error" } else { "warn" }, &t, json!({}));
+            for (head, msg) in failures {
+                self.blank();
+                self.emit("failure", "error", head, json!({}));
+                self.emit("failure_detail", "error", &format!("  {msg}"), json!({}));
+            }
+        }
+        self.blank();
+        self.emit(
+            "summary",
+            "info",
+            &format!(
+                "Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
+                counts.pass,
+                counts.warn,
+                counts.error,
+                counts.skip,
+                counts.total()
+            ),
+            json!({"pass": counts.pass, "warn": counts.warn, "error": counts.error, "skip": counts.skip, "total": counts.total()}),
+        );
+    }
+}
+
+/// Result counts for the summary line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub pass: usize,
+    pub warn: usize,
+    pub error: usize,
+    pub skip: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.pass + self.warn + self.error + self.skip
+    }
+}
+
+fn dotted(left: &str, right: &str) -> String {
+    let used = left.chars().count() + right.chars().count() + 2;
+    let dots = WIDTH.saturating_sub(used).max(3);
+    format!("{left} {} {right}", ".".repeat(dots))
+}
+
+/// Like [`dotted`] for a left part holding `invisible` bytes of colour codes.
+fn dotted_painted(left: &str, right: &str, invisible: usize) -> String {
+    let used = left.chars().count().saturating_sub(invisible) + right.chars().count() + 2;
+    let dots = WIDTH.saturating_sub(used).max(3);
+    format!("{left} {} {right}", ".".repeat(dots))
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
