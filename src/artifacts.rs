@@ -20,11 +20,17 @@ pub const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results
 /// Writes `content` to `path` atomically.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::runtime(format!("cannot create {}: {e}; check the target path", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::runtime(format!(
+            "cannot create {}: {e}; check the target path",
+            dir.display()
+        ))
+    })?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let write = || -> std::io::Result<()> {
@@ -35,7 +41,10 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Error::runtime(format!("cannot write {}: {e}; check the target path", path.display()))
+        Error::runtime(format!(
+            "cannot write {}: {e}; check the target path",
+            path.display()
+        ))
     })
 }
 
@@ -52,7 +61,10 @@ fn metadata(schema: &str, invocation_id: &str) -> Value {
 
 /// Path of a node's compiled SQL under `target`.
 pub fn compiled_path(target: &Path, project: &str, original_file_path: &str) -> std::path::PathBuf {
-    target.join("compiled").join(project).join(original_file_path)
+    target
+        .join("compiled")
+        .join(project)
+        .join(original_file_path)
 }
 
 /// `manifest.json` of `manifest`.
@@ -181,8 +193,15 @@ pub struct NodeResult {
 }
 
 /// `run_results.json` of an invocation.
-pub fn run_results_json(results: &[NodeResult], elapsed: f64, invocation_id: &str, args: Value) -> Value {
-    let ts = |t: &Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+pub fn run_results_json(
+    results: &[NodeResult],
+    elapsed: f64,
+    invocation_id: &str,
+    args: Value,
+) -> Value {
+    let ts = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    };
     let rows: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -218,6 +237,7 @@ pub fn run_results_json(results: &[NodeResult], elapsed: f64, invocation_id: &st
 
 /// Serialises `value` and writes it atomically to `dir/name`.
 pub fn write_json(dir: &Path, name: &str, value: &Value) -> Result<()> {
-    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::runtime(format!("cannot serialise {name}: {e}")))?;
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::runtime(format!("cannot serialise {name}: {e}")))?;
     write_atomic(&dir.join(name), &text)
 }

@@ -21,6 +21,12 @@ use crate::settings::SettingsInput;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Print what this plugin is and its settings as a JSON Schema (Singer SDK convention), then exit.
+    #[arg(long)]
+    pub about: bool,
+    /// Format of --about.
+    #[arg(long, value_enum, default_value_t = AboutFormat::Text, requires = "about")]
+    pub format: AboutFormat,
     #[command(flatten)]
     pub global: GlobalArgs,
 }
@@ -43,6 +49,13 @@ pub enum Command {
     },
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AboutFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,10 +118,18 @@ impl GlobalArgs {
     pub fn settings_input(&self) -> Result<SettingsInput> {
         let mut flags: Vec<(String, Value, String)> = Vec::new();
         if let Some(p) = &self.project_dir {
-            flags.push(("project_dir".into(), Value::String(p.display().to_string()), "--project-dir".into()));
+            flags.push((
+                "project_dir".into(),
+                Value::String(p.display().to_string()),
+                "--project-dir".into(),
+            ));
         }
         if let Some(p) = &self.target_path {
-            flags.push(("target_path".into(), Value::String(p.display().to_string()), "--target-path".into()));
+            flags.push((
+                "target_path".into(),
+                Value::String(p.display().to_string()),
+                "--target-path".into(),
+            ));
         }
         if let Some(t) = self.threads {
             flags.push(("threads".into(), Value::from(t), "--threads".into()));
@@ -124,15 +145,24 @@ impl GlobalArgs {
                 LogFormatArg::Text => "text",
                 LogFormatArg::Json => "json",
             };
-            flags.push(("log_format".into(), Value::String(v.into()), "--log-format".into()));
+            flags.push((
+                "log_format".into(),
+                Value::String(v.into()),
+                "--log-format".into(),
+            ));
         }
-        Ok(SettingsInput { flags, config_files: self.config.clone() })
+        Ok(SettingsInput {
+            flags,
+            config_files: self.config.clone(),
+        })
     }
 }
 
 /// `--vars` as JSON, else YAML; it must be an object.
 pub fn parse_vars(text: &str) -> Result<Value> {
-    let parsed: Option<Value> = serde_json::from_str(text).ok().or_else(|| serde_saphyr::from_str::<Value>(text).ok());
+    let parsed: Option<Value> = serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_saphyr::from_str::<Value>(text).ok());
     match parsed {
         Some(v @ Value::Object(_)) => Ok(v),
         _ => Err(Error::usage(format!(

@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::artifacts::{self, NodeResult};
-use crate::cli::{Cli, Command, GlobalArgs, LsOutput, ResourceTypeArg};
+use crate::cli::{AboutFormat, Cli, Command, GlobalArgs, LsOutput, ResourceTypeArg};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::manifest::Manifest;
@@ -33,6 +33,10 @@ pub struct Loaded {
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
+    if cli.about {
+        print!("{}", about(cli.format));
+        return 0;
+    }
     let Some(command) = cli.command else {
         // Under Meltano (`meltano run … reluvia-transform`) the bare plugin name
         // means the daily job; from a terminal it means "show me the help".
@@ -64,7 +68,10 @@ fn dispatch(command: &Command, global: &GlobalArgs) -> i32 {
     let result = match command {
         Command::Run => run(settings, global, &out),
         Command::Compile => compile(settings, global, &out),
-        Command::Ls { output, resource_type } => ls(settings, global, *output, *resource_type),
+        Command::Ls {
+            output,
+            resource_type,
+        } => ls(settings, global, *output, *resource_type),
         Command::Debug => debug(settings),
     };
     match result {
@@ -72,6 +79,67 @@ fn dispatch(command: &Command, global: &GlobalArgs) -> i32 {
         Err(e) => {
             out.error(&e.message);
             e.exit_code()
+        }
+    }
+}
+
+/// `--about`: name, version, description and settings (Singer SDK convention).
+pub fn about(format: AboutFormat) -> String {
+    let schema = settings::schema();
+    let description = env!("CARGO_PKG_DESCRIPTION");
+    match format {
+        AboutFormat::Json => {
+            let v = json!({
+                "name": "reluvia-transform",
+                "description": description,
+                "version": crate::VERSION,
+                "capabilities": ["about"],
+                "settings": schema,
+            });
+            format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+        }
+        AboutFormat::Text | AboutFormat::Markdown => {
+            let md = format == AboutFormat::Markdown;
+            let mut t = if md {
+                format!("# reluvia-transform\n\n{description}\n\nVersion: {}\n\n## Settings\n\n| Setting | Required | Default | Environment | Description |\n|:--|:--:|:--|:--|:--|\n", crate::VERSION)
+            } else {
+                format!(
+                    "Name: reluvia-transform\nVersion: {}\nDescription: {description}\nSettings:\n",
+                    crate::VERSION
+                )
+            };
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            if let Some(props) = schema["properties"].as_object() {
+                for (name, p) in props {
+                    let default = p.get("default").map(|d| d.to_string()).unwrap_or_default();
+                    let desc = p["description"].as_str().unwrap_or("");
+                    let envs = settings::env_names(name).join(", ");
+                    let req = if required.contains(&name.as_str()) {
+                        "yes"
+                    } else {
+                        "no"
+                    };
+                    if md {
+                        t.push_str(&format!(
+                            "| {name} | {req} | {default} | {envs} | {desc} |\n"
+                        ));
+                    } else {
+                        t.push_str(&format!(
+                            "  - {name}{}: {desc} [env: {envs}]{}\n",
+                            if req == "yes" { " (required)" } else { "" },
+                            if default.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" [default: {default}]")
+                            }
+                        ));
+                    }
+                }
+            }
+            t
         }
     }
 }
@@ -84,31 +152,60 @@ pub fn load(settings: Arc<Settings>) -> Result<Loaded> {
     let manifest = renderer.build_manifest(&project)?;
     let graph = Graph::build(&manifest)?;
     let target_dir = settings.resolve_target_path(&project.target_path);
-    Ok(Loaded { settings, project, renderer, manifest, graph, target_dir, invocation_id })
+    Ok(Loaded {
+        settings,
+        project,
+        renderer,
+        manifest,
+        graph,
+        target_dir,
+        invocation_id,
+    })
 }
 
 /// The selected model ids, in dependency order.
 fn selected_models(loaded: &Loaded, global: &GlobalArgs) -> Result<Vec<String>> {
-    let chosen = loaded.graph.select(&loaded.manifest, &global.select, &global.exclude)?;
-    let models: BTreeSet<String> = chosen.into_iter().filter(|id| id.starts_with("model.")).collect();
+    let chosen = loaded
+        .graph
+        .select(&loaded.manifest, &global.select, &global.exclude)?;
+    let models: BTreeSet<String> = chosen
+        .into_iter()
+        .filter(|id| id.starts_with("model."))
+        .collect();
     Ok(loaded.graph.topo_order(&models))
 }
 
 /// Renders the selected models, writes their compiled SQL and the manifest.
 fn compile_selected(loaded: &mut Loaded, order: &[String]) -> Result<()> {
     for id in order {
-        let idx = loaded.manifest.nodes.iter().position(|n| &n.unique_id == id).expect("selected node exists");
+        let idx = loaded
+            .manifest
+            .nodes
+            .iter()
+            .position(|n| &n.unique_id == id)
+            .expect("selected node exists");
         let sql = loaded.renderer.compile(&loaded.manifest.nodes[idx])?;
         let node = &mut loaded.manifest.nodes[idx];
-        let path = artifacts::compiled_path(&loaded.target_dir, &loaded.manifest.project_name, &node.original_file_path);
+        let path = artifacts::compiled_path(
+            &loaded.target_dir,
+            &loaded.manifest.project_name,
+            &node.original_file_path,
+        );
         artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())?;
         node.compiled_code = Some(sql);
     }
-    artifacts::write_json(&loaded.target_dir, "manifest.json", &artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id))
+    artifacts::write_json(
+        &loaded.target_dir,
+        "manifest.json",
+        &artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id),
+    )
 }
 
 fn header(out: &Output, loaded: &Loaded) {
-    out.info("main_report_version", &format!("Running with reluvia-transform={}", crate::VERSION));
+    out.info(
+        "main_report_version",
+        &format!("Running with reluvia-transform={}", crate::VERSION),
+    );
     out.info(
         "found_stats",
         &format!(
@@ -142,15 +239,23 @@ fn compile(settings: Arc<Settings>, global: &GlobalArgs, out: &Output) -> Result
             "Compiled {} model{} to {}",
             order.len(),
             plural(order.len()),
-            artifacts::compiled_path(&loaded.target_dir, &loaded.manifest.project_name, "").display()
+            artifacts::compiled_path(&loaded.target_dir, &loaded.manifest.project_name, "")
+                .display()
         ),
     );
     Ok(0)
 }
 
-fn ls(settings: Arc<Settings>, global: &GlobalArgs, output: LsOutput, rtype: Option<ResourceTypeArg>) -> Result<i32> {
+fn ls(
+    settings: Arc<Settings>,
+    global: &GlobalArgs,
+    output: LsOutput,
+    rtype: Option<ResourceTypeArg>,
+) -> Result<i32> {
     let loaded = load(settings)?;
-    let chosen = loaded.graph.select(&loaded.manifest, &global.select, &global.exclude)?;
+    let chosen = loaded
+        .graph
+        .select(&loaded.manifest, &global.select, &global.exclude)?;
     let mut lines = Vec::new();
     for n in &loaded.manifest.nodes {
         if !chosen.contains(&n.unique_id) || rtype.is_some_and(|r| r != ResourceTypeArg::Model) {
@@ -202,7 +307,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn debug(settings: Arc<Settings>) -> Result<i32> {
-    let mut text = format!("reluvia-transform {}\n\nSettings (highest-precedence source shown):\n", crate::VERSION);
+    let mut text = format!(
+        "reluvia-transform {}\n\nSettings (highest-precedence source shown):\n",
+        crate::VERSION
+    );
     for (name, value, origin) in settings.describe() {
         text.push_str(&format!("  {name:<18} {value:<32} {origin}\n"));
     }
@@ -210,7 +318,11 @@ fn debug(settings: Arc<Settings>) -> Result<i32> {
     text.push_str(&format!(
         "\nProject: {} ({})\n",
         settings.project_dir.display(),
-        if dbt_project.is_file() { "dbt_project.yml found" } else { "dbt_project.yml NOT found" }
+        if dbt_project.is_file() {
+            "dbt_project.yml found"
+        } else {
+            "dbt_project.yml NOT found"
+        }
     ));
     let rt = runtime()?;
     let conn = rt.block_on(async {
@@ -245,8 +357,15 @@ fn run(settings: Arc<Settings>, global: &GlobalArgs, out: &Arc<Output>) -> Resul
         "threads": settings.threads, "vars": settings.vars, "fail_fast": settings.fail_fast,
     });
     if order.is_empty() {
-        out.warn("nothing_to_do", "Nothing to do: no model matches the selection. Check --select/--exclude.");
-        artifacts::write_json(&loaded.target_dir, "run_results.json", &artifacts::run_results_json(&[], 0.0, &loaded.invocation_id, args))?;
+        out.warn(
+            "nothing_to_do",
+            "Nothing to do: no model matches the selection. Check --select/--exclude.",
+        );
+        artifacts::write_json(
+            &loaded.target_dir,
+            "run_results.json",
+            &artifacts::run_results_json(&[], 0.0, &loaded.invocation_id, args),
+        )?;
         return Ok(0);
     }
     let rt = runtime()?;
@@ -268,13 +387,24 @@ fn run(settings: Arc<Settings>, global: &GlobalArgs, out: &Arc<Output>) -> Resul
             Status::Error | Status::Fail => {
                 counts.error += 1;
                 if let Some(n) = loaded.manifest.node(&r.unique_id) {
-                    failures.push((format!("Failure in model {} ({})", n.name, n.original_file_path), r.message.clone()));
+                    failures.push((
+                        format!("Failure in model {} ({})", n.name, n.original_file_path),
+                        r.message.clone(),
+                    ));
                 }
             }
             Status::Skipped => counts.skip += 1,
         }
     }
-    let tables = order.iter().filter(|id| loaded.manifest.node(id).is_some_and(|n| n.materialized == crate::manifest::Materialization::Table)).count();
+    let tables = order
+        .iter()
+        .filter(|id| {
+            loaded
+                .manifest
+                .node(id)
+                .is_some_and(|n| n.materialized == crate::manifest::Materialization::Table)
+        })
+        .count();
     let views = order.len() - tables;
     let mut what = Vec::new();
     if tables > 0 {
@@ -292,10 +422,18 @@ fn run(settings: Arc<Settings>, global: &GlobalArgs, out: &Arc<Output>) -> Resul
 }
 
 /// Connects, creates the target schemas and runs the scheduler.
-async fn execute(loaded: Arc<Loaded>, order: &[String], out: Arc<Output>) -> Result<(Vec<NodeResult>, bool)> {
+async fn execute(
+    loaded: Arc<Loaded>,
+    order: &[String],
+    out: Arc<Output>,
+) -> Result<(Vec<NodeResult>, bool)> {
     let settings = loaded.settings.clone();
     let first = warehouse::connect(&settings).await?;
-    let schemas: BTreeSet<String> = order.iter().filter_map(|id| loaded.manifest.node(id)).map(|n| n.schema.clone()).collect();
+    let schemas: BTreeSet<String> = order
+        .iter()
+        .filter_map(|id| loaded.manifest.node(id))
+        .map(|n| n.schema.clone())
+        .collect();
     for s in &schemas {
         warehouse::ensure_schema(&first, s).await.map_err(|e| {
             Error::runtime(format!(
@@ -307,15 +445,24 @@ async fn execute(loaded: Arc<Loaded>, order: &[String], out: Arc<Output>) -> Res
     }
     let pool = Arc::new(Pool::new(settings.clone(), settings.threads));
     pool.adopt(first);
-    out.info("concurrency", &format!("Concurrency: {} threads (target schema '{}')", settings.threads, settings.schema));
+    out.info(
+        "concurrency",
+        &format!(
+            "Concurrency: {} thread{} (target schema '{}')",
+            settings.threads,
+            plural(settings.threads),
+            settings.schema
+        ),
+    );
     out.blank();
 
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
@@ -324,7 +471,12 @@ async fn execute(loaded: Arc<Loaded>, order: &[String], out: Arc<Output>) -> Res
     });
 
     let total = order.len();
-    let suffix: String = loaded.invocation_id.chars().filter(|c| c.is_ascii_hexdigit()).take(8).collect();
+    let suffix: String = loaded
+        .invocation_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect();
     let job = |id: String, index: usize| {
         let loaded = loaded.clone();
         let pool = pool.clone();
@@ -332,7 +484,12 @@ async fn execute(loaded: Arc<Loaded>, order: &[String], out: Arc<Output>) -> Res
         let out = out.clone();
         async move {
             let node = loaded.manifest.node(&id).expect("scheduled node exists");
-            let what = format!("sql {} model {}.{}", node.materialized.as_str(), node.schema, node.alias);
+            let what = format!(
+                "sql {} model {}.{}",
+                node.materialized.as_str(),
+                node.schema,
+                node.alias
+            );
             out.node_start(index, total, &what, &id);
             let started_at = chrono::Utc::now();
             let clock = Instant::now();
@@ -362,7 +519,16 @@ async fn execute(loaded: Arc<Loaded>, order: &[String], out: Arc<Output>) -> Res
             };
             match outcome {
                 Ok(built) => {
-                    out.node_end(index, total, Status::Success, &what, &id, &built.message, secs, built.rows);
+                    out.node_end(
+                        index,
+                        total,
+                        Status::Success,
+                        &what,
+                        &id,
+                        &built.message,
+                        secs,
+                        built.rows,
+                    );
                     result.message = built.message;
                     result.code = built.code;
                     result.rows_affected = built.rows;
@@ -402,11 +568,23 @@ async fn execute(loaded: Arc<Loaded>, order: &[String], out: Arc<Output>) -> Res
     let out_for_cancel = out.clone();
     let on_interrupt = || async move {
         let out = out_for_cancel;
-        out.warn("interrupted", "Interrupted: cancelling running queries; their models stay as they were");
+        out.warn(
+            "interrupted",
+            "Interrupted: cancelling running queries; their models stay as they were",
+        );
         pool_for_cancel.cancel_all().await;
     };
-    let (results, interrupted) =
-        scheduler::execute(order, &loaded.graph, settings.threads, settings.fail_fast, rx, job, skip, on_interrupt).await;
+    let (results, interrupted) = scheduler::execute(
+        order,
+        &loaded.graph,
+        settings.threads,
+        settings.fail_fast,
+        rx,
+        job,
+        skip,
+        on_interrupt,
+    )
+    .await;
     log::debug!("connections opened: {}", pool.opened());
     Ok((results, interrupted))
 }

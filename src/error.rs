@@ -24,12 +24,18 @@ pub struct Error {
 impl Error {
     /// A settings, project or template error (exit code 2).
     pub fn usage(message: impl Into<String>) -> Error {
-        Error { kind: ErrorKind::Usage, message: message.into() }
+        Error {
+            kind: ErrorKind::Usage,
+            message: message.into(),
+        }
     }
 
     /// A failure while running against the database (exit code 1).
     pub fn runtime(message: impl Into<String>) -> Error {
-        Error { kind: ErrorKind::Runtime, message: message.into() }
+        Error {
+            kind: ErrorKind::Runtime,
+            message: message.into(),
+        }
     }
 
     /// The process exit code for this error: 2 for usage, 1 for runtime.

@@ -33,8 +33,14 @@ impl Graph {
         }
         for n in &manifest.nodes {
             for dep in &n.depends_on_nodes {
-                g.parents.entry(n.unique_id.clone()).or_default().push(dep.clone());
-                g.children.entry(dep.clone()).or_default().push(n.unique_id.clone());
+                g.parents
+                    .entry(n.unique_id.clone())
+                    .or_default()
+                    .push(dep.clone());
+                g.children
+                    .entry(dep.clone())
+                    .or_default()
+                    .push(n.unique_id.clone());
             }
         }
         if let Some(cycle) = g.find_cycle() {
@@ -99,7 +105,12 @@ impl Graph {
     }
 
     /// Ids reachable from `id` through `edges`, up to `depth` steps (None: all).
-    fn reach(&self, id: &str, edges: &BTreeMap<String, Vec<String>>, depth: Option<usize>) -> BTreeSet<String> {
+    fn reach(
+        &self,
+        id: &str,
+        edges: &BTreeMap<String, Vec<String>>,
+        depth: Option<usize>,
+    ) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         let mut queue = VecDeque::from([(id.to_string(), 0usize)]);
         while let Some((cur, d)) = queue.pop_front() {
@@ -133,7 +144,11 @@ impl Graph {
                 }
             }
         }
-        let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| *i).collect();
+        let mut ready: BTreeSet<&str> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(i, _)| *i)
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
         while let Some(&next) = ready.iter().next() {
             ready.remove(next);
@@ -151,7 +166,12 @@ impl Graph {
     }
 
     /// The ids selected by `select` (all when empty) minus `exclude`.
-    pub fn select(&self, manifest: &Manifest, select: &[String], exclude: &[String]) -> Result<BTreeSet<String>> {
+    pub fn select(
+        &self,
+        manifest: &Manifest,
+        select: &[String],
+        exclude: &[String],
+    ) -> Result<BTreeSet<String>> {
         let mut chosen: BTreeSet<String> = if select.iter().all(|s| s.trim().is_empty()) {
             self.ids.clone()
         } else {
@@ -175,7 +195,9 @@ impl Graph {
 
     fn intersection(&self, manifest: &Manifest, spec: &str) -> Result<BTreeSet<String>> {
         let mut parts = spec.split(',').filter(|p| !p.is_empty());
-        let first = parts.next().ok_or_else(|| Error::usage(format!("empty selector '{spec}'")))?;
+        let first = parts
+            .next()
+            .ok_or_else(|| Error::usage(format!("empty selector '{spec}'")))?;
         let mut acc = self.one(manifest, first)?;
         for p in parts {
             let other = self.one(manifest, p)?;
@@ -267,7 +289,9 @@ impl Graph {
 
 /// `+x`, `2+x` → (Some(depth), "x").
 fn graph_op_prefix(spec: &str) -> (Option<Option<usize>>, &str) {
-    let digits = spec.find(|c: char| !c.is_ascii_digit()).unwrap_or(spec.len());
+    let digits = spec
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(spec.len());
     if spec[digits..].starts_with('+') {
         let depth = spec[..digits].parse::<usize>().ok();
         return (Some(depth), &spec[digits + 1..]);

@@ -51,7 +51,11 @@ impl Output {
         let color = format == LogFormat::Text
             && std::io::stderr().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Output { format, color, lock: Mutex::new(()) }
+        Output {
+            format,
+            color,
+            lock: Mutex::new(()),
+        }
     }
 
     fn emit(&self, event: &str, level: &str, text: &str, fields: Value) {
@@ -106,7 +110,12 @@ impl Output {
     pub fn node_start(&self, index: usize, total: usize, what: &str, unique_id: &str) {
         let left = format!("{index} of {total} START {what}");
         let text = dotted(&left, "[RUN]");
-        self.emit("node_start", "info", &text, json!({"unique_id": unique_id, "index": index, "total": total}));
+        self.emit(
+            "node_start",
+            "info",
+            &text,
+            json!({"unique_id": unique_id, "index": index, "total": total}),
+        );
     }
 
     /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`.
@@ -150,7 +159,13 @@ impl Output {
     }
 
     /// The closing summary: failures in detail, then the counts.
-    pub fn summary(&self, counts: &Counts, failures: &[(String, String)], elapsed: f64, what_ran: &str) {
+    pub fn summary(
+        &self,
+        counts: &Counts,
+        failures: &[(String, String)],
+        elapsed: f64,
+        what_ran: &str,
+    ) {
         self.blank();
         self.emit(
             "run_finished",
@@ -171,7 +186,12 @@ impl Output {
                 if counts.warn == 1 { "" } else { "s" }
             );
             let t = self.paint(&t, if counts.error > 0 { "31" } else { "33" });
-            self.emit("run_completed", if counts.error > 0 { "error" } else { "warn" }, &t, json!({}));
+            self.emit(
+                "run_completed",
+                if counts.error > 0 { "error" } else { "warn" },
+                &t,
+                json!({}),
+            );
             for (head, msg) in failures {
                 self.blank();
                 self.emit("failure", "error", head, json!({}));

@@ -111,11 +111,20 @@ pub fn load(dir: &Path) -> Result<Project> {
     let name = doc
         .get("name")
         .and_then(Value::as_str)
-        .ok_or_else(|| Error::usage(format!("{}: `name:` is missing; give the project a name", file.display())))?
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "{}: `name:` is missing; give the project a name",
+                file.display()
+            ))
+        })?
         .to_string();
     let list = |key: &str, default: &str| -> Vec<String> {
         match doc.get(key) {
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             Some(Value::String(s)) => vec![s.clone()],
             _ => vec![default.to_string()],
         }
@@ -124,7 +133,11 @@ pub fn load(dir: &Path) -> Result<Project> {
     let macro_paths = list("macro-paths", "macros");
     let test_paths = list("test-paths", "tests");
     let seed_paths = list("seed-paths", "seeds");
-    let target_path = doc.get("target-path").and_then(Value::as_str).unwrap_or("target").to_string();
+    let target_path = doc
+        .get("target-path")
+        .and_then(Value::as_str)
+        .unwrap_or("target")
+        .to_string();
 
     // vars: top-level keys are global, except a key named after the project, whose
     // contents are scoped to it (dbt-core semantics) and take precedence.
@@ -156,7 +169,11 @@ pub fn load(dir: &Path) -> Result<Project> {
         target_path,
         vars,
         models_config: doc.get("models").cloned().unwrap_or(Value::Null),
-        tests_config: doc.get("data_tests").or_else(|| doc.get("tests")).cloned().unwrap_or(Value::Null),
+        tests_config: doc
+            .get("data_tests")
+            .or_else(|| doc.get("tests"))
+            .cloned()
+            .unwrap_or(Value::Null),
         sources_config: doc.get("sources").cloned().unwrap_or(Value::Null),
         models: Vec::new(),
         macros: Vec::new(),
@@ -170,7 +187,9 @@ pub fn load(dir: &Path) -> Result<Project> {
         for f in walk(dir, &mp)? {
             if f.original_file_path.ends_with(".sql") {
                 project.models.push(f);
-            } else if f.original_file_path.ends_with(".yml") || f.original_file_path.ends_with(".yaml") {
+            } else if f.original_file_path.ends_with(".yml")
+                || f.original_file_path.ends_with(".yaml")
+            {
                 yml_files.push(f);
             }
         }
@@ -179,7 +198,9 @@ pub fn load(dir: &Path) -> Result<Project> {
         for f in walk(dir, &mp)? {
             if f.original_file_path.ends_with(".sql") {
                 project.macros.push(f);
-            } else if f.original_file_path.ends_with(".yml") || f.original_file_path.ends_with(".yaml") {
+            } else if f.original_file_path.ends_with(".yml")
+                || f.original_file_path.ends_with(".yaml")
+            {
                 yml_files.push(f);
             }
         }
@@ -226,7 +247,8 @@ fn walk(root: &Path, sub: &str) -> Result<Vec<SqlFile>> {
         let entries = std::fs::read_dir(&d)
             .map_err(|e| Error::usage(format!("cannot read directory {}: {e}", d.display())))?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::usage(format!("cannot read directory {}: {e}", d.display())))?;
+            let entry = entry
+                .map_err(|e| Error::usage(format!("cannot read directory {}: {e}", d.display())))?;
             let p = entry.path();
             let fname = entry.file_name().to_string_lossy().to_string();
             if fname.starts_with('.') {
@@ -241,7 +263,10 @@ fn walk(root: &Path, sub: &str) -> Result<Vec<SqlFile>> {
             let rel = p.strip_prefix(root).unwrap_or(&p);
             let within = p.strip_prefix(&base).unwrap_or(&p);
             out.push(SqlFile {
-                name: p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
+                name: p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
                 original_file_path: slash(rel),
                 path: slash(within),
                 content,
@@ -253,7 +278,10 @@ fn walk(root: &Path, sub: &str) -> Result<Vec<SqlFile>> {
 }
 
 fn slash(p: &Path) -> String {
-    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Parses YAML into JSON values, with errors naming the file and line.
@@ -263,7 +291,12 @@ pub fn parse_yaml(text: &str, file: &str) -> Result<Value> {
     }
     let v: Value = serde_saphyr::from_str(text).map_err(|e| {
         let msg = e.to_string();
-        let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid YAML").trim();
+        let first = msg
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("invalid YAML")
+            .trim();
+        let first = first.strip_prefix("error:").unwrap_or(first).trim();
         let at = msg
             .lines()
             .find_map(|l| {
@@ -272,9 +305,18 @@ pub fn parse_yaml(text: &str, file: &str) -> Result<Value> {
                 Some(format!(" ({})", &l[pos..]))
             })
             .unwrap_or_default();
+        let at = if first.contains("line ") {
+            String::new()
+        } else {
+            at
+        };
         Error::usage(format!("{file}: invalid YAML: {first}{at}; fix the file"))
     })?;
-    Ok(if v.is_null() { Value::Object(Map::new()) } else { v })
+    Ok(if v.is_null() {
+        Value::Object(Map::new())
+    } else {
+        v
+    })
 }
 
 fn str_of(v: &Value, key: &str) -> String {
@@ -293,13 +335,18 @@ fn tests_of(v: &Value) -> Vec<Value> {
 }
 
 fn columns_of(v: &Value) -> Vec<Column> {
-    let Some(Value::Array(cols)) = v.get("columns") else { return Vec::new() };
+    let Some(Value::Array(cols)) = v.get("columns") else {
+        return Vec::new();
+    };
     cols.iter()
         .filter_map(|c| {
             Some(Column {
                 name: c.get("name")?.as_str()?.to_string(),
                 description: str_of(c, "description"),
-                data_type: c.get("data_type").and_then(Value::as_str).map(str::to_string),
+                data_type: c
+                    .get("data_type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 tests: tests_of(c),
             })
         })
@@ -313,15 +360,29 @@ fn read_properties(project: &mut Project, f: &SqlFile) -> Result<()> {
     if let Some(Value::Array(sources)) = doc.get("sources") {
         for s in sources {
             let sname = s.get("name").and_then(Value::as_str).ok_or_else(|| {
-                Error::usage(format!("{file}: a source has no `name:`; name every entry under `sources:`"))
+                Error::usage(format!(
+                    "{file}: a source has no `name:`; name every entry under `sources:`"
+                ))
             })?;
-            let schema = s.get("schema").and_then(Value::as_str).unwrap_or(sname).to_string();
-            let Some(Value::Array(tables)) = s.get("tables") else { continue };
+            let schema = s
+                .get("schema")
+                .and_then(Value::as_str)
+                .unwrap_or(sname)
+                .to_string();
+            let Some(Value::Array(tables)) = s.get("tables") else {
+                continue;
+            };
             for t in tables {
                 let tname = t.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    Error::usage(format!("{file}: a table of source '{sname}' has no `name:`"))
+                    Error::usage(format!(
+                        "{file}: a table of source '{sname}' has no `name:`"
+                    ))
                 })?;
-                if project.sources.iter().any(|x| x.source_name == sname && x.name == tname) {
+                if project
+                    .sources
+                    .iter()
+                    .any(|x| x.source_name == sname && x.name == tname)
+                {
                     return Err(Error::usage(format!(
                         "{file}: source '{sname}.{tname}' is declared twice; keep one declaration"
                     )));
@@ -340,8 +401,15 @@ fn read_properties(project: &mut Project, f: &SqlFile) -> Result<()> {
                     source_name: sname.to_string(),
                     name: tname.to_string(),
                     schema: schema.clone(),
-                    identifier: t.get("identifier").and_then(Value::as_str).unwrap_or(tname).to_string(),
-                    database: s.get("database").and_then(Value::as_str).map(str::to_string),
+                    identifier: t
+                        .get("identifier")
+                        .and_then(Value::as_str)
+                        .unwrap_or(tname)
+                        .to_string(),
+                    database: s
+                        .get("database")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                     description: str_of(t, "description"),
                     source_description: str_of(s, "description"),
                     loader: str_of(s, "loader"),
@@ -363,7 +431,9 @@ fn read_properties(project: &mut Project, f: &SqlFile) -> Result<()> {
     if let Some(Value::Array(models)) = doc.get("models") {
         for m in models {
             let name = m.get("name").and_then(Value::as_str).ok_or_else(|| {
-                Error::usage(format!("{file}: a model entry has no `name:`; name every entry under `models:`"))
+                Error::usage(format!(
+                    "{file}: a model entry has no `name:`; name every entry under `models:`"
+                ))
             })?;
             if let Some(prev) = project.model_props.get(name) {
                 return Err(Error::usage(format!(
@@ -393,9 +463,28 @@ fn read_properties(project: &mut Project, f: &SqlFile) -> Result<()> {
 
 /// Configs that a `dbt_project.yml` tree may give without the `+` prefix.
 const KNOWN_CONFIGS: &[&str] = &[
-    "materialized", "schema", "alias", "database", "tags", "enabled", "docs", "persist_docs",
-    "pre-hook", "post-hook", "grants", "indexes", "meta", "full_refresh", "unlogged",
-    "severity", "where", "error_if", "warn_if", "store_failures", "limit", "contract",
+    "materialized",
+    "schema",
+    "alias",
+    "database",
+    "tags",
+    "enabled",
+    "docs",
+    "persist_docs",
+    "pre-hook",
+    "post-hook",
+    "grants",
+    "indexes",
+    "meta",
+    "full_refresh",
+    "unlogged",
+    "severity",
+    "where",
+    "error_if",
+    "warn_if",
+    "store_failures",
+    "limit",
+    "contract",
 ];
 
 /// The configs a node at `fqn_dirs` (directories below the model path, then the

@@ -42,7 +42,12 @@ impl Object for Relation {
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", quote_ident(&self.schema), quote_ident(&self.identifier))
+        write!(
+            f,
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(&self.identifier)
+        )
     }
 }
 
@@ -89,14 +94,21 @@ struct ConfigObj {
 }
 
 impl Object for ConfigObj {
-    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> std::result::Result<Value, minijinja::Error> {
+    fn call(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
         let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
         if self.calls.phase == Phase::Parse {
             let mut cfg = self.calls.config.lock().unwrap();
             for key in kwargs.args() {
                 let v: Value = kwargs.get(key)?;
                 let j = serde_json::to_value(&v).map_err(|e| {
-                    minijinja::Error::new(JErrorKind::InvalidOperation, format!("config({key}=…): {e}"))
+                    minijinja::Error::new(
+                        JErrorKind::InvalidOperation,
+                        format!("config({key}=…): {e}"),
+                    )
                 })?;
                 merge_config(&mut cfg, key, j);
             }
@@ -191,7 +203,9 @@ pub fn rewrite_test_blocks(src: &str) -> String {
         j += src[j..].len() - src[j..].trim_start().len();
         out.push_str(&src[i..j]);
         let rest = &src[j..];
-        let word_end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        let word_end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
         match &rest[..word_end] {
             "test" => {
                 out.push_str("macro test_");
@@ -214,7 +228,10 @@ pub fn rewrite_test_blocks(src: &str) -> String {
 pub fn template_error(e: &minijinja::Error, fallback_file: &str) -> Error {
     let file = e.name().unwrap_or(fallback_file);
     let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
-    let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    let detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
     let hint = match e.kind() {
         JErrorKind::SyntaxError => "; fix the Jinja syntax",
         JErrorKind::UnknownFunction => "; define the macro in the macro paths or fix its name",
@@ -236,7 +253,10 @@ fn calls_of(state: &State) -> std::result::Result<Arc<Calls>, minijinja::Error> 
 
 /// Positional string arguments, skipping keyword arguments (`v=`, `version=`).
 fn positional(args: &[Value]) -> Vec<String> {
-    args.iter().filter(|a| !a.is_kwargs()).filter_map(|a| a.as_str().map(str::to_string)).collect()
+    args.iter()
+        .filter(|a| !a.is_kwargs())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
 }
 
 impl Renderer {
@@ -293,12 +313,19 @@ impl Renderer {
                 .map_err(|e| template_error(&e, &f.original_file_path))?;
         }
         for f in &project.macros {
-            let tmpl = env.get_template(&f.original_file_path).map_err(|e| template_error(&e, &f.original_file_path))?;
+            let tmpl = env
+                .get_template(&f.original_file_path)
+                .map_err(|e| template_error(&e, &f.original_file_path))?;
             let names: Vec<String> = {
                 let captured = tmpl
                     .render_captured(minijinja::context! {})
                     .map_err(|e| template_error(&e, &f.original_file_path))?;
-                captured.state().exports().into_iter().map(str::to_string).collect()
+                captured
+                    .state()
+                    .exports()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
             };
             for name in names {
                 if let Some(prev) = macros.insert(name.clone(), f.original_file_path.clone()) {
@@ -313,7 +340,9 @@ impl Renderer {
         }
         for (name, file) in &macros {
             let (name, file) = (name.clone(), file.clone());
-            env.add_function(name.clone(), move |state: &State, args: Rest<Value>| call_project_macro(state, &file, &name, &args));
+            env.add_function(name.clone(), move |state: &State, args: Rest<Value>| {
+                call_project_macro(state, &file, &name, &args)
+            });
         }
 
         let sh = shared.clone();
@@ -389,13 +418,16 @@ impl Renderer {
             log::info!("{msg}");
             Value::from("")
         });
-        env.add_function("return", |state: &State, value: Value| -> std::result::Result<Value, minijinja::Error> {
-            let calls = calls_of(state)?;
-            if let Some(slot) = calls.returns.lock().unwrap().last_mut() {
-                *slot = Some(value);
-            }
-            Ok(Value::from(""))
-        });
+        env.add_function(
+            "return",
+            |state: &State, value: Value| -> std::result::Result<Value, minijinja::Error> {
+                let calls = calls_of(state)?;
+                if let Some(slot) = calls.returns.lock().unwrap().last_mut() {
+                    *slot = Some(value);
+                }
+                Ok(Value::from(""))
+            },
+        );
         env.add_global("exceptions", Value::from_object(Exceptions));
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
@@ -415,7 +447,13 @@ impl Renderer {
         })
     }
 
-    fn context(&self, calls: &Arc<Calls>, this: Relation, base: Map<String, Json>, model: Json) -> Value {
+    fn context(
+        &self,
+        calls: &Arc<Calls>,
+        this: Relation,
+        base: Map<String, Json>,
+        model: Json,
+    ) -> Value {
         minijinja::context! {
             __calls => Value::from_dyn_object(calls.clone()),
             config => Value::from_object(ConfigObj { calls: calls.clone(), base }),
@@ -429,7 +467,10 @@ impl Renderer {
 
     /// Parses and compiles every enabled model of `project` into a [`Manifest`].
     pub fn build_manifest(&self, project: &Project) -> Result<Manifest> {
-        let mut manifest = Manifest { project_name: project.name.clone(), ..Default::default() };
+        let mut manifest = Manifest {
+            project_name: project.name.clone(),
+            ..Default::default()
+        };
         for s in &project.sources {
             manifest.sources.push(SourceNode {
                 unique_id: format!("source.{}.{}.{}", project.name, s.source_name, s.name),
@@ -456,21 +497,36 @@ impl Renderer {
                 }
             }
             let calls = Calls::new(Phase::Parse);
-            let this = Relation { database: self.shared.database.clone(), schema: self.shared.target_schema.clone(), identifier: m.name.clone() };
+            let this = Relation {
+                database: self.shared.database.clone(),
+                schema: self.shared.target_schema.clone(),
+                identifier: m.name.clone(),
+            };
             let model = serde_json::json!({"name": m.name, "unique_id": format!("model.{}.{}", project.name, m.name), "resource_type": "model", "fqn": fqn, "original_file_path": m.original_file_path});
             let ctx = self.context(&calls, this, config.clone(), model);
-            let tmpl = self.env.get_template(&m.original_file_path).map_err(|e| template_error(&e, &m.original_file_path))?;
-            tmpl.render(ctx).map_err(|e| template_error(&e, &m.original_file_path))?;
+            let tmpl = self
+                .env
+                .get_template(&m.original_file_path)
+                .map_err(|e| template_error(&e, &m.original_file_path))?;
+            tmpl.render(ctx)
+                .map_err(|e| template_error(&e, &m.original_file_path))?;
             for (k, v) in calls.config.lock().unwrap().iter() {
                 merge_config(&mut config, k, v.clone());
             }
-            let enabled = config.get("enabled").and_then(Json::as_bool).unwrap_or(true);
+            let enabled = config
+                .get("enabled")
+                .and_then(Json::as_bool)
+                .unwrap_or(true);
             if !enabled {
                 manifest.disabled.push(m.name.clone());
                 self.shared.disabled.lock().unwrap().insert(m.name.clone());
                 continue;
             }
-            let materialized = match config.get("materialized").and_then(Json::as_str).unwrap_or("view") {
+            let materialized = match config
+                .get("materialized")
+                .and_then(Json::as_str)
+                .unwrap_or("view")
+            {
                 "table" => Materialization::Table,
                 "view" => Materialization::View,
                 other => {
@@ -483,7 +539,12 @@ impl Renderer {
             let tags: Vec<String> = config
                 .get("tags")
                 .and_then(Json::as_array)
-                .map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Json::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             let node = Node {
                 unique_id: format!("model.{}.{}", project.name, m.name),
@@ -500,7 +561,13 @@ impl Renderer {
                 alias: String::new(),
                 database: self.shared.database.clone(),
                 depends_on_nodes: Vec::new(),
-                depends_on_macros: calls.macros.lock().unwrap().iter().map(|n| format!("macro.{}.{n}", project.name)).collect(),
+                depends_on_macros: calls
+                    .macros
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|n| format!("macro.{}.{n}", project.name))
+                    .collect(),
                 refs: Vec::new(),
                 sources: Vec::new(),
                 description: props.map(|p| p.description.clone()).unwrap_or_default(),
@@ -514,13 +581,25 @@ impl Renderer {
 
         // Names: schema and alias through the project's overrides, if any.
         for (node, _) in parsed.iter_mut() {
-            let custom_schema = node.config.get("schema").and_then(Json::as_str).map(str::to_string);
+            let custom_schema = node
+                .config
+                .get("schema")
+                .and_then(Json::as_str)
+                .map(str::to_string);
             node.schema = self.generate_name("generate_schema_name", custom_schema, node)?;
-            let custom_alias = node.config.get("alias").and_then(Json::as_str).map(str::to_string);
+            let custom_alias = node
+                .config
+                .get("alias")
+                .and_then(Json::as_str)
+                .map(str::to_string);
             node.alias = self.generate_name("generate_alias_name", custom_alias, node)?;
             self.shared.relations.lock().unwrap().insert(
                 node.name.clone(),
-                Relation { database: node.database.clone(), schema: node.schema.clone(), identifier: node.alias.clone() },
+                Relation {
+                    database: node.database.clone(),
+                    schema: node.schema.clone(),
+                    identifier: node.alias.clone(),
+                },
             );
         }
 
@@ -560,28 +639,50 @@ impl Renderer {
 
     /// Calls a project's `generate_schema_name`/`generate_alias_name` override, or
     /// applies dbt's default rule.
-    fn generate_name(&self, macro_name: &str, custom: Option<String>, node: &Node) -> Result<String> {
+    fn generate_name(
+        &self,
+        macro_name: &str,
+        custom: Option<String>,
+        node: &Node,
+    ) -> Result<String> {
         if let Some(file) = self.macros.get(macro_name) {
             let calls = Calls::new(Phase::Parse);
-            let this = Relation { database: node.database.clone(), schema: self.shared.target_schema.clone(), identifier: node.name.clone() };
+            let this = Relation {
+                database: node.database.clone(),
+                schema: self.shared.target_schema.clone(),
+                identifier: node.name.clone(),
+            };
             let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
-            let tmpl = self.env.get_template(file).map_err(|e| template_error(&e, file))?;
-            let mut captured = tmpl.render_captured(ctx).map_err(|e| template_error(&e, file))?;
+            let tmpl = self
+                .env
+                .get_template(file)
+                .map_err(|e| template_error(&e, file))?;
+            let mut captured = tmpl
+                .render_captured(ctx)
+                .map_err(|e| template_error(&e, file))?;
             calls.returns.lock().unwrap().push(None);
-            let args = [custom.map(Value::from).unwrap_or(Value::from(())), Value::from(minijinja::value::Serde(node_json(node)))];
+            let args = [
+                custom.map(Value::from).unwrap_or(Value::from(())),
+                Value::from(minijinja::value::Serde(node_json(node))),
+            ];
             let out = captured
                 .with_state_mut(|st| st.call_macro(macro_name, &args))
                 .map_err(|e| template_error(&e, file))?;
             let ret = calls.returns.lock().unwrap().pop().flatten();
             let name = ret.map(|v| v.to_string()).unwrap_or(out).trim().to_string();
             if name.is_empty() {
-                return Err(Error::usage(format!("{file}: {macro_name} returned an empty name for model '{}'", node.name)));
+                return Err(Error::usage(format!(
+                    "{file}: {macro_name} returned an empty name for model '{}'",
+                    node.name
+                )));
             }
             return Ok(name);
         }
         Ok(match (macro_name, custom) {
             ("generate_schema_name", None) => self.shared.target_schema.clone(),
-            ("generate_schema_name", Some(c)) => format!("{}_{}", self.shared.target_schema, c.trim()),
+            ("generate_schema_name", Some(c)) => {
+                format!("{}_{}", self.shared.target_schema, c.trim())
+            }
             (_, Some(alias)) => alias,
             (_, None) => node.name.clone(),
         })
@@ -590,10 +691,19 @@ impl Renderer {
     /// Renders the SQL of `node` with every relation resolved.
     pub fn compile(&self, node: &Node) -> Result<String> {
         let calls = Calls::new(Phase::Compile);
-        let this = Relation { database: node.database.clone(), schema: node.schema.clone(), identifier: node.alias.clone() };
+        let this = Relation {
+            database: node.database.clone(),
+            schema: node.schema.clone(),
+            identifier: node.alias.clone(),
+        };
         let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
-        let tmpl = self.env.get_template(&node.original_file_path).map_err(|e| template_error(&e, &node.original_file_path))?;
-        let sql = tmpl.render(ctx).map_err(|e| template_error(&e, &node.original_file_path))?;
+        let tmpl = self
+            .env
+            .get_template(&node.original_file_path)
+            .map_err(|e| template_error(&e, &node.original_file_path))?;
+        let sql = tmpl
+            .render(ctx)
+            .map_err(|e| template_error(&e, &node.original_file_path))?;
         Ok(sql.trim().to_string())
     }
 
@@ -622,7 +732,12 @@ fn node_json(node: &Node) -> Json {
 
 /// Runs the project macro `name` (defined in `file`) for a caller, with the
 /// caller's `this`, `model`, `config` and call recorder, honouring `return()`.
-fn call_project_macro(state: &State, file: &str, name: &str, args: &[Value]) -> std::result::Result<Value, minijinja::Error> {
+fn call_project_macro(
+    state: &State,
+    file: &str,
+    name: &str,
+    args: &[Value],
+) -> std::result::Result<Value, minijinja::Error> {
     let calls = calls_of(state)?;
     calls.macros.lock().unwrap().insert(name.to_string());
     let tmpl = state.env().get_template(file)?;

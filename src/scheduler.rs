@@ -49,7 +49,11 @@ where
     IFut: Future<Output = ()>,
 {
     let selected: BTreeSet<&str> = order.iter().map(String::as_str).collect();
-    let position: BTreeMap<&str, usize> = order.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let position: BTreeMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     let mut waiting: BTreeMap<&str, usize> = BTreeMap::new();
     for id in order {
         let n = graph
@@ -59,7 +63,11 @@ where
             .unwrap_or(0);
         waiting.insert(id.as_str(), n);
     }
-    let mut ready: VecDeque<&str> = order.iter().map(String::as_str).filter(|id| waiting[id] == 0).collect();
+    let mut ready: VecDeque<&str> = order
+        .iter()
+        .map(String::as_str)
+        .filter(|id| waiting[id] == 0)
+        .collect();
     let mut done: BTreeMap<String, NodeResult> = BTreeMap::new();
     let mut skipped: BTreeSet<String> = BTreeSet::new();
     let mut running = JoinSet::new();
@@ -101,8 +109,11 @@ where
             if fail_fast {
                 stop = true;
             }
-            let mut desc: Vec<String> =
-                graph.descendants(&id).into_iter().filter(|d| selected.contains(d.as_str())).collect();
+            let mut desc: Vec<String> = graph
+                .descendants(&id)
+                .into_iter()
+                .filter(|d| selected.contains(d.as_str()))
+                .collect();
             desc.sort_by_key(|d| position[d.as_str()]);
             for d in desc {
                 if skipped.insert(d.clone()) {
@@ -132,6 +143,11 @@ where
         }
     }
     let mut results: Vec<NodeResult> = done.into_values().collect();
-    results.sort_by_key(|r| position.get(r.unique_id.as_str()).copied().unwrap_or(usize::MAX));
+    results.sort_by_key(|r| {
+        position
+            .get(r.unique_id.as_str())
+            .copied()
+            .unwrap_or(usize::MAX)
+    });
     (results, interrupted)
 }

@@ -100,7 +100,10 @@ pub fn schema() -> Value {
 
 /// Names of every setting, in the schema's order.
 pub fn names() -> Vec<String> {
-    schema()["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+    schema()["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Environment variables that can carry `name`, highest precedence first.
@@ -118,9 +121,15 @@ pub fn load(input: &SettingsInput) -> Result<Settings> {
 }
 
 /// [`load`] with an explicit environment, for tests and embedding.
-pub fn load_with_env(input: &SettingsInput, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
+pub fn load_with_env(
+    input: &SettingsInput,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings> {
     let schema = schema();
-    let props = schema["properties"].as_object().cloned().unwrap_or_default();
+    let props = schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let mut merged: Map<String, Value> = Map::new();
     let mut origins: BTreeMap<String, Origin> = BTreeMap::new();
 
@@ -135,7 +144,10 @@ pub fn load_with_env(input: &SettingsInput, env: &dyn Fn(&str) -> Option<String>
         Some(root) if !root.is_empty() => Path::new(&root).join("transforms"),
         _ => PathBuf::from("transforms"),
     };
-    merged.insert("project_dir".into(), Value::String(default_project_dir.display().to_string()));
+    merged.insert(
+        "project_dir".into(),
+        Value::String(default_project_dir.display().to_string()),
+    );
     origins.insert("project_dir".into(), Origin::Default);
 
     for file in &input.config_files {
@@ -143,7 +155,10 @@ pub fn load_with_env(input: &SettingsInput, env: &dyn Fn(&str) -> Option<String>
             continue; // Singer SDK convention: settings from the environment only.
         }
         let text = std::fs::read_to_string(file).map_err(|e| {
-            Error::usage(format!("cannot read config file {}: {e}; check the --config path", file.display()))
+            Error::usage(format!(
+                "cannot read config file {}: {e}; check the --config path",
+                file.display()
+            ))
         })?;
         let value: Value = serde_json::from_str(&text).map_err(|e| {
             Error::usage(format!(
@@ -198,35 +213,57 @@ pub fn load_with_env(input: &SettingsInput, env: &dyn Fn(&str) -> Option<String>
 fn coerce(raw: &str, prop: &Value) -> Value {
     let ty = prop.get("type").and_then(Value::as_str).unwrap_or("string");
     match ty {
-        "integer" => raw.trim().parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.into())),
+        "integer" => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(raw.into())),
         "boolean" => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Value::Bool(true),
             "false" | "0" | "no" | "off" => Value::Bool(false),
             _ => Value::String(raw.into()),
         },
-        "object" | "array" => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into())),
+        "object" | "array" => {
+            serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()))
+        }
         _ => Value::String(raw.into()),
     }
 }
 
-fn validate(schema: &Value, merged: &Map<String, Value>, origins: &BTreeMap<String, Origin>) -> Result<()> {
+fn validate(
+    schema: &Value,
+    merged: &Map<String, Value>,
+    origins: &BTreeMap<String, Origin>,
+) -> Result<()> {
     let validator = jsonschema::validator_for(schema).expect("the embedded config schema compiles");
     let instance = Value::Object(merged.clone());
     let mut problems: Vec<String> = Vec::new();
     for err in validator.iter_errors(&instance) {
         let path = err.instance_path().to_string();
-        let name = path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+        let name = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
             // Object-level errors: missing or unknown settings.
             let msg = err.to_string();
             if let Some(missing) = quoted(&msg).filter(|_| msg.contains("required")) {
                 let vars = env_names(&missing).join(" or ");
-                problems.push(format!("{missing}: missing (set {vars}, or \"{missing}\" in a --config file)"));
+                problems.push(format!(
+                    "{missing}: missing (set {vars}, or \"{missing}\" in a --config file)"
+                ));
             } else if msg.contains("Additional properties") || msg.contains("additional") {
                 for key in merged.keys() {
                     if schema["properties"].get(key).is_none() {
-                        let from = origins.get(key).map(|o| format!(" (from {o})")).unwrap_or_default();
-                        problems.push(format!("{key}: unknown setting{from}; see `reluvia-transform --about`"));
+                        let from = origins
+                            .get(key)
+                            .map(|o| format!(" (from {o})"))
+                            .unwrap_or_default();
+                        problems.push(format!(
+                            "{key}: unknown setting{from}; see `reluvia-transform --about`"
+                        ));
                     }
                 }
             } else {
@@ -234,7 +271,10 @@ fn validate(schema: &Value, merged: &Map<String, Value>, origins: &BTreeMap<Stri
             }
             continue;
         }
-        let from = origins.get(&name).map(|o| format!(" (from {o})")).unwrap_or_default();
+        let from = origins
+            .get(&name)
+            .map(|o| format!(" (from {o})"))
+            .unwrap_or_default();
         let detail = if SECRETS.contains(&name.as_str()) {
             err.masked().to_string()
         } else {
@@ -246,7 +286,10 @@ fn validate(schema: &Value, merged: &Map<String, Value>, origins: &BTreeMap<Stri
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(Error::usage(format!("invalid settings: {}", problems.join("; "))))
+        Err(Error::usage(format!(
+            "invalid settings: {}",
+            problems.join("; ")
+        )))
     }
 }
 
@@ -278,7 +321,11 @@ impl Settings {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let o = self.origins.get(&n).map(|o| o.to_string()).unwrap_or_else(|| "not set".into());
+                let o = self
+                    .origins
+                    .get(&n)
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "not set".into());
                 (n, v, o)
             })
             .collect()
@@ -287,7 +334,10 @@ impl Settings {
     /// The target path: the setting, else the project's `target-path`, relative to
     /// the project directory unless absolute.
     pub fn resolve_target_path(&self, project_target: &str) -> PathBuf {
-        let p = self.target_path.clone().unwrap_or_else(|| PathBuf::from(project_target));
+        let p = self
+            .target_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(project_target));
         if p.is_absolute() {
             p
         } else {

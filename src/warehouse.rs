@@ -43,7 +43,10 @@ pub async fn connect(settings: &Settings) -> Result<Client> {
     if let Some(pw) = &settings.password {
         cfg.password(pw);
     }
-    let (client, connection) = cfg.connect(NoTls).await.map_err(|e| connect_error(settings, &e))?;
+    let (client, connection) = cfg
+        .connect(NoTls)
+        .await
+        .map_err(|e| connect_error(settings, &e))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             log::debug!("connection closed: {e}");
@@ -57,7 +60,9 @@ fn connect_error(s: &Settings, e: &tokio_postgres::Error) -> Error {
     let at = format!("{}:{}", s.host, s.port);
     if let Some(db) = e.as_db_error() {
         let code = db.code();
-        if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
             return Error::runtime(format!(
                 "authentication failed for user '{}' at {at}: {}; check the user and password settings (RELUVIA_TRANSFORM_PASSWORD or PG_ANALYTICS_PASSWORD)",
                 s.user,
@@ -70,7 +75,11 @@ fn connect_error(s: &Settings, e: &tokio_postgres::Error) -> Error {
                 s.dbname
             ));
         }
-        return Error::runtime(format!("cannot connect to PostgreSQL at {at} as '{}': {}", s.user, db.message()));
+        return Error::runtime(format!(
+            "cannot connect to PostgreSQL at {at} as '{}': {}",
+            s.user,
+            db.message()
+        ));
     }
     let text = e.to_string();
     if text.contains("password missing") {
@@ -79,7 +88,9 @@ fn connect_error(s: &Settings, e: &tokio_postgres::Error) -> Error {
             s.user
         ));
     }
-    let cause = std::error::Error::source(e).map(|c| c.to_string()).unwrap_or(text);
+    let cause = std::error::Error::source(e)
+        .map(|c| c.to_string())
+        .unwrap_or(text);
     Error::runtime(format!(
         "cannot reach PostgreSQL at {at}: {cause}; check the host and port settings and that the server is running"
     ))
@@ -103,7 +114,12 @@ struct PoolInner {
 
 impl Pool {
     pub fn new(settings: Arc<Settings>, max: usize) -> Pool {
-        Pool { settings, max, inner: Mutex::default(), available: tokio::sync::Semaphore::new(max) }
+        Pool {
+            settings,
+            max,
+            inner: Mutex::default(),
+            available: tokio::sync::Semaphore::new(max),
+        }
     }
 
     /// Adds an already open connection (the one used to check the server).
@@ -116,7 +132,11 @@ impl Pool {
 
     /// A connection: an idle one, or a new one while fewer than `max` are open.
     pub async fn get(&self) -> Result<Client> {
-        let permit = self.available.acquire().await.map_err(|_| Error::runtime("connection pool closed"))?;
+        let permit = self
+            .available
+            .acquire()
+            .await
+            .map_err(|_| Error::runtime("connection pool closed"))?;
         permit.forget();
         let idle = {
             let mut inner = self.inner.lock().unwrap();
@@ -181,7 +201,10 @@ pub async fn server_version(client: &Client) -> Result<String> {
 }
 
 /// Creates `schema` unless it exists (only needs CREATE when it does not).
-pub async fn ensure_schema(client: &Client, schema: &str) -> std::result::Result<(), tokio_postgres::Error> {
+pub async fn ensure_schema(
+    client: &Client,
+    schema: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
     let exists = client
         .query_opt("select 1 from pg_namespace where nspname = $1", &[&schema])
         .await?
@@ -189,10 +212,21 @@ pub async fn ensure_schema(client: &Client, schema: &str) -> std::result::Result
     if exists {
         return Ok(());
     }
-    match client.batch_execute(&format!("create schema if not exists {}", quote_ident(schema))).await {
+    match client
+        .batch_execute(&format!(
+            "create schema if not exists {}",
+            quote_ident(schema)
+        ))
+        .await
+    {
         Ok(()) => Ok(()),
         // Another invocation created it at the same moment.
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) || e.code() == Some(&SqlState::DUPLICATE_SCHEMA) => Ok(()),
+        Err(e)
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&SqlState::DUPLICATE_SCHEMA) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -217,7 +251,11 @@ fn derived_name(base: &str, suffix: &str) -> String {
 }
 
 /// The relation kind of `schema.name`: `r` table, `v` view, `m` matview, or none.
-async fn relkind(client: &impl tokio_postgres::GenericClient, schema: &str, name: &str) -> std::result::Result<Option<i8>, tokio_postgres::Error> {
+async fn relkind(
+    client: &impl tokio_postgres::GenericClient,
+    schema: &str,
+    name: &str,
+) -> std::result::Result<Option<i8>, tokio_postgres::Error> {
     let row = client
         .query_opt(
             "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
@@ -239,7 +277,12 @@ fn kind_keyword(kind: i8) -> &'static str {
 /// Builds `node` from `sql` and swaps it in atomically. `suffix` is unique to the
 /// invocation (temporary and backup names derive from it). On failure, the
 /// transaction is rolled back and the error is described in one line.
-pub async fn materialize(client: &mut Client, node: &Node, sql: &str, suffix: &str) -> std::result::Result<Built, String> {
+pub async fn materialize(
+    client: &mut Client,
+    node: &Node,
+    sql: &str,
+    suffix: &str,
+) -> std::result::Result<Built, String> {
     let mut statement = String::new();
     match swap_in(client, node, sql, suffix, &mut statement).await {
         Ok(b) => Ok(b),
@@ -262,10 +305,17 @@ async fn swap_in(
     let tx = client.transaction().await?;
     // Serialise builds of this relation across concurrent invocations.
     *statement = "select pg_advisory_xact_lock(hashtextextended($1, 0))".into();
-    tx.execute(statement.as_str(), &[&format!("reluvia-transform:{schema}.{target}")]).await?;
+    tx.execute(
+        statement.as_str(),
+        &[&format!("reluvia-transform:{schema}.{target}")],
+    )
+    .await?;
     let (message, code, rows) = match node.materialized {
         Materialization::Table => {
-            *statement = format!("create table {} as (\n{sql}\n)", relation_name(schema, &tmp));
+            *statement = format!(
+                "create table {} as (\n{sql}\n)",
+                relation_name(schema, &tmp)
+            );
             let n = tx.execute(statement.as_str(), &[]).await?;
             (format!("SELECT {n}"), "SELECT".to_string(), Some(n))
         }
@@ -277,7 +327,12 @@ async fn swap_in(
     };
     let existing = relkind(&tx, schema, target).await?;
     if let Some(kind) = existing {
-        *statement = format!("alter {} {} rename to {}", kind_keyword(kind), relation_name(schema, target), quote_ident(&old));
+        *statement = format!(
+            "alter {} {} rename to {}",
+            kind_keyword(kind),
+            relation_name(schema, target),
+            quote_ident(&old)
+        );
         tx.batch_execute(statement).await?;
     }
     *statement = format!(
@@ -290,12 +345,20 @@ async fn swap_in(
     if let Some(kind) = existing {
         // No CASCADE: an object that depends on the old relation stops the swap
         // (and is named in the error) instead of being dropped silently.
-        *statement = format!("drop {} {}", kind_keyword(kind), relation_name(schema, &old));
+        *statement = format!(
+            "drop {} {}",
+            kind_keyword(kind),
+            relation_name(schema, &old)
+        );
         tx.batch_execute(statement).await?;
     }
     statement.clear();
     tx.commit().await?;
-    Ok(Built { message, code, rows })
+    Ok(Built {
+        message,
+        code,
+        rows,
+    })
 }
 
 /// A database error as one line: the server's message, detail and hint, and for
@@ -303,12 +366,21 @@ async fn swap_in(
 /// (`statement` is the statement that failed; its first line is a header).
 pub fn describe_db_error(e: &tokio_postgres::Error, statement: &str) -> String {
     let Some(db) = e.as_db_error() else {
-        let cause = std::error::Error::source(e).map(|c| c.to_string()).unwrap_or_default();
-        return if cause.is_empty() { e.to_string() } else { format!("{e}: {cause}") };
+        let cause = std::error::Error::source(e)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        return if cause.is_empty() {
+            e.to_string()
+        } else {
+            format!("{e}: {cause}")
+        };
     };
     let mut msg = db.message().to_string();
     if let Some(tokio_postgres::error::ErrorPosition::Original(pos)) = db.position() {
-        let before: String = statement.chars().take((*pos as usize).saturating_sub(1)).collect();
+        let before: String = statement
+            .chars()
+            .take((*pos as usize).saturating_sub(1))
+            .collect();
         let line = before.matches('\n').count(); // statement line minus the header
         if line > 0 {
             msg.push_str(&format!(" (compiled SQL line {line})"));

@@ -39,16 +39,21 @@ full_page_writes = off
 timezone = 'Pacific/Chatham'
 log_min_messages = warning
 CONF
-  # Password authentication for the users whose names start with pw_ (wrong-password
-  # tests); everyone else is trusted on loopback.
-  cat >"$data/pg_hba.conf" <<HBA
-local all all trust
-host all /^pw_ 127.0.0.1/32 scram-sha-256
-host all all 127.0.0.1/32 trust
-host all all ::1/128 trust
-HBA
   as_pg "$pg_bin/pg_ctl" -D "$data" -l "$data/server.log" -w start >/dev/null
 fi
 port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$data/postgresql.conf" | tail -1)
+# Password authentication for members of pw_users (wrong-password tests); everyone
+# else is trusted on loopback. Rewritten on every call so an old cluster follows.
+cat >"$data/pg_hba.conf.new" <<HBA
+local all all trust
+host all +pw_users 127.0.0.1/32 scram-sha-256
+host all all 127.0.0.1/32 trust
+host all all ::1/128 trust
+HBA
+if [ "$(id -u)" = 0 ]; then chown postgres: "$data/pg_hba.conf.new"; fi
+mv "$data/pg_hba.conf.new" "$data/pg_hba.conf"
+as_pg "$pg_bin/pg_ctl" -D "$data" reload >/dev/null
+"$pg_bin/psql" -h "$data" -p "$port" -U postgres -d postgres -qAt -c \
+  "do \$\$ begin if not exists (select from pg_roles where rolname = 'pw_users') then create role pw_users nologin; end if; end \$\$;" >/dev/null
 export RELUVIA_TEST_PGHOST=127.0.0.1 RELUVIA_TEST_PGPORT="$port" RELUVIA_TEST_PGUSER=postgres
 echo "tests/pg.sh: PostgreSQL on 127.0.0.1:$port (data $data)" >&2

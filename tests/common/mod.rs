@@ -18,7 +18,9 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub fn server() -> (String, String, String) {
     let get = |k: &str| {
         std::env::var(k).unwrap_or_else(|_| {
-            panic!("{k} is not set: run the tests through `bash tests/run.sh` (it starts PostgreSQL)")
+            panic!(
+                "{k} is not set: run the tests through `bash tests/run.sh` (it starts PostgreSQL)"
+            )
         })
     };
     (
@@ -51,21 +53,30 @@ impl TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!(
             "t_{}_{}_{}",
-            prefix.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            prefix
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
             std::process::id(),
             n
         );
         let mut admin = connect("postgres");
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE);
-                 CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'
-                   LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8';
-                 ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York';"
-            ))
-            .unwrap();
+        for stmt in [
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' \
+                 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'"
+            ),
+            format!("ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'"),
+        ] {
+            admin
+                .batch_execute(&stmt)
+                .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+        }
         let client = connect(&name);
-        TestDb { name, client: std::cell::RefCell::new(client) }
+        TestDb {
+            name,
+            client: std::cell::RefCell::new(client),
+        }
     }
 
     /// Runs one or more statements; panics with the server's message on error.
@@ -127,7 +138,10 @@ impl TestDb {
 
     /// Runs the binary with `args` against this database.
     pub fn cli(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run reluvia-transform")
+        self.cmd()
+            .args(args)
+            .output()
+            .expect("run reluvia-transform")
     }
 }
 
@@ -137,7 +151,10 @@ impl Drop for TestDb {
             return; // keep the database to look at
         }
         if let Ok(mut admin) = std::panic::catch_unwind(|| connect("postgres")) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }

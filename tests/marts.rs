@@ -1,0 +1,1868 @@
+//! The analytics marts of the shipped project (`transforms/`), rule by rule
+//! (docs: /work/shared/spec/marts.md), plus the raw data contract they read
+//! (`src/sql/raw_tables.sql`, `schemas/raw/*.json`, raw-contract.md).
+//!
+//! Every mart test loads a small hand-made fixture into fresh raw tables, runs the
+//! binary (`run`) on the shipped project and compares the mart rows with the rows
+//! worked out by hand from the spec. The test databases use an ICU `en-US` collation
+//! and the default TimeZone America/New_York (the server's is Pacific/Chatham), so
+//! byte-order and UTC rules are exercised; instants are shown in UTC with `utc()`.
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const RAW_DDL: &str = include_str!("../src/sql/raw_tables.sql");
+
+const MARTS: [&str; 3] = [
+    "mart_new_subscriptions",
+    "mart_funnel_conversions",
+    "mart_daily_kpis",
+];
+
+// ------------------------------------------------------------------ fixtures
+
+/// A fresh database with the raw schemas and tables of the contract.
+fn raw_db(prefix: &str) -> TestDb {
+    let db = TestDb::new(prefix);
+    db.exec(RAW_DDL);
+    db
+}
+
+/// SQL string literal.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// SQL string literal or null.
+fn opt(s: Option<&str>) -> String {
+    s.map(q).unwrap_or_else(|| "null".into())
+}
+
+/// SQL literal of an optional number or boolean.
+fn opt_lit<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "null".into())
+}
+
+/// An `insert` of one row into a raw table, filling the loader's required `_sdc_*`
+/// columns. `vals` are SQL literals matching `cols`.
+fn insert(table: &str, cols: &str, vals: &str) -> String {
+    format!(
+        "insert into {table} ({cols}, _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_sequence) \
+         values ({vals}, now() at time zone 'utc', now() at time zone 'utc', now() at time zone 'utc', 1);\n"
+    )
+}
+
+/// Marks a raw row as deleted at the source.
+fn delete(table: &str, key_col: &str, key: &str) -> String {
+    format!(
+        "update {table} set _sdc_deleted_at = now() at time zone 'utc' where {key_col} = {};\n",
+        q(key)
+    )
+}
+
+fn funnel(id: &str, title: &str) -> String {
+    insert(
+        "raw_funnelfox.funnels",
+        "id, title",
+        &format!("{}, {}", q(id), q(title)),
+    )
+}
+
+/// A session without funnel, email or location. `created` is UTC wall-clock time.
+fn session(id: &str, profile: &str, created: &str) -> String {
+    session_full(id, profile, created, None, None, None)
+}
+
+fn session_email(id: &str, profile: &str, created: &str, email: Option<&str>) -> String {
+    session_full(id, profile, created, None, email, None)
+}
+
+fn session_full(
+    id: &str,
+    profile: &str,
+    created: &str,
+    funnel: Option<&str>,
+    email: Option<&str>,
+    country: Option<&str>,
+) -> String {
+    insert(
+        "raw_funnelfox.sessions",
+        "id, profile_id, created_at, funnel_id, email, country",
+        &format!(
+            "{}, {}, {}, {}, {}, {}",
+            q(id),
+            q(profile),
+            q(created),
+            opt(funnel),
+            opt(email),
+            opt(country)
+        ),
+    )
+}
+
+/// A Stripe charge. `created` is UTC wall-clock time.
+fn charge(id: &str, amount: i64, currency: &str, status: &str, created: &str) -> String {
+    insert(
+        "raw_stripe.charges",
+        "id, amount, currency, status, created, livemode",
+        &format!(
+            "{}, {amount}, {}, {}, {}, true",
+            q(id),
+            q(currency),
+            q(status),
+            q(created)
+        ),
+    )
+}
+
+/// A failed Stripe charge of 10 USD.
+fn failed_charge(id: &str, code: Option<&str>, created: &str) -> String {
+    charge_with_code(id, "failed", code, created)
+}
+
+/// A Stripe charge of 10 USD with a status and a failure_code.
+fn charge_with_code(id: &str, status: &str, code: Option<&str>, created: &str) -> String {
+    insert(
+        "raw_stripe.charges",
+        "id, amount, currency, status, failure_code, created",
+        &format!(
+            "{}, 1000, 'usd', {}, {}, {}",
+            q(id),
+            q(status),
+            opt(code),
+            q(created)
+        ),
+    )
+}
+
+/// A FunnelFox subscription paid by charge `psp` (sandbox null, price_usd null,
+/// provider stripe, created_at as given).
+fn sub(id: &str, profile: &str, psp: &str, created_at: Option<&str>) -> String {
+    sub_full(id, profile, Some(psp), created_at, None, None)
+}
+
+fn sub_full(
+    id: &str,
+    profile: &str,
+    psp: Option<&str>,
+    created_at: Option<&str>,
+    sandbox: Option<bool>,
+    price_usd: Option<i64>,
+) -> String {
+    insert(
+        "raw_funnelfox.subscriptions",
+        "id, profile_id, psp_id, payment_provider, status, sandbox, price_usd, created_at",
+        &format!(
+            "{}, {}, {}, 'stripe', 'active', {}, {}, {}",
+            q(id),
+            q(profile),
+            opt(psp),
+            opt_lit(sandbox),
+            opt_lit(price_usd),
+            opt(created_at)
+        ),
+    )
+}
+
+/// A new subscription in one go: a succeeded charge `ch_<id>` and a real
+/// subscription `<id>` of `profile` paid by it (price_usd as given).
+fn paid(
+    id: &str,
+    profile: &str,
+    amount: i64,
+    currency: &str,
+    at: &str,
+    price_usd: Option<i64>,
+) -> String {
+    let ch = format!("ch_{id}");
+    charge(&ch, amount, currency, "succeeded", at)
+        + &sub_full(id, profile, Some(&ch), Some(at), None, price_usd)
+}
+
+fn event(uuid: &str, user_id: Option<&str>, email: Option<&str>, time: &str) -> String {
+    insert(
+        "raw_amplitude.events",
+        "uuid, event_type, user_id, email, event_time",
+        &format!(
+            "{}, 'app_open', {}, {}, {}",
+            q(uuid),
+            opt(user_id),
+            opt(email),
+            q(time)
+        ),
+    )
+}
+
+fn ad(date: &str, ad_id: &str, spend: Option<&str>) -> String {
+    insert(
+        "raw_facebook.ad_statistics",
+        "date_start, date_stop, ad_id, spend, account_currency",
+        &format!(
+            "{}, {}, {}, {}, 'USD'",
+            q(date),
+            q(date),
+            q(ad_id),
+            spend.unwrap_or("null")
+        ),
+    )
+}
+
+/// Marks an ad_statistics row (key date_start, ad_id) as deleted at the source.
+fn delete_ad(date: &str, ad_id: &str) -> String {
+    format!(
+        "update raw_facebook.ad_statistics set _sdc_deleted_at = now() at time zone 'utc' \
+         where date_start = {} and ad_id = {};\n",
+        q(date),
+        q(ad_id)
+    )
+}
+
+/// An instant column shown as UTC wall-clock text.
+fn utc(col: &str) -> String {
+    format!("to_char({col} at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS')")
+}
+
+fn project_dir() -> String {
+    shipped_project().to_str().unwrap().to_string()
+}
+
+/// Runs the shipped project (`run`) against the test database; must succeed.
+fn run_marts(db: &TestDb) {
+    let target = tempfile::tempdir().unwrap();
+    let out = db.cli(&[
+        "run",
+        "--project-dir",
+        &project_dir(),
+        "--target-path",
+        target.path().to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+}
+
+// ------------------------------------------------------------ mart_new_subscriptions
+
+#[test]
+fn new_subscription_needs_a_succeeded_charge() {
+    let db = raw_db("ns_paid");
+    db.exec(
+        &[
+            charge("ch_ok", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub("sub_ok", "p1", "ch_ok", Some("2024-03-01 09:59:00")),
+            charge("ch_failed", 1000, "usd", "failed", "2024-03-01 10:00:00"),
+            sub("sub_failed", "p2", "ch_failed", Some("2024-03-01 09:59:00")),
+            charge("ch_pending", 1000, "usd", "pending", "2024-03-01 10:00:00"),
+            sub(
+                "sub_pending",
+                "p3",
+                "ch_pending",
+                Some("2024-03-01 09:59:00"),
+            ),
+            // A paid charge without subscription, subscriptions without (known) charge.
+            charge("ch_orphan", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub(
+                "sub_missing_charge",
+                "p4",
+                "ch_missing",
+                Some("2024-03-01 09:59:00"),
+            ),
+            sub_full(
+                "sub_no_psp",
+                "p5",
+                None,
+                Some("2024-03-01 09:59:00"),
+                None,
+                None,
+            ),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(&format!(
+            "select subscription_id, user_profile_id, stripe_charge_id, subscription_date, {}, payment_provider
+             from analytics.mart_new_subscriptions order by subscription_id collate \"C\"",
+            utc("subscribed_at")
+        )),
+        vec!["sub_ok|p1|ch_ok|2024-03-01|2024-03-01 10:00:00|stripe"]
+    );
+}
+
+#[test]
+fn sandbox_subscriptions_are_not_real() {
+    let db = raw_db("ns_sandbox");
+    db.exec(
+        &[
+            charge("ch1", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub_full(
+                "sub_true",
+                "p1",
+                Some("ch1"),
+                Some("2024-03-01 10:00:00"),
+                Some(true),
+                None,
+            ),
+            charge("ch2", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub_full(
+                "sub_false",
+                "p2",
+                Some("ch2"),
+                Some("2024-03-01 10:00:00"),
+                Some(false),
+                None,
+            ),
+            charge("ch3", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub_full(
+                "sub_null",
+                "p3",
+                Some("ch3"),
+                Some("2024-03-01 10:00:00"),
+                None,
+                None,
+            ),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select subscription_id, stripe_charge_id, is_sandbox from analytics.mart_new_subscriptions
+             order by subscription_id collate \"C\""
+        ),
+        vec!["sub_false|ch2|f", "sub_null|ch3|f"]
+    );
+}
+
+#[test]
+fn new_subscriptions_ignore_soft_deleted_rows() {
+    let db = raw_db("ns_deleted");
+    db.exec(
+        &[
+            // Deleted charge: its subscription is not new.
+            paid("sub1", "p1", 1000, "usd", "2024-03-01 10:00:00", None),
+            delete("raw_stripe.charges", "id", "ch_sub1"),
+            // Deleted subscription.
+            paid("sub2", "p2", 1000, "usd", "2024-03-01 10:00:00", None),
+            delete("raw_funnelfox.subscriptions", "id", "sub2"),
+            // Deleted later session: the acquisition session is the earlier live one.
+            funnel("f_live", "Live funnel"),
+            paid("sub3", "p3", 1000, "usd", "2024-03-01 10:00:00", None),
+            session_full(
+                "s3_old",
+                "p3",
+                "2024-03-01 08:00:00",
+                Some("f_live"),
+                None,
+                Some("US"),
+            ),
+            session_full(
+                "s3_new",
+                "p3",
+                "2024-03-01 09:00:00",
+                Some("f_live"),
+                None,
+                Some("CA"),
+            ),
+            delete("raw_funnelfox.sessions", "id", "s3_new"),
+            // Deleted funnel: no title.
+            funnel("f_gone", "Gone funnel"),
+            delete("raw_funnelfox.funnels", "id", "f_gone"),
+            paid("sub4", "p4", 1000, "usd", "2024-03-01 10:00:00", None),
+            session_full(
+                "s4",
+                "p4",
+                "2024-03-01 09:00:00",
+                Some("f_gone"),
+                None,
+                Some("FR"),
+            ),
+            // A deleted earlier duplicate does not hide the live one.
+            charge("ch5", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub("sub5a", "p5", "ch5", Some("2024-03-01 09:00:00")),
+            sub("sub5b", "p5", "ch5", Some("2024-03-01 09:30:00")),
+            delete("raw_funnelfox.subscriptions", "id", "sub5a"),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select subscription_id, stripe_charge_id, session_id, funnel_id, funnel_title, country
+             from analytics.mart_new_subscriptions order by subscription_id collate \"C\""
+        ),
+        vec![
+            "sub3|ch_sub3|s3_old|f_live|Live funnel|US",
+            "sub4|ch_sub4|s4|f_gone|∅|FR",
+            "sub5b|ch5|∅|∅|∅|∅",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_subscriptions_keep_the_earliest_then_least_id_in_byte_order() {
+    let db = raw_db("ns_duplicates");
+    let at = "2024-03-01 12:00:00";
+    db.exec(
+        &[
+            // Same created_at: least id in byte order ('B' < 'a'; en-US says 'a' < 'B').
+            charge("ch1", 1000, "usd", "succeeded", at),
+            sub("a1", "p_a1", "ch1", Some("2024-03-01 11:00:00")),
+            sub("B1", "p_B1", "ch1", Some("2024-03-01 11:00:00")),
+            session("s_a1", "p_a1", "2024-03-01 09:00:00"),
+            session("s_B1", "p_B1", "2024-03-01 09:00:00"),
+            // A null created_at sorts after every value.
+            charge("ch2", 1000, "usd", "succeeded", at),
+            sub("a2", "p2", "ch2", None),
+            sub("z2", "p2", "ch2", Some("2024-03-01 11:00:00")),
+            // Two nulls tie: the id decides, byte order.
+            charge("ch3", 1000, "usd", "succeeded", at),
+            sub("n_a", "p3", "ch3", None),
+            sub("n_B", "p3", "ch3", None),
+            // created_at decides before the id.
+            charge("ch4", 1000, "usd", "succeeded", at),
+            sub("x4", "p4", "ch4", Some("2024-03-01 11:00:00")),
+            sub("y4", "p4", "ch4", Some("2024-03-01 10:00:00")),
+            // An earlier sandbox subscription is not a real one: it does not compete.
+            charge("ch5", 1000, "usd", "succeeded", at),
+            sub_full(
+                "c5",
+                "p5",
+                Some("ch5"),
+                Some("2024-03-01 09:00:00"),
+                Some(true),
+                None,
+            ),
+            sub("d5", "p5", "ch5", Some("2024-03-01 11:00:00")),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select subscription_id, stripe_charge_id from analytics.mart_new_subscriptions
+             order by subscription_id collate \"C\""
+        ),
+        vec!["B1|ch1", "d5|ch5", "n_B|ch3", "y4|ch4", "z2|ch2"]
+    );
+    // Duplicates appear nowhere: not as conversions, purchases or daily counts.
+    assert_eq!(
+        db.lines(
+            "select session_id, converted, conversions, had_purchase from analytics.mart_funnel_conversions
+             order by session_id collate \"C\""
+        ),
+        vec!["s_B1|1|1|t", "s_a1|0|0|f"]
+    );
+    assert_eq!(
+        db.lines("select \"date\", new_subscriptions, revenue_usd from analytics.mart_daily_kpis"),
+        vec!["2024-03-01|5|50.00"]
+    );
+}
+
+#[test]
+fn revenue_is_in_major_units_of_the_charge_currency() {
+    let db = raw_db("ns_money");
+    let zero_decimal = [
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+        "xaf", "xof", "xpf",
+    ];
+    let three_decimal = ["bhd", "jod", "kwd", "omr", "tnd"];
+    let two_decimal = ["usd", "eur", "gbp", "huf", "inr"];
+    let mut fixture = String::new();
+    let mut expected = Vec::new();
+    let at = "2024-03-01 10:00:00";
+    for c in zero_decimal {
+        fixture += &paid(&format!("z_{c}"), "p", 100, c, at, Some(1));
+        expected.push(format!("z_{c}|100|100.00|{}", c.to_uppercase()));
+    }
+    for c in three_decimal {
+        fixture += &paid(&format!("t_{c}"), "p", 100, c, at, Some(1));
+        expected.push(format!("t_{c}|100|0.10|{}", c.to_uppercase()));
+    }
+    for c in two_decimal {
+        fixture += &paid(&format!("w_{c}"), "p", 100, c, at, Some(1));
+        expected.push(format!("w_{c}|100|1.00|{}", c.to_uppercase()));
+    }
+    // Codes in any case; rounding of three-decimal amounts is half away from zero.
+    for (id, amount, currency, revenue, upper) in [
+        ("x_JPY", 700, "JPY", "700.00", "JPY"),
+        ("x_Krw", 5, "Krw", "5.00", "KRW"),
+        ("x_KWD", 1005, "KWD", "1.01", "KWD"),
+        ("x_kwd", 12345, "kwd", "12.35", "KWD"),
+        ("x_tnd", 5, "tnd", "0.01", "TND"),
+        ("x_bhd", 4, "bhd", "0.00", "BHD"),
+        ("x_Usd", 1999, "Usd", "19.99", "USD"),
+        ("x_EUR", 5, "EUR", "0.05", "EUR"),
+    ] {
+        fixture += &paid(id, "p", amount, currency, at, Some(1));
+        expected.push(format!("{id}|{amount}|{revenue}|{upper}"));
+    }
+    expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    db.exec(&fixture);
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select n.subscription_id, c.amount, n.revenue, n.currency
+             from analytics.mart_new_subscriptions n join raw_stripe.charges c on c.id = n.stripe_charge_id
+             order by n.subscription_id collate \"C\""
+        ),
+        expected
+    );
+}
+
+#[test]
+fn revenue_usd_is_the_charge_in_usd_else_funnelfox_price_usd() {
+    let db = raw_db("ns_revenue_usd");
+    let at = "2024-03-01 10:00:00";
+    db.exec(
+        &[
+            // usd: the charge's revenue, whatever price_usd says.
+            paid("u1", "p1", 1000, "usd", at, Some(5000)),
+            paid("u2", "p2", 250, "USD", at, None),
+            // Other currencies: price_usd / 100, null when null.
+            paid("e1", "p3", 1000, "eur", at, Some(1234)),
+            paid("e2", "p4", 1000, "eur", at, None),
+            paid("j1", "p5", 1500, "jpy", at, Some(999)),
+            paid("k1", "p6", 1005, "kwd", at, Some(327)),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select subscription_id, revenue, revenue_usd, currency from analytics.mart_new_subscriptions
+             order by subscription_id collate \"C\""
+        ),
+        vec![
+            "e1|10.00|12.34|EUR",
+            "e2|10.00|∅|EUR",
+            "j1|1500.00|9.99|JPY",
+            "k1|1.01|3.27|KWD",
+            "u1|10.00|10.00|USD",
+            "u2|2.50|2.50|USD",
+        ]
+    );
+}
+
+#[test]
+fn acquisition_session_is_the_latest_live_session_at_or_before_the_charge() {
+    let db = raw_db("ns_acquisition");
+    let at = "2024-03-01 10:00:00";
+    db.exec(
+        &[
+            funnel("f1", "Funnel one"),
+            funnel("f2", "Funnel two"),
+            // p1: the session created exactly at the charge counts; the later one not.
+            paid("sub1", "p1", 1000, "usd", at, None),
+            session_full("s1_early", "p1", "2024-02-28 08:00:00", Some("f1"), None, Some("US")),
+            session_full("s1_exact", "p1", at, Some("f2"), None, Some("DE")),
+            session_full("s1_after", "p1", "2024-03-01 10:00:01", Some("f1"), None, Some("GB")),
+            "update raw_funnelfox.sessions set city = 'Berlin', origin = 'https://a.example/?utm_source=fb'
+             where id = 's1_exact';"
+                .into(),
+            // p2: only a session after the charge: no acquisition session.
+            paid("sub2", "p2", 1000, "usd", at, None),
+            session_full("s2_after", "p2", "2024-03-01 10:30:00", Some("f1"), None, Some("US")),
+            // p3: no session at all (another profile's earlier session does not count).
+            paid("sub3", "p3", 1000, "usd", at, None),
+            session_full("s_other", "p_other", "2024-03-01 09:00:00", Some("f1"), None, Some("US")),
+            // p4: a tie on created_at goes to the greatest id in byte order
+            // ('a' > 'B'; en-US says 'B' > 'a'); an older session with a greater id loses.
+            paid("sub4", "p4", 1000, "usd", at, None),
+            session_full("a", "p4", "2024-03-01 09:00:00", Some("f1"), None, Some("FR")),
+            session_full("B", "p4", "2024-03-01 09:00:00", Some("f2"), None, Some("GB")),
+            session_full("zz", "p4", "2024-03-01 08:00:00", Some("f2"), None, Some("IT")),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select subscription_id, session_id, funnel_id, funnel_title, country, city, origin, payment_provider
+             from analytics.mart_new_subscriptions order by subscription_id collate \"C\""
+        ),
+        vec![
+            "sub1|s1_exact|f2|Funnel two|DE|Berlin|https://a.example/?utm_source=fb|stripe",
+            "sub2|∅|∅|∅|∅|∅|∅|stripe",
+            "sub3|∅|∅|∅|∅|∅|∅|stripe",
+            "sub4|a|f1|Funnel one|FR|∅|∅|stripe",
+        ]
+    );
+    assert_eq!(
+        db.lines(
+            "select session_id, converted, had_purchase from analytics.mart_funnel_conversions
+             order by session_id collate \"C\""
+        ),
+        vec![
+            "B|0|t",
+            "a|1|t",
+            "s1_after|0|t",
+            "s1_early|0|t",
+            "s1_exact|1|t",
+            "s2_after|0|t",
+            "s_other|0|f",
+            "zz|0|t",
+        ]
+    );
+}
+
+#[test]
+fn dates_and_instants_are_utc_at_midnight_boundaries() {
+    let db = raw_db("ns_utc");
+    db.exec(
+        &[
+            // 23:59:59 UTC is the same day in New York but the next day in Chatham;
+            // 00:00:00 UTC is the previous day in New York.
+            paid(
+                "sub_late",
+                "p_late",
+                1000,
+                "usd",
+                "2024-03-01 23:59:59",
+                None,
+            ),
+            session("s_late", "p_late", "2024-03-01 23:59:59"),
+            paid("sub_mid", "p_mid", 1000, "usd", "2024-03-02 00:00:00", None),
+            session("s_mid", "p_mid", "2024-03-02 00:00:00"),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(&format!(
+            "select subscription_id, subscription_date, {}, pg_typeof(subscribed_at)
+             from analytics.mart_new_subscriptions order by subscription_id collate \"C\"",
+            utc("subscribed_at")
+        )),
+        vec![
+            "sub_late|2024-03-01|2024-03-01 23:59:59|timestamp with time zone",
+            "sub_mid|2024-03-02|2024-03-02 00:00:00|timestamp with time zone",
+        ]
+    );
+    // The instants themselves, compared with explicit UTC literals.
+    assert_eq!(
+        db.value(
+            "select count(*) from analytics.mart_new_subscriptions
+             where subscribed_at in ('2024-03-01 23:59:59+00', '2024-03-02 00:00:00+00')"
+        ),
+        Some("2".into())
+    );
+    assert_eq!(
+        db.lines(&format!(
+            "select session_id, session_date, {}, {}, time_to_conversion_hours
+             from analytics.mart_funnel_conversions order by session_id collate \"C\"",
+            utc("session_created_at"),
+            utc("converted_at")
+        )),
+        vec![
+            "s_late|2024-03-01|2024-03-01 23:59:59|2024-03-01 23:59:59|0.00",
+            "s_mid|2024-03-02|2024-03-02 00:00:00|2024-03-02 00:00:00|0.00",
+        ]
+    );
+    assert_eq!(
+        db.lines(
+            "select \"date\", sessions, converted_sessions, new_subscriptions, revenue_usd
+             from analytics.mart_daily_kpis order by 1"
+        ),
+        vec!["2024-03-01|1|1|1|10.00", "2024-03-02|1|1|1|10.00"]
+    );
+}
+
+// ------------------------------------------------------------ mart_funnel_conversions
+
+#[test]
+fn funnel_conversions_have_one_row_per_live_session() {
+    let db = raw_db("fc_sessions");
+    db.exec(
+        &[
+            funnel("f1", "Quiz"),
+            funnel("f_del", "Gone"),
+            delete("raw_funnelfox.funnels", "id", "f_del"),
+            session_full(
+                "s1",
+                "p1",
+                "2024-03-01 10:00:00",
+                Some("f1"),
+                None,
+                Some("US"),
+            ),
+            session_full(
+                "s2",
+                "p2",
+                "2024-03-01 23:30:00",
+                Some("f_del"),
+                None,
+                Some("CA"),
+            ),
+            session_full(
+                "s3",
+                "p3",
+                "2024-03-01 12:00:00",
+                Some("f1"),
+                None,
+                Some("US"),
+            ),
+            delete("raw_funnelfox.sessions", "id", "s3"),
+            session("s4", "p4", "2024-03-02 00:15:00"),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(&format!(
+            "select session_id, session_date, {}, profile_id, funnel_id, funnel_title, country,
+                    converted, conversions, revenue_usd, converted_at, time_to_conversion_hours,
+                    had_purchase, activated_in_app
+             from analytics.mart_funnel_conversions order by session_id collate \"C\"",
+            utc("session_created_at")
+        )),
+        vec![
+            "s1|2024-03-01|2024-03-01 10:00:00|p1|f1|Quiz|US|0|0|∅|∅|∅|f|f",
+            "s2|2024-03-01|2024-03-01 23:30:00|p2|f_del|∅|CA|0|0|∅|∅|∅|f|f",
+            "s4|2024-03-02|2024-03-02 00:15:00|p4|∅|∅|∅|0|0|∅|∅|∅|f|f",
+        ]
+    );
+}
+
+#[test]
+fn conversions_revenue_and_time_to_conversion() {
+    let db = raw_db("fc_conversions");
+    db.exec(
+        &[
+            // sA acquires two subscriptions: revenue 10.00 + 12.34, converted at the first.
+            session("sA", "pA", "2024-03-01 10:00:00"),
+            paid("A1", "pA", 1000, "usd", "2024-03-01 12:00:00", None),
+            paid("A2", "pA", 500, "eur", "2024-03-01 11:00:00", Some(1234)),
+            // sB: one subscription without revenue_usd: revenue_usd null, still converted.
+            session("sB", "pB", "2024-03-01 10:00:00"),
+            paid("B1", "pB", 500, "eur", "2024-03-02 12:30:00", None),
+            // sC: null revenue_usd skipped; 18 s = 0.005 h rounds away from zero to 0.01.
+            session("sC", "pC", "2024-03-01 10:00:00"),
+            paid("C1", "pC", 500, "eur", "2024-03-01 10:00:18", None),
+            paid("C2", "pC", 500, "usd", "2024-03-01 10:30:00", None),
+            // sD: fractional seconds are kept: 17.5 s = 0.00486 h rounds to 0.00.
+            session("sD", "pD", "2024-03-01 10:00:00"),
+            paid("D1", "pD", 1000, "usd", "2024-03-01 10:00:17.5", None),
+            // sE: across New York's DST change (2024-03-10 07:00 UTC): 2 hours, not 3.
+            session("sE", "pE", "2024-03-10 06:00:00"),
+            paid("E1", "pE", 1000, "usd", "2024-03-10 08:00:00", None),
+            // sF2 is the acquisition session; sF (earlier, same profile) is not converted.
+            session("sF", "pF", "2024-03-01 09:00:00"),
+            session("sF2", "pF", "2024-03-01 09:30:00"),
+            paid("F1", "pF", 1000, "usd", "2024-03-01 10:15:00", None),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(&format!(
+            "select session_id, converted, conversions, revenue_usd, {}, time_to_conversion_hours, had_purchase
+             from analytics.mart_funnel_conversions order by session_id collate \"C\"",
+            utc("converted_at")
+        )),
+        vec![
+            "sA|1|2|22.34|2024-03-01 11:00:00|1.00|t",
+            "sB|1|1|∅|2024-03-02 12:30:00|26.50|t",
+            "sC|1|2|5.00|2024-03-01 10:00:18|0.01|t",
+            "sD|1|1|10.00|2024-03-01 10:00:17|0.00|t",
+            "sE|1|1|10.00|2024-03-10 08:00:00|2.00|t",
+            "sF|0|0|∅|∅|∅|t",
+            "sF2|1|1|10.00|2024-03-01 10:15:00|0.75|t",
+        ]
+    );
+    assert_eq!(
+        db.value(
+            "select converted_at = '2024-03-01 10:00:17.5+00'::timestamptz
+             from analytics.mart_funnel_conversions where session_id = 'sD'"
+        ),
+        Some("t".into())
+    );
+}
+
+#[test]
+fn had_purchase_is_any_new_subscription_of_the_profile() {
+    let db = raw_db("fc_had_purchase");
+    db.exec(
+        &[
+            // pH: the session before the charge converts, the one after only had_purchase.
+            session("h1", "pH", "2024-03-01 09:00:00"),
+            session("h2", "pH", "2024-03-01 11:00:00"),
+            paid("H", "pH", 1000, "usd", "2024-03-01 10:00:00", None),
+            // pI: sandbox only.
+            session("i1", "pI", "2024-03-01 09:00:00"),
+            charge("ch_I", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub_full(
+                "I",
+                "pI",
+                Some("ch_I"),
+                Some("2024-03-01 10:00:00"),
+                Some(true),
+                None,
+            ),
+            // pJ: failed charge.
+            session("j1", "pJ", "2024-03-01 09:00:00"),
+            charge("ch_J", 1000, "usd", "failed", "2024-03-01 10:00:00"),
+            sub("J", "pJ", "ch_J", Some("2024-03-01 10:00:00")),
+            // pK: new subscription without acquisition session.
+            session("k1", "pK", "2024-03-01 11:00:00"),
+            paid("K", "pK", 1000, "usd", "2024-03-01 10:00:00", None),
+            // pL's subscription is a duplicate of pM's (later created_at).
+            session("l1", "pL", "2024-03-01 09:00:00"),
+            session("m1", "pM", "2024-03-01 09:00:00"),
+            charge("ch_LM", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub("L", "pL", "ch_LM", Some("2024-03-01 10:00:00")),
+            sub("M", "pM", "ch_LM", Some("2024-03-01 09:59:00")),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select session_id, converted, had_purchase from analytics.mart_funnel_conversions
+             order by session_id collate \"C\""
+        ),
+        vec!["h1|1|t", "h2|0|t", "i1|0|f", "j1|0|f", "k1|0|t", "l1|0|f", "m1|1|t"]
+    );
+}
+
+#[test]
+fn activated_in_app_follows_the_identity_rule() {
+    let db = raw_db("fc_identity");
+    let at = "2024-03-01 10:00:00";
+    let later = "2024-03-01 12:00:00";
+    db.exec(
+        &[
+            // user_id = profile_id, at or after created_at.
+            session("s_uid", "p_uid", at),
+            event("e1", Some("p_uid"), None, later),
+            session("s_at", "p_at", at),
+            event("e2", Some("p_at"), None, at),
+            session("s_before", "p_before", at),
+            event("e3", Some("p_before"), None, "2024-03-01 09:59:59"),
+            // user_id is compared exactly.
+            session("s_case", "p_case", at),
+            event("e4", Some("P_CASE"), None, later),
+            // user_id null: email, in any case.
+            session_email("s_mail", "p_mail", at, Some("Ann@Example.COM")),
+            event("e5", None, Some("ann@example.com"), later),
+            session_email("s_mail_before", "p_mail_before", at, Some("early@x.com")),
+            event("e6", None, Some("EARLY@x.com"), "2024-03-01 09:00:00"),
+            // user_id set but another profile: the email does not count.
+            session_email("s_other", "p_other", at, Some("bob@x.com")),
+            event("e7", Some("someone_else"), Some("bob@x.com"), later),
+            // Empty or null emails never match.
+            session_email("s_empty", "p_empty", at, Some("")),
+            event("e8", None, Some(""), later),
+            session_email("s_null", "p_null", at, None),
+            event("e9", None, None, later),
+            // The session's own email: a sibling session's email does not count.
+            session_email("s_sib_none", "p_sib", at, None),
+            session_email("s_sib_mail", "p_sib", at, Some("cat@x.com")),
+            event("e10", None, Some("cat@x.com"), later),
+            // A deleted event does not exist.
+            session("s_del", "p_del", at),
+            event("e11", Some("p_del"), None, later),
+            delete("raw_amplitude.events", "uuid", "e11"),
+            // One early and one later event: activated.
+            session("s_multi", "p_multi", at),
+            event("e12", Some("p_multi"), None, "2024-03-01 09:00:00"),
+            event("e13", Some("p_multi"), None, "2024-03-01 10:00:01"),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select session_id, activated_in_app from analytics.mart_funnel_conversions
+             order by session_id collate \"C\""
+        ),
+        vec![
+            "s_at|t",
+            "s_before|f",
+            "s_case|f",
+            "s_del|f",
+            "s_empty|f",
+            "s_mail|t",
+            "s_mail_before|f",
+            "s_multi|t",
+            "s_null|f",
+            "s_other|f",
+            "s_sib_mail|t",
+            "s_sib_none|f",
+            "s_uid|t",
+        ]
+    );
+}
+
+#[test]
+fn sum_of_conversions_equals_subscriptions_with_a_session() {
+    let db = raw_db("fc_consistency");
+    db.exec(
+        &[
+            // p1: one session acquires two subscriptions.
+            session("s1", "p1", "2024-03-01 09:00:00"),
+            paid("n1a", "p1", 1000, "usd", "2024-03-01 10:00:00", None),
+            paid("n1b", "p1", 2000, "usd", "2024-03-01 11:00:00", None),
+            // p2: no session at all.
+            paid("n2", "p2", 1000, "usd", "2024-03-01 10:00:00", None),
+            // p3: only a later session.
+            session("s3", "p3", "2024-03-01 12:00:00"),
+            paid("n3", "p3", 1000, "eur", "2024-03-01 10:00:00", Some(1100)),
+            // p4: duplicates of one charge.
+            session("s4", "p4", "2024-03-01 09:00:00"),
+            charge("ch4", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub("n4a", "p4", "ch4", Some("2024-03-01 10:00:00")),
+            sub("n4b", "p4", "ch4", Some("2024-03-01 10:00:01")),
+            // p5: sandbox.
+            session("s5", "p5", "2024-03-01 09:00:00"),
+            charge("ch5", 1000, "usd", "succeeded", "2024-03-01 10:00:00"),
+            sub_full("n5", "p5", Some("ch5"), None, Some(true), None),
+            // p6: two sessions around the charge.
+            session("s6a", "p6", "2024-03-01 09:00:00"),
+            session("s6b", "p6", "2024-03-01 10:30:00"),
+            paid("n6", "p6", 1000, "jpy", "2024-03-01 10:00:00", Some(700)),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select subscription_id, session_id from analytics.mart_new_subscriptions
+             order by subscription_id collate \"C\""
+        ),
+        vec!["n1a|s1", "n1b|s1", "n2|∅", "n3|∅", "n4a|s4", "n6|s6a"]
+    );
+    assert_eq!(
+        db.lines(
+            "select session_id, conversions from analytics.mart_funnel_conversions
+             order by session_id collate \"C\""
+        ),
+        vec!["s1|2", "s3|0", "s4|1", "s5|0", "s6a|1", "s6b|0"]
+    );
+    assert_eq!(
+        db.lines(
+            "select (select sum(conversions) from analytics.mart_funnel_conversions),
+                    (select count(*) from analytics.mart_new_subscriptions where session_id is not null)"
+        ),
+        vec!["4|4"]
+    );
+}
+
+// ------------------------------------------------------------------ mart_daily_kpis
+
+const KPI_COLUMNS: &str =
+    "\"date\", sessions, converted_sessions, conversion_rate, new_subscriptions, revenue_usd, \
+                           ad_spend_usd, cac_usd, roas, failed_charges, top_failure_code";
+
+#[test]
+fn daily_kpis_have_one_row_per_day_with_any_activity() {
+    let db = raw_db("kpi_days");
+    db.exec(
+        &[
+            // 03-01: sessions only; s1 converts the next day.
+            session("s1", "p1", "2024-03-01 10:00:00"),
+            session("s2", "p2", "2024-03-01 11:00:00"),
+            session("s3", "p3", "2024-03-01 12:00:00"),
+            // 03-02: a new subscription, no session, no spend.
+            paid("n1", "p1", 1000, "usd", "2024-03-02 09:00:00", None),
+            // 03-03: spend only.
+            ad("2024-03-03", "ad1", Some("12.50")),
+            ad("2024-03-03", "ad2", Some("0")),
+            // 03-04: a zero-spend row; 03-05: a null-spend row.
+            ad("2024-03-04", "ad1", Some("0")),
+            ad("2024-03-05", "ad1", None),
+            // 03-06: a pending charge; 03-07: a failed one.
+            charge("ch_pending", 1000, "usd", "pending", "2024-03-06 10:00:00"),
+            failed_charge("ch_failed", Some("card_declined"), "2024-03-07 10:00:00"),
+            // 03-08: the succeeded charge of a sandbox subscription.
+            charge(
+                "ch_sandbox",
+                1000,
+                "usd",
+                "succeeded",
+                "2024-03-08 10:00:00",
+            ),
+            sub_full(
+                "n_sandbox",
+                "p9",
+                Some("ch_sandbox"),
+                None,
+                Some(true),
+                None,
+            ),
+            // 03-09: only deleted rows: no day.
+            session("s_del", "p_del", "2024-03-09 10:00:00"),
+            delete("raw_funnelfox.sessions", "id", "s_del"),
+            charge("ch_del", 1000, "usd", "failed", "2024-03-09 10:00:00"),
+            delete("raw_stripe.charges", "id", "ch_del"),
+            ad("2024-03-09", "ad1", Some("100")),
+            delete_ad("2024-03-09", "ad1"),
+            paid("n_del", "p_del", 1000, "usd", "2024-03-09 11:00:00", None),
+            delete("raw_funnelfox.subscriptions", "id", "n_del"),
+            delete("raw_stripe.charges", "id", "ch_n_del"),
+            // 03-10: a session; the day's ad row is deleted.
+            session("s10", "p10", "2024-03-10 10:00:00"),
+            ad("2024-03-10", "ad1", Some("100")),
+            delete_ad("2024-03-10", "ad1"),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(&format!(
+            "select {KPI_COLUMNS} from analytics.mart_daily_kpis order by 1"
+        )),
+        vec![
+            "2024-03-01|3|1|0.3333|0|0.00|0.00|∅|∅|0|∅",
+            "2024-03-02|0|0|∅|1|10.00|0.00|0.00|∅|0|∅",
+            "2024-03-03|0|0|∅|0|0.00|12.50|∅|0.0000|0|∅",
+            "2024-03-04|0|0|∅|0|0.00|0.00|∅|∅|0|∅",
+            "2024-03-05|0|0|∅|0|0.00|0.00|∅|∅|0|∅",
+            "2024-03-06|0|0|∅|0|0.00|0.00|∅|∅|0|∅",
+            "2024-03-07|0|0|∅|0|0.00|0.00|∅|∅|1|card_declined",
+            "2024-03-08|0|0|∅|0|0.00|0.00|∅|∅|0|∅",
+            "2024-03-10|1|0|0.0000|0|0.00|0.00|∅|∅|0|∅",
+        ]
+    );
+}
+
+#[test]
+fn daily_ratios_use_the_rounded_row_values_and_round_half_away_from_zero() {
+    let db = raw_db("kpi_ratios");
+    let mut fixture = String::new();
+    // 04-01: 32 sessions, one converted the same day: 1/32 = 0.03125 -> 0.0313;
+    // spend 3.125 -> 3.13; cac 3.13; roas 10.00 / 3.13 = 3.19488 -> 3.1949
+    // (10 / 3.125 would be 3.2000).
+    for i in 0..32 {
+        fixture += &session(
+            &format!("q{i:02}"),
+            &format!("pq{i:02}"),
+            "2024-04-01 10:00:00",
+        );
+    }
+    fixture += &paid("n01", "pq00", 1000, "usd", "2024-04-01 11:00:00", None);
+    fixture += &ad("2024-04-01", "ad1", Some("3.125"));
+    // 04-02: spend 0.1249 + 0.1249 = 0.2498 -> 0.25; cac 0.25 / 2 = 0.125 -> 0.13 (not
+    // 0.2498 / 2 -> 0.12); roas 2.00 / 0.25 = 8.0000 (not 8.0064).
+    fixture += &paid("n02a", "p2a", 100, "usd", "2024-04-02 10:00:00", None);
+    fixture += &paid("n02b", "p2b", 100, "usd", "2024-04-02 11:00:00", None);
+    fixture += &ad("2024-04-02", "ad1", Some("0.1249"));
+    fixture += &ad("2024-04-02", "ad2", Some("0.1249"));
+    // 04-03: roas 1.00 / 32.00 = 0.03125 -> 0.0313.
+    fixture += &paid("n03", "p3", 100, "usd", "2024-04-03 10:00:00", None);
+    fixture += &ad("2024-04-03", "ad1", Some("32"));
+    // 04-04: spend 0.004 rounds to 0.00: roas null, cac 0.00.
+    fixture += &paid("n04", "p4", 500, "usd", "2024-04-04 10:00:00", None);
+    fixture += &ad("2024-04-04", "ad1", Some("0.004"));
+    // 04-05: a null revenue_usd is skipped: revenue 1.00; cac 5.00 / 2; roas 1 / 5.
+    fixture += &paid("n05a", "p5a", 500, "eur", "2024-04-05 10:00:00", None);
+    fixture += &paid("n05b", "p5b", 100, "usd", "2024-04-05 10:00:00", None);
+    fixture += &ad("2024-04-05", "ad1", Some("5"));
+    // 04-06: all revenue_usd null: revenue 0.00, roas 0.0000.
+    fixture += &paid("n06", "p6", 500, "eur", "2024-04-06 10:00:00", None);
+    fixture += &ad("2024-04-06", "ad1", Some("5"));
+    db.exec(&fixture);
+    run_marts(&db);
+    assert_eq!(
+        db.lines(&format!(
+            "select {KPI_COLUMNS} from analytics.mart_daily_kpis order by 1"
+        )),
+        vec![
+            "2024-04-01|32|1|0.0313|1|10.00|3.13|3.13|3.1949|0|∅",
+            "2024-04-02|0|0|∅|2|2.00|0.25|0.13|8.0000|0|∅",
+            "2024-04-03|0|0|∅|1|1.00|32.00|32.00|0.0313|0|∅",
+            "2024-04-04|0|0|∅|1|5.00|0.00|0.00|∅|0|∅",
+            "2024-04-05|0|0|∅|2|1.00|5.00|2.50|0.2000|0|∅",
+            "2024-04-06|0|0|∅|1|0.00|5.00|5.00|0.0000|0|∅",
+        ]
+    );
+}
+
+#[test]
+fn failed_charges_and_top_failure_code() {
+    let db = raw_db("kpi_failures");
+    let d1 = "2024-05-01 12:00:00";
+    db.exec(
+        &[
+            // 05-01: 8 live failed charges; 'a_code' and 'B_code' tie at 2: byte order
+            // picks 'B_code' (en-US would pick 'a_code'); null codes are not codes.
+            failed_charge("f1", Some("a_code"), d1),
+            failed_charge("f2", Some("a_code"), d1),
+            failed_charge("f3", Some("B_code"), d1),
+            failed_charge("f4", Some("B_code"), d1),
+            failed_charge("f5", Some("c"), d1),
+            failed_charge("f6", None, d1),
+            failed_charge("f7", None, d1),
+            failed_charge("f8", None, d1),
+            // Deleted failed charges, and codes on charges that did not fail, do not count.
+            failed_charge("f9", Some("c"), d1),
+            failed_charge("f10", Some("c"), d1),
+            delete("raw_stripe.charges", "id", "f9"),
+            delete("raw_stripe.charges", "id", "f10"),
+            charge_with_code("ok1", "succeeded", Some("zzz"), d1),
+            charge_with_code("ok2", "succeeded", Some("zzz"), d1),
+            charge_with_code("ok3", "pending", Some("zzz"), d1),
+            // 05-02 ends at 23:59:59 UTC; 05-03 starts at 00:00:00 UTC.
+            failed_charge("g1", None, "2024-05-02 12:00:00"),
+            failed_charge("g2", None, "2024-05-02 12:00:00"),
+            failed_charge("g3", Some("y"), "2024-05-02 23:59:59"),
+            failed_charge("h1", Some("x"), "2024-05-03 00:00:00"),
+            // 05-04: failed charges without code.
+            failed_charge("i1", None, "2024-05-04 08:00:00"),
+            failed_charge("i2", None, "2024-05-04 09:00:00"),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    assert_eq!(
+        db.lines(&format!(
+            "select {KPI_COLUMNS} from analytics.mart_daily_kpis order by 1"
+        )),
+        vec![
+            "2024-05-01|0|0|∅|0|0.00|0.00|∅|∅|8|B_code",
+            "2024-05-02|0|0|∅|0|0.00|0.00|∅|∅|3|y",
+            "2024-05-03|0|0|∅|0|0.00|0.00|∅|∅|1|x",
+            "2024-05-04|0|0|∅|0|0.00|0.00|∅|∅|2|∅",
+        ]
+    );
+}
+
+// ------------------------------------------------------------- time zones, schemas
+
+/// A fixture touching every mart and every UTC-midnight edge.
+fn mixed_fixture() -> String {
+    [
+        funnel("f1", "Quiz"),
+        session_full(
+            "s1",
+            "p1",
+            "2024-03-01 23:59:59",
+            Some("f1"),
+            Some("a@x.com"),
+            Some("US"),
+        ),
+        session_full(
+            "s2",
+            "p1",
+            "2024-03-02 00:00:00",
+            Some("f1"),
+            None,
+            Some("US"),
+        ),
+        session_full(
+            "s3",
+            "p2",
+            "2024-03-02 10:45:00",
+            None,
+            Some("B@x.com"),
+            Some("DE"),
+        ),
+        session_full(
+            "s4",
+            "p3",
+            "2024-03-09 23:30:00",
+            Some("f1"),
+            None,
+            Some("US"),
+        ),
+        paid("n1", "p1", 1999, "usd", "2024-03-02 00:00:00", None),
+        paid(
+            "n2",
+            "p2",
+            1500,
+            "jpy",
+            "2024-03-02 23:59:59.999",
+            Some(1012),
+        ),
+        paid("n3", "p3", 1000, "eur", "2024-03-10 06:30:00", Some(1090)),
+        paid("n4", "p4", 1000, "usd", "2024-03-10 07:30:00", None),
+        failed_charge("x1", Some("card_declined"), "2024-03-02 23:59:59"),
+        failed_charge("x2", Some("expired_card"), "2024-03-03 00:00:00"),
+        event("e1", None, Some("b@X.com"), "2024-03-02 11:00:00"),
+        event("e2", Some("p3"), None, "2024-03-10 00:00:00"),
+        ad("2024-03-02", "ad1", Some("12.345")),
+        ad("2024-03-03", "ad1", Some("7")),
+    ]
+    .concat()
+}
+
+#[test]
+fn same_rows_under_any_timezone() {
+    let db = raw_db("tz_any");
+    db.exec(&mixed_fixture());
+    run_marts(&db);
+    let target = tempfile::tempdir().unwrap();
+    let out = db.cli(&[
+        "compile",
+        "--project-dir",
+        &project_dir(),
+        "--target-path",
+        target.path().to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    for tz in ["Pacific/Chatham", "America/Adak", "UTC"] {
+        db.exec(&format!("SET TimeZone = '{tz}'"));
+        for mart in MARTS {
+            let path = target.path().join(format!(
+                "compiled/reluvia_analytics/models/marts/{mart}.sql"
+            ));
+            let sql = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let sql = sql.trim().trim_end_matches(';');
+            let built: usize = db
+                .value(&format!("select count(*) from analytics.{mart}"))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(built > 0, "{mart} is empty");
+            assert_eq!(
+                db.value(&format!("select count(*) from ({sql}\n) q"))
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap(),
+                built,
+                "{mart} under {tz}"
+            );
+            assert_eq!(
+                db.lines(&format!(
+                    "(select * from analytics.{mart} except all select * from ({sql}\n) q)
+                     union all
+                     (select * from ({sql}\n) q except all select * from analytics.{mart})"
+                )),
+                Vec::<String>::new(),
+                "{mart} under TimeZone {tz} differs from the built table"
+            );
+        }
+    }
+    db.exec("SET TimeZone = 'UTC'");
+    assert_eq!(
+        db.lines(&format!(
+            "select {KPI_COLUMNS} from analytics.mart_daily_kpis order by 1"
+        )),
+        vec![
+            "2024-03-01|1|0|0.0000|0|0.00|0.00|∅|∅|0|∅",
+            "2024-03-02|2|2|1.0000|2|30.11|12.35|6.18|2.4381|1|card_declined",
+            "2024-03-03|0|0|∅|0|0.00|7.00|∅|0.0000|1|expired_card",
+            "2024-03-09|1|1|1.0000|0|0.00|0.00|∅|∅|0|∅",
+            "2024-03-10|0|0|∅|2|20.90|0.00|0.00|∅|0|∅",
+        ]
+    );
+    assert_eq!(
+        db.lines(
+            "select session_id, session_date, converted, time_to_conversion_hours, activated_in_app
+             from analytics.mart_funnel_conversions order by session_id collate \"C\""
+        ),
+        vec![
+            "s1|2024-03-01|0|∅|f",
+            "s2|2024-03-02|1|0.00|f",
+            "s3|2024-03-02|1|13.25|t",
+            "s4|2024-03-09|1|7.00|t",
+        ]
+    );
+}
+
+#[test]
+fn marts_build_in_the_target_schema() {
+    let db = raw_db("schema_env");
+    db.exec(&mixed_fixture());
+    let target = tempfile::tempdir().unwrap();
+    let out = db
+        .cmd()
+        .env("RELUVIA_TRANSFORM_SCHEMA", "dev_alice")
+        .args([
+            "run",
+            "--project-dir",
+            &project_dir(),
+            "--target-path",
+            target.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    for mart in MARTS {
+        assert_eq!(
+            db.value(&format!(
+                "select to_regclass('dev_alice.{mart}') is not null"
+            )),
+            Some("t".into())
+        );
+        assert_eq!(
+            db.value(&format!("select to_regclass('analytics.{mart}') is null")),
+            Some("t".into())
+        );
+    }
+    // The marts read each other in dev_alice.
+    assert_eq!(
+        db.lines(
+            "select (select sum(conversions) from dev_alice.mart_funnel_conversions),
+                    (select sum(new_subscriptions) from dev_alice.mart_daily_kpis)"
+        ),
+        vec!["3|4"]
+    );
+}
+
+// ------------------------------------------------------------ columns and docs
+
+/// Columns of each mart with their type as information_schema names it (marts.md).
+const MART_COLUMNS: [(&str, &[(&str, &str)]); 3] = [
+    (
+        "mart_new_subscriptions",
+        &[
+            ("subscription_date", "date"),
+            ("subscription_id", "text"),
+            ("user_profile_id", "text"),
+            ("stripe_charge_id", "text"),
+            ("subscribed_at", "timestamp with time zone"),
+            ("revenue", "numeric"),
+            ("revenue_usd", "numeric"),
+            ("currency", "text"),
+            ("session_id", "text"),
+            ("funnel_id", "text"),
+            ("funnel_title", "text"),
+            ("country", "text"),
+            ("city", "text"),
+            ("origin", "text"),
+            ("payment_provider", "text"),
+            ("is_sandbox", "boolean"),
+        ],
+    ),
+    (
+        "mart_funnel_conversions",
+        &[
+            ("session_date", "date"),
+            ("session_id", "text"),
+            ("session_created_at", "timestamp with time zone"),
+            ("profile_id", "text"),
+            ("funnel_id", "text"),
+            ("funnel_title", "text"),
+            ("country", "text"),
+            ("converted", "integer"),
+            ("conversions", "integer"),
+            ("revenue_usd", "numeric"),
+            ("converted_at", "timestamp with time zone"),
+            ("time_to_conversion_hours", "numeric"),
+            ("had_purchase", "boolean"),
+            ("activated_in_app", "boolean"),
+        ],
+    ),
+    (
+        "mart_daily_kpis",
+        &[
+            ("date", "date"),
+            ("sessions", "bigint"),
+            ("converted_sessions", "bigint"),
+            ("conversion_rate", "numeric"),
+            ("new_subscriptions", "bigint"),
+            ("revenue_usd", "numeric"),
+            ("ad_spend_usd", "numeric"),
+            ("cac_usd", "numeric"),
+            ("roas", "numeric"),
+            ("failed_charges", "bigint"),
+            ("top_failure_code", "text"),
+        ],
+    ),
+];
+
+#[test]
+fn marts_have_the_specified_columns_and_types_even_when_empty() {
+    let db = raw_db("cols_types");
+    run_marts(&db);
+    for (mart, cols) in MART_COLUMNS {
+        let expected: Vec<String> = cols.iter().map(|(c, t)| format!("{c}|{t}")).collect();
+        assert_eq!(
+            db.lines(&format!(
+                "select column_name, data_type from information_schema.columns
+                 where table_schema = 'analytics' and table_name = '{mart}' order by ordinal_position"
+            )),
+            expected,
+            "{mart}"
+        );
+        assert_eq!(
+            db.value(&format!(
+                "select relkind from pg_class where oid = 'analytics.{mart}'::regclass"
+            )),
+            Some("r".into()),
+            "{mart} is a table"
+        );
+        assert_eq!(
+            db.value(&format!("select count(*) from analytics.{mart}")),
+            Some("0".into())
+        );
+    }
+}
+
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(shipped_project().join(path)).unwrap();
+    serde_saphyr::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The names of the tests in a `data_tests:` (or `tests:`) list.
+fn test_names(node: &Value) -> Vec<String> {
+    let list = node.get("data_tests").or_else(|| node.get("tests"));
+    list.and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .map(|t| match t {
+                    Value::String(s) => s.clone(),
+                    Value::Object(m) => m.keys().next().unwrap().clone(),
+                    other => panic!("test {other}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The configuration of test `name` in a node's test list.
+fn test_config<'a>(node: &'a Value, name: &str) -> &'a Value {
+    let list = node
+        .get("data_tests")
+        .or_else(|| node.get("tests"))
+        .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find_map(|t| t.get(name))
+        .unwrap_or_else(|| panic!("no {name} test"))
+}
+
+#[test]
+fn every_mart_column_is_documented_and_tested_as_specified() {
+    let doc = yaml("models/marts/schema.yml");
+    let models = doc["models"].as_array().unwrap();
+    for (mart, cols) in MART_COLUMNS {
+        let model = models
+            .iter()
+            .find(|m| m["name"] == mart)
+            .unwrap_or_else(|| panic!("{mart} undocumented"));
+        assert!(
+            model["description"].as_str().unwrap().len() > 40,
+            "{mart} description"
+        );
+        let documented: Vec<&str> = model["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        let specified: Vec<&str> = cols.iter().map(|(c, _)| *c).collect();
+        assert_eq!(documented, specified, "{mart} columns");
+        for c in model["columns"].as_array().unwrap() {
+            assert!(
+                !c["description"].as_str().unwrap_or("").trim().is_empty(),
+                "{mart}.{} description",
+                c["name"]
+            );
+        }
+    }
+    let column = |mart: &str, col: &str| -> Value {
+        let model = models.iter().find(|m| m["name"] == mart).unwrap();
+        model["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == col)
+            .unwrap()
+            .clone()
+    };
+    // unique + not_null on every key.
+    for (mart, key) in [
+        ("mart_new_subscriptions", "subscription_id"),
+        ("mart_funnel_conversions", "session_id"),
+        ("mart_daily_kpis", "date"),
+    ] {
+        let names = test_names(&column(mart, key));
+        assert!(
+            names.contains(&"unique".into()) && names.contains(&"not_null".into()),
+            "{mart}.{key}: {names:?}"
+        );
+    }
+    for (mart, col) in [
+        ("mart_new_subscriptions", "subscription_date"),
+        ("mart_new_subscriptions", "subscribed_at"),
+        ("mart_new_subscriptions", "user_profile_id"),
+        ("mart_new_subscriptions", "stripe_charge_id"),
+        ("mart_new_subscriptions", "currency"),
+        ("mart_funnel_conversions", "session_date"),
+        ("mart_funnel_conversions", "profile_id"),
+        ("mart_funnel_conversions", "converted"),
+    ] {
+        assert!(
+            test_names(&column(mart, col)).contains(&"not_null".into()),
+            "not_null on {mart}.{col}"
+        );
+    }
+    let converted = column("mart_funnel_conversions", "converted");
+    let accepted = test_config(&converted, "accepted_values");
+    assert_eq!(accepted["values"], serde_json::json!([0, 1]));
+    assert_eq!(accepted["quote"], Value::Bool(false));
+    let session = column("mart_new_subscriptions", "session_id");
+    let rel = test_config(&session, "relationships");
+    assert_eq!(rel["to"], "ref('mart_funnel_conversions')");
+    assert_eq!(rel["field"], "session_id");
+}
+
+#[test]
+fn sources_declare_key_tests_and_freshness() {
+    let doc = yaml("models/sources.yml");
+    let sources = doc["sources"].as_array().unwrap();
+    let names: Vec<&str> = sources
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "raw_funnelfox",
+            "raw_stripe",
+            "raw_amplitude",
+            "raw_facebook"
+        ]
+    );
+    let single_keys = [
+        ("raw_funnelfox", "funnels", "id"),
+        ("raw_funnelfox", "sessions", "id"),
+        ("raw_funnelfox", "subscriptions", "id"),
+        ("raw_stripe", "charges", "id"),
+        ("raw_stripe", "subscriptions", "id"),
+        ("raw_amplitude", "events", "uuid"),
+        ("raw_facebook", "campaigns", "id"),
+    ];
+    for s in sources {
+        let name = s["name"].as_str().unwrap();
+        assert_eq!(s["schema"], name);
+        assert!(
+            !s["description"].as_str().unwrap_or("").is_empty(),
+            "{name} description"
+        );
+        assert_eq!(s["loaded_at_field"], "_sdc_batched_at", "{name}");
+        assert_eq!(
+            s["freshness"],
+            serde_json::json!({"warn_after": {"count": 26, "period": "hour"}, "error_after": {"count": 50, "period": "hour"}}),
+            "{name}"
+        );
+    }
+    let table = |src: &str, t: &str| -> Value {
+        let s = sources.iter().find(|s| s["name"] == src).unwrap();
+        s["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == t)
+            .unwrap_or_else(|| panic!("{src}.{t}"))
+            .clone()
+    };
+    let column = |t: &Value, c: &str| -> Value {
+        t["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == c)
+            .unwrap_or_else(|| panic!("{c}"))
+            .clone()
+    };
+    for (src, t, key) in single_keys {
+        let names = test_names(&column(&table(src, t), key));
+        assert!(
+            names.contains(&"unique".into()) && names.contains(&"not_null".into()),
+            "{src}.{t}.{key}: {names:?}"
+        );
+    }
+    let ads = table("raw_facebook", "ad_statistics");
+    for c in ["date_start", "ad_id"] {
+        assert!(
+            test_names(&column(&ads, c)).contains(&"not_null".into()),
+            "ad_statistics.{c}"
+        );
+    }
+    assert_eq!(
+        test_config(&ads, "unique_combination_of_columns")["combination_of_columns"],
+        serde_json::json!(["date_start", "ad_id"])
+    );
+    let macro_sql = std::fs::read_to_string(
+        shipped_project().join("macros/test_unique_combination_of_columns.sql"),
+    )
+    .unwrap();
+    assert!(macro_sql
+        .contains("{% test unique_combination_of_columns(model, combination_of_columns) %}"));
+    let project = yaml("dbt_project.yml");
+    assert_eq!(project["name"], "reluvia_analytics");
+    assert_eq!(project["profile"], "reluvia");
+    assert_eq!(
+        project["models"]["reluvia_analytics"]["marts"]["+materialized"],
+        "table"
+    );
+    assert!(project["models"]["reluvia_analytics"]["marts"]
+        .get("+schema")
+        .is_none());
+}
+
+/// The generic test macro returns the duplicated (date_start, ad_id) pairs, rendered
+/// the way the engine renders it, and nothing on a clean table.
+#[test]
+fn unique_combination_test_returns_duplicated_pairs() {
+    let db = raw_db("uniq_combo");
+    let target = tempfile::tempdir().unwrap();
+    let out = db.cli(&[
+        "compile",
+        "--project-dir",
+        &project_dir(),
+        "--target-path",
+        target.path().to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    let compiled = find_files(&target.path().join("compiled"))
+        .into_iter()
+        .find(|p| {
+            p.to_string_lossy()
+                .contains("unique_combination_of_columns")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no compiled unique_combination_of_columns test under {}",
+                target.path().display()
+            )
+        });
+    let sql = std::fs::read_to_string(&compiled).unwrap();
+    let sql = sql.trim().trim_end_matches(';').to_string();
+    db.exec(
+        &[
+            ad("2024-03-01", "ad1", Some("1")),
+            ad("2024-03-01", "ad2", Some("1")),
+            ad("2024-03-02", "ad1", Some("1")),
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        db.value(&format!("select count(*) from ({sql}\n) q")),
+        Some("0".into())
+    );
+    // The primary key would forbid the duplicate: drop it as a broken loader would.
+    db.exec("alter table raw_facebook.ad_statistics drop constraint ad_statistics_pkey;");
+    db.exec(
+        &[
+            ad("2024-03-01", "ad1", Some("2")),
+            ad("2024-03-01", "ad1", Some("3")),
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        db.value(&format!("select count(*) from ({sql}\n) q")),
+        Some("1".into())
+    );
+}
+
+fn find_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(find_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------ raw contract
+
+/// raw-contract.md, table by table: key, then `column type` with `!` for not null.
+const CONTRACT: &[(&str, &str, &str)] = &[
+    ("raw_funnelfox.funnels", "id", "id text!, title text, alias text, type text, created_at timestamp"),
+    (
+        "raw_funnelfox.sessions",
+        "id",
+        "id text!, created_at timestamp!, funnel_id text, funnel_version bigint, profile_id text!, email text, \
+         country text, city text, postal text, ip text, origin text, user_agent text",
+    ),
+    (
+        "raw_funnelfox.subscriptions",
+        "id",
+        "id text!, profile_id text!, psp_id text, payment_provider text, status text, sandbox boolean, \
+         price bigint, currency text, price_usd bigint, billing_interval text, billing_interval_count bigint, \
+         renews boolean, created_at timestamp, updated_at timestamp, period_starts_at timestamp, \
+         period_ends_at timestamp, cancelled_at timestamp",
+    ),
+    (
+        "raw_stripe.charges",
+        "id",
+        "id text!, amount bigint, amount_refunded bigint, currency text, status text, failure_code text, \
+         failure_message text, paid boolean, refunded boolean, captured boolean, livemode boolean, customer text, \
+         invoice text, payment_intent text, balance_transaction text, description text, metadata jsonb, \
+         created timestamp!",
+    ),
+    (
+        "raw_stripe.subscriptions",
+        "id",
+        "id text!, customer text, status text, created timestamp, start_date timestamp, \
+         current_period_start timestamp, current_period_end timestamp, cancel_at_period_end boolean, \
+         canceled_at timestamp, ended_at timestamp, trial_start timestamp, trial_end timestamp, \
+         latest_invoice text, livemode boolean, plan jsonb, metadata jsonb",
+    ),
+    (
+        "raw_amplitude.events",
+        "uuid",
+        "uuid text!, event_id bigint, event_type text, event_time timestamp!, user_id text, device_id text, \
+         email text, amplitude_id bigint, session_id bigint, platform text, os_name text, country text, city text, \
+         event_properties jsonb, user_properties jsonb, server_upload_time timestamp",
+    ),
+    (
+        "raw_facebook.campaigns",
+        "id",
+        "id text!, account_id text, name text, objective text, status text, effective_status text, \
+         daily_budget numeric, created_time timestamp, start_time timestamp, stop_time timestamp, \
+         updated_time timestamp",
+    ),
+    (
+        "raw_facebook.ad_statistics",
+        "date_start,ad_id",
+        "date_start date!, date_stop date, account_id text, campaign_id text, adset_id text, ad_id text!, \
+         campaign_name text, adset_name text, ad_name text, spend numeric, impressions bigint, clicks bigint, \
+         reach bigint, account_currency text",
+    ),
+];
+
+/// The loader's metadata columns, on every raw table.
+const SDC: &str =
+    "_sdc_extracted_at timestamp!, _sdc_received_at timestamp!, _sdc_batched_at timestamp!, \
+                   _sdc_deleted_at timestamp, _sdc_sequence bigint!, _sdc_table_version bigint, \
+                   _sdc_sync_started_at bigint";
+
+fn pg_type(t: &str) -> &str {
+    match t {
+        "timestamp" => "timestamp without time zone",
+        other => other,
+    }
+}
+
+/// `(name, information_schema type, nullable)` of a contract column list.
+fn contract_columns(spec: &str) -> Vec<(String, String, bool)> {
+    spec.split(',')
+        .map(|c| {
+            let mut it = c.split_whitespace();
+            let name = it.next().unwrap().to_string();
+            let ty = it.next().unwrap();
+            let not_null = ty.ends_with('!');
+            (
+                name,
+                pg_type(ty.trim_end_matches('!')).to_string(),
+                !not_null,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn raw_ddl_creates_the_contract_tables_idempotently() {
+    let db = raw_db("raw_ddl");
+    db.exec(RAW_DDL); // a second time: IF NOT EXISTS everywhere
+    assert_eq!(
+        db.lines(
+            "select table_schema || '.' || table_name from information_schema.tables
+             where table_schema like 'raw\\_%'
+             order by (table_schema || '.' || table_name) collate \"C\""
+        ),
+        {
+            let mut t: Vec<String> = CONTRACT.iter().map(|(t, _, _)| t.to_string()).collect();
+            t.sort();
+            t
+        }
+    );
+    for (table, key, spec) in CONTRACT {
+        let (schema, name) = table.split_once('.').unwrap();
+        let expected: Vec<String> = contract_columns(spec)
+            .into_iter()
+            .chain(contract_columns(SDC))
+            .map(|(c, t, n)| format!("{c}|{t}|{}", if n { "YES" } else { "NO" }))
+            .collect();
+        assert_eq!(
+            db.lines(&format!(
+                "select column_name, data_type, is_nullable from information_schema.columns
+                 where table_schema = '{schema}' and table_name = '{name}' order by ordinal_position"
+            )),
+            expected,
+            "{table}"
+        );
+        assert_eq!(
+            db.value(&format!(
+                "select string_agg(a.attname, ',' order by k.ord)
+                 from pg_index i
+                 cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
+                 join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+                 where i.indrelid = '{table}'::regclass and i.indisprimary"
+            )),
+            Some(key.to_string()),
+            "primary key of {table}"
+        );
+    }
+}
+
+#[test]
+fn singer_schemas_describe_the_raw_tables() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/raw");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut expected_files: Vec<String> = CONTRACT
+        .iter()
+        .map(|(t, _, _)| format!("{t}.json"))
+        .collect();
+    expected_files.sort();
+    assert_eq!(files, expected_files);
+    for (table, key, spec) in CONTRACT {
+        let path = dir.join(format!("{table}.json"));
+        let msg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let stream = table.split_once('.').unwrap().1;
+        assert_eq!(msg["type"], "SCHEMA", "{table}");
+        assert_eq!(msg["stream"], stream, "{table}");
+        let keys: Vec<&str> = key.split(',').collect();
+        assert_eq!(msg["key_properties"], serde_json::json!(keys), "{table}");
+        let schema = &msg["schema"];
+        assert_eq!(schema["type"], "object");
+        assert!(
+            schema["description"]
+                .as_str()
+                .unwrap()
+                .contains("_sdc_batched_at"),
+            "{table} description"
+        );
+        assert!(schema.get("additionalProperties").is_some(), "{table}");
+        let props = schema["properties"].as_object().unwrap();
+        let names: Vec<&str> = props.keys().map(String::as_str).collect();
+        let cols = contract_columns(spec);
+        assert_eq!(
+            names,
+            cols.iter().map(|(c, _, _)| c.as_str()).collect::<Vec<_>>(),
+            "{table} properties"
+        );
+        for (c, ty, nullable) in &cols {
+            let (json_type, format) = match ty.as_str() {
+                "text" => ("string", None),
+                "timestamp without time zone" => ("string", Some("date-time")),
+                "date" => ("string", Some("date")),
+                "bigint" => ("integer", None),
+                "numeric" => ("number", None),
+                "boolean" => ("boolean", None),
+                "jsonb" => ("object", None),
+                other => panic!("{other}"),
+            };
+            let p = &props[c];
+            let want = if *nullable {
+                serde_json::json!(["null", json_type])
+            } else {
+                serde_json::json!(json_type)
+            };
+            assert_eq!(p["type"], want, "{table}.{c} type");
+            assert_eq!(
+                p.get("format").and_then(Value::as_str),
+                format,
+                "{table}.{c} format"
+            );
+        }
+    }
+}
