@@ -49,6 +49,8 @@ pub struct Settings {
     pub target_path: Option<PathBuf>,
     pub vars: Map<String, Value>,
     pub fail_fast: bool,
+    pub check_freshness: bool,
+    pub store_failures: bool,
     pub log_format: LogFormat,
     pub application_name: String,
     /// Where each value came from, for `debug` and error messages.
@@ -310,6 +312,7 @@ impl Settings {
             "statement_timeout": self.statement_timeout, "connect_timeout": self.connect_timeout,
             "project_dir": self.project_dir, "target_path": self.target_path, "vars": self.vars,
             "fail_fast": self.fail_fast,
+            "check_freshness": self.check_freshness, "store_failures": self.store_failures,
             "log_format": match self.log_format { LogFormat::Text => "text", LogFormat::Json => "json" },
             "application_name": self.application_name,
         });
