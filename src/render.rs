@@ -1052,14 +1052,17 @@ impl Renderer {
     }
 }
 
-/// One YAML test entry as (test name, arguments, config, custom name). Accepts
+/// One YAML test entry: (test name, arguments, config, custom name).
+type TestEntry = (String, Map<String, Json>, Map<String, Json>, Option<String>);
+
+/// Parses one YAML test entry. Accepts
 /// `- unique`, `- accepted_values: {values: […], config: {…}}`, arguments under
 /// `arguments:` (dbt ≥ 1.10), and `test_name:` with `name:`.
 fn parse_test_entry(
     entry: &Json,
     file: &str,
     on: &str,
-) -> Result<(String, Map<String, Json>, Map<String, Json>, Option<String>)> {
+) -> Result<TestEntry> {
     const CONFIG_KEYS: &[&str] = &[
         "severity",
         "where",
