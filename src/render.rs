@@ -1058,11 +1058,7 @@ type TestEntry = (String, Map<String, Json>, Map<String, Json>, Option<String>);
 /// Parses one YAML test entry. Accepts
 /// `- unique`, `- accepted_values: {values: […], config: {…}}`, arguments under
 /// `arguments:` (dbt ≥ 1.10), and `test_name:` with `name:`.
-fn parse_test_entry(
-    entry: &Json,
-    file: &str,
-    on: &str,
-) -> Result<TestEntry> {
+fn parse_test_entry(entry: &Json, file: &str, on: &str) -> Result<TestEntry> {
     const CONFIG_KEYS: &[&str] = &[
         "severity",
         "where",
