@@ -137,11 +137,34 @@ pub fn run(opts: &DemoOptions) -> Result<i32> {
     let project = tempfile_dir()?;
     write_project(&project)?;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // A worker thread, so the Ctrl-C/SIGTERM watcher runs while the demo blocks.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
     let settings = demo_settings(&cluster, dbname, &project)?;
+    // Interrupted: stop the throwaway server and remove its files before exiting
+    // (the build child gets the same signal and rolls back on its own).
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(cluster)));
+    {
+        let shared = shared.clone();
+        let project = project.clone();
+        rt.spawn(async move {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            eprintln!("demo: interrupted; stopping the throwaway cluster");
+            if let Some(c) = shared.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                c.stop();
+            }
+            let _ = std::fs::remove_dir_all(&project);
+            std::process::exit(130);
+        });
+    }
+    let cluster_ref = || shared.lock().unwrap_or_else(|e| e.into_inner());
     let gen = gen_options(opts.days, opts.sessions_per_day, opts.seed);
     eprintln!(
         "demo: loading {} days of sample raw data ending {}",
@@ -173,9 +196,9 @@ pub fn run(opts: &DemoOptions) -> Result<i32> {
     let status = cmd
         .args(["build", "--check-freshness", "--project-dir"])
         .arg(&project)
-        .env("PG_ANALYTICS_HOST", cluster.host())
-        .env("PG_ANALYTICS_PORT", cluster.port().to_string())
-        .env("PG_ANALYTICS_USER", cluster.user())
+        .env("PG_ANALYTICS_HOST", &settings.host)
+        .env("PG_ANALYTICS_PORT", settings.port.to_string())
+        .env("PG_ANALYTICS_USER", &settings.user)
         .env("PG_ANALYTICS_DBNAME", dbname)
         .env_remove("MELTANO_PROJECT_ROOT")
         .status()
@@ -190,6 +213,7 @@ pub fn run(opts: &DemoOptions) -> Result<i32> {
     } else {
         eprintln!("demo: build failed (exit {code}); the summary is not printed");
     }
+    let Some(cluster) = cluster_ref().take() else { return Ok(130) };
     if opts.keep {
         let url = cluster.url(dbname);
         let stop = cluster.keep();
