@@ -428,7 +428,7 @@ async fn execute(
     out: Arc<Output>,
 ) -> Result<(Vec<NodeResult>, bool)> {
     let settings = loaded.settings.clone();
-    let first = warehouse::connect(&settings).await?;
+    let first = warehouse::connect_with_retry(&settings, &|m| out.warn("connect_retry", m)).await?;
     let schemas: BTreeSet<String> = order
         .iter()
         .filter_map(|id| loaded.manifest.node(id))
@@ -496,7 +496,16 @@ async fn execute(
             let sql = node.compiled_code.clone().unwrap_or_default();
             let outcome = match pool.get().await {
                 Ok(mut client) => {
-                    let r = warehouse::materialize(&mut client, node, &sql, &suffix).await;
+                    let notify = |m: &str| out.warn("waiting", m);
+                    let r = warehouse::materialize(
+                        &mut client,
+                        node,
+                        &sql,
+                        &suffix,
+                        &loaded.settings,
+                        &notify,
+                    )
+                    .await;
                     pool.put(client);
                     r
                 }
