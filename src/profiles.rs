@@ -168,7 +168,11 @@ pub fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Result<Optio
         };
         let value = match raw {
             Value::String(s) => {
-                Value::String(render(s, env).map_err(|e| Error::usage(at(&format!("{key}: {e}"))))?)
+                let v = render(s, env).map_err(|e| Error::usage(at(&format!("{key}: {e}"))))?;
+                if v.is_empty() {
+                    continue; // `env_var('X', '')`: not set, like an empty variable
+                }
+                Value::String(v)
             }
             Value::Null => continue,
             other => other.clone(),

@@ -101,13 +101,24 @@ pub async fn connect_with_retry(
     settings: &Settings,
     notify: &(dyn Fn(&str) + Sync),
 ) -> Result<Client> {
+    // The run's own interrupt handling starts once connected; until then a
+    // Ctrl-C or SIGTERM (Meltano's --timeout) must still end the wait with exit 1
+    // rather than kill the process mid-retry.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let interrupted =
+        || Error::runtime("interrupted while connecting to PostgreSQL; nothing was run");
     let budget = Duration::from_secs(settings.connect_retry_timeout);
     let started = Instant::now();
     let mut delay = Duration::from_millis(250);
     let mut tries = 0u32;
     loop {
         tries += 1;
-        let e = match try_connect(settings).await? {
+        let attempt = tokio::select! {
+            r = try_connect(settings) => r?,
+            _ = tokio::signal::ctrl_c() => return Err(interrupted()),
+            _ = recv(&mut term) => return Err(interrupted()),
+        };
+        let e = match attempt {
             Ok(client) => return Ok(client),
             Err(e) => e,
         };
@@ -125,8 +136,22 @@ pub async fn connect_with_retry(
             wait.as_secs_f64(),
             left.as_secs()
         ));
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => return Err(interrupted()),
+            _ = recv(&mut term) => return Err(interrupted()),
+        }
         delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The next SIGTERM, or never when its handler could not be installed.
+async fn recv(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term {
+        Some(t) => {
+            t.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -170,6 +195,9 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
 
 /// The innermost message of an error, without the wrappers' repetitions.
 fn cause(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
+    }
     let mut last = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -340,10 +368,14 @@ impl Pool {
     }
 }
 
-/// Server version string (`SHOW server_version`).
+/// Server version string (`SHOW server_version`) and how the session is
+/// encrypted, as `debug` shows them: `16.4 over TLSv1.3` or `16.4 without TLS`.
 pub async fn server_version(client: &Client) -> Result<String> {
     let row = client
-        .query_one("select current_setting('server_version')", &[])
+        .query_one(
+            "select current_setting('server_version') || coalesce((select ' over ' || version from pg_stat_ssl where pid = pg_backend_pid() and ssl), ' without TLS')",
+            &[],
+        )
         .await
         .map_err(|e| Error::runtime(format!("cannot read the server version: {e}")))?;
     Ok(row.get(0))
