@@ -35,6 +35,28 @@ pub struct Cli {
 pub enum Command {
     /// Build the selected models in dependency order.
     Run,
+    /// Run the data tests of the selected nodes.
+    Test {
+        /// Keep each test's failing rows in a table of the audit schema (<schema>_dbt_test__audit).
+        #[arg(long)]
+        store_failures: bool,
+    },
+    /// Build models and run their tests in graph order; a failing test skips the model's descendants.
+    Build {
+        /// Keep each test's failing rows in a table of the audit schema (<schema>_dbt_test__audit).
+        #[arg(long)]
+        store_failures: bool,
+        /// Check source freshness first and build nothing when a source is stale past error_after.
+        #[arg(long)]
+        check_freshness: bool,
+    },
+    /// Source commands: `source freshness`.
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
+    /// Same as `source freshness`.
+    Freshness,
     /// Render the selected models' SQL into the target path without touching the database.
     Compile,
     /// List the selected nodes, one per line.
@@ -49,6 +71,12 @@ pub enum Command {
     },
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Check the age of the newest row of every source table with a freshness policy; writes sources.json.
+    Freshness,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +102,7 @@ pub enum LsOutput {
 pub enum ResourceTypeArg {
     Model,
     Source,
+    Test,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,8 +4,9 @@
 //! rejects cycles, naming every node on the cycle with its file, and answers
 //! dbt-style selection: `name`, `+name` (ancestors), `name+` (descendants),
 //! `2+name`/`name+1` (bounded depth), `tag:x`, `path:models/marts`,
-//! `source:raw_stripe[.charges]`, `fqn:a.b.c`, `*`; space-separated specs are a
-//! union, comma-joined ones an intersection; `--exclude` removes.
+//! `source:raw_stripe[.charges]`, `fqn:a.b.c`, `test_type:generic`, `*`;
+//! space-separated specs are a union, comma-joined ones an intersection;
+//! `--exclude` removes. Data tests come along with the nodes they test.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -31,16 +32,23 @@ impl Graph {
         for n in &manifest.nodes {
             g.ids.insert(n.unique_id.clone());
         }
-        for n in &manifest.nodes {
-            for dep in &n.depends_on_nodes {
-                g.parents
-                    .entry(n.unique_id.clone())
-                    .or_default()
-                    .push(dep.clone());
-                g.children
-                    .entry(dep.clone())
-                    .or_default()
-                    .push(n.unique_id.clone());
+        for t in &manifest.tests {
+            g.ids.insert(t.unique_id.clone());
+        }
+        let edges = manifest
+            .nodes
+            .iter()
+            .map(|n| (&n.unique_id, &n.depends_on_nodes))
+            .chain(
+                manifest
+                    .tests
+                    .iter()
+                    .map(|t| (&t.unique_id, &t.depends_on_nodes)),
+            );
+        for (id, deps) in edges {
+            for dep in deps {
+                g.parents.entry(id.clone()).or_default().push(dep.clone());
+                g.children.entry(dep.clone()).or_default().push(id.clone());
             }
         }
         if let Some(cycle) = g.find_cycle() {
@@ -132,6 +140,55 @@ impl Graph {
 
     pub fn descendants(&self, id: &str) -> BTreeSet<String> {
         self.reach(id, &self.children, None)
+    }
+
+    /// The graph `build` runs: each data test also precedes the children of the
+    /// node it tests, so a failing test skips them (dbt's semantics). An edge that
+    /// would close a cycle (a child the test itself depends on) is left out.
+    pub fn for_build(&self, manifest: &Manifest) -> Graph {
+        let mut g = self.clone();
+        for t in &manifest.tests {
+            let Some(attached) = &t.attached_node else {
+                continue;
+            };
+            let ancestors = self.ancestors(&t.unique_id);
+            for child in self.children.get(attached).cloned().unwrap_or_default() {
+                if child.starts_with("test.") || ancestors.contains(&child) || child == t.unique_id
+                {
+                    continue;
+                }
+                g.parents
+                    .entry(child.clone())
+                    .or_default()
+                    .push(t.unique_id.clone());
+                g.children
+                    .entry(t.unique_id.clone())
+                    .or_default()
+                    .push(child);
+            }
+        }
+        g
+    }
+
+    /// Adds the data tests whose every parent is selected or is a source
+    /// ("buildable" indirect selection would be stricter; this is dbt's default
+    /// "eager": a test comes along when any parent it tests is selected).
+    pub fn with_tests(
+        &self,
+        manifest: &Manifest,
+        selected: &BTreeSet<String>,
+        excluded: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut out = selected.clone();
+        for t in &manifest.tests {
+            if excluded.contains(&t.unique_id) {
+                continue;
+            }
+            if t.depends_on_nodes.iter().any(|d| selected.contains(d)) {
+                out.insert(t.unique_id.clone());
+            }
+        }
+        out
     }
 
     /// `ids` in an order where every node comes after its parents (ties by id).
@@ -238,11 +295,39 @@ impl Graph {
                         out.insert(n.unique_id.clone());
                     }
                 }
+                for t in &manifest.tests {
+                    if value == "*" || t.name == value {
+                        out.insert(t.unique_id.clone());
+                    }
+                }
+            }
+            "test_type" => {
+                for t in &manifest.tests {
+                    let kind = match t.kind {
+                        crate::manifest::TestKind::Generic => "generic",
+                        crate::manifest::TestKind::Singular => "singular",
+                    };
+                    if kind == value || (value == "data" && kind == "singular") {
+                        out.insert(t.unique_id.clone());
+                    }
+                }
+            }
+            "test_name" => {
+                for t in &manifest.tests {
+                    if t.test_name.as_deref() == Some(value) {
+                        out.insert(t.unique_id.clone());
+                    }
+                }
             }
             "tag" => {
                 for n in &manifest.nodes {
                     if n.tags.iter().any(|t| t == value) {
                         out.insert(n.unique_id.clone());
+                    }
+                }
+                for t in &manifest.tests {
+                    if t.tags.iter().any(|x| x == value) {
+                        out.insert(t.unique_id.clone());
                     }
                 }
             }
@@ -268,6 +353,8 @@ impl Graph {
                     out.extend(manifest.nodes.iter().map(|n| n.unique_id.clone()));
                 } else if value == "source" {
                     out.extend(manifest.sources.iter().map(|s| s.unique_id.clone()));
+                } else if value == "test" {
+                    out.extend(manifest.tests.iter().map(|t| t.unique_id.clone()));
                 }
             }
             "config.materialized" => {
@@ -279,7 +366,7 @@ impl Graph {
             }
             other => {
                 return Err(Error::usage(format!(
-                    "unknown selector method '{other}:' in '{body}'; use a model name, tag:, path:, source:, fqn:, resource_type: or config.materialized:"
+                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, source:, fqn:, resource_type:, test_type:, test_name: or config.materialized:"
                 )))
             }
         }

@@ -13,6 +13,8 @@
 //! 4. [`graph`]: the dependency graph of the nodes, cycle detection and selection.
 //! 5. [`scheduler`] and [`warehouse`]: parallel execution on a pool of PostgreSQL
 //!    connections (TLS by [`tls`]); materializations with safe swaps ([`swap`]).
+//!    [`datatest`] runs and judges data tests; [`freshness`] checks source
+//!    freshness.
 //! 6. [`artifacts`] and [`output`]: `manifest.json`, `run_results.json`, the
 //!    compiled SQL, and what the user sees on the console.
 //!
@@ -22,7 +24,9 @@ pub mod artifacts;
 pub mod cli;
 pub mod commands;
 pub mod conn_url;
+pub mod datatest;
 pub mod error;
+pub mod freshness;
 pub mod graph;
 pub mod manifest;
 pub mod output;

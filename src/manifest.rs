@@ -93,6 +93,69 @@ impl SourceNode {
     }
 }
 
+/// Whether a data test comes from YAML (generic) or a `.sql` file (singular).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestKind {
+    Generic,
+    Singular,
+}
+
+/// A data test (dbt's `GenericTestNode`/`SingularTestNode`): a query returning
+/// the failing rows.
+#[derive(Debug, Clone)]
+pub struct TestNode {
+    /// `test.<project>.<name>.<hash>`.
+    pub unique_id: String,
+    /// `not_null_mart_x_col`, or the singular test's file stem.
+    pub name: String,
+    pub kind: TestKind,
+    /// The YAML file that declares it, or the singular test's `.sql` file.
+    pub original_file_path: String,
+    pub fqn: Vec<String>,
+    /// Generic test name (`unique`, `accepted_values`, a custom one) and its
+    /// arguments (`column_name`, `values`, `to`, …).
+    pub test_name: Option<String>,
+    pub kwargs: serde_json::Map<String, Value>,
+    pub column_name: Option<String>,
+    /// The model or source the test is declared on (generic tests).
+    pub attached_node: Option<String>,
+    /// severity, where, error_if, warn_if, store_failures, tags.
+    pub config: Map<String, Value>,
+    pub tags: Vec<String>,
+    pub depends_on_nodes: Vec<String>,
+    pub depends_on_macros: Vec<String>,
+    pub raw_code: String,
+    pub compiled_code: Option<String>,
+}
+
+impl TestNode {
+    /// `error` (default) or `warn`.
+    pub fn severity(&self) -> &str {
+        match self.config.get("severity").and_then(Value::as_str) {
+            Some(s) if s.eq_ignore_ascii_case("warn") => "warn",
+            _ => "error",
+        }
+    }
+
+    /// The comparison that makes the failure count an error (`!= 0`).
+    pub fn error_if(&self) -> String {
+        self.config
+            .get("error_if")
+            .and_then(Value::as_str)
+            .unwrap_or("!= 0")
+            .to_string()
+    }
+
+    /// The comparison that makes the failure count a warning (`!= 0`).
+    pub fn warn_if(&self) -> String {
+        self.config
+            .get("warn_if")
+            .and_then(Value::as_str)
+            .unwrap_or("!= 0")
+            .to_string()
+    }
+}
+
 /// Everything the project defines, after parsing.
 #[derive(Debug, Clone, Default)]
 pub struct Manifest {
@@ -100,6 +163,8 @@ pub struct Manifest {
     /// Enabled models, in file order.
     pub nodes: Vec<Node>,
     pub sources: Vec<SourceNode>,
+    /// Data tests of enabled models and of sources.
+    pub tests: Vec<TestNode>,
     /// `(name, original_file_path)` of each project macro.
     pub macros: Vec<(String, String)>,
     /// Names of models disabled by config.
@@ -109,5 +174,13 @@ pub struct Manifest {
 impl Manifest {
     pub fn node(&self, unique_id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.unique_id == unique_id)
+    }
+
+    pub fn test(&self, unique_id: &str) -> Option<&TestNode> {
+        self.tests.iter().find(|t| t.unique_id == unique_id)
+    }
+
+    pub fn source(&self, unique_id: &str) -> Option<&SourceNode> {
+        self.sources.iter().find(|s| s.unique_id == unique_id)
     }
 }

@@ -136,6 +136,9 @@ impl Output {
             Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
             Status::Warn => ("WARN", "33", format!("[WARN {detail} in {seconds:.2}s]")),
             Status::Fail => ("FAIL", "31", format!("[FAIL {detail} in {seconds:.2}s]")),
+            Status::Error if what.starts_with("test ") => {
+                ("ERROR", "31", format!("[ERROR in {seconds:.2}s]"))
+            }
             Status::Error => ("ERROR creating", "31", format!("[ERROR in {seconds:.2}s]")),
             Status::Skipped => ("SKIP", "33", "[SKIP]".to_string()),
         };
@@ -148,6 +151,35 @@ impl Output {
             &text,
             json!({"unique_id": unique_id, "index": index, "total": total, "status": status.as_str(),
                    "message": detail, "execution_time": seconds, "rows_affected": rows}),
+        );
+    }
+
+    /// End of a freshness check: `PASS`, `WARN`, `ERROR STALE` or `ERROR`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn freshness_end(
+        &self,
+        index: usize,
+        total: usize,
+        status: &str,
+        what: &str,
+        unique_id: &str,
+        message: &str,
+        seconds: f64,
+    ) {
+        let (word, code) = match status {
+            "pass" => ("PASS", "32"),
+            "warn" => ("WARN", "33"),
+            "error" => ("ERROR STALE", "31"),
+            _ => ("ERROR", "31"),
+        };
+        let left = format!("{index} of {total} {} {what}", self.paint(word, code));
+        let tag = format!("[{word} in {seconds:.2}s]");
+        let text = dotted_painted(&left, &tag, if self.color { 9 } else { 0 });
+        self.emit(
+            "freshness_end",
+            if code == "31" { "error" } else { "info" },
+            &text,
+            json!({"unique_id": unique_id, "index": index, "total": total, "status": status, "message": message, "execution_time": seconds}),
         );
     }
 

@@ -18,8 +18,10 @@ use minijinja::{Environment, ErrorKind as JErrorKind, State, Value};
 use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
-use crate::manifest::{quote_ident, Manifest, Materialization, Node, SourceNode};
-use crate::project::{merge_config, tree_config, Project};
+use crate::manifest::{
+    quote_ident, Manifest, Materialization, Node, SourceNode, TestKind, TestNode,
+};
+use crate::project::{merge_config, tree_config, Project, SqlFile};
 use crate::settings::Settings;
 
 /// A relation as templates see it: renders as `"schema"."identifier"` and has
@@ -29,6 +31,9 @@ pub struct Relation {
     pub database: String,
     pub schema: String,
     pub identifier: String,
+    /// A data test's `where` config: the relation then renders as a filtered
+    /// subquery, as dbt does.
+    pub filter: Option<String>,
 }
 
 impl Object for Relation {
@@ -42,12 +47,15 @@ impl Object for Relation {
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
+        let rel = format!(
             "{}.{}",
             quote_ident(&self.schema),
             quote_ident(&self.identifier)
-        )
+        );
+        match &self.filter {
+            None => f.write_str(&rel),
+            Some(w) => write!(f, "(select * from {rel} where {w}) dbt_subquery"),
+        }
     }
 }
 
@@ -190,6 +198,9 @@ pub struct Renderer {
     macros: BTreeMap<String, String>,
 }
 
+/// Template name of the built-in generic tests.
+const BUILTIN_TESTS_FILE: &str = "<builtin>/generic_tests.sql";
+
 /// Rewrites dbt's `{% test name(...) %}…{% endtest %}` blocks into macros named
 /// `test_name`, keeping every line where it was.
 pub fn rewrite_test_blocks(src: &str) -> String {
@@ -277,6 +288,8 @@ impl Renderer {
                     database: s.database.clone().unwrap_or_else(|| database.clone()),
                     schema: s.schema.clone(),
                     identifier: s.identifier.clone(),
+
+                    filter: None,
                 },
             );
         }
@@ -310,13 +323,23 @@ impl Renderer {
         })));
 
         // Macros: load each file, find the macros it defines, expose each as a global.
+        // The built-in generic tests come first so a project can override them.
         let mut macros: BTreeMap<String, String> = BTreeMap::new();
-        for f in &project.macros {
+        let builtin = SqlFile {
+            name: "generic_tests".into(),
+            original_file_path: BUILTIN_TESTS_FILE.into(),
+            path: "generic_tests.sql".into(),
+            content: include_str!("builtin/generic_tests.sql").into(),
+        };
+        let macro_files: Vec<&SqlFile> = std::iter::once(&builtin)
+            .chain(project.macros.iter())
+            .collect();
+        for f in &macro_files {
             let src = rewrite_test_blocks(&f.content);
             env.add_template_owned(f.original_file_path.clone(), src)
                 .map_err(|e| template_error(&e, &f.original_file_path))?;
         }
-        for f in &project.macros {
+        for f in &macro_files {
             let tmpl = env
                 .get_template(&f.original_file_path)
                 .map_err(|e| template_error(&e, &f.original_file_path))?;
@@ -333,7 +356,7 @@ impl Renderer {
             };
             for name in names {
                 if let Some(prev) = macros.insert(name.clone(), f.original_file_path.clone()) {
-                    if prev != f.original_file_path {
+                    if prev != f.original_file_path && prev != BUILTIN_TESTS_FILE {
                         return Err(Error::usage(format!(
                             "{}: macro '{name}' is also defined in {prev}; rename one of them",
                             f.original_file_path
@@ -344,9 +367,23 @@ impl Renderer {
         }
         for (name, file) in &macros {
             let (name, file) = (name.clone(), file.clone());
-            env.add_function(name.clone(), move |state: &State, args: Rest<Value>| {
-                call_project_macro(state, &file, &name, &args)
-            });
+            env.add_function(
+                name.clone(),
+                move |state: &State, args: Rest<Value>, kwargs: Kwargs| {
+                    // Forward keyword arguments to the macro as keyword arguments.
+                    let mut all: Vec<Value> = args.0.clone();
+                    let keys: Vec<String> = kwargs.args().map(str::to_string).collect();
+                    if !keys.is_empty() {
+                        let mut pairs = Vec::with_capacity(keys.len());
+                        for k in keys {
+                            let v: Value = kwargs.get(&k)?;
+                            pairs.push((k, v));
+                        }
+                        all.push(Value::from(Kwargs::from_iter(pairs)));
+                    }
+                    call_project_macro(state, &file, &name, &all)
+                },
+            );
         }
 
         let sh = shared.clone();
@@ -369,6 +406,8 @@ impl Renderer {
                     database: sh.database.clone(),
                     schema: sh.target_schema.clone(),
                     identifier: name,
+
+                    filter: None,
                 })),
                 Phase::Compile => {
                     if sh.disabled.lock().unwrap().contains(&name) {
@@ -436,7 +475,7 @@ impl Renderer {
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
 
-        for m in &project.models {
+        for m in project.models.iter().chain(project.singular_tests.iter()) {
             env.add_template_owned(m.original_file_path.clone(), m.content.clone())
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
         }
@@ -505,6 +544,8 @@ impl Renderer {
                 database: self.shared.database.clone(),
                 schema: self.shared.target_schema.clone(),
                 identifier: m.name.clone(),
+
+                filter: None,
             };
             let model = serde_json::json!({"name": m.name, "unique_id": format!("model.{}.{}", project.name, m.name), "resource_type": "model", "fqn": fqn, "original_file_path": m.original_file_path});
             let ctx = self.context(&calls, this, config.clone(), model);
@@ -603,6 +644,8 @@ impl Renderer {
                     database: node.database.clone(),
                     schema: node.schema.clone(),
                     identifier: node.alias.clone(),
+
+                    filter: None,
                 },
             );
         }
@@ -638,7 +681,299 @@ impl Renderer {
             node.depends_on_nodes = deps;
         }
         manifest.nodes = parsed.into_iter().map(|(n, _)| n).collect();
+        manifest.tests = self.build_tests(project, &manifest)?;
         Ok(manifest)
+    }
+
+    /// Data tests: generic ones from the YAML of enabled models and of sources,
+    /// singular ones from the test paths.
+    fn build_tests(&self, project: &Project, manifest: &Manifest) -> Result<Vec<TestNode>> {
+        let mut tests: Vec<TestNode> = Vec::new();
+        let base_config = tree_config(&project.tests_config, &project.name, &[]);
+        for node in &manifest.nodes {
+            let Some(props) = project.model_props.get(&node.name) else {
+                continue;
+            };
+            let mut entries: Vec<(Option<String>, &Json)> =
+                props.tests.iter().map(|t| (None, t)).collect();
+            for c in &props.columns {
+                entries.extend(c.tests.iter().map(|t| (Some(c.name.clone()), t)));
+            }
+            for (column, entry) in entries {
+                let t = self.generic_test(
+                    project,
+                    &base_config,
+                    &props.file,
+                    entry,
+                    column,
+                    &node.name,
+                    &node.unique_id,
+                    false,
+                )?;
+                tests.push(t);
+            }
+        }
+        for s in &manifest.sources {
+            let mut entries: Vec<(Option<String>, &Json)> =
+                s.table.tests.iter().map(|t| (None, t)).collect();
+            for c in &s.table.columns {
+                entries.extend(c.tests.iter().map(|t| (Some(c.name.clone()), t)));
+            }
+            let target = format!("{}_{}", s.table.source_name, s.table.name);
+            for (column, entry) in entries {
+                let t = self.generic_test(
+                    project,
+                    &base_config,
+                    &s.table.file,
+                    entry,
+                    column,
+                    &target,
+                    &s.unique_id,
+                    true,
+                )?;
+                tests.push(t);
+            }
+        }
+        for f in &project.singular_tests {
+            let calls = Calls::new(Phase::Parse);
+            let this = Relation {
+                database: self.shared.database.clone(),
+                schema: self.shared.target_schema.clone(),
+                identifier: f.name.clone(),
+                filter: None,
+            };
+            let model = serde_json::json!({"name": f.name, "resource_type": "test", "original_file_path": f.original_file_path});
+            let ctx = self.context(&calls, this, base_config.clone(), model);
+            let tmpl = self
+                .env
+                .get_template(&f.original_file_path)
+                .map_err(|e| template_error(&e, &f.original_file_path))?;
+            tmpl.render(ctx)
+                .map_err(|e| template_error(&e, &f.original_file_path))?;
+            let mut config = base_config.clone();
+            for (k, v) in calls.config.lock().unwrap().iter() {
+                merge_config(&mut config, k, v.clone());
+            }
+            if config.get("enabled").and_then(Json::as_bool) == Some(false) {
+                continue;
+            }
+            let depends_on_nodes = self.deps_of(project, &calls, &f.original_file_path)?;
+            tests.push(TestNode {
+                unique_id: format!("test.{}.{}", project.name, f.name),
+                name: f.name.clone(),
+                kind: TestKind::Singular,
+                original_file_path: f.original_file_path.clone(),
+                fqn: vec![project.name.clone(), f.name.clone()],
+                test_name: None,
+                kwargs: Map::new(),
+                column_name: None,
+                attached_node: None,
+                tags: tags_of(&config),
+                config,
+                depends_on_nodes,
+                depends_on_macros: Vec::new(),
+                raw_code: f.content.clone(),
+                compiled_code: None,
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for t in &tests {
+            if !seen.insert(t.unique_id.clone()) {
+                return Err(Error::usage(format!(
+                    "{}: two data tests are both named '{}'; give one a `name:`",
+                    t.original_file_path, t.name
+                )));
+            }
+        }
+        Ok(tests)
+    }
+
+    /// The model and source ids a render referred to; refs to disabled models fail.
+    fn deps_of(&self, project: &Project, calls: &Calls, file: &str) -> Result<Vec<String>> {
+        let disabled = self.shared.disabled.lock().unwrap().clone();
+        let mut deps = Vec::new();
+        for r in calls.refs.lock().unwrap().iter() {
+            if disabled.contains(r) {
+                return Err(Error::usage(format!(
+                    "{file}: ref('{r}') points at a disabled model; enable '{r}' or remove the ref"
+                )));
+            }
+            let id = format!("model.{}.{r}", project.name);
+            if !deps.contains(&id) {
+                deps.push(id);
+            }
+        }
+        for (s, t) in calls.sources.lock().unwrap().iter() {
+            let id = format!("source.{}.{s}.{t}", project.name);
+            if !deps.contains(&id) {
+                deps.push(id);
+            }
+        }
+        Ok(deps)
+    }
+
+    /// One generic test entry of a YAML file, on a model or a source table.
+    #[allow(clippy::too_many_arguments)]
+    fn generic_test(
+        &self,
+        project: &Project,
+        base_config: &Map<String, Json>,
+        file: &str,
+        entry: &Json,
+        column: Option<String>,
+        target_name: &str,
+        attached: &str,
+        on_source: bool,
+    ) -> Result<TestNode> {
+        let (test_name, mut kwargs, yaml_config, custom_name) =
+            parse_test_entry(entry, file, target_name)?;
+        let macro_name = format!("test_{test_name}");
+        if !self.macros.contains_key(&macro_name) {
+            return Err(Error::usage(format!(
+                "{file}: unknown data test '{test_name}' on {target_name}{}; use unique, not_null, accepted_values, relationships or define `{{% test {test_name}(model, …) %}}` in the macro paths",
+                column.as_deref().map(|c| format!(".{c}")).unwrap_or_default()
+            )));
+        }
+        if let Some(c) = &column {
+            kwargs.insert("column_name".into(), Json::String(c.clone()));
+        }
+        let mut config = base_config.clone();
+        for (k, v) in yaml_config {
+            merge_config(&mut config, &k, v);
+        }
+        let name = custom_name
+            .unwrap_or_else(|| generic_test_name(on_source, &test_name, target_name, &kwargs));
+        // Arguments such as `to: ref('x')` add dependencies.
+        let calls = Calls::new(Phase::Parse);
+        for v in kwargs.values() {
+            self.eval_arg(v, &calls).map_err(|e| {
+                Error::usage(format!(
+                    "{file}: test {name}: {}",
+                    e.detail().unwrap_or("invalid argument")
+                ))
+            })?;
+        }
+        let mut depends_on_nodes = vec![attached.to_string()];
+        for d in self.deps_of(project, &calls, file)? {
+            if !depends_on_nodes.contains(&d) {
+                depends_on_nodes.push(d);
+            }
+        }
+        let hash = short_hash(&format!(
+            "{file}\u{0}{name}\u{0}{}",
+            Json::Object(kwargs.clone())
+        ));
+        Ok(TestNode {
+            unique_id: format!("test.{}.{name}.{hash}", project.name),
+            name: name.clone(),
+            kind: TestKind::Generic,
+            original_file_path: file.to_string(),
+            fqn: vec![project.name.clone(), name.clone()],
+            test_name: Some(test_name),
+            column_name: column,
+            attached_node: Some(attached.to_string()),
+            tags: tags_of(&config),
+            config,
+            depends_on_nodes,
+            depends_on_macros: vec![format!("macro.{}.{macro_name}", project.name)],
+            raw_code: String::new(),
+            compiled_code: None,
+            kwargs,
+        })
+    }
+
+    /// A test argument: `ref('x')`/`source('a','b')` strings become relations
+    /// (recording the dependency), everything else stays data.
+    fn eval_arg(
+        &self,
+        v: &Json,
+        calls: &Arc<Calls>,
+    ) -> std::result::Result<Value, minijinja::Error> {
+        if let Json::String(text) = v {
+            let t = text.trim();
+            if (t.starts_with("ref(") || t.starts_with("source(")) && t.ends_with(')') {
+                let expr = self.env.compile_expression(t)?;
+                return expr.eval(
+                    minijinja::context! { __calls => Value::from_dyn_object(calls.clone()) },
+                );
+            }
+        }
+        Ok(Value::from(minijinja::value::Serde(v)))
+    }
+
+    /// Renders the SQL of a data test (the query returning failing rows).
+    pub fn compile_test(&self, t: &TestNode, manifest: &Manifest) -> Result<String> {
+        let calls = Calls::new(Phase::Compile);
+        let err = |e: minijinja::Error| match t.kind {
+            TestKind::Singular => template_error(&e, &t.original_file_path),
+            TestKind::Generic => Error::usage(format!(
+                "{}: test {}: {}",
+                t.original_file_path,
+                t.name,
+                e.detail()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.kind().to_string())
+            )),
+        };
+        let sql = match t.kind {
+            TestKind::Singular => {
+                let this = Relation {
+                    database: self.shared.database.clone(),
+                    schema: self.shared.target_schema.clone(),
+                    identifier: t.name.clone(),
+                    filter: None,
+                };
+                let model = serde_json::json!({"name": t.name, "resource_type": "test", "original_file_path": t.original_file_path});
+                let ctx = self.context(&calls, this, t.config.clone(), model);
+                let tmpl = self.env.get_template(&t.original_file_path).map_err(err)?;
+                tmpl.render(ctx).map_err(err)?
+            }
+            TestKind::Generic => {
+                let attached = t.attached_node.as_deref().unwrap_or("");
+                let mut model = if let Some(n) = manifest.node(attached) {
+                    Relation {
+                        database: n.database.clone(),
+                        schema: n.schema.clone(),
+                        identifier: n.alias.clone(),
+                        filter: None,
+                    }
+                } else if let Some(s) = manifest.source(attached) {
+                    Relation {
+                        database: self.shared.database.clone(),
+                        schema: s.table.schema.clone(),
+                        identifier: s.table.identifier.clone(),
+                        filter: None,
+                    }
+                } else {
+                    return Err(Error::usage(format!(
+                        "{}: test {}: its model is unknown",
+                        t.original_file_path, t.name
+                    )));
+                };
+                model.filter = t
+                    .config
+                    .get("where")
+                    .and_then(Json::as_str)
+                    .map(str::to_string);
+                let mut args = Vec::new();
+                let mut values: BTreeMap<String, Value> = BTreeMap::new();
+                for (k, v) in &t.kwargs {
+                    values.insert(k.clone(), self.eval_arg(v, &calls).map_err(err)?);
+                    args.push(format!("{k}=__args[{}]", Json::String(k.clone())));
+                }
+                let call = format!(
+                    "{{{{ test_{}(model=model{}{}) }}}}",
+                    t.test_name.as_deref().unwrap_or(""),
+                    if args.is_empty() { "" } else { ", " },
+                    args.join(", ")
+                );
+                let this = model.clone();
+                let mut ctx_calls = self.context(&calls, this, t.config.clone(), Json::Null);
+                ctx_calls = minijinja::context! { model => Value::from_object(model), __args => Value::from(values), ..ctx_calls };
+                self.env.render_str(&call, ctx_calls).map_err(err)?
+            }
+        };
+        Ok(sql.trim().trim_end_matches(';').trim_end().to_string())
     }
 
     /// Calls a project's `generate_schema_name`/`generate_alias_name` override, or
@@ -655,6 +990,8 @@ impl Renderer {
                 database: node.database.clone(),
                 schema: self.shared.target_schema.clone(),
                 identifier: node.name.clone(),
+
+                filter: None,
             };
             let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
             let tmpl = self
@@ -699,6 +1036,8 @@ impl Renderer {
             database: node.database.clone(),
             schema: node.schema.clone(),
             identifier: node.alias.clone(),
+
+            filter: None,
         };
         let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
         let tmpl = self
@@ -715,6 +1054,145 @@ impl Renderer {
     pub fn project_name(&self) -> &str {
         &self.shared.project
     }
+}
+
+/// One YAML test entry: (test name, arguments, config, custom name).
+type TestEntry = (String, Map<String, Json>, Map<String, Json>, Option<String>);
+
+/// Parses one YAML test entry. Accepts
+/// `- unique`, `- accepted_values: {values: […], config: {…}}`, arguments under
+/// `arguments:` (dbt ≥ 1.10), and `test_name:` with `name:`.
+fn parse_test_entry(entry: &Json, file: &str, on: &str) -> Result<TestEntry> {
+    const CONFIG_KEYS: &[&str] = &[
+        "severity",
+        "where",
+        "error_if",
+        "warn_if",
+        "store_failures",
+        "tags",
+        "enabled",
+        "limit",
+        "meta",
+    ];
+    let bad = || {
+        Error::usage(format!("{file}: a data test on {on} is not understood: {entry}; write `- unique` or `- accepted_values: {{values: [...]}}`"))
+    };
+    let (name, body) = match entry {
+        Json::String(n) => return Ok((n.clone(), Map::new(), Map::new(), None)),
+        Json::Object(obj) => match obj.get("test_name").and_then(Json::as_str) {
+            Some(tn) => (tn.to_string(), entry.clone()),
+            None if obj.len() == 1 => {
+                let (k, v) = obj.iter().next().ok_or_else(bad)?;
+                (k.clone(), v.clone())
+            }
+            None => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    };
+    let (mut kwargs, mut config, mut custom) = (Map::new(), Map::new(), None);
+    if let Json::Object(b) = body {
+        for (k, v) in b {
+            match k.as_str() {
+                "config" => {
+                    if let Json::Object(c) = v {
+                        config.extend(c);
+                    }
+                }
+                "arguments" => {
+                    if let Json::Object(a) = v {
+                        kwargs.extend(a);
+                    }
+                }
+                "name" => custom = v.as_str().map(str::to_string),
+                "test_name" | "description" => {}
+                key if CONFIG_KEYS.contains(&key) => {
+                    config.insert(k, v);
+                }
+                _ => {
+                    kwargs.insert(k, v);
+                }
+            }
+        }
+    }
+    Ok((name, kwargs, config, custom))
+}
+
+/// dbt's naming of generic tests: `[source_]<test>_<model>_<column>__<args…>`,
+/// shortened with a hash past 63 characters.
+fn generic_test_name(
+    on_source: bool,
+    test: &str,
+    target: &str,
+    kwargs: &Map<String, Json>,
+) -> String {
+    fn flat(v: &Json, out: &mut Vec<String>) {
+        match v {
+            Json::Array(a) => a.iter().for_each(|x| flat(x, out)),
+            Json::Object(o) => o.values().for_each(|x| flat(x, out)),
+            Json::String(s) => out.push(s.clone()),
+            Json::Null => {}
+            other => out.push(other.to_string()),
+        }
+    }
+    let mut parts = vec![format!(
+        "{}{test}_{target}",
+        if on_source { "source_" } else { "" }
+    )];
+    if let Some(c) = kwargs.get("column_name").and_then(Json::as_str) {
+        parts[0].push('_');
+        parts[0].push_str(c);
+    }
+    let mut keys: Vec<&String> = kwargs
+        .keys()
+        .filter(|k| *k != "column_name" && *k != "model")
+        .collect();
+    keys.sort();
+    for k in keys {
+        let mut vals = Vec::new();
+        flat(&kwargs[k], &mut vals);
+        parts.extend(vals);
+    }
+    let name: String = parts
+        .join("__")
+        .chars()
+        .filter(|c| *c != '\'' && *c != '"')
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.len() <= 63 {
+        name
+    } else {
+        let head: String = name.chars().take(52).collect();
+        format!("{head}_{}", &short_hash(&name)[..10])
+    }
+}
+
+/// A short stable hash (FNV-1a, hex) for unique ids.
+fn short_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")[..10].to_string()
+}
+
+fn tags_of(config: &Map<String, Json>) -> Vec<String> {
+    config
+        .get("tags")
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The `node`/`model` object macros receive.

@@ -111,6 +111,8 @@ pub struct Settings {
     pub target_path: Option<PathBuf>,
     pub vars: Map<String, Value>,
     pub fail_fast: bool,
+    pub check_freshness: bool,
+    pub store_failures: bool,
     pub log_format: LogFormat,
     pub application_name: String,
     /// Where each value came from, for `debug` and error messages.

@@ -398,7 +398,7 @@ fn selection_methods() {
     };
     assert_eq!(
         ls(&["--resource-type", "model"]),
-        vec!["revenue", "top_customer", "stg_customers", "stg_orders"]
+        vec!["revenue", "stg_customers", "stg_orders", "top_customer"]
     );
     assert_eq!(ls(&["-s", "revenue"]), vec!["revenue"]);
     assert_eq!(
@@ -407,7 +407,7 @@ fn selection_methods() {
     );
     assert_eq!(
         ls(&["-s", "stg_orders+"]),
-        vec!["revenue", "top_customer", "stg_orders"]
+        vec!["revenue", "stg_orders", "top_customer"]
     );
     assert_eq!(ls(&["-s", "stg_orders+1"]), vec!["revenue", "stg_orders"]);
     assert_eq!(ls(&["-s", "tag:exec"]), vec!["top_customer"]);
@@ -426,7 +426,7 @@ fn selection_methods() {
     );
     assert_eq!(
         ls(&["-s", "source:raw.orders+", "--resource-type", "model"]),
-        vec!["revenue", "top_customer", "stg_orders"]
+        vec!["revenue", "stg_orders", "top_customer"]
     );
     assert_eq!(
         ls(&["-s", "stg_orders", "stg_customers"]),

@@ -1,0 +1,131 @@
+//! Data tests at run time: runs a test's query (its failing rows), counts them and
+//! judges the count with the test's `severity`, `error_if` and `warn_if` (dbt-core
+//! semantics), optionally keeping the failing rows in an audit table.
+
+use tokio_postgres::Client;
+
+use crate::manifest::{relation_name, TestNode};
+use crate::output::Status;
+use crate::warehouse::describe_db_error;
+
+/// What a test run found.
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    /// Pass, Warn or Fail.
+    pub status: Status,
+    pub failures: u64,
+    /// dbt's wording: `Got 3 results, configured to fail if != 0`.
+    pub message: String,
+    /// Where the failing rows were stored, if they were.
+    pub stored_in: Option<String>,
+}
+
+/// Schema of stored failures: dbt's `<target schema>_dbt_test__audit`.
+pub fn audit_schema(target_schema: &str) -> String {
+    format!("{target_schema}_dbt_test__audit")
+}
+
+/// Checks an `error_if`/`warn_if` condition: a comparison with a whole number.
+pub fn valid_condition(cond: &str) -> bool {
+    let c = cond.trim();
+    let op_len = ["!=", "<>", ">=", "<=", "=", ">", "<"]
+        .iter()
+        .find(|op| c.starts_with(*op))
+        .map(|op| op.len());
+    match op_len {
+        Some(n) => {
+            let num = c[n..].trim();
+            !num.is_empty() && num.chars().all(|ch| ch.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Runs test `t` whose compiled query is `sql`. With `store_in = Some(schema)`,
+/// the failing rows are kept in `schema.<test name>` (replaced on every run); that
+/// schema must exist.
+pub async fn run(
+    client: &mut Client,
+    t: &TestNode,
+    sql: &str,
+    store_in: Option<&str>,
+) -> Result<TestOutcome, String> {
+    let (warn_if, error_if) = (t.warn_if(), t.error_if());
+    for cond in [&warn_if, &error_if] {
+        if !valid_condition(cond) {
+            return Err(format!(
+                "{}: test {}: condition '{cond}' is not a comparison such as '!= 0' or '> 10'",
+                t.original_file_path, t.name
+            ));
+        }
+    }
+    let mut statement = String::new();
+    let result = async {
+        let source = match store_in {
+            Some(schema) => {
+                let table: String = t.name.chars().take(63).collect();
+                let rel = relation_name(schema, &table);
+                // The audit schema exists: the caller creates it before any test runs.
+                let tx = client.transaction().await?;
+                statement = format!("drop table if exists {rel}");
+                tx.batch_execute(&statement).await?;
+                statement = format!("create table {rel} as (\n{sql}\n)");
+                tx.batch_execute(&statement).await?;
+                tx.commit().await?;
+                (rel.clone(), Some(format!("{schema}.{table}")))
+            }
+            None => (format!("(\n{sql}\n) dbt_internal_test"), None),
+        };
+        statement = format!(
+            "select count(*)::bigint, count(*) {warn_if}, count(*) {error_if}\nfrom {}",
+            source.0
+        );
+        let row = client.query_one(statement.as_str(), &[]).await?;
+        Ok::<_, tokio_postgres::Error>((
+            row.get::<_, i64>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, bool>(2),
+            source.1,
+        ))
+    }
+    .await;
+    let (count, should_warn, should_error, stored_in) = result.map_err(|e| {
+        // The count query puts the test's SQL after a header of two lines.
+        let msg = describe_db_error(&e, &statement);
+        format!("{}: test {}: {msg}", t.original_file_path, t.name)
+    })?;
+    let failures = count.max(0) as u64;
+    let (status, message) = if t.severity() == "error" && should_error {
+        (
+            Status::Fail,
+            format!(
+                "Got {failures} result{}, configured to fail if {error_if}",
+                plural(failures)
+            ),
+        )
+    } else if should_warn {
+        (
+            Status::Warn,
+            format!(
+                "Got {failures} result{}, configured to warn if {warn_if}",
+                plural(failures)
+            ),
+        )
+    } else {
+        (Status::Pass, "PASS".to_string())
+    };
+    Ok(TestOutcome {
+        status,
+        failures,
+        message,
+        stored_in,
+    })
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
