@@ -270,7 +270,9 @@ async fn swap_in(
 
 async fn finish(tx: Transaction<'_>, built: Built) -> Result<Built, Failure> {
     check_interrupted()?;
+    let t = Instant::now();
     tx.commit().await?;
+    log::debug!("commit took {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     Ok(built)
 }
 
@@ -409,7 +411,9 @@ async fn locked_swap(
     let mut relations = Vec::new();
     match locked_swap_inner(tx, node, names, phase, notify, &mut relations).await {
         Step::Busy(_) => Step::Busy(relations),
-        Step::Failed(Failure::Db { error, .. }) if is_lock_wait(&error) => Step::Busy(relations),
+        Step::Failed(Failure::Db { error, .. }) if is_lock_wait(&error) || vanished(&error) => {
+            Step::Busy(relations)
+        }
         other => other,
     }
 }
@@ -446,12 +450,21 @@ async fn locked_swap_inner(
     relations.push(old_oid);
     let mut deps: Vec<Dependent> = Vec::new();
     let mut seen: BTreeSet<u32> = BTreeSet::new();
+    let mut checked = 0;
 
     // Dependents first, as readers lock them; then the relation. Once a table is
     // locked nobody can create a new view on it, so the second look finds every
     // dependent for good. Both looks happen before the rename: the captured
     // definitions must name the relation, not its backup name.
     for round in 0..2 {
+        if round == 1 {
+            // Under the lock, a cheap look first: usually nothing is new.
+            match dependent_oids(tx, old_oid).await {
+                Ok(oids) if oids.iter().all(|o| seen.contains(o)) => break,
+                Ok(_) => {}
+                Err(e) => return e.into(),
+            }
+        }
         let found = match dependents(tx, old_oid, names).await {
             Ok(d) => d,
             Err(f) => return Step::Failed(f),
@@ -486,6 +499,25 @@ async fn locked_swap_inner(
             }
             deps.push(d);
         }
+        if deps.len() > checked {
+            // They were captured before their locks were held: if one changed
+            // meanwhile (another invocation swapped it in, someone replaced it),
+            // the touch above may have hit the new one. Look again under the
+            // locks; on any difference roll back and start over.
+            let again = match dependents(tx, old_oid, names).await {
+                Ok(d) => d,
+                Err(f) => return Step::Failed(f),
+            };
+            let same = deps[checked..].iter().all(|d| {
+                again
+                    .iter()
+                    .any(|a| a.oid == d.oid && a.recreate == d.recreate && a.owner == d.owner)
+            });
+            if !same {
+                return Step::Busy(Vec::new());
+            }
+            checked = deps.len();
+        }
         if round == 1 {
             break;
         }
@@ -517,6 +549,7 @@ async fn locked_swap_inner(
             }
         }
     }
+    let locked = Instant::now();
     let rename_old = format!(
         "alter {} {} rename to {}",
         kind_keyword(kind),
@@ -563,7 +596,14 @@ async fn locked_swap_inner(
         relation_name(&names.schema, &names.old)
     );
     match tx.batch_execute(&drop_old).await {
-        Ok(()) => Step::Done,
+        Ok(()) => {
+            log::debug!(
+                "{}: swapped in {:.1} ms under its locks",
+                names.display,
+                locked.elapsed().as_secs_f64() * 1000.0
+            );
+            Step::Done
+        }
         Err(e) if is_lock_wait(&e) => Step::Busy(Vec::new()),
         Err(e) if e.code() == Some(&SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
             let detail = e
@@ -579,6 +619,16 @@ async fn locked_swap_inner(
         }
         Err(e) => e.into(),
     }
+}
+
+/// A relation listed a moment ago was dropped meanwhile (another invocation
+/// swapped a dependent view): look again rather than fail.
+fn vanished(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::INTERNAL_ERROR)
+        && e.as_db_error().is_some_and(|d| {
+            d.message().starts_with("could not open relation with OID")
+                || d.message().starts_with("cache lookup failed for relation")
+        })
 }
 
 fn is_lock_wait(e: &tokio_postgres::Error) -> bool {
@@ -630,6 +680,17 @@ async fn rename(
     .await
 }
 
+/// The OIDs of the views and materialized views that read `oid` directly.
+const DEPENDENT_OIDS: &str = "select distinct r.ev_class
+     from pg_depend d join pg_rewrite r on r.oid = d.objid
+     where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+       and d.refobjid = $1 and r.ev_class <> $1";
+
+async fn dependent_oids(tx: &Transaction<'_>, oid: u32) -> Result<Vec<u32>, tokio_postgres::Error> {
+    let rows = tx.query(DEPENDENT_OIDS, &[&oid]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// The views (and materialized views, which fail the swap) that read `oid`
 /// directly, with what it takes to recreate each. Views on those views are not
 /// touched: re-pointing a view in place keeps its OID, so they stay attached.
@@ -648,16 +709,15 @@ async fn dependents(
         .await?;
     let rows = tx
         .query(
-            "select distinct c.oid, c.relkind, n.nspname::text, c.relname::text,
+            "select c.oid, c.relkind, n.nspname::text, c.relname::text,
                     pg_get_userbyid(c.relowner)::text,
                     case when c.relkind = 'v' then pg_get_viewdef(c.oid) end,
                     coalesce(array_to_string(c.reloptions, ', '), '')
-             from pg_depend d
-             join pg_rewrite r on r.oid = d.objid
-             join pg_class c on c.oid = r.ev_class
+             from pg_class c
              join pg_namespace n on n.oid = c.relnamespace
-             where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
-               and d.refobjid = $1 and c.oid <> $1
+             where c.oid in (select ev_class from pg_depend d join pg_rewrite r on r.oid = d.objid
+                             where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+                               and d.refobjid = $1 and r.ev_class <> $1)
              order by 3, 4",
             &[&oid],
         )
