@@ -28,6 +28,12 @@ fn line(text: &str, name: &str) -> String {
         .join(" ")
 }
 
+/// A one-line error without its clock time, for snapshots.
+fn from_error(err: &str) -> String {
+    let at = err.find("error: ").unwrap_or(0);
+    err[at..].trim_end().to_string()
+}
+
 /// A port nobody listens on.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -254,6 +260,7 @@ fn a_connection_url_connects_and_never_shows_its_password() {
     let err = stderr(&out);
     assert!(err.contains("invalid connection URL postgres://u:********@h/d?target_session_attrs=any: unsupported parameter 'target_session_attrs'"), "{err}");
     assert!(err.contains("(from env RELUVIA_TRANSFORM_URL)"), "{err}");
+    insta::assert_snapshot!("bad_url", from_error(&err));
     assert!(!err.contains("S3cret"));
 }
 
@@ -894,6 +901,9 @@ fn tls_modes_behave_as_libpq() {
     );
     let o = debug("127.0.0.1", &port, "verify-full", Some(&ca));
     assert!(stderr(&o).contains("not valid for name"), "{}", stderr(&o));
+    insta::with_settings!({filters => vec![(r":\d+ failed", ":PORT failed")]}, {
+        insta::assert_snapshot!("verify_full_wrong_name", from_error(&stderr(&o)));
+    });
     // verify modes without a CA file: a settings problem, said before connecting.
     let o = debug("localhost", &port, "verify-full", None);
     assert_code(&o, 2);

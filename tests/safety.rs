@@ -22,6 +22,20 @@ fn leftovers(db: &TestDb) -> Vec<String> {
     db.lines("select relname from pg_class where relname like '%\\_\\_rt\\_%' order by 1")
 }
 
+/// The failure detail of a run's summary (the line after "Failure in model …"),
+/// for snapshots: the user-facing message in full.
+fn failure_detail(err: &str) -> String {
+    let mut lines = err.lines();
+    while let Some(l) = lines.next() {
+        if l.contains("Failure in model") {
+            let detail = lines.next().unwrap_or_default();
+            let at = detail.find("Database error: ").map(|i| i + 16).unwrap_or(0);
+            return detail[at..].to_string();
+        }
+    }
+    panic!("no failure in {err}")
+}
+
 fn oid(db: &TestDb, rel: &str) -> String {
     db.value(&format!("select '{rel}'::regclass::oid::text"))
         .unwrap()
@@ -445,6 +459,7 @@ fn a_dependent_that_cannot_be_carried_over_fails_the_refresh_naming_it() {
         "{line}"
     );
     assert!(line.contains("analytics.x was left as it was"), "{line}");
+    insta::assert_snapshot!("view_cannot_follow", failure_detail(&err));
     assert_eq!(oid(&db, "analytics.x"), x_before);
     assert_eq!(oid(&db, "analyst.uses_extra"), view_before);
     assert_eq!(
@@ -463,6 +478,7 @@ fn a_dependent_that_cannot_be_carried_over_fails_the_refresh_naming_it() {
         "{}",
         stderr(&out)
     );
+    insta::assert_snapshot!("matview_cannot_follow", failure_detail(&stderr(&out)));
     assert_eq!(oid(&db, "analytics.x"), x_before);
 
     // A foreign key to the mart: named by the server, with the mart's real name.
@@ -479,6 +495,7 @@ fn a_dependent_that_cannot_be_carried_over_fails_the_refresh_naming_it() {
         "{err}"
     );
     assert!(!err.contains("__rt_old"), "{err}");
+    insta::assert_snapshot!("foreign_key_cannot_follow", failure_detail(&err));
     assert_eq!(oid(&db, "analytics.x"), x_before);
     assert!(leftovers(&db).is_empty());
 }
@@ -644,6 +661,12 @@ fn wait_for_lock_false_fails_fast_and_true_waits_saying_so() {
         err.contains("is building analytics.x right now and wait_for_lock is false"),
         "{err}"
     );
+    insta::with_settings!({filters => vec![
+        (r"pid \d+", "pid PID"),
+        (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "TIME"),
+    ]}, {
+        insta::assert_snapshot!("wait_for_lock_false", failure_detail(&err));
+    });
 
     let mut child = db
         .cmd()
