@@ -57,6 +57,19 @@ pub enum Command {
     },
     /// Same as `source freshness`.
     Freshness,
+    /// Start a throwaway PostgreSQL, load sample raw data, build and test the marts, print the executive summary.
+    Demo {
+        /// Leave the cluster running and print how to connect.
+        #[arg(long)]
+        keep: bool,
+        #[command(flatten)]
+        sample: SampleArgs,
+    },
+    /// Replace the raw schemas of the configured database with generated data (for benchmarks).
+    Generate {
+        #[command(flatten)]
+        sample: SampleArgs,
+    },
     /// Render the selected models' SQL into the target path without touching the database.
     Compile,
     /// List the selected nodes, one per line.
@@ -71,6 +84,20 @@ pub enum Command {
     },
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
+}
+
+/// Size and seed of generated raw data.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct SampleArgs {
+    /// Days of data, ending today (UTC).
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Sessions per day [default: 40, a few thousand sessions in all].
+    #[arg(long)]
+    pub sessions_per_day: Option<u32>,
+    /// Seed of the generator: the same seed, days and scale give the same data.
+    #[arg(long, default_value_t = crate::generate::DEMO_SEED)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Subcommand)]

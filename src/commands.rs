@@ -58,6 +58,22 @@ pub fn main(cli: Cli) -> i32 {
 }
 
 fn dispatch(command: &Command, global: &GlobalArgs) -> i32 {
+    // The demo brings its own database: it reads no connection settings.
+    if let Command::Demo { keep, sample } = command {
+        let opts = crate::demo::DemoOptions {
+            keep: *keep,
+            days: sample.days,
+            sessions_per_day: sample.sessions_per_day,
+            seed: sample.seed,
+        };
+        return match crate::demo::run(&opts) {
+            Ok(code) => code,
+            Err(e) => {
+                Output::new(LogFormat::Text).error(&e.message);
+                e.exit_code()
+            }
+        };
+    }
     // Settings decide the log format, so a settings error is reported in the
     // format the flags asked for.
     let early_format = match global.log_format {
@@ -99,6 +115,8 @@ fn dispatch(command: &Command, global: &GlobalArgs) -> i32 {
         }
         | Command::Freshness => source_freshness(settings, global, &out),
         Command::Compile => compile(settings, global, &out),
+        Command::Demo { .. } => unreachable!("demo runs before settings are read"),
+        Command::Generate { sample } => generate_raw(settings, *sample, &out),
         Command::Ls {
             output,
             resource_type,
@@ -1008,4 +1026,34 @@ fn source_freshness(
         ),
     );
     Ok(if counts.error > 0 { 1 } else { 0 })
+}
+
+/// `generate`: replaces the raw schemas of the configured database with
+/// generated data.
+fn generate_raw(
+    settings: Arc<Settings>,
+    sample: crate::cli::SampleArgs,
+    out: &Output,
+) -> Result<i32> {
+    let opts = crate::demo::gen_options(sample.days, sample.sessions_per_day, sample.seed);
+    out.info(
+        "generate",
+        &format!(
+            "Generating {} days x {} sessions/day (seed {}) into database '{}'",
+            opts.days, opts.sessions_per_day, opts.seed, settings.dbname
+        ),
+    );
+    let started = Instant::now();
+    let loaded = runtime()?.block_on(async {
+        let client = warehouse::connect(&settings).await?;
+        crate::demo::load_raw(&client, &opts).await
+    })?;
+    for (table, rows) in loaded {
+        out.info("generated", &format!("{table:<28} {rows:>10} rows"));
+    }
+    out.info(
+        "generated",
+        &format!("Done in {:.1}s", started.elapsed().as_secs_f64()),
+    );
+    Ok(0)
 }

@@ -19,20 +19,26 @@
 //!    compiled SQL, and what the user sees on the console.
 //!
 //! [`commands`] wires these together for each subcommand of the CLI ([`cli`]).
+//! [`demo`] runs the whole job on a throwaway [`cluster`] with raw data from
+//! [`generate`] and prints the [`report`].
 
 pub mod artifacts;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod conn_url;
 pub mod datatest;
+pub mod demo;
 pub mod error;
 pub mod freshness;
+pub mod generate;
 pub mod graph;
 pub mod manifest;
 pub mod output;
 pub mod profiles;
 pub mod project;
 pub mod render;
+pub mod report;
 pub mod scheduler;
 pub mod settings;
 pub mod swap;
