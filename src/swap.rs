@@ -254,11 +254,11 @@ async fn swap_in(
         }
         let backoff = backoff(attempt);
         notify(&format!(
-            "{} is in use by {}; swap try {attempt} of {attempts} timed out after {}s, retrying in {:.1}s",
+            "{} is in use by {}; swap try {attempt} of {attempts} found no gap in {t}s and timed out after {t}s in line, retrying in {:.1}s",
             names.display,
             describe_blockers(&holders),
-            secs(opts.lock_timeout),
-            backoff.as_secs_f64()
+            backoff.as_secs_f64(),
+            t = secs(opts.lock_timeout),
         ));
         let until = Instant::now() + backoff;
         while Instant::now() < until {
