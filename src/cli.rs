@@ -16,7 +16,7 @@ use crate::settings::SettingsInput;
     version,
     about = "Run a dbt-format project of Jinja SQL models on PostgreSQL (the T of a Meltano ELT stack)",
     long_about = None,
-    after_help = "Settings come from flags, RELUVIA_TRANSFORM_<NAME> and PG_ANALYTICS_* variables, and --config JSON files; see the README.\nExit codes: 0 success, 1 a node failed or the run could not complete, 2 usage, settings or compile error."
+    after_help = "Settings come from flags, RELUVIA_TRANSFORM_<NAME> and PG_ANALYTICS_* variables, a connection URL, --config JSON files, DBT_POSTGRES_* variables, a dbt profiles.yml and PG* variables; see the README.\nExit codes: 0 success, 1 a node failed or the run could not complete, 2 usage, settings or compile error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -167,6 +167,15 @@ pub struct GlobalArgs {
     /// Console output: dbt-like text lines, or one JSON object per event.
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Directory of a dbt profiles.yml to read connection settings from.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub profiles_dir: Option<PathBuf>,
+    /// Profile of profiles.yml to use [default: the project's profile].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Output of the profile to use [default: the profile's target].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub target: Option<String>,
 }
 
 impl GlobalArgs {
@@ -206,6 +215,19 @@ impl GlobalArgs {
                 Value::String(v.into()),
                 "--log-format".into(),
             ));
+        }
+        for (name, value, flag) in [
+            (
+                "profiles_dir",
+                self.profiles_dir.as_ref().map(|p| p.display().to_string()),
+                "--profiles-dir",
+            ),
+            ("profile", self.profile.clone(), "--profile"),
+            ("target", self.target.clone(), "--target"),
+        ] {
+            if let Some(v) = value {
+                flags.push((name.into(), Value::String(v), flag.into()));
+            }
         }
         Ok(SettingsInput {
             flags,

@@ -634,7 +634,7 @@ async fn execute(
     opts: ExecOptions,
 ) -> Result<Option<(Vec<NodeResult>, bool)>> {
     let settings = loaded.settings.clone();
-    let first = warehouse::connect(&settings).await?;
+    let first = warehouse::connect_with_retry(&settings, &|m| out.warn("connect_retry", m)).await?;
     if opts.check_freshness {
         // The sources the selected models read.
         let mut wanted = BTreeSet::new();
@@ -812,7 +812,16 @@ async fn execute(
             let sql = node.compiled_code.clone().unwrap_or_default();
             let outcome = match pool.get().await {
                 Ok(mut client) => {
-                    let r = warehouse::materialize(&mut client, node, &sql, &suffix).await;
+                    let notify = |m: &str| out.warn("waiting", m);
+                    let r = warehouse::materialize(
+                        &mut client,
+                        node,
+                        &sql,
+                        &suffix,
+                        &loaded.settings,
+                        &notify,
+                    )
+                    .await;
                     pool.put(client);
                     r
                 }
@@ -974,7 +983,8 @@ fn source_freshness(
     }
     let rt = runtime()?;
     let results = rt.block_on(async {
-        let client = warehouse::connect(&settings).await?;
+        let client =
+            warehouse::connect_with_retry(&settings, &|m| out.warn("connect_retry", m)).await?;
         out.blank();
         Ok::<_, Error>(run_freshness(&client, &sources, out).await)
     })?;

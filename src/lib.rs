@@ -2,8 +2,9 @@
 //!
 //! The data path reads top to bottom, one module per step:
 //!
-//! 1. [`settings`]: flags, environment, `--config` files and defaults, merged and
-//!    validated against `schemas/config.schema.json`.
+//! 1. [`settings`]: flags, environment, a connection URL ([`conn_url`]), `--config`
+//!    files, a dbt `profiles.yml` ([`profiles`]) and defaults, merged and validated
+//!    against `schemas/config.schema.json`.
 //! 2. [`project`]: `dbt_project.yml`, the YAML property files, model, macro and
 //!    test files, read from disk.
 //! 3. [`render`]: Jinja (minijinja) with dbt's context (`ref`, `source`, `config`,
@@ -11,8 +12,9 @@
 //!    configs, dependencies and compiled SQL.
 //! 4. [`graph`]: the dependency graph of the nodes, cycle detection and selection.
 //! 5. [`scheduler`] and [`warehouse`]: parallel execution on a pool of PostgreSQL
-//!    connections; materializations with atomic swaps. [`datatest`] runs and
-//!    judges data tests; [`freshness`] checks source freshness.
+//!    connections (TLS by [`tls`]); materializations with safe swaps ([`swap`]).
+//!    [`datatest`] runs and judges data tests; [`freshness`] checks source
+//!    freshness.
 //! 6. [`artifacts`] and [`output`]: `manifest.json`, `run_results.json`, the
 //!    compiled SQL, and what the user sees on the console.
 //!
@@ -24,6 +26,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod conn_url;
 pub mod datatest;
 pub mod demo;
 pub mod error;
@@ -32,11 +35,14 @@ pub mod generate;
 pub mod graph;
 pub mod manifest;
 pub mod output;
+pub mod profiles;
 pub mod project;
 pub mod render;
 pub mod report;
 pub mod scheduler;
 pub mod settings;
+pub mod swap;
+pub mod tls;
 pub mod warehouse;
 
 pub use error::{Error, ErrorKind, Result};

@@ -304,7 +304,11 @@ impl Renderer {
             disabled: Mutex::default(),
         });
 
-        let target_name = std::env::var("MELTANO_ENVIRONMENT").unwrap_or_else(|_| "default".into());
+        let target_name = (settings
+            .target
+            .clone()
+            .or_else(|| std::env::var("MELTANO_ENVIRONMENT").ok()))
+        .unwrap_or_else(|| "default".into());
         let target = Value::from(minijinja::value::Serde(serde_json::json!({
             "name": target_name,
             "type": "postgres",

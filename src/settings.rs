@@ -1,15 +1,27 @@
 //! Settings: where each value comes from, which source wins, and validation.
 //!
-//! Sources, highest first: command-line flags; `RELUVIA_TRANSFORM_<NAME>` (the name
-//! Meltano exports); `PG_ANALYTICS_{HOST,PORT,USER,PASSWORD,DBNAME}` (the names the
-//! data team already uses); `--config FILE` JSON files (a later file wins, Singer
-//! style); the defaults of `schemas/config.schema.json`.
+//! Sources, highest first (the README's "Connecting" table):
+//!
+//! 1. command-line flags;
+//! 2. `RELUVIA_TRANSFORM_<NAME>` (the names Meltano exports);
+//! 3. `PG_ANALYTICS_{HOST,PORT,USER,PASSWORD,DBNAME}` (the data team's names);
+//! 4. the parts of a connection URL (the `url` setting, itself from any source);
+//! 5. `--config FILE` JSON files (a later file wins, Singer style);
+//! 6. `DBT_POSTGRES_<NAME>` and `DBT_PROFILES_DIR` (Meltano's dbt-postgres utility);
+//! 7. a dbt `profiles.yml` ([`crate::profiles`]);
+//! 8. libpq's `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`
+//!    (and `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`, `PGAPPNAME`);
+//! 9. the defaults of `schemas/config.schema.json`.
+//!
+//! The URL and the profile depend on settings themselves (`url`, `profiles_dir`,
+//! `profile`, `target`, `project_dir`), so they are read once the other sources are
+//! merged, then slotted in at their rank.
 //!
 //! That schema is the single source of truth: it lists the settings, their types and
 //! defaults, and the merged settings are validated against it with every problem
 //! reported in one message, each naming the setting and where its value came from.
-//! The password is never shown: [`Settings::describe`] masks it and validation errors
-//! about it omit the value.
+//! Secrets are never shown: [`Settings::describe`] masks the password and the
+//! password inside a URL, and validation errors about them omit the value.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,8 +40,40 @@ pub const ENV_PREFIX: &str = "RELUVIA_TRANSFORM_";
 /// Settings that the data team's existing `PG_ANALYTICS_*` variables can carry.
 const PG_ANALYTICS: &[&str] = &["host", "port", "user", "password", "dbname"];
 
+/// Settings that Meltano's dbt-postgres utility exports as `DBT_POSTGRES_<NAME>`.
+const DBT_POSTGRES: &[&str] = &[
+    "host",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "schema",
+    "threads",
+    "keepalives_idle",
+    "search_path",
+    "sslmode",
+    "sslrootcert",
+    "project_dir",
+    "profiles_dir",
+    "target",
+    "target_path",
+];
+
+/// libpq's environment variables and the settings they stand for.
+const LIBPQ: &[(&str, &str)] = &[
+    ("PGHOST", "host"),
+    ("PGPORT", "port"),
+    ("PGUSER", "user"),
+    ("PGPASSWORD", "password"),
+    ("PGDATABASE", "dbname"),
+    ("PGSSLMODE", "sslmode"),
+    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGCONNECT_TIMEOUT", "connect_timeout"),
+    ("PGAPPNAME", "application_name"),
+];
+
 /// Settings whose values are secrets: masked in output, never logged.
-pub const SECRETS: &[&str] = &["password"];
+pub const SECRETS: &[&str] = &["password", "url"];
 
 /// The effective settings of an invocation.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +88,24 @@ pub struct Settings {
     pub threads: usize,
     pub statement_timeout: u64,
     pub connect_timeout: u64,
+    pub connect_retry_timeout: u64,
+    #[serde(default)]
+    pub url: Option<String>,
+    pub sslmode: SslMode,
+    #[serde(default)]
+    pub sslrootcert: Option<PathBuf>,
+    pub keepalives_idle: u64,
+    #[serde(default)]
+    pub search_path: Option<String>,
+    #[serde(default)]
+    pub profiles_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    pub lock_timeout: f64,
+    pub swap_retries: u32,
+    pub wait_for_lock: bool,
     pub project_dir: PathBuf,
     #[serde(default)]
     pub target_path: Option<PathBuf>,
@@ -56,6 +118,9 @@ pub struct Settings {
     /// Where each value came from, for `debug` and error messages.
     #[serde(skip)]
     pub origins: BTreeMap<String, Origin>,
+    /// The merged values as validated, for `debug`.
+    #[serde(skip)]
+    pub values: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -66,12 +131,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// libpq's `sslmode` values that reluvia-transform implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Flag(String),
     Env(String),
     File(PathBuf),
+    /// A part of the connection URL, which itself came from the inner origin.
+    Url(Box<Origin>),
+    Profile {
+        path: PathBuf,
+        profile: String,
+        target: String,
+    },
     Default,
 }
 
@@ -81,6 +165,12 @@ impl std::fmt::Display for Origin {
             Origin::Flag(flag) => write!(f, "flag {flag}"),
             Origin::Env(var) => write!(f, "env {var}"),
             Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Url(from) => write!(f, "url ({from})"),
+            Origin::Profile {
+                path,
+                profile,
+                target,
+            } => write!(f, "{} (profile {profile}, target {target})", path.display()),
             Origin::Default => f.write_str("default"),
         }
     }
@@ -110,12 +200,35 @@ pub fn names() -> Vec<String> {
 
 /// Environment variables that can carry `name`, highest precedence first.
 pub fn env_names(name: &str) -> Vec<String> {
-    let mut v = vec![format!("{ENV_PREFIX}{}", name.to_uppercase())];
+    let upper = name.to_uppercase();
+    let mut v = vec![format!("{ENV_PREFIX}{upper}")];
     if PG_ANALYTICS.contains(&name) {
-        v.push(format!("PG_ANALYTICS_{}", name.to_uppercase()));
+        v.push(format!("PG_ANALYTICS_{upper}"));
+    }
+    v.extend(dbt_env_names(name));
+    v.extend(
+        LIBPQ
+            .iter()
+            .filter(|(_, n)| *n == name)
+            .map(|(var, _)| var.to_string()),
+    );
+    v
+}
+
+/// The dbt-postgres utility's variables for `name`, highest precedence first.
+fn dbt_env_names(name: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    if DBT_POSTGRES.contains(&name) {
+        v.push(format!("DBT_POSTGRES_{}", name.to_uppercase()));
+    }
+    if name == "profiles_dir" {
+        v.push("DBT_PROFILES_DIR".to_string()); // dbt's own name, as the utility sets it
     }
     v
 }
+
+/// One source of settings: `(setting, value, origin)` in the order read.
+type Layer = Vec<(String, Value, Origin)>;
 
 /// Loads, merges and validates settings from the process environment.
 pub fn load(input: &SettingsInput) -> Result<Settings> {
@@ -132,27 +245,176 @@ pub fn load_with_env(
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let mut merged: Map<String, Value> = Map::new();
-    let mut origins: BTreeMap<String, Origin> = BTreeMap::new();
+    let set = |v: Option<String>| v.filter(|s| !s.is_empty());
 
-    // Lowest first; each later layer overwrites.
+    let mut defaults: Layer = Vec::new();
     for (name, prop) in &props {
         if let Some(d) = prop.get("default") {
-            merged.insert(name.clone(), d.clone());
-            origins.insert(name.clone(), Origin::Default);
+            defaults.push((name.clone(), d.clone(), Origin::Default));
         }
     }
-    let default_project_dir = match env("MELTANO_PROJECT_ROOT") {
-        Some(root) if !root.is_empty() => Path::new(&root).join("transforms"),
-        _ => PathBuf::from("transforms"),
+    let default_project_dir = match set(env("MELTANO_PROJECT_ROOT")) {
+        Some(root) => Path::new(&root).join("transforms"),
+        None => PathBuf::from("transforms"),
     };
-    merged.insert(
+    defaults.push((
         "project_dir".into(),
         Value::String(default_project_dir.display().to_string()),
-    );
-    origins.insert("project_dir".into(), Origin::Default);
+        Origin::Default,
+    ));
 
-    for file in &input.config_files {
+    let mut libpq: Layer = Vec::new();
+    for (var, name) in LIBPQ {
+        if let Some(raw) = set(env(var)) {
+            libpq.push((
+                name.to_string(),
+                coerce(&raw, props.get(*name).unwrap_or(&Value::Null)),
+                Origin::Env(var.to_string()),
+            ));
+        }
+    }
+
+    // An empty variable means "not set", as Meltano exports unset settings.
+    let env_layer = |names: &dyn Fn(&str) -> Vec<String>| -> Layer {
+        let mut layer = Layer::new();
+        for (name, prop) in &props {
+            // Lowest-precedence variable first so the higher one overwrites it.
+            for var in names(name).iter().rev() {
+                if let Some(raw) = set(env(var)) {
+                    layer.push((name.clone(), coerce(&raw, prop), Origin::Env(var.clone())));
+                }
+            }
+        }
+        layer
+    };
+    let dbt_postgres = env_layer(&dbt_env_names);
+    let pg_analytics = env_layer(&|name| {
+        if PG_ANALYTICS.contains(&name) {
+            vec![format!("PG_ANALYTICS_{}", name.to_uppercase())]
+        } else {
+            Vec::new()
+        }
+    });
+    let reluvia = env_layer(&|name| vec![format!("{ENV_PREFIX}{}", name.to_uppercase())]);
+    let files = config_files(&input.config_files)?;
+    let flags: Layer = input
+        .flags
+        .iter()
+        .map(|(n, v, flag)| (n.clone(), v.clone(), Origin::Flag(flag.clone())))
+        .collect();
+
+    // First pass without the URL and the profile, which depend on settings.
+    let first = merge(&[
+        &defaults,
+        &libpq,
+        &dbt_postgres,
+        &files,
+        &pg_analytics,
+        &reluvia,
+        &flags,
+    ]);
+    let given = |name: &str| -> Option<(String, Origin)> {
+        let (v, o) = first.get(name)?;
+        Some((v.as_str()?.to_string(), o.clone()))
+    };
+
+    let mut url_layer = Layer::new();
+    if let Some((url, from)) = given("url") {
+        let parts = crate::conn_url::parse(&url)
+            .map_err(|e| Error::usage(format!("invalid settings: url: {e} (from {from})")))?;
+        for (name, value) in parts {
+            let value = match value {
+                Value::String(s) => coerce(&s, props.get(&name).unwrap_or(&Value::Null)),
+                other => other,
+            };
+            url_layer.push((name, value, Origin::Url(Box::new(from.clone()))));
+        }
+    }
+
+    let request = crate::profiles::Request {
+        dir: given("profiles_dir").map(|(d, o)| (PathBuf::from(d), o.to_string())),
+        profile: given("profile").map(|(p, o)| (p, o.to_string())),
+        target: given("target").map(|(t, o)| (t, o.to_string())),
+        project_dir: given("project_dir")
+            .map(|(d, _)| PathBuf::from(d))
+            .unwrap_or(default_project_dir),
+        home: set(env("HOME")).map(PathBuf::from),
+        cwd: std::env::current_dir().ok(),
+    };
+    let mut profile_layer = Layer::new();
+    if let Some(p) = crate::profiles::load(&request, env)? {
+        let origin = Origin::Profile {
+            path: p.path.clone(),
+            profile: p.profile.clone(),
+            target: p.target.clone(),
+        };
+        for (name, value) in p.values {
+            let value = match value {
+                Value::String(s) => coerce(&s, props.get(&name).unwrap_or(&Value::Null)),
+                other => other,
+            };
+            profile_layer.push((name, value, origin.clone()));
+        }
+        // The chosen profile and target, so `debug` and templates (target.name) see them.
+        profile_layer.push(("profile".into(), Value::String(p.profile), origin.clone()));
+        profile_layer.push(("target".into(), Value::String(p.target), origin));
+    }
+
+    let all = merge(&[
+        &defaults,
+        &libpq,
+        &profile_layer,
+        &dbt_postgres,
+        &files,
+        &url_layer,
+        &pg_analytics,
+        &reluvia,
+        &flags,
+    ]);
+    let mut merged: Map<String, Value> = Map::new();
+    let mut origins: BTreeMap<String, Origin> = BTreeMap::new();
+    for (name, (value, origin)) in all {
+        merged.insert(name.clone(), value);
+        origins.insert(name, origin);
+    }
+
+    validate(&schema, &merged, &origins)?;
+    let mut settings: Settings = serde_json::from_value(Value::Object(merged.clone()))
+        .map_err(|e| Error::usage(format!("invalid settings: {e}")))?;
+    settings.origins = origins;
+    settings.values = merged;
+    Ok(settings)
+}
+
+/// Layers merged lowest first: each later layer overwrites the earlier ones. Keeps
+/// the order in which names first appear.
+fn merge(layers: &[&Layer]) -> Vec<(String, (Value, Origin))> {
+    let mut out: Vec<(String, (Value, Origin))> = Vec::new();
+    for layer in layers {
+        for (name, value, origin) in layer.iter() {
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = (value.clone(), origin.clone()),
+                None => out.push((name.clone(), (value.clone(), origin.clone()))),
+            }
+        }
+    }
+    out
+}
+
+trait Lookup {
+    fn get(&self, name: &str) -> Option<&(Value, Origin)>;
+}
+
+impl Lookup for Vec<(String, (Value, Origin))> {
+    fn get(&self, name: &str) -> Option<&(Value, Origin)> {
+        self.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// The settings of the `--config` files, a later file overwriting an earlier one.
+fn config_files(files: &[PathBuf]) -> Result<Layer> {
+    let mut layer = Layer::new();
+    for file in files {
         if file.as_os_str() == "ENV" {
             continue; // Singer SDK convention: settings from the environment only.
         }
@@ -180,39 +442,15 @@ pub fn load_with_env(
             if v.is_null() {
                 continue; // Meltano writes unset settings as null
             }
-            origins.insert(k.clone(), Origin::File(file.clone()));
-            merged.insert(k, v);
+            layer.push((k, v, Origin::File(file.clone())));
         }
     }
-
-    for (name, prop) in &props {
-        // Lowest-precedence variable first so the higher one overwrites it.
-        for var in env_names(name).iter().rev() {
-            if let Some(raw) = env(var) {
-                if raw.is_empty() {
-                    continue; // an empty variable means "not set", as Meltano exports it
-                }
-                merged.insert(name.clone(), coerce(&raw, prop));
-                origins.insert(name.clone(), Origin::Env(var.clone()));
-            }
-        }
-    }
-
-    for (name, value, flag) in &input.flags {
-        merged.insert(name.clone(), value.clone());
-        origins.insert(name.clone(), Origin::Flag(flag.clone()));
-    }
-
-    validate(&schema, &merged, &origins)?;
-    let mut settings: Settings = serde_json::from_value(Value::Object(merged))
-        .map_err(|e| Error::usage(format!("invalid settings: {e}")))?;
-    settings.origins = origins;
-    Ok(settings)
+    Ok(layer)
 }
 
 /// Turns an environment string into the JSON type the schema asks for. A value that
 /// does not parse is kept as a string, so validation reports it by name.
-fn coerce(raw: &str, prop: &Value) -> Value {
+pub(crate) fn coerce(raw: &str, prop: &Value) -> Value {
     let ty = prop.get("type").and_then(Value::as_str).unwrap_or("string");
     match ty {
         "integer" => raw
@@ -225,6 +463,13 @@ fn coerce(raw: &str, prop: &Value) -> Value {
             "false" | "0" | "no" | "off" => Value::Bool(false),
             _ => Value::String(raw.into()),
         },
+        "number" => raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(raw.into())),
         "object" | "array" => {
             serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()))
         }
@@ -254,7 +499,7 @@ fn validate(
             if let Some(missing) = quoted(&msg).filter(|_| msg.contains("required")) {
                 let vars = env_names(&missing).join(" or ");
                 problems.push(format!(
-                    "{missing}: missing (set {vars}, or \"{missing}\" in a --config file)"
+                    "{missing}: missing (set {vars}, \"{missing}\" in a --config file, the url setting, or a dbt profiles.yml)"
                 ));
             } else if msg.contains("Additional properties") || msg.contains("additional") {
                 for key in merged.keys() {
@@ -305,24 +550,15 @@ fn quoted(msg: &str) -> Option<String> {
 impl Settings {
     /// Every setting with its value (secrets masked) and origin, for `debug`.
     pub fn describe(&self) -> Vec<(String, String, String)> {
-        let value = serde_json::json!({
-            "host": self.host, "port": self.port, "user": self.user,
-            "password": self.password.as_ref().map(|_| "********"),
-            "dbname": self.dbname, "schema": self.schema, "threads": self.threads,
-            "statement_timeout": self.statement_timeout, "connect_timeout": self.connect_timeout,
-            "project_dir": self.project_dir, "target_path": self.target_path, "vars": self.vars,
-            "fail_fast": self.fail_fast,
-            "check_freshness": self.check_freshness, "store_failures": self.store_failures,
-            "log_format": match self.log_format { LogFormat::Text => "text", LogFormat::Json => "json" },
-            "application_name": self.application_name,
-        });
         names()
             .into_iter()
             .map(|n| {
-                let v = match &value[&n] {
-                    Value::Null => "(not set)".to_string(),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                let v = match (n.as_str(), self.values.get(&n)) {
+                    (_, None) | (_, Some(Value::Null)) => "(not set)".to_string(),
+                    ("url", Some(Value::String(u))) => crate::conn_url::mask(u),
+                    (name, Some(_)) if SECRETS.contains(&name) => "********".to_string(),
+                    (_, Some(Value::String(s))) => s.clone(),
+                    (_, Some(other)) => other.to_string(),
                 };
                 let o = self
                     .origins

@@ -1,62 +1,219 @@
-//! The warehouse: PostgreSQL connections and materializations.
+//! The warehouse: PostgreSQL connections.
 //!
-//! Owns how a connection is opened (every session runs with `TimeZone = 'UTC'`,
-//! the configured `statement_timeout` and `application_name`, set as start-up
-//! parameters so they cost no round trip), how connection failures become
+//! Owns how a connection is opened (TLS per `sslmode` through [`crate::tls`];
+//! every session runs with `TimeZone = 'UTC'`, the configured
+//! `statement_timeout`, `search_path` and `application_name`, set as start-up
+//! parameters so they cost no round trip), retrying the first connection while
+//! the server is unreachable or starting up, how connection failures become
 //! one-line messages, the pool of at most `threads` connections reused across
-//! models, and the `table`/`view` materializations.
+//! models, and cancelling everything on an interrupt.
 //!
-//! A materialization builds the new relation under a name unique to the
-//! invocation, then renames the old one away, renames the new one in and drops
-//! the old one, all in one transaction: readers see either the old relation or the
-//! new one, never a missing or half-built one. A failure rolls everything back, so
-//! the old relation keeps its OID and nothing is left behind; a killed process's
-//! transaction is rolled back by the server the same way.
+//! Materializations and their swaps live in [`crate::swap`]; [`materialize`] is
+//! the entry point the commands use.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{CancelToken, Client, NoTls};
+use tokio_postgres::{CancelToken, Client};
 
 use crate::error::{Error, Result};
-use crate::manifest::{quote_ident, relation_name, Materialization, Node};
-use crate::settings::Settings;
+use crate::manifest::{quote_ident, Node};
+use crate::settings::{Settings, SslMode};
+pub use crate::swap::Built;
 
-/// Opens one connection with the session settings every model relies on.
-pub async fn connect(settings: &Settings) -> Result<Client> {
+/// Set once an interrupt has cancelled the running queries, so that work between
+/// queries (a swap backing off) stops too instead of carrying on.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`Pool::cancel_all`] was called in this process.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// The tokio-postgres configuration of `settings`.
+fn config(settings: &Settings) -> tokio_postgres::Config {
     let mut cfg = tokio_postgres::Config::new();
     if settings.host.starts_with('/') {
         cfg.host_path(&settings.host);
     } else {
         cfg.host(&settings.host);
     }
+    let mut options = format!(
+        "-c TimeZone=UTC -c statement_timeout={}",
+        settings.statement_timeout.saturating_mul(1000)
+    );
+    if let Some(path) = &settings.search_path {
+        // Start-up options split on spaces; a backslash escapes one.
+        let escaped = path.replace('\\', "\\\\").replace(' ', "\\ ");
+        options.push_str(&format!(" -c search_path={escaped}"));
+    }
     cfg.port(settings.port)
         .user(&settings.user)
         .dbname(&settings.dbname)
         .application_name(&settings.application_name)
         .connect_timeout(Duration::from_secs(settings.connect_timeout))
-        .options(format!(
-            "-c TimeZone=UTC -c statement_timeout={}",
-            settings.statement_timeout.saturating_mul(1000)
-        ));
+        .options(options);
+    if settings.keepalives_idle > 0 {
+        cfg.keepalives_idle(Duration::from_secs(settings.keepalives_idle));
+    }
     if let Some(pw) = &settings.password {
         cfg.password(pw);
     }
-    let (client, connection) = cfg
-        .connect(NoTls)
-        .await
-        .map_err(|e| connect_error(settings, &e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            log::debug!("connection closed: {e}");
-        }
-    });
-    Ok(client)
+    cfg
 }
 
-/// A connection failure as a one-line message saying what to check.
-fn connect_error(s: &Settings, e: &tokio_postgres::Error) -> Error {
+/// One attempt: `Err` for a settings problem (an unreadable CA file), `Ok(Err)`
+/// for a failure to connect.
+async fn try_connect(
+    settings: &Settings,
+) -> Result<std::result::Result<Client, tokio_postgres::Error>> {
+    let (mode, tls) = crate::tls::connector(settings)?;
+    let mut cfg = config(settings);
+    cfg.ssl_mode(mode);
+    Ok(match cfg.connect(tls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    log::debug!("connection closed: {e}");
+                }
+            });
+            Ok(client)
+        }
+        Err(e) => Err(e),
+    })
+}
+
+/// Opens one connection with the session settings every model relies on.
+pub async fn connect(settings: &Settings) -> Result<Client> {
+    try_connect(settings)
+        .await?
+        .map_err(|e| connect_error(settings, &e, None))
+}
+
+/// [`connect`], retrying transient failures (the server restarting or starting
+/// up, a refused or timed-out connection, a temporary DNS failure) with growing
+/// waits for up to `connect_retry_timeout` seconds, each retry announced through
+/// `notify`. Authentication failures, missing databases and TLS failures are
+/// final at once: waiting cannot fix them.
+pub async fn connect_with_retry(
+    settings: &Settings,
+    notify: &(dyn Fn(&str) + Sync),
+) -> Result<Client> {
+    // The run's own interrupt handling starts once connected; until then a
+    // Ctrl-C or SIGTERM (Meltano's --timeout) must still end the wait with exit 1
+    // rather than kill the process mid-retry.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let interrupted =
+        || Error::runtime("interrupted while connecting to PostgreSQL; nothing was run");
+    let budget = Duration::from_secs(settings.connect_retry_timeout);
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let attempt = tokio::select! {
+            r = try_connect(settings) => r?,
+            _ = tokio::signal::ctrl_c() => return Err(interrupted()),
+            _ = recv(&mut term) => return Err(interrupted()),
+        };
+        let e = match attempt {
+            Ok(client) => return Ok(client),
+            Err(e) => e,
+        };
+        let left = budget.saturating_sub(started.elapsed());
+        if !is_transient(&e) || left.is_zero() {
+            let retried = (tries > 1).then(|| (tries, started.elapsed()));
+            return Err(connect_error(settings, &e, retried));
+        }
+        let wait = delay.min(left);
+        notify(&format!(
+            "cannot connect to PostgreSQL at {}:{} yet ({}); retrying in {:.1}s ({}s left of connect_retry_timeout)",
+            settings.host,
+            settings.port,
+            cause(&e),
+            wait.as_secs_f64(),
+            left.as_secs()
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => return Err(interrupted()),
+            _ = recv(&mut term) => return Err(interrupted()),
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The next SIGTERM, or never when its handler could not be installed.
+async fn recv(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term {
+        Some(t) => {
+            t.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Whether waiting a little could make a failed connection attempt succeed.
+fn is_transient(e: &tokio_postgres::Error) -> bool {
+    if let Some(db) = e.as_db_error() {
+        let c = db.code();
+        return *c == SqlState::CANNOT_CONNECT_NOW
+            || *c == SqlState::TOO_MANY_CONNECTIONS
+            || *c == SqlState::ADMIN_SHUTDOWN
+            || *c == SqlState::CRASH_SHUTDOWN;
+    }
+    if e.is_closed() {
+        return true; // the server hung up during start-up (shutting down)
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            return match io.kind() {
+                K::ConnectionRefused
+                | K::ConnectionReset
+                | K::ConnectionAborted
+                | K::TimedOut
+                | K::NotConnected
+                | K::UnexpectedEof
+                | K::BrokenPipe
+                | K::AddrNotAvailable
+                | K::HostUnreachable
+                | K::NetworkUnreachable => true,
+                // getaddrinfo's EAI_AGAIN; "Name or service not known" is a typo.
+                _ => io
+                    .to_string()
+                    .contains("Temporary failure in name resolution"),
+            };
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The innermost message of an error, without the wrappers' repetitions.
+fn cause(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut last = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
+/// A connection failure as a one-line message saying what to check. `retried`:
+/// how many tries over how long, when the failure outlasted the retries.
+fn connect_error(
+    s: &Settings,
+    e: &tokio_postgres::Error,
+    retried: Option<(u32, Duration)>,
+) -> Error {
     let at = format!("{}:{}", s.host, s.port);
     if let Some(db) = e.as_db_error() {
         let code = db.code();
@@ -75,8 +232,11 @@ fn connect_error(s: &Settings, e: &tokio_postgres::Error) -> Error {
                 s.dbname
             ));
         }
+        let after = retried
+            .map(|(n, d)| format!(" after {n} tries over {}s", d.as_secs()))
+            .unwrap_or_default();
         return Error::runtime(format!(
-            "cannot connect to PostgreSQL at {at} as '{}': {}",
+            "cannot connect to PostgreSQL at {at} as '{}'{after}: {}",
             s.user,
             db.message()
         ));
@@ -88,11 +248,24 @@ fn connect_error(s: &Settings, e: &tokio_postgres::Error) -> Error {
             s.user
         ));
     }
-    let cause = std::error::Error::source(e)
-        .map(|c| c.to_string())
-        .unwrap_or(text);
+    let cause = cause(e);
+    if text.contains("TLS") || cause.contains("TLS") || cause.contains("certificate") {
+        let mode = match s.sslmode {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        };
+        return Error::runtime(format!(
+            "TLS connection to PostgreSQL at {at} failed (sslmode {mode}): {cause}; check sslmode, sslrootcert and that the host name matches the server's certificate"
+        ));
+    }
+    let after = retried
+        .map(|(n, d)| format!(" after {n} tries over {}s", d.as_secs()))
+        .unwrap_or_default();
     Error::runtime(format!(
-        "cannot reach PostgreSQL at {at}: {cause}; check the host and port settings and that the server is running"
+        "cannot reach PostgreSQL at {at}{after}: {cause}; check the host and port settings and that the server is running"
     ))
 }
 
@@ -184,17 +357,25 @@ impl Pool {
 
     /// Cancels the statement running on every connection (Ctrl-C, SIGTERM).
     pub async fn cancel_all(&self) {
+        INTERRUPTED.store(true, Ordering::SeqCst);
         let tokens: Vec<CancelToken> = self.inner.lock().unwrap().tokens.clone();
+        let Ok((_, tls)) = crate::tls::connector(&self.settings) else {
+            return; // the connections were opened with these settings: cannot happen
+        };
         for t in tokens {
-            let _ = t.cancel_query(NoTls).await;
+            let _ = t.cancel_query(tls.clone()).await;
         }
     }
 }
 
-/// Server version string (`SHOW server_version`).
+/// Server version string (`SHOW server_version`) and how the session is
+/// encrypted, as `debug` shows them: `16.4 over TLSv1.3` or `16.4 without TLS`.
 pub async fn server_version(client: &Client) -> Result<String> {
     let row = client
-        .query_one("select current_setting('server_version')", &[])
+        .query_one(
+            "select current_setting('server_version') || coalesce((select ' over ' || version from pg_stat_ssl where pid = pg_backend_pid() and ssl), ' without TLS')",
+            &[],
+        )
         .await
         .map_err(|e| Error::runtime(format!("cannot read the server version: {e}")))?;
     Ok(row.get(0))
@@ -231,134 +412,19 @@ pub async fn ensure_schema(
     }
 }
 
-/// What a successful materialization reports.
-#[derive(Debug, Clone)]
-pub struct Built {
-    /// Command tag as dbt shows it: `SELECT 42`, `CREATE VIEW`.
-    pub message: String,
-    pub code: String,
-    pub rows: Option<u64>,
-}
-
-/// A name of at most 63 bytes: `base` cut at a character boundary, then `suffix`.
-fn derived_name(base: &str, suffix: &str) -> String {
-    let room = 63usize.saturating_sub(suffix.len());
-    let mut end = base.len().min(room);
-    while !base.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}{}", &base[..end], suffix)
-}
-
-/// The relation kind of `schema.name`: `r` table, `v` view, `m` matview, or none.
-async fn relkind(
-    client: &impl tokio_postgres::GenericClient,
-    schema: &str,
-    name: &str,
-) -> std::result::Result<Option<i8>, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
-            &[&schema, &name],
-        )
-        .await?;
-    Ok(row.map(|r| r.get::<_, i8>(0)))
-}
-
-fn kind_keyword(kind: i8) -> &'static str {
-    match kind as u8 {
-        b'v' => "view",
-        b'm' => "materialized view",
-        b'f' => "foreign table",
-        _ => "table",
-    }
-}
-
-/// Builds `node` from `sql` and swaps it in atomically. `suffix` is unique to the
-/// invocation (temporary and backup names derive from it). On failure, the
-/// transaction is rolled back and the error is described in one line.
+/// Builds `node` from `sql` and swaps it in safely (see [`crate::swap`]); on
+/// failure everything is rolled back and the error is one line. `notify` gets the
+/// console lines of a swap that waits (for another invocation, for locks).
 pub async fn materialize(
     client: &mut Client,
     node: &Node,
     sql: &str,
     suffix: &str,
+    settings: &Settings,
+    notify: &crate::swap::Notify<'_>,
 ) -> std::result::Result<Built, String> {
-    let mut statement = String::new();
-    match swap_in(client, node, sql, suffix, &mut statement).await {
-        Ok(b) => Ok(b),
-        Err(e) => Err(describe_db_error(&e, &statement)),
-    }
-}
-
-async fn swap_in(
-    client: &mut Client,
-    node: &Node,
-    sql: &str,
-    suffix: &str,
-    statement: &mut String,
-) -> std::result::Result<Built, tokio_postgres::Error> {
-    let sql = sql.trim().trim_end_matches(';').trim_end();
-    let schema = &node.schema;
-    let target = &node.alias;
-    let tmp = derived_name(target, &format!("__rt_new_{suffix}"));
-    let old = derived_name(target, &format!("__rt_old_{suffix}"));
-    let tx = client.transaction().await?;
-    // Serialise builds of this relation across concurrent invocations.
-    *statement = "select pg_advisory_xact_lock(hashtextextended($1, 0))".into();
-    tx.execute(
-        statement.as_str(),
-        &[&format!("reluvia-transform:{schema}.{target}")],
-    )
-    .await?;
-    let (message, code, rows) = match node.materialized {
-        Materialization::Table => {
-            *statement = format!(
-                "create table {} as (\n{sql}\n)",
-                relation_name(schema, &tmp)
-            );
-            let n = tx.execute(statement.as_str(), &[]).await?;
-            (format!("SELECT {n}"), "SELECT".to_string(), Some(n))
-        }
-        Materialization::View => {
-            *statement = format!("create view {} as (\n{sql}\n)", relation_name(schema, &tmp));
-            tx.batch_execute(statement).await?;
-            ("CREATE VIEW".to_string(), "CREATE VIEW".to_string(), None)
-        }
-    };
-    let existing = relkind(&tx, schema, target).await?;
-    if let Some(kind) = existing {
-        *statement = format!(
-            "alter {} {} rename to {}",
-            kind_keyword(kind),
-            relation_name(schema, target),
-            quote_ident(&old)
-        );
-        tx.batch_execute(statement).await?;
-    }
-    *statement = format!(
-        "alter {} {} rename to {}",
-        node.materialized.as_str(),
-        relation_name(schema, &tmp),
-        quote_ident(target)
-    );
-    tx.batch_execute(statement).await?;
-    if let Some(kind) = existing {
-        // No CASCADE: an object that depends on the old relation stops the swap
-        // (and is named in the error) instead of being dropped silently.
-        *statement = format!(
-            "drop {} {}",
-            kind_keyword(kind),
-            relation_name(schema, &old)
-        );
-        tx.batch_execute(statement).await?;
-    }
-    statement.clear();
-    tx.commit().await?;
-    Ok(Built {
-        message,
-        code,
-        rows,
-    })
+    let opts = crate::swap::Options::from_settings(settings);
+    crate::swap::materialize(client, node, sql, suffix, &opts, notify).await
 }
 
 /// A database error as one line: the server's message, detail and hint, and for

@@ -811,6 +811,7 @@ fn unreachable_database_exits_1_with_one_line() {
         .env("PG_ANALYTICS_PORT", port.to_string())
         .env("PG_ANALYTICS_USER", "u")
         .env("PG_ANALYTICS_DBNAME", "d")
+        .env("RELUVIA_TRANSFORM_CONNECT_RETRY_TIMEOUT", "0") // retries: tests/connect.rs
         .output()
         .unwrap();
     assert_code(&out, 1);
@@ -1003,7 +1004,7 @@ fn about_lists_every_setting_as_json_schema() {
         .unwrap();
     assert!(
         stdout(&md)
-            .contains("| password | no |  | RELUVIA_TRANSFORM_PASSWORD, PG_ANALYTICS_PASSWORD |"),
+            .contains("| password | no |  | RELUVIA_TRANSFORM_PASSWORD, PG_ANALYTICS_PASSWORD, DBT_POSTGRES_PASSWORD, PGPASSWORD |"),
         "{}",
         stdout(&md)
     );

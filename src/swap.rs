@@ -1,0 +1,943 @@
+//! Safe swaps: how a model's new relation replaces the old one while dashboards
+//! read it, analysts' views hang off it and other invocations build it too.
+//!
+//! One transaction per model:
+//!
+//! 1. **Serialise** builds of the relation across invocations with a transaction
+//!    advisory lock. If another invocation holds it, say so (naming its session)
+//!    and wait, or fail at once when `wait_for_lock` is false.
+//! 2. **Build** the new relation under a name unique to the invocation, then take
+//!    `SAVEPOINT rt_built`: every later step can roll back to it, so a retry never
+//!    rebuilds.
+//! 3. **Lock politely**: for up to `lock_timeout`, try the locks without queueing
+//!    (`LOCK … NOWAIT` for a table, a lock timeout of a few milliseconds where
+//!    PostgreSQL has no NOWAIT), rolling back to the savepoint and trying again
+//!    while readers hold them. Readers never queue behind a swap that is waiting.
+//! 4. **Lock firmly**: if that did not work (a long query holds the relation), queue
+//!    for at most `lock_timeout`: new readers wait behind the swap no longer than
+//!    that. On timeout roll back to the savepoint, back off and retry (steps 3–4)
+//!    up to `swap_retries` times, then fail naming the sessions holding the
+//!    relation (pid, application_name, user, state, query start, query).
+//! 5. **Swap**: rename the old relation away and the new one in; re-point the views
+//!    that depend on the old one (anyone's, with `CREATE OR REPLACE VIEW` on their
+//!    definitions captured before the rename, so they keep their OID, owner,
+//!    grants, comments, options and the views built on them); carry the old
+//!    relation's grants (table and column) and comments over; drop the old one
+//!    without CASCADE.
+//!
+//! Dependent views are locked before the relation itself, in the order readers
+//! lock them (a query on a view locks the view, then what it reads), so a reader
+//! of a view and the swap cannot deadlock. Nothing is ever dropped silently: a
+//! dependent that cannot be carried over (a materialized view, a view the new
+//! relation no longer satisfies, a foreign key) fails the model with a message
+//! naming it, and the rollback leaves everything as it was. Every identifier is
+//! quoted and every value bound; statements that need a value inside DDL are
+//! built by the server with `format(%I, %L)`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Transaction};
+
+use crate::manifest::{quote_ident, relation_name, Materialization, Node};
+use crate::settings::Settings;
+
+/// What a successful materialization reports.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// Command tag as dbt shows it: `SELECT 42`, `CREATE VIEW`.
+    pub message: String,
+    pub code: String,
+    pub rows: Option<u64>,
+}
+
+/// Receives console lines while a swap waits (for another invocation, for locks).
+pub type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
+
+/// The swap's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub lock_timeout: Duration,
+    pub retries: u32,
+    pub wait_for_lock: bool,
+}
+
+impl Options {
+    pub fn from_settings(s: &Settings) -> Options {
+        Options {
+            lock_timeout: Duration::from_secs_f64(s.lock_timeout),
+            retries: s.swap_retries,
+            wait_for_lock: s.wait_for_lock,
+        }
+    }
+}
+
+/// Longest a polite lock attempt may queue where PostgreSQL has no NOWAIT (views:
+/// `LOCK TABLE` on a view also locks everything it reads). Such an attempt is only
+/// made when nobody held the lock a moment before, so it is rarely waited at all.
+const POLITE_WAIT: Duration = Duration::from_millis(2);
+
+/// Why a swap failed.
+enum Failure {
+    /// A database error; `statement` is the statement that failed, when its text
+    /// helps place the error (the model's SQL).
+    Db {
+        error: tokio_postgres::Error,
+        statement: String,
+    },
+    /// A complete one-line message.
+    Message(String),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(error: tokio_postgres::Error) -> Failure {
+        Failure::Db {
+            error,
+            statement: String::new(),
+        }
+    }
+}
+
+/// What one try at the locked part of a swap came to.
+enum Step {
+    Done,
+    /// A lock was not available in time; the relations that were being locked.
+    Busy(Vec<u32>),
+    Failed(Failure),
+}
+
+impl From<tokio_postgres::Error> for Step {
+    fn from(e: tokio_postgres::Error) -> Step {
+        Step::Failed(e.into())
+    }
+}
+
+/// Builds `node` from `sql` and swaps it in; see the module documentation.
+/// `suffix` is unique to the invocation (temporary and backup names derive from
+/// it). On failure the transaction is rolled back and the error is one line.
+pub async fn materialize(
+    client: &mut Client,
+    node: &Node,
+    sql: &str,
+    suffix: &str,
+    opts: &Options,
+    notify: &Notify<'_>,
+) -> Result<Built, String> {
+    match swap_in(client, node, sql, suffix, opts, notify).await {
+        Ok(b) => Ok(b),
+        Err(Failure::Db { error, statement }) => {
+            Err(crate::warehouse::describe_db_error(&error, &statement))
+        }
+        Err(Failure::Message(m)) => Err(m),
+    }
+}
+
+/// The names a swap works with.
+struct Names {
+    schema: String,
+    target: String,
+    tmp: String,
+    old: String,
+    /// `schema.name` as users write it, for messages.
+    display: String,
+}
+
+async fn swap_in(
+    client: &mut Client,
+    node: &Node,
+    sql: &str,
+    suffix: &str,
+    opts: &Options,
+    notify: &Notify<'_>,
+) -> Result<Built, Failure> {
+    let sql = sql.trim().trim_end_matches(';').trim_end();
+    let names = Names {
+        schema: node.schema.clone(),
+        target: node.alias.clone(),
+        tmp: derived_name(&node.alias, &format!("__rt_new_{suffix}")),
+        old: derived_name(&node.alias, &format!("__rt_old_{suffix}")),
+        display: format!("{}.{}", node.schema, node.alias),
+    };
+    let tx = client.transaction().await?;
+    serialise(&tx, &names, opts, notify).await?;
+
+    let (message, code, rows) = match node.materialized {
+        Materialization::Table => {
+            let statement = format!(
+                "create table {} as (\n{sql}\n)",
+                relation_name(&names.schema, &names.tmp)
+            );
+            let n = tx
+                .execute(statement.as_str(), &[])
+                .await
+                .map_err(|error| Failure::Db { error, statement })?;
+            (format!("SELECT {n}"), "SELECT".to_string(), Some(n))
+        }
+        Materialization::View => {
+            let statement = format!(
+                "create view {} as (\n{sql}\n)",
+                relation_name(&names.schema, &names.tmp)
+            );
+            tx.batch_execute(&statement)
+                .await
+                .map_err(|error| Failure::Db { error, statement })?;
+            ("CREATE VIEW".to_string(), "CREATE VIEW".to_string(), None)
+        }
+    };
+    let built = Built {
+        message,
+        code,
+        rows,
+    };
+
+    if current(&tx, &names.schema, &names.target).await?.is_none() {
+        // First build: nothing to lock, nobody can be reading it.
+        rename(
+            &tx,
+            node.materialized.as_str(),
+            &names.schema,
+            &names.tmp,
+            &names.target,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(built);
+    }
+
+    tx.batch_execute("savepoint rt_built").await?;
+    let attempts = opts.retries + 1;
+    let polite = POLITE_WAIT.min(opts.lock_timeout);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // Polite phase: never queue ahead of readers.
+        let deadline = Instant::now() + opts.lock_timeout;
+        loop {
+            check_interrupted()?;
+            match locked_swap(&tx, node, &names, Phase::Polite(polite), notify).await {
+                Step::Done => return finish(tx, built).await,
+                Step::Failed(f) => return Err(f),
+                Step::Busy(_) => {
+                    tx.batch_execute("rollback to savepoint rt_built").await?;
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2 + jitter(8))).await;
+                }
+            }
+        }
+        // Firm phase: queue for at most lock_timeout.
+        check_interrupted()?;
+        let relations =
+            match locked_swap(&tx, node, &names, Phase::Firm(opts.lock_timeout), notify).await {
+                Step::Done => return finish(tx, built).await,
+                Step::Failed(f) => return Err(f),
+                Step::Busy(relations) => relations,
+            };
+        tx.batch_execute("rollback to savepoint rt_built").await?;
+        let holders = blockers(&tx, &relations).await?;
+        if attempt == attempts {
+            return Err(Failure::Message(format!(
+                "cannot swap in {d}: it was still in use after {attempts} tr{ies} (lock_timeout {t}s, swap_retries {r}), held by {who}; {d} was left as it was. Wait for or end {that} (select pg_terminate_backend({pid})), or raise lock_timeout or swap_retries",
+                d = names.display,
+                ies = if attempts == 1 { "y" } else { "ies" },
+                t = secs(opts.lock_timeout),
+                r = opts.retries,
+                who = describe_blockers(&holders),
+                that = if holders.len() == 1 { "that session" } else { "those sessions" },
+                pid = match holders.as_slice() {
+                    [Blocker { pid: Some(pid), .. }] => pid.to_string(),
+                    _ => "pid".to_string(),
+                },
+            )));
+        }
+        let backoff = backoff(attempt);
+        notify(&format!(
+            "{} is in use by {}; swap try {attempt} of {attempts} found no gap in {t}s and timed out after {t}s in line, retrying in {:.1}s",
+            names.display,
+            describe_blockers(&holders),
+            backoff.as_secs_f64(),
+            t = secs(opts.lock_timeout),
+        ));
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            check_interrupted()?;
+            tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(100))).await;
+        }
+    }
+}
+
+async fn finish(tx: Transaction<'_>, built: Built) -> Result<Built, Failure> {
+    check_interrupted()?;
+    let t = Instant::now();
+    tx.commit().await?;
+    log::debug!("commit took {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+    Ok(built)
+}
+
+fn check_interrupted() -> Result<(), Failure> {
+    if crate::warehouse::interrupted() {
+        Err(Failure::Message(
+            "interrupted before the swap; the relation was left as it was".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Waits between retries: 0.5 s, 1 s, 2 s… up to 8 s, plus up to a quarter more so
+/// that invocations retrying together spread out.
+fn backoff(attempt: u32) -> Duration {
+    let base = 500u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(4));
+    Duration::from_millis(base + jitter(base / 4))
+}
+
+/// A random number in `0..=max` (uuid's random bytes: no extra dependency).
+fn jitter(max: u64) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    let b = uuid::Uuid::new_v4();
+    let n = u64::from_le_bytes(b.as_bytes()[..8].try_into().unwrap_or_default());
+    n % (max + 1)
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
+    }
+}
+
+/// Step 1: the advisory lock of the relation, waiting (and saying so) or failing
+/// fast when another invocation holds it.
+async fn serialise(
+    tx: &Transaction<'_>,
+    names: &Names,
+    opts: &Options,
+    notify: &Notify<'_>,
+) -> Result<(), Failure> {
+    let key = format!("reluvia-transform:{}.{}", names.schema, names.target);
+    let got: bool = tx
+        .query_one(
+            "select pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .await?
+        .get(0);
+    if got {
+        return Ok(());
+    }
+    // A bigint advisory key shows in pg_locks as classid (high half), objid (low
+    // half) and objsubid 1.
+    let holder = tx
+        .query_opt(
+            "with k as (select hashtextextended($1, 0) as key)
+             select l.pid, coalesce(a.application_name, ''),
+                    coalesce(to_char(coalesce(a.xact_start, a.state_change) at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown')
+             from k, pg_locks l left join pg_stat_activity a on a.pid = l.pid
+             where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+               and l.database = (select oid from pg_database where datname = current_database())
+               and l.classid = ((k.key >> 32) & 4294967295)::oid
+               and l.objid = (k.key & 4294967295)::oid
+             limit 1",
+            &[&key],
+        )
+        .await?
+        .map(|r| {
+            format!(
+                "pid {}, application_name '{}', since {}",
+                r.get::<_, i32>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2)
+            )
+        })
+        .unwrap_or_else(|| "a session that has just finished".to_string());
+    if !opts.wait_for_lock {
+        return Err(Failure::Message(format!(
+            "another invocation ({holder}) is building {d} right now and wait_for_lock is false; rerun once it is done, or set wait_for_lock to true to wait for it",
+            d = names.display
+        )));
+    }
+    notify(&format!(
+        "waiting for another invocation building {} ({holder}) to finish",
+        names.display
+    ));
+    tx.execute(
+        "select pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&key],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Lock attempts that do not queue (or for at most this long).
+    Polite(Duration),
+    /// Lock attempts that queue for at most this long.
+    Firm(Duration),
+}
+
+/// A view that depends on the relation being swapped.
+struct Dependent {
+    oid: u32,
+    schema: String,
+    name: String,
+    owner: String,
+    /// `CREATE OR REPLACE VIEW` with the captured definition and options.
+    recreate: String,
+}
+
+impl Dependent {
+    fn display(&self) -> String {
+        format!("view {}.{} (owner {})", self.schema, self.name, self.owner)
+    }
+}
+
+/// Steps 3–5 under one lock policy. Everything it does is undone by rolling back
+/// to `rt_built`, which the caller does on anything but `Done`. Any lock that
+/// was not available in time (whichever statement needed it) makes it `Busy`.
+async fn locked_swap(
+    tx: &Transaction<'_>,
+    node: &Node,
+    names: &Names,
+    phase: Phase,
+    notify: &Notify<'_>,
+) -> Step {
+    let mut relations = Vec::new();
+    match locked_swap_inner(tx, node, names, phase, notify, &mut relations).await {
+        Step::Busy(_) => Step::Busy(relations),
+        Step::Failed(Failure::Db { error, .. }) if is_lock_wait(&error) || vanished(&error) => {
+            Step::Busy(relations)
+        }
+        other => other,
+    }
+}
+
+/// [`locked_swap`]'s work; it records the relations it locks in `relations`.
+async fn locked_swap_inner(
+    tx: &Transaction<'_>,
+    node: &Node,
+    names: &Names,
+    phase: Phase,
+    notify: &Notify<'_>,
+    relations: &mut Vec<u32>,
+) -> Step {
+    let wait = match phase {
+        Phase::Polite(d) | Phase::Firm(d) => d,
+    };
+    let timeout = format!("{}ms", (wait.as_millis() as u64).max(1));
+    if let Err(e) = tx
+        .execute("select set_config('lock_timeout', $1, true)", &[&timeout])
+        .await
+    {
+        return e.into();
+    }
+    let (old_oid, kind) = match current(tx, &names.schema, &names.target).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Step::Failed(Failure::Message(format!(
+                "{} disappeared while its new version was being built (dropped by someone else?); rerun",
+                names.display
+            )))
+        }
+        Err(e) => return e.into(),
+    };
+    relations.push(old_oid);
+    let mut deps: Vec<Dependent> = Vec::new();
+    let mut seen: BTreeSet<u32> = BTreeSet::new();
+    let mut checked = 0;
+
+    // Dependents first, as readers lock them; then the relation. Once a table is
+    // locked nobody can create a new view on it, so the second look finds every
+    // dependent for good. Both looks happen before the rename: the captured
+    // definitions must name the relation, not its backup name.
+    for round in 0..2 {
+        if round == 1 {
+            // Under the lock, a cheap look first: usually nothing is new.
+            match dependent_oids(tx, old_oid).await {
+                Ok(oids) if oids.iter().all(|o| seen.contains(o)) => break,
+                Ok(_) => {}
+                Err(e) => return e.into(),
+            }
+        }
+        let found = match dependents(tx, old_oid, names).await {
+            Ok(d) => d,
+            Err(f) => return Step::Failed(f),
+        };
+        let fresh: Vec<Dependent> = found.into_iter().filter(|d| seen.insert(d.oid)).collect();
+        relations.extend(fresh.iter().map(|d| d.oid));
+        if matches!(phase, Phase::Polite(_)) && !fresh.is_empty() {
+            // No NOWAIT for views either: do not even ask while someone holds one.
+            let oids: Vec<u32> = fresh.iter().map(|d| d.oid).collect();
+            match held_by_others(tx, &oids).await {
+                Ok(true) => return Step::Busy(Vec::new()),
+                Ok(false) => {}
+                Err(e) => return e.into(),
+            }
+        }
+        for d in fresh {
+            // Re-creating it unchanged (it still reads the old relation) takes its
+            // lock without recursing into what it reads, as LOCK TABLE would.
+            match tx.batch_execute(&d.recreate).await {
+                Ok(()) => {}
+                Err(e) if is_lock_wait(&e) => return Step::Busy(Vec::new()),
+                Err(e) => {
+                    return Step::Failed(Failure::Message(format!(
+                        "{} depends on {t} and cannot be recreated: {}; {t} was left as it was. The transform user needs to be a member of role {} and to have CREATE on schema {} to carry it over (or its owner can drop it); then rerun",
+                        d.display(),
+                        crate::warehouse::describe_db_error(&e, ""),
+                        d.owner,
+                        d.schema,
+                        t = names.display
+                    )))
+                }
+            }
+            deps.push(d);
+        }
+        if deps.len() > checked {
+            // They were captured before their locks were held: if one changed
+            // meanwhile (another invocation swapped it in, someone replaced it),
+            // the touch above may have hit the new one. Look again under the
+            // locks; on any difference roll back and start over.
+            let again = match dependents(tx, old_oid, names).await {
+                Ok(d) => d,
+                Err(f) => return Step::Failed(f),
+            };
+            let same = deps[checked..].iter().all(|d| {
+                again
+                    .iter()
+                    .any(|a| a.oid == d.oid && a.recreate == d.recreate && a.owner == d.owner)
+            });
+            if !same {
+                return Step::Busy(Vec::new());
+            }
+            checked = deps.len();
+        }
+        if round == 1 {
+            break;
+        }
+        if kind == b'v' as i8 {
+            // Views have no NOWAIT lock that does not also lock what they read
+            // (LOCK TABLE recurses); the rename below takes the lock under the
+            // phase's timeout, after checking nobody holds it.
+            if matches!(phase, Phase::Polite(_)) {
+                match held_by_others(tx, &[old_oid]).await {
+                    Ok(true) => return Step::Busy(Vec::new()),
+                    Ok(false) => {}
+                    Err(e) => return e.into(),
+                }
+            }
+        } else {
+            let lock = format!(
+                "lock table {} in access exclusive mode{}",
+                relation_name(&names.schema, &names.target),
+                if matches!(phase, Phase::Polite(_)) {
+                    " nowait"
+                } else {
+                    ""
+                }
+            );
+            match tx.batch_execute(&lock).await {
+                Ok(()) => {}
+                Err(e) if is_lock_wait(&e) => return Step::Busy(Vec::new()),
+                Err(e) => return e.into(),
+            }
+        }
+    }
+    let locked = Instant::now();
+    let rename_old = format!(
+        "alter {} {} rename to {}",
+        kind_keyword(kind),
+        relation_name(&names.schema, &names.target),
+        quote_ident(&names.old)
+    );
+    match tx.batch_execute(&rename_old).await {
+        Ok(()) => {}
+        Err(e) if is_lock_wait(&e) => return Step::Busy(Vec::new()),
+        Err(e) => return e.into(),
+    }
+
+    if let Err(e) = rename(
+        tx,
+        node.materialized.as_str(),
+        &names.schema,
+        &names.tmp,
+        &names.target,
+    )
+    .await
+    {
+        return e.into();
+    }
+    for d in &deps {
+        // The captured definition names the relation, which is now the new one.
+        if let Err(e) = tx.batch_execute(&d.recreate).await {
+            if is_lock_wait(&e) {
+                return Step::Busy(Vec::new());
+            }
+            return Step::Failed(Failure::Message(format!(
+                "{} depends on {t} and cannot be recreated on its new version: {}; {t} was left as it was. Change or drop the view so it fits the new {t}, then rerun",
+                d.display(),
+                crate::warehouse::describe_db_error(&e, "").replace(&names.old, &names.target),
+                t = names.display
+            )));
+        }
+    }
+    if let Err(f) = carry_over(tx, old_oid, node, names, notify).await {
+        return Step::Failed(f);
+    }
+    let drop_old = format!(
+        "drop {} {}",
+        kind_keyword(kind),
+        relation_name(&names.schema, &names.old)
+    );
+    match tx.batch_execute(&drop_old).await {
+        Ok(()) => {
+            log::debug!(
+                "{}: swapped in {:.1} ms under its locks",
+                names.display,
+                locked.elapsed().as_secs_f64() * 1000.0
+            );
+            Step::Done
+        }
+        Err(e) if is_lock_wait(&e) => Step::Busy(Vec::new()),
+        Err(e) if e.code() == Some(&SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
+            let detail = e
+                .as_db_error()
+                .and_then(|d| d.detail())
+                .unwrap_or("")
+                .replace(&names.old, &names.target)
+                .replace('\n', "; ");
+            Step::Failed(Failure::Message(format!(
+                "other objects depend on {t} and cannot be moved to its new version: {detail}; {t} was left as it was. Drop or change them, then rerun",
+                t = names.display
+            )))
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// A relation listed a moment ago was dropped meanwhile (another invocation
+/// swapped a dependent view): look again rather than fail.
+fn vanished(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::INTERNAL_ERROR)
+        && e.as_db_error().is_some_and(|d| {
+            d.message().starts_with("could not open relation with OID")
+                || d.message().starts_with("cache lookup failed for relation")
+        })
+}
+
+fn is_lock_wait(e: &tokio_postgres::Error) -> bool {
+    // 55P03 is both a lock timeout and a failed NOWAIT; a deadlock is resolved the
+    // same way: roll back to the savepoint and try again.
+    e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+        || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// The OID and kind of `schema.name`, if it exists.
+async fn current(
+    tx: &Transaction<'_>,
+    schema: &str,
+    name: &str,
+) -> Result<Option<(u32, i8)>, tokio_postgres::Error> {
+    let row = tx
+        .query_opt(
+            "select c.oid, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
+            &[&schema, &name],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get::<_, u32>(0), r.get::<_, i8>(1))))
+}
+
+/// Whether another session holds any lock on the relation (all conflict with the
+/// swap's ACCESS EXCLUSIVE).
+async fn held_by_others(tx: &Transaction<'_>, oids: &[u32]) -> Result<bool, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "select exists (select 1 from pg_locks where locktype = 'relation' and relation = any($1) and pid is distinct from pg_backend_pid())",
+            &[&oids],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+async fn rename(
+    tx: &Transaction<'_>,
+    keyword: &str,
+    schema: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(&format!(
+        "alter {keyword} {} rename to {}",
+        relation_name(schema, from),
+        quote_ident(to)
+    ))
+    .await
+}
+
+/// The OIDs of the views and materialized views that read `oid` directly.
+const DEPENDENT_OIDS: &str = "select distinct r.ev_class
+     from pg_depend d join pg_rewrite r on r.oid = d.objid
+     where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+       and d.refobjid = $1 and r.ev_class <> $1";
+
+async fn dependent_oids(tx: &Transaction<'_>, oid: u32) -> Result<Vec<u32>, tokio_postgres::Error> {
+    let rows = tx.query(DEPENDENT_OIDS, &[&oid]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The views (and materialized views, which fail the swap) that read `oid`
+/// directly, with what it takes to recreate each. Views on those views are not
+/// touched: re-pointing a view in place keeps its OID, so they stay attached.
+async fn dependents(
+    tx: &Transaction<'_>,
+    oid: u32,
+    names: &Names,
+) -> Result<Vec<Dependent>, Failure> {
+    // Fully qualified definitions: with only pg_catalog on the search path,
+    // pg_get_viewdef qualifies every other name.
+    let saved: String = tx
+        .query_one("select current_setting('search_path')", &[])
+        .await?
+        .get(0);
+    tx.execute("select set_config('search_path', 'pg_catalog', true)", &[])
+        .await?;
+    let rows = tx
+        .query(
+            "select c.oid, c.relkind, n.nspname::text, c.relname::text,
+                    pg_get_userbyid(c.relowner)::text,
+                    case when c.relkind = 'v' then pg_get_viewdef(c.oid) end,
+                    coalesce(array_to_string(c.reloptions, ', '), '')
+             from pg_class c
+             join pg_namespace n on n.oid = c.relnamespace
+             where c.oid in (select ev_class from pg_depend d join pg_rewrite r on r.oid = d.objid
+                             where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+                               and d.refobjid = $1 and r.ev_class <> $1)
+             order by 3, 4",
+            &[&oid],
+        )
+        .await?;
+    tx.execute("select set_config('search_path', $1, true)", &[&saved])
+        .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let kind: i8 = r.get(1);
+        let schema: String = r.get(2);
+        let name: String = r.get(3);
+        let owner: String = r.get(4);
+        if kind != b'v' as i8 {
+            return Err(Failure::Message(format!(
+                "materialized view {schema}.{name} (owner {owner}) depends on {t} and cannot be carried over to its new version without losing its data; {t} was left as it was. Drop it before the run and recreate it after, or make it a plain view",
+                t = names.display
+            )));
+        }
+        let def: String = r.get(5);
+        let options: String = r.get(6);
+        let def = def.trim().trim_end_matches(';');
+        let with = if options.is_empty() {
+            String::new()
+        } else {
+            // reloptions of a view are key=value words PostgreSQL itself wrote
+            // (check_option, security_barrier, security_invoker).
+            if !options
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_=., ".contains(c))
+            {
+                return Err(Failure::Message(format!(
+                    "view {schema}.{name} depends on {} and has options that cannot be carried over ({options}); {} was left as it was",
+                    names.display, names.display
+                )));
+            }
+            format!(" with ({options})")
+        };
+        out.push(Dependent {
+            oid: r.get(0),
+            recreate: format!(
+                "create or replace view {}{with} as {def}",
+                relation_name(&schema, &name)
+            ),
+            schema,
+            name,
+            owner,
+        });
+    }
+    Ok(out)
+}
+
+/// Grants (table and column) and comments of the old relation, onto the new one
+/// (now under the target name). Column ones follow columns by name; one whose
+/// column is gone cannot follow and is reported on the console.
+async fn carry_over(
+    tx: &Transaction<'_>,
+    old_oid: u32,
+    node: &Node,
+    names: &Names,
+    notify: &Notify<'_>,
+) -> Result<(), Failure> {
+    let new = relation_name(&names.schema, &names.target);
+    let keyword = node.materialized.as_str();
+    let rows = tx
+        .query(
+            "with new as (select to_regclass($2::text)::oid as oid),
+             grants as (
+               select format('grant %s on %s to %s%s', a.privilege_type, $2::text,
+                        case when a.grantee = 0 then 'public' else quote_ident(g.rolname) end,
+                        case when a.is_grantable then ' with grant option' else '' end) as stmt,
+                      null::text as lost
+               from pg_class c cross join lateral aclexplode(c.relacl) a
+               left join pg_roles g on g.oid = a.grantee
+               where c.oid = $1 and a.grantee <> c.relowner
+             ),
+             column_grants as (
+               select case when exists (select 1 from pg_attribute x, new where x.attrelid = new.oid and x.attname = at.attname and x.attnum > 0 and not x.attisdropped)
+                        then format('grant %s (%I) on %s to %s%s', a.privilege_type, at.attname, $2::text,
+                               case when a.grantee = 0 then 'public' else quote_ident(g.rolname) end,
+                               case when a.is_grantable then ' with grant option' else '' end) end as stmt,
+                      format('%s on column %s to %s not carried over: the column is no longer in the new version', a.privilege_type, at.attname,
+                             case when a.grantee = 0 then 'public' else g.rolname::text end) as lost
+               from pg_attribute at cross join lateral aclexplode(at.attacl) a
+               left join pg_roles g on g.oid = a.grantee
+               where at.attrelid = $1 and at.attnum > 0 and not at.attisdropped and at.attacl is not null
+             ),
+             comments as (
+               select format('comment on %s %s is %L', $3::text, $2::text, d.description) as stmt, null::text as lost
+               from pg_description d
+               where d.objoid = $1 and d.classoid = 'pg_class'::regclass and d.objsubid = 0
+               union all
+               select case when exists (select 1 from pg_attribute x, new where x.attrelid = new.oid and x.attname = at.attname and x.attnum > 0 and not x.attisdropped)
+                        then format('comment on column %s.%I is %L', $2::text, at.attname, d.description) end,
+                      format('comment on column %s not carried over: the column is no longer in the new version', at.attname)
+               from pg_description d
+               join pg_attribute at on at.attrelid = d.objoid and at.attnum = d.objsubid
+               where d.objoid = $1 and d.classoid = 'pg_class'::regclass and d.objsubid > 0
+             ),
+             indexes as (
+               select null::text as stmt, format('index %s not carried over: it was made outside the model', i.indexrelid::regclass) as lost
+               from pg_index i where i.indrelid = $1
+             )
+             select stmt, lost from grants
+             union all select stmt, lost from column_grants
+             union all select stmt, lost from comments
+             union all select stmt, lost from indexes",
+            &[&old_oid, &new, &keyword],
+        )
+        .await?;
+    for r in rows {
+        let stmt: Option<String> = r.get(0);
+        match stmt {
+            Some(stmt) => tx.batch_execute(&stmt).await.map_err(|e| {
+                Failure::Message(format!(
+                    "cannot carry {}'s grants and comments over to its new version: {}; {} was left as it was",
+                    names.display,
+                    crate::warehouse::describe_db_error(&e, ""),
+                    names.display
+                ))
+            })?,
+            None => {
+                let lost: String = r.get(1);
+                notify(&format!("{}: {lost}", names.display));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A session holding a lock the swap needs.
+struct Blocker {
+    pid: Option<i32>,
+    application_name: String,
+    user: String,
+    state: String,
+    query_start: String,
+    query: String,
+    relation: String,
+}
+
+/// The sessions holding locks on `relations` (any lock conflicts with the swap's
+/// ACCESS EXCLUSIVE). The swap's own lock request is gone after its timeout, so
+/// `pg_blocking_pids` of the swap session would be empty by now; the holders of
+/// the relations are exactly the sessions it reported while waiting.
+async fn blockers(
+    tx: &Transaction<'_>,
+    relations: &[u32],
+) -> Result<Vec<Blocker>, tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "select distinct on (l.pid) l.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+                    coalesce(a.state, ''),
+                    coalesce(to_char(a.query_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'unknown'),
+                    coalesce(left(regexp_replace(a.query, '\\s+', ' ', 'g'), 80), ''),
+                    coalesce(n.nspname || '.' || c.relname, l.relation::text)
+             from pg_locks l
+             left join pg_stat_activity a on a.pid = l.pid
+             left join pg_class c on c.oid = l.relation
+             left join pg_namespace n on n.oid = c.relnamespace
+             where l.locktype = 'relation' and l.granted and l.relation = any($1)
+               and l.database = (select oid from pg_database where datname = current_database())
+               and l.pid is distinct from pg_backend_pid()
+             order by l.pid, a.query_start",
+            &[&relations],
+        )
+        .await?;
+    let mut out: Vec<Blocker> = rows
+        .into_iter()
+        .map(|r| Blocker {
+            pid: r.get(0),
+            application_name: r.get(1),
+            user: r.get(2),
+            state: r.get(3),
+            query_start: r.get(4),
+            query: r.get(5),
+            relation: r.get(6),
+        })
+        .collect();
+    out.sort_by(|a, b| a.query_start.cmp(&b.query_start));
+    Ok(out)
+}
+
+fn describe_blockers(blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        return "sessions that have finished since".to_string();
+    }
+    let shown: Vec<String> = blockers
+        .iter()
+        .take(3)
+        .map(|b| match b.pid {
+            Some(pid) => format!(
+                "pid {pid} (application_name '{}', user '{}', {}, query started {}: {}) on {}",
+                b.application_name, b.user, b.state, b.query_start, b.query, b.relation
+            ),
+            None => format!("a prepared transaction on {}", b.relation),
+        })
+        .collect();
+    let more = blockers.len().saturating_sub(3);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// A name of at most 63 bytes: `base` cut at a character boundary, then `suffix`.
+fn derived_name(base: &str, suffix: &str) -> String {
+    let room = 63usize.saturating_sub(suffix.len());
+    let mut end = base.len().min(room);
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{}", &base[..end], suffix)
+}
+
+fn kind_keyword(kind: i8) -> &'static str {
+    match kind as u8 {
+        b'v' => "view",
+        b'm' => "materialized view",
+        b'f' => "foreign table",
+        _ => "table",
+    }
+}
