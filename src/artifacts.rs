@@ -192,6 +192,26 @@ pub struct NodeResult {
     pub relation_name: Option<String>,
 }
 
+impl NodeResult {
+    /// A result with nothing executed yet: no timing, rows, failures or SQL.
+    pub fn new(unique_id: &str, status: Status, message: String) -> NodeResult {
+        NodeResult {
+            unique_id: unique_id.to_string(),
+            status,
+            message,
+            started_at: None,
+            completed_at: None,
+            execution_time: 0.0,
+            thread_id: String::new(),
+            rows_affected: None,
+            code: String::new(),
+            failures: None,
+            compiled_code: None,
+            relation_name: None,
+        }
+    }
+}
+
 /// `run_results.json` of an invocation.
 pub fn run_results_json(
     results: &[NodeResult],

@@ -787,18 +787,13 @@ async fn execute(
                 let tag = failures.map(|f| f.to_string()).unwrap_or_default();
                 out.node_end(index, total, status, &what, &id, &tag, secs, failures);
                 return NodeResult {
-                    unique_id: id.clone(),
-                    status,
-                    message,
                     started_at: Some(started_at),
                     completed_at: Some(chrono::Utc::now()),
                     execution_time: secs,
                     thread_id,
-                    rows_affected: None,
-                    code: String::new(),
                     failures,
                     compiled_code: Some(sql),
-                    relation_name: None,
+                    ..NodeResult::new(&id, status, message)
                 };
             }
             let node = loaded.manifest.node(&id).expect("scheduled node exists");
@@ -829,18 +824,13 @@ async fn execute(
             };
             let secs = clock.elapsed().as_secs_f64();
             let mut result = NodeResult {
-                unique_id: id.clone(),
-                status: Status::Success,
-                message: String::new(),
                 started_at: Some(started_at),
                 completed_at: Some(chrono::Utc::now()),
                 execution_time: secs,
                 thread_id,
-                rows_affected: None,
-                code: String::new(),
-                failures: None,
                 compiled_code: Some(sql),
                 relation_name: Some(node.relation_name()),
+                ..NodeResult::new(&id, Status::Success, String::new())
             };
             match outcome {
                 Ok(built) => {
@@ -879,22 +869,14 @@ async fn execute(
             _ => (id.to_string(), None, None),
         };
         out.node_end(index, total, Status::Skipped, &what, id, "", 0.0, None);
+        let message = match reason {
+            SkipReason::Upstream(parent) => format!("skipped: upstream {parent} failed"),
+            SkipReason::Stopped => "skipped: the run stopped early".to_string(),
+        };
         NodeResult {
-            unique_id: id.to_string(),
-            status: Status::Skipped,
-            message: match reason {
-                SkipReason::Upstream(parent) => format!("skipped: upstream {parent} failed"),
-                SkipReason::Stopped => "skipped: the run stopped early".to_string(),
-            },
-            started_at: None,
-            completed_at: None,
-            execution_time: 0.0,
-            thread_id: String::new(),
-            rows_affected: None,
-            code: String::new(),
-            failures: None,
             compiled_code: compiled,
             relation_name: relation,
+            ..NodeResult::new(id, Status::Skipped, message)
         }
     };
     let pool_for_cancel = pool.clone();

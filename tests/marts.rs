@@ -844,6 +844,8 @@ fn activated_in_app_follows_the_identity_rule() {
             // user_id null: email, in any case.
             session_email("s_mail", "p_mail", at, Some("Ann@Example.COM")),
             event("e5", None, Some("ann@example.com"), later),
+            session_email("s_mail_at", "p_mail_at", at, Some("dee@x.com")),
+            event("e14", None, Some("dee@x.com"), at),
             session_email("s_mail_before", "p_mail_before", at, Some("early@x.com")),
             event("e6", None, Some("EARLY@x.com"), "2024-03-01 09:00:00"),
             // user_id set but another profile: the email does not count.
@@ -882,6 +884,7 @@ fn activated_in_app_follows_the_identity_rule() {
             "s_del|f",
             "s_empty|f",
             "s_mail|t",
+            "s_mail_at|t",
             "s_mail_before|f",
             "s_multi|t",
             "s_null|f",
@@ -1300,6 +1303,113 @@ fn marts_build_in_the_target_schema() {
     );
 }
 
+/// Plan nodes (and their relation names) under `node`, `node` included.
+fn plan_relations(node: &Value, out: &mut Vec<String>) {
+    if let Some(r) = node.get("Relation Name").and_then(Value::as_str) {
+        out.push(r.to_string());
+    }
+    for child in node
+        .get("Plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        plan_relations(child, out);
+    }
+}
+
+/// Nested loops and subplans of a plan tree, each with the relations it reads.
+fn nested_loops(node: &Value, out: &mut Vec<(String, Vec<String>)>) {
+    let kind = node["Node Type"].as_str().unwrap_or("").to_string();
+    let subplan = node
+        .get("Subplan Name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if kind == "Nested Loop" || subplan.is_some() {
+        let mut rels = Vec::new();
+        plan_relations(node, &mut rels);
+        out.push((subplan.unwrap_or(kind), rels));
+    }
+    for child in node
+        .get("Plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        nested_loops(child, out);
+    }
+}
+
+/// Scale: the identity join must be equi-joinable. On a year's worth of shape (many
+/// events per session, analyzed tables) no nested loop or subplan reads the events.
+#[test]
+fn funnel_conversions_plan_joins_events_without_nested_loops() {
+    let db = raw_db("plan_events");
+    db.exec(
+        "insert into raw_funnelfox.sessions (id, created_at, profile_id, email, funnel_id, country,
+             _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_sequence)
+         select 's' || i, timestamp '2024-01-01' + i * interval '1 minute', 'p' || (i / 2),
+                case when i % 3 = 0 then null else 'u' || (i / 2) || '@x.com' end, 'f' || (i % 7), 'US',
+                now(), now(), now(), 1
+         from generate_series(1, 20000) i;
+         insert into raw_stripe.charges (id, amount, currency, status, created,
+             _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_sequence)
+         select 'ch' || i, 1000, 'usd', 'succeeded', timestamp '2024-01-01' + i * interval '10 minutes',
+                now(), now(), now(), 1
+         from generate_series(1, 2000) i;
+         insert into raw_funnelfox.subscriptions (id, profile_id, psp_id, created_at,
+             _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_sequence)
+         select 'sub' || i, 'p' || (i * 5), 'ch' || i, timestamp '2024-01-01' + i * interval '10 minutes',
+                now(), now(), now(), 1
+         from generate_series(1, 2000) i;
+         insert into raw_amplitude.events (uuid, event_time, user_id, email,
+             _sdc_extracted_at, _sdc_received_at, _sdc_batched_at, _sdc_sequence)
+         select 'e' || i, timestamp '2024-01-01' + i * interval '3 seconds',
+                case when i % 3 = 0 then null else 'p' || (i % 10000) end, 'U' || (i % 10000) || '@x.com',
+                now(), now(), now(), 1
+         from generate_series(1, 300000) i;",
+    );
+    // Plan only, never run: a nested loop over the events would take hours.
+    db.exec("analyze");
+    let target = tempfile::tempdir().unwrap();
+    let out = db.cli(&[
+        "compile",
+        "--project-dir",
+        &project_dir(),
+        "--target-path",
+        target.path().to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    let compiled = |mart: &str| {
+        let path = target.path().join(format!(
+            "compiled/reluvia_analytics/models/marts/{mart}.sql"
+        ));
+        let sql =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        sql.trim().trim_end_matches(';').to_string()
+    };
+    // The upstream mart, as the engine would have built it.
+    db.exec(&format!(
+        "create schema if not exists analytics;
+         create table analytics.mart_new_subscriptions as {};
+         analyze analytics.mart_new_subscriptions;",
+        compiled("mart_new_subscriptions")
+    ));
+    let sql = compiled("mart_funnel_conversions");
+    let plan = db.value(&format!("explain (format json) {sql}")).unwrap();
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let mut loops = Vec::new();
+    nested_loops(&plan[0]["Plan"], &mut loops);
+    let over_events: Vec<_> = loops
+        .iter()
+        .filter(|(_, rels)| rels.iter().any(|r| r == "events"))
+        .collect();
+    assert!(
+        over_events.is_empty(),
+        "nested loops or subplans over events: {over_events:?}\n{plan:#}"
+    );
+}
+
 // ------------------------------------------------------------ columns and docs
 
 /// Columns of each mart with their type as information_schema names it (marts.md).
@@ -1663,6 +1773,218 @@ fn find_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+// ------------------------------------------------------------ data tests, freshness
+
+/// Runs a command of the binary on the shipped project with a fresh target path;
+/// returns its output and the parsed artifact `artifact` (e.g. run_results.json).
+fn cli_artifact(db: &TestDb, args: &[&str], artifact: &str) -> (std::process::Output, Value) {
+    let target = tempfile::tempdir().unwrap();
+    let mut all: Vec<&str> = args.to_vec();
+    let dir = project_dir();
+    all.extend([
+        "--project-dir",
+        &dir,
+        "--target-path",
+        target.path().to_str().unwrap(),
+    ]);
+    let out = db.cli(&all);
+    let path = target.path().join(artifact);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\n{}\n{}",
+            path.display(),
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    (out, serde_json::from_str(&text).unwrap())
+}
+
+/// `(name, status)` of each result of run_results.json, sorted by name; the name is
+/// the unique id without the project and hash (`test.<project>.<name>.<hash>`).
+fn result_statuses(results: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let id = r["unique_id"].as_str().unwrap();
+            let name = id.split('.').nth(2).unwrap_or(id).to_string();
+            (name, r["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The shipped data tests pass on built marts, and each mart test catches the
+/// breakage it is there for.
+#[test]
+fn shipped_data_tests_pass_and_catch_broken_marts() {
+    let db = raw_db("data_tests");
+    db.exec(&mixed_fixture());
+    let (out, results) = cli_artifact(&db, &["build"], "run_results.json");
+    assert_code(&out, 0);
+    let statuses = result_statuses(&results);
+    let tests: Vec<&(String, String)> = statuses
+        .iter()
+        .filter(|(n, _)| !n.starts_with("mart_"))
+        .collect();
+    assert_eq!(tests.len(), 33, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|(_, s)| s == "pass" || s == "success"),
+        "{statuses:?}"
+    );
+    let source_tests: Vec<&str> = tests
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| n.starts_with("source_"))
+        .collect();
+    assert_eq!(source_tests.len(), 17, "{source_tests:?}");
+    assert!(source_tests
+        .iter()
+        .any(|n| n.starts_with("source_unique_combination_of_columns_raw_facebook_ad")));
+
+    // Break every mart rule the tests guard.
+    db.exec(
+        "insert into analytics.mart_new_subscriptions (subscription_id, session_id) values ('n1', 'no_such_session');
+         insert into analytics.mart_new_subscriptions (subscription_id) values (null);
+         insert into analytics.mart_funnel_conversions (session_id, converted) values ('s1', 2);
+         insert into analytics.mart_funnel_conversions (session_id, converted) values (null, null);
+         insert into analytics.mart_daily_kpis (\"date\") values ('2024-03-02'), (null);",
+    );
+    let (out, results) = cli_artifact(&db, &["test"], "run_results.json");
+    assert_code(&out, 1);
+    let statuses = result_statuses(&results);
+    let failed: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, s)| s == "fail")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let passed: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, s)| s == "pass")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(failed.len(), 16, "failed: {failed:?}");
+    assert!(
+        failed.iter().all(|n| !n.starts_with("source_")),
+        "{failed:?}"
+    );
+    assert!(
+        passed.iter().all(|n| n.starts_with("source_")) && passed.len() == 17,
+        "{passed:?}"
+    );
+    for expected in [
+        "unique_mart_new_subscriptions_subscription_id",
+        "not_null_mart_new_subscriptions_subscription_id",
+        "not_null_mart_new_subscriptions_subscription_date",
+        "not_null_mart_new_subscriptions_subscribed_at",
+        "not_null_mart_new_subscriptions_user_profile_id",
+        "not_null_mart_new_subscriptions_stripe_charge_id",
+        "not_null_mart_new_subscriptions_currency",
+        "relationships_mart_new_subscriptions_session_id",
+        "unique_mart_funnel_conversions_session_id",
+        "not_null_mart_funnel_conversions_session_id",
+        "not_null_mart_funnel_conversions_session_date",
+        "not_null_mart_funnel_conversions_profile_id",
+        "not_null_mart_funnel_conversions_converted",
+        "accepted_values_mart_funnel_conversions_converted",
+        "unique_mart_daily_kpis_date",
+        "not_null_mart_daily_kpis_date",
+    ] {
+        assert!(
+            failed.iter().any(|n| n.starts_with(expected)),
+            "{expected} did not fail: {failed:?}"
+        );
+    }
+}
+
+/// Freshness on `_sdc_batched_at` (UTC wall-clock): warn after 26 hours, error after 50.
+#[test]
+fn source_freshness_warns_after_26_hours_and_errors_after_50() {
+    let db = raw_db("freshness");
+    db.exec(
+        &[
+            funnel("f1", "Quiz"),
+            session("s1", "p1", "2024-03-01 10:00:00"),
+            paid("n1", "p1", 1000, "usd", "2024-03-01 10:00:00", None),
+            insert("raw_stripe.subscriptions", "id", "'sub_1'"),
+            event("e1", Some("p1"), None, "2024-03-01 11:00:00"),
+            insert("raw_facebook.campaigns", "id", "'c1'"),
+            ad("2024-03-01", "ad1", Some("1")),
+        ]
+        .concat(),
+    );
+    let age = |table: &str, hours: u32| {
+        format!("update {table} set _sdc_batched_at = now() at time zone 'utc' - interval '{hours} hours';\n")
+    };
+    // Ages away from the thresholds by more than any time-zone offset.
+    db.exec(
+        &[
+            age("raw_funnelfox.funnels", 0),
+            age("raw_funnelfox.sessions", 20),
+            age("raw_funnelfox.subscriptions", 33),
+            age("raw_stripe.charges", 44),
+            age("raw_stripe.subscriptions", 57),
+            age("raw_amplitude.events", 1),
+            age("raw_facebook.campaigns", 12),
+            age("raw_facebook.ad_statistics", 100),
+        ]
+        .concat(),
+    );
+    let statuses = |v: &Value| -> Vec<String> {
+        let mut s: Vec<String> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}|{}",
+                    r["unique_id"].as_str().unwrap(),
+                    r["status"].as_str().unwrap()
+                )
+            })
+            .collect();
+        s.sort();
+        s
+    };
+    let (out, sources) = cli_artifact(&db, &["source", "freshness"], "sources.json");
+    assert_code(&out, 1);
+    assert_eq!(
+        statuses(&sources),
+        vec![
+            "source.reluvia_analytics.raw_amplitude.events|pass",
+            "source.reluvia_analytics.raw_facebook.ad_statistics|error",
+            "source.reluvia_analytics.raw_facebook.campaigns|pass",
+            "source.reluvia_analytics.raw_funnelfox.funnels|pass",
+            "source.reluvia_analytics.raw_funnelfox.sessions|pass",
+            "source.reluvia_analytics.raw_funnelfox.subscriptions|warn",
+            "source.reluvia_analytics.raw_stripe.charges|warn",
+            "source.reluvia_analytics.raw_stripe.subscriptions|error",
+        ]
+    );
+    // Warnings alone do not fail.
+    db.exec(
+        &[
+            age("raw_stripe.subscriptions", 30),
+            age("raw_facebook.ad_statistics", 40),
+        ]
+        .concat(),
+    );
+    let (out, sources) = cli_artifact(&db, &["source", "freshness"], "sources.json");
+    assert_code(&out, 0);
+    assert_eq!(
+        statuses(&sources)
+            .iter()
+            .filter(|s| s.ends_with("|warn"))
+            .count(),
+        4,
+        "{:?}",
+        statuses(&sources)
+    );
 }
 
 // ------------------------------------------------------------ raw contract
