@@ -65,7 +65,7 @@ if [ -z "${RELUVIA_TEST_PGPORT:-}" ]; then
 fi
 psql_bin="$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -1)"
 [ -x "$psql_bin" ] || die "psql not found"
-psql_admin() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 -h "$RELUVIA_TEST_PGHOST" -p "$RELUVIA_TEST_PGPORT" -U "$RELUVIA_TEST_PGUSER" -d postgres "$@"; }
+psql_admin() { PGOPTIONS="-c client_min_messages=warning" "$psql_bin" -X -q -v ON_ERROR_STOP=1 -h "$RELUVIA_TEST_PGHOST" -p "$RELUVIA_TEST_PGPORT" -U "$RELUVIA_TEST_PGUSER" -d postgres "$@"; }
 q() { "$psql_bin" -X -q -At -v ON_ERROR_STOP=1 -h "$RELUVIA_TEST_PGHOST" -p "$RELUVIA_TEST_PGPORT" -U "$RELUVIA_TEST_PGUSER" -d "$db" -c "$1"; }
 psql_admin -c "drop database if exists $db with (force)" -c "create database $db"
 pg_ready=1
