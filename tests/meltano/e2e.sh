@@ -42,7 +42,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 command -v cargo >/dev/null || die "cargo is not on PATH: building the plugin needs a Rust toolchain"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/reluvia-meltano-e2e.XXXXXX")"
-db=reluvia_meltano_e2e
+# Its own database, unique per run (others may share the server), dropped at the end.
+db="reluvia_meltano_e2e_$$"
 pg_ready=""
 cleanup() {
   local rc=$?
@@ -271,6 +272,28 @@ run_meltano "$work/config_list_all.log" 0 config list --all reluvia-transform
 "$venv/bin/python" "$here/check.py" config-list "$work/config_list_all.log" "$work/about.json" \
   || die "meltano config list --all does not list every setting with its description"
 grep -q "$secret" "$work/config_list.log" "$work/config_list_all.log" && die "config list printed the password"
+
+# 6. --log-format json: one JSON object per event, each on its own line of Meltano's log.
+run_meltano "$work/compile_json.log" 0 invoke reluvia-transform:compile --log-format json
+"$venv/bin/python" - "$work/compile_json.log" <<'PY' || die "reluvia-transform --log-format json did not log one JSON object per line"
+import json, re, sys
+events = []
+for line in open(sys.argv[1]):
+    m = re.match(r"\S+ \[\w+\s*\] \S+\s+(\{.*)$", line.rstrip("\n"))
+    if m:
+        obj = json.loads(m.group(1))
+        assert {"ts", "level", "event", "msg"} <= obj.keys(), obj
+        events.append(obj["event"])
+assert "compiled" in events, events
+PY
+
+# 7. The demo works from the pip-installed binary alone (no repository beside it).
+if "$proj/.meltano/utilities/reluvia-transform/venv/bin/reluvia-transform" --help | grep -Eq '^ +demo '; then
+  say "meltano invoke reluvia-transform:demo"
+  run_meltano "$work/demo.log" 0 invoke reluvia-transform:demo
+else
+  say "this binary has no demo command yet: skipping meltano invoke reluvia-transform:demo"
+fi
 
 # ------------------------------------------------- the repository's meltano.yml
 say "the repository's meltano.yml: job, schedule, install from pip_url (source build)"
