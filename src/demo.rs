@@ -151,7 +151,11 @@ pub fn run(opts: &DemoOptions) -> Result<i32> {
         let shared = shared.clone();
         let project = project.clone();
         rt.spawn(async move {
-            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
@@ -213,7 +217,9 @@ pub fn run(opts: &DemoOptions) -> Result<i32> {
     } else {
         eprintln!("demo: build failed (exit {code}); the summary is not printed");
     }
-    let Some(cluster) = cluster_ref().take() else { return Ok(130) };
+    let Some(cluster) = cluster_ref().take() else {
+        return Ok(130);
+    };
     if opts.keep {
         let url = cluster.url(dbname);
         let stop = cluster.keep();

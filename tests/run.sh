@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests"): starts a throwaway PostgreSQL unless
-# RELUVIA_TEST_PGPORT already points at one, then runs every test with cargo.
-# Extra arguments go to `cargo test` (e.g. `bash tests/run.sh --test engine`).
+# RELUVIA_TEST_PGPORT already points at one, runs every test with cargo, then the
+# Meltano end-to-end test (tests/meltano/e2e.sh: a real Meltano and Singer plugins
+# from PyPI). Extra arguments go to `cargo test` alone and skip the end-to-end test
+# (e.g. `bash tests/run.sh --test engine`); RELUVIA_SKIP_MELTANO_E2E=1 skips it too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${RELUVIA_TEST_PGPORT:-}" ]; then
@@ -9,3 +11,6 @@ if [ -z "${RELUVIA_TEST_PGPORT:-}" ]; then
   source tests/pg.sh
 fi
 cargo test --locked "$@"
+if [ $# -eq 0 ] && [ "${RELUVIA_SKIP_MELTANO_E2E:-}" != 1 ]; then
+  bash tests/meltano/e2e.sh
+fi
