@@ -20,7 +20,15 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 
-if ! { [ -f "$data/postmaster.pid" ] && as_pg "$pg_bin/pg_ctl" -D "$data" status >/dev/null 2>&1; }; then
+# Reuse a running cluster only if it answers (a stale postmaster.pid whose PID was
+# reused by another process would fool `pg_ctl status` alone).
+running=false
+if [ -f "$data/postmaster.pid" ] && as_pg "$pg_bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  old_port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$data/postgresql.conf" | tail -1)
+  "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$old_port" -t 5 && running=true
+  $running || as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+fi
+if ! $running; then
   rm -rf "$data"
   mkdir -p "$data"
   if [ "$(id -u)" = 0 ]; then chown postgres: "$data"; fi
