@@ -302,7 +302,7 @@ fn build_runs_tests_after_their_model_and_skips_descendants_on_failure() {
         Some("true".into()),
         "a skipped model is not built"
     );
-    insta::assert_snapshot!("build_test_failure", normalize(&stderr(&out)));
+    insta::assert_snapshot!("build_test_failure", normalized(&stderr(&out)));
 
     // A warning never stops anything: fix the error, keep the warning.
     db.exec("delete from raw_shop.orders where customer_id = 9");
@@ -478,39 +478,4 @@ fn build_with_check_freshness_stops_on_stale_sources() {
     );
     // Without the check, build ignores freshness.
     assert_code(&db.cli(&["build", "--project-dir", pd(&dir)]), 0);
-}
-
-/// Console output with times and durations replaced, for snapshots.
-fn normalize(s: &str) -> String {
-    s.lines()
-        .map(|l| {
-            let l = if l.len() >= 10 && l.as_bytes()[2] == b':' && l.as_bytes()[5] == b':' {
-                &l[10..]
-            } else {
-                l
-            };
-            let mut out = String::new();
-            let mut dots = 0;
-            for c in l.chars() {
-                if c == '.' {
-                    dots += 1;
-                    continue;
-                }
-                out.push_str(if dots >= 3 {
-                    "..."
-                } else {
-                    &".."[..dots.min(2)]
-                });
-                dots = 0;
-                out.push(c);
-            }
-            let mut s = out;
-            while let Some(p) = s.find(" in 0.") {
-                let end = s[p + 4..].find('s').map(|e| p + 4 + e).unwrap_or(s.len());
-                s.replace_range(p + 4..end, "N.NN");
-            }
-            s
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
