@@ -736,14 +736,12 @@ impl Renderer {
         }
         for f in &project.singular_tests {
             let calls = Calls::new(Phase::Parse);
-            let this = Relation {
-                database: self.shared.database.clone(),
-                schema: self.shared.target_schema.clone(),
-                identifier: f.name.clone(),
-                filter: None,
-            };
-            let model = serde_json::json!({"name": f.name, "resource_type": "test", "original_file_path": f.original_file_path});
-            let ctx = self.context(&calls, this, base_config.clone(), model);
+            let ctx = self.singular_test_context(
+                &calls,
+                &f.name,
+                &f.original_file_path,
+                base_config.clone(),
+            );
             let tmpl = self
                 .env
                 .get_template(&f.original_file_path)
@@ -786,6 +784,25 @@ impl Renderer {
             }
         }
         Ok(tests)
+    }
+
+    /// The render context of a singular test: `this` and `model` name the test.
+    fn singular_test_context(
+        &self,
+        calls: &Arc<Calls>,
+        name: &str,
+        file: &str,
+        config: Map<String, Json>,
+    ) -> Value {
+        let this = Relation {
+            database: self.shared.database.clone(),
+            schema: self.shared.target_schema.clone(),
+            identifier: name.to_string(),
+            filter: None,
+        };
+        let model =
+            serde_json::json!({"name": name, "resource_type": "test", "original_file_path": file});
+        self.context(calls, this, config, model)
     }
 
     /// The model and source ids a render referred to; refs to disabled models fail.
@@ -917,14 +934,12 @@ impl Renderer {
         };
         let sql = match t.kind {
             TestKind::Singular => {
-                let this = Relation {
-                    database: self.shared.database.clone(),
-                    schema: self.shared.target_schema.clone(),
-                    identifier: t.name.clone(),
-                    filter: None,
-                };
-                let model = serde_json::json!({"name": t.name, "resource_type": "test", "original_file_path": t.original_file_path});
-                let ctx = self.context(&calls, this, t.config.clone(), model);
+                let ctx = self.singular_test_context(
+                    &calls,
+                    &t.name,
+                    &t.original_file_path,
+                    t.config.clone(),
+                );
                 let tmpl = self.env.get_template(&t.original_file_path).map_err(err)?;
                 tmpl.render(ctx).map_err(err)?
             }
