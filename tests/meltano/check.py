@@ -25,8 +25,11 @@ from pathlib import Path
 
 import yaml
 
-KIND_OF_TYPE = {"string": "string", "integer": "integer", "boolean": "boolean", "object": "object"}
-NO_VALUE = {"host", "port"}  # their defaults would hide PG_ANALYTICS_HOST/PORT
+KIND_OF_TYPE = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean", "object": "object"}
+# Settings a lower-precedence source can supply (PG_ANALYTICS_*, DBT_POSTGRES_*,
+# profiles.yml, libpq PG*): a plugin.yml default, exported by Meltano as
+# RELUVIA_TRANSFORM_<NAME>, would hide them.
+NO_VALUE = {"host", "port", "schema", "threads", "sslmode", "connect_timeout", "keepalives_idle", "project_dir"}
 
 SDC_COLUMNS = {
     "_sdc_extracted_at": "timestamp without time zone",
@@ -67,11 +70,7 @@ def definitions(repo: Path, about_file: Path) -> None:
             problems.append(f"plugin.yml {name}: kind {s.get('kind')!r}, expected {kind!r}")
         if kind == "options" and [o["value"] for o in s.get("options", [])] != prop["enum"]:
             problems.append(f"plugin.yml {name}: options differ from {prop['enum']}")
-        if name == "project_dir":
-            # The binary's default under Meltano, spelled out for `meltano config list`.
-            if s.get("value") != "$MELTANO_PROJECT_ROOT/transforms":
-                problems.append(f"plugin.yml {name}: value {s.get('value')!r}")
-        elif name in NO_VALUE or "default" not in prop:
+        if name in NO_VALUE or "default" not in prop:
             if "value" in s:
                 problems.append(f"plugin.yml {name}: must have no value")
         elif s.get("value") != prop["default"]:

@@ -257,7 +257,7 @@ for pattern in "Connection: OK" \
   "user +$RELUVIA_TEST_PGUSER +env RELUVIA_TRANSFORM_USER" \
   "password +\*\*\*\*\*\*\*\* +env RELUVIA_TRANSFORM_PASSWORD" \
   "threads +2 +env RELUVIA_TRANSFORM_THREADS" \
-  "project_dir +$proj/transforms +env RELUVIA_TRANSFORM_PROJECT_DIR"; do
+  "project_dir +$proj/transforms +default"; do
   grep -Eq "$pattern" "$work/debug.log" || { cat "$work/debug.log" >&2; die "debug output lacks /$pattern/"; }
 done
 if grep -rq "$secret" "$work"/*.log "$proj/transforms/target"; then die "the password was printed or written"; fi
