@@ -462,8 +462,11 @@ fn debug(settings: Arc<Settings>) -> Result<i32> {
         "reluvia-transform {}\n\nSettings (highest-precedence source shown):\n",
         crate::VERSION
     );
-    for (name, value, origin) in settings.describe() {
-        text.push_str(&format!("  {name:<18} {value:<32} {origin}\n"));
+    let rows = settings.describe();
+    // Columns as wide as the longest setting name (connect_retry_timeout).
+    let width = rows.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
+    for (name, value, origin) in rows {
+        text.push_str(&format!("  {name:<width$} {value:<32} {origin}\n"));
     }
     let dbt_project = settings.project_dir.join("dbt_project.yml");
     text.push_str(&format!(

@@ -697,8 +697,15 @@ fn password_is_masked_and_never_written() {
 
     let out = run("S3cret-pass", "debug");
     assert_code(&out, 0);
-    assert!(
-        stdout(&out).contains("password           ********"),
+    let password_line = stdout(&out)
+        .lines()
+        .find(|l| l.trim_start().starts_with("password "))
+        .map(str::to_string);
+    assert_eq!(
+        password_line
+            .as_deref()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>()),
+        Some(vec!["password", "********"]),
         "{}",
         stdout(&out)
     );
