@@ -581,16 +581,7 @@ impl Renderer {
                     )))
                 }
             };
-            let tags: Vec<String> = config
-                .get("tags")
-                .and_then(Json::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Json::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let tags = tags_of(&config);
             let node = Node {
                 unique_id: format!("model.{}.{}", project.name, m.name),
                 name: m.name.clone(),
