@@ -18,21 +18,21 @@ use crate::settings::SettingsInput;
     long_about = None,
     after_help = "Settings come from flags, RELUVIA_TRANSFORM_<NAME> and PG_ANALYTICS_* variables, a connection URL, --config JSON files, DBT_POSTGRES_* variables, a dbt profiles.yml and PG* variables; see the README.\nExit codes: 0 success, 1 a node failed or the run could not complete, 2 usage, settings or compile error."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
     /// Print what this plugin is and its settings as a JSON Schema (Singer SDK convention), then exit.
     #[arg(long)]
-    pub about: bool,
+    pub(crate) about: bool,
     /// Format of --about.
     #[arg(long, value_enum, default_value_t = AboutFormat::Text, requires = "about")]
-    pub format: AboutFormat,
+    pub(crate) format: AboutFormat,
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub(crate) global: GlobalArgs,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Build the selected models in dependency order.
     Run,
     /// Run the data tests of the selected nodes.
@@ -88,33 +88,33 @@ pub enum Command {
 
 /// Size and seed of generated raw data.
 #[derive(Debug, Args, Clone, Copy)]
-pub struct SampleArgs {
+pub(crate) struct SampleArgs {
     /// Days of data, ending today (UTC).
     #[arg(long, default_value_t = 90)]
-    pub days: u32,
+    pub(crate) days: u32,
     /// Sessions per day [default: 40, a few thousand sessions in all].
     #[arg(long)]
-    pub sessions_per_day: Option<u32>,
+    pub(crate) sessions_per_day: Option<u32>,
     /// Seed of the generator: the same seed, days and scale give the same data.
     #[arg(long, default_value_t = crate::generate::DEMO_SEED)]
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SourceCommand {
+pub(crate) enum SourceCommand {
     /// Check the age of the newest row of every source table with a freshness policy; writes sources.json.
     Freshness,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AboutFormat {
+pub(crate) enum AboutFormat {
     Text,
     Json,
     Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LsOutput {
+pub(crate) enum LsOutput {
     /// `project.path.name`, as dbt prints it.
     Selector,
     /// Node names only.
@@ -126,61 +126,61 @@ pub enum LsOutput {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ResourceTypeArg {
+pub(crate) enum ResourceTypeArg {
     Model,
     Source,
     Test,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormatArg {
+pub(crate) enum LogFormatArg {
     Text,
     Json,
 }
 
 #[derive(Debug, Args, Default)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Directory holding dbt_project.yml [default: ./transforms, or $MELTANO_PROJECT_ROOT/transforms].
     #[arg(long, global = true, value_name = "DIR")]
-    pub project_dir: Option<PathBuf>,
+    pub(crate) project_dir: Option<PathBuf>,
     /// Where compiled SQL and artifacts go, relative to the project directory [default: the project's target-path].
     #[arg(long, global = true, value_name = "DIR")]
-    pub target_path: Option<PathBuf>,
+    pub(crate) target_path: Option<PathBuf>,
     /// JSON file of settings (repeatable, later files win); `--config ENV` reads the environment only.
     #[arg(long = "config", global = true, value_name = "FILE")]
-    pub config: Vec<PathBuf>,
+    pub(crate) config: Vec<PathBuf>,
     /// Nodes to include: name, +name, name+, tag:x, path:models/marts, source:s (space-separated: union; comma: intersection).
     #[arg(short = 's', long, global = true, num_args = 1.., value_name = "SELECTOR")]
-    pub select: Vec<String>,
+    pub(crate) select: Vec<String>,
     /// Nodes to leave out, same syntax as --select.
     #[arg(long, global = true, num_args = 1.., value_name = "SELECTOR")]
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// How many models to build at once (and most connections opened).
     #[arg(long, global = true, value_name = "N")]
-    pub threads: Option<u64>,
+    pub(crate) threads: Option<u64>,
     /// Values for var(), as a JSON or YAML object, e.g. '{"start_date": "2026-01-01"}'.
     #[arg(long, global = true, value_name = "YAML")]
-    pub vars: Option<String>,
+    pub(crate) vars: Option<String>,
     /// Stop at the first failure.
     #[arg(short = 'x', long, global = true)]
-    pub fail_fast: bool,
+    pub(crate) fail_fast: bool,
     /// Console output: dbt-like text lines, or one JSON object per event.
     #[arg(long, global = true, value_enum)]
-    pub log_format: Option<LogFormatArg>,
+    pub(crate) log_format: Option<LogFormatArg>,
     /// Directory of a dbt profiles.yml to read connection settings from.
     #[arg(long, global = true, value_name = "DIR")]
-    pub profiles_dir: Option<PathBuf>,
+    pub(crate) profiles_dir: Option<PathBuf>,
     /// Profile of profiles.yml to use [default: the project's profile].
     #[arg(long, global = true, value_name = "NAME")]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
     /// Output of the profile to use [default: the profile's target].
     #[arg(long, global = true, value_name = "NAME")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
 }
 
 impl GlobalArgs {
     /// The settings these options give, as flags (highest precedence).
-    pub fn settings_input(&self) -> Result<SettingsInput> {
+    pub(crate) fn settings_input(&self) -> Result<SettingsInput> {
         let mut flags: Vec<(String, Value, String)> = Vec::new();
         if let Some(p) = &self.project_dir {
             flags.push((
@@ -237,7 +237,7 @@ impl GlobalArgs {
 }
 
 /// `--vars` as JSON, else YAML; it must be an object.
-pub fn parse_vars(text: &str) -> Result<Value> {
+pub(crate) fn parse_vars(text: &str) -> Result<Value> {
     let parsed: Option<Value> = serde_json::from_str(text)
         .ok()
         .or_else(|| serde_saphyr::from_str::<Value>(text).ok());

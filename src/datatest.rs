@@ -5,28 +5,16 @@
 use tokio_postgres::Client;
 
 use crate::manifest::{relation_name, TestNode};
-use crate::output::Status;
-use crate::warehouse::describe_db_error;
-
-/// What a test run found.
-#[derive(Debug, Clone)]
-pub struct TestOutcome {
-    /// Pass, Warn or Fail.
-    pub status: Status,
-    pub failures: u64,
-    /// dbt's wording: `Got 3 results, configured to fail if != 0`.
-    pub message: String,
-    /// Where the failing rows were stored, if they were.
-    pub stored_in: Option<String>,
-}
+use crate::postgres::describe_db_error;
+use crate::results::{NodeFailure, Status, TestOutcome};
 
 /// Schema of stored failures: dbt's `<target schema>_dbt_test__audit`.
-pub fn audit_schema(target_schema: &str) -> String {
+pub(crate) fn audit_schema(target_schema: &str) -> String {
     format!("{target_schema}_dbt_test__audit")
 }
 
 /// Checks an `error_if`/`warn_if` condition: a comparison with a whole number.
-pub fn valid_condition(cond: &str) -> bool {
+pub(crate) fn valid_condition(cond: &str) -> bool {
     let c = cond.trim();
     let op_len = ["!=", "<>", ">=", "<=", "=", ">", "<"]
         .iter()
@@ -44,19 +32,21 @@ pub fn valid_condition(cond: &str) -> bool {
 /// Runs test `t` whose compiled query is `sql`. With `store_in = Some(schema)`,
 /// the failing rows are kept in `schema.<test name>` (replaced on every run); that
 /// schema must exist.
-pub async fn run(
+pub(crate) async fn run(
     client: &mut Client,
     t: &TestNode,
     sql: &str,
     store_in: Option<&str>,
-) -> Result<TestOutcome, String> {
+) -> Result<TestOutcome, NodeFailure> {
     let (warn_if, error_if) = (t.warn_if(), t.error_if());
     for cond in [&warn_if, &error_if] {
         if !valid_condition(cond) {
-            return Err(format!(
-                "{}: test {}: condition '{cond}' is not a comparison such as '!= 0' or '> 10'",
-                t.original_file_path, t.name
-            ));
+            return Err(NodeFailure::Config {
+                message: format!(
+                    "{}: test {}: condition '{cond}' is not a comparison such as '!= 0' or '> 10'",
+                    t.original_file_path, t.name
+                ),
+            });
         }
     }
     let mut statement = String::new();
@@ -92,7 +82,10 @@ pub async fn run(
     let (count, should_warn, should_error, stored_in) = result.map_err(|e| {
         // The count query puts the test's SQL after a header of two lines.
         let msg = describe_db_error(&e, &statement);
-        format!("{}: test {}: {msg}", t.original_file_path, t.name)
+        NodeFailure::Sql {
+            sqlstate: e.code().map(|c| c.code().to_string()),
+            message: format!("{}: test {}: {msg}", t.original_file_path, t.name),
+        }
     })?;
     let failures = count.max(0) as u64;
     let (status, message) = if t.severity() == "error" && should_error {

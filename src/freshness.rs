@@ -10,27 +10,30 @@
 use serde_json::{json, Value};
 use tokio_postgres::Client;
 
+use crate::cancel::Cancel;
+use crate::console::Output;
 use crate::manifest::{quote_ident, SourceNode};
-use crate::warehouse::describe_db_error;
+use crate::postgres::describe_db_error;
+use crate::results::FreshnessStatus;
+use crate::settings::Settings;
 
 /// The outcome for one source table.
 #[derive(Debug, Clone)]
-pub struct FreshnessResult {
-    pub unique_id: String,
-    /// `pass`, `warn`, `error` (stale) or `runtime error`.
-    pub status: &'static str,
-    pub max_loaded_at: Option<String>,
-    pub snapshotted_at: Option<String>,
-    pub age_seconds: Option<f64>,
-    pub criteria: Value,
-    pub message: String,
-    pub execution_time: f64,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub completed_at: chrono::DateTime<chrono::Utc>,
+pub(crate) struct FreshnessResult {
+    pub(crate) unique_id: String,
+    pub(crate) status: FreshnessStatus,
+    pub(crate) max_loaded_at: Option<String>,
+    pub(crate) snapshotted_at: Option<String>,
+    pub(crate) age_seconds: Option<f64>,
+    pub(crate) criteria: Value,
+    pub(crate) message: String,
+    pub(crate) execution_time: f64,
+    pub(crate) started_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) completed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Whether a source table has a freshness check to run.
-pub fn has_check(s: &SourceNode) -> bool {
+pub(crate) fn has_check(s: &SourceNode) -> bool {
     s.table.loaded_at_field.is_some()
         && s.table
             .freshness
@@ -67,7 +70,7 @@ fn threshold(v: Option<&Value>) -> Result<Option<f64>, String> {
 }
 
 /// Checks one source table.
-pub async fn check(client: &Client, s: &SourceNode) -> FreshnessResult {
+pub(crate) async fn check(client: &Client, s: &SourceNode) -> FreshnessResult {
     let started_at = chrono::Utc::now();
     let clock = std::time::Instant::now();
     let policy = s.table.freshness.clone().unwrap_or(Value::Null);
@@ -78,7 +81,7 @@ pub async fn check(client: &Client, s: &SourceNode) -> FreshnessResult {
     });
     let mut r = FreshnessResult {
         unique_id: s.unique_id.clone(),
-        status: "runtime error",
+        status: FreshnessStatus::RuntimeError,
         max_loaded_at: None,
         snapshotted_at: None,
         age_seconds: None,
@@ -122,17 +125,17 @@ pub async fn check(client: &Client, s: &SourceNode) -> FreshnessResult {
     r
 }
 
-fn judge(age: Option<f64>, warn: Option<f64>, error: Option<f64>) -> (&'static str, String) {
+fn judge(age: Option<f64>, warn: Option<f64>, error: Option<f64>) -> (FreshnessStatus, String) {
     let Some(age) = age else {
         return (
-            "error",
+            FreshnessStatus::Error,
             "the table has no rows with a loaded-at time".to_string(),
         );
     };
     let hours = age / 3600.0;
     if error.is_some_and(|e| age > e) {
         (
-            "error",
+            FreshnessStatus::Error,
             format!(
                 "newest row is {hours:.1} hours old, over the error threshold of {:.1} hours",
                 error.unwrap_or(0.0) / 3600.0
@@ -140,14 +143,17 @@ fn judge(age: Option<f64>, warn: Option<f64>, error: Option<f64>) -> (&'static s
         )
     } else if warn.is_some_and(|w| age > w) {
         (
-            "warn",
+            FreshnessStatus::Warn,
             format!(
                 "newest row is {hours:.1} hours old, over the warning threshold of {:.1} hours",
                 warn.unwrap_or(0.0) / 3600.0
             ),
         )
     } else {
-        ("pass", format!("newest row is {hours:.1} hours old"))
+        (
+            FreshnessStatus::Pass,
+            format!("newest row is {hours:.1} hours old"),
+        )
     }
 }
 
@@ -197,7 +203,11 @@ async fn measure(
 }
 
 /// `sources.json` in dbt's shape.
-pub fn sources_json(results: &[FreshnessResult], elapsed: f64, invocation_id: &str) -> Value {
+pub(crate) fn sources_json(
+    results: &[FreshnessResult],
+    elapsed: f64,
+    invocation_id: &str,
+) -> Value {
     let ts =
         |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     json!({
@@ -211,7 +221,7 @@ pub fn sources_json(results: &[FreshnessResult], elapsed: f64, invocation_id: &s
         "results": results.iter().map(|r| {
             let mut v = json!({
                 "unique_id": r.unique_id,
-                "status": r.status,
+                "status": r.status.as_str(),
                 "max_loaded_at": r.max_loaded_at,
                 "snapshotted_at": r.snapshotted_at,
                 "max_loaded_at_time_ago_in_s": r.age_seconds,
@@ -221,11 +231,47 @@ pub fn sources_json(results: &[FreshnessResult], elapsed: f64, invocation_id: &s
                 "thread_id": "Thread-1",
                 "execution_time": r.execution_time,
             });
-            if r.status == "runtime error" {
+            if r.status == FreshnessStatus::RuntimeError {
                 v["error"] = json!(r.message);
             }
             v
         }).collect::<Vec<_>>(),
         "elapsed_time": elapsed,
     })
+}
+
+/// Checks `sources` one after the other on `client`, printing a line for each.
+/// Cancellation cancels the running check on the server and fails the whole.
+pub(crate) async fn check_all(
+    client: &Client,
+    settings: &Settings,
+    sources: &[&SourceNode],
+    out: &Output,
+    cancel: &Cancel,
+) -> crate::error::Result<Vec<FreshnessResult>> {
+    let total = sources.len();
+    let mut results = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let what = format!("freshness of {}.{}", s.table.source_name, s.table.name);
+        out.node_start(i + 1, total, &what, &s.unique_id);
+        let r = crate::postgres::cancellable(
+            client,
+            settings,
+            cancel,
+            "while checking source freshness; nothing was built",
+            async { Ok(check(client, s).await) },
+        )
+        .await?;
+        out.freshness_end(
+            i + 1,
+            total,
+            r.status,
+            &what,
+            &s.unique_id,
+            &r.message,
+            r.execution_time,
+        );
+        results.push(r);
+    }
+    Ok(results)
 }

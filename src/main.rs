@@ -1,12 +1,76 @@
-//! The `reluvia-transform` executable: parses the command line, sets up logging
-//! (`RUST_LOG`, to stderr) and exits with the command's code.
+//! reluvia-transform: runs a dbt-format project of Jinja SQL models on PostgreSQL.
+//!
+//! The modules read as the data path, top to bottom:
+//!
+//! 1. [`settings`]: flags, environment, a connection URL, `--config` files, a dbt
+//!    `profiles.yml` and defaults, merged and validated.
+//! 2. [`project`]: `dbt_project.yml`, the YAML property files and the `.sql` files,
+//!    read from disk into plain data.
+//! 3. [`render`]: Jinja (minijinja) with dbt's context, which turns the project into
+//!    the [`manifest`]: nodes with their configs, dependencies and compiled SQL.
+//! 4. [`graph`]: the dependency graph, cycle detection and node selection.
+//! 5. [`execute`]: the plan of a job and its parallel execution.
+//! 6. [`postgres`]: connections, the pool and materializations with safe swaps.
+//! 7. [`datatest`], [`freshness`], [`artifacts`] and [`console`]: data tests, source
+//!    freshness, the files in the target path and what the user sees.
+//!
+//! [`commands`] wires them together, one file per subcommand of the [`cli`]; a
+//! [`cancel`] token set by SIGINT/SIGTERM reaches every phase. The sample kit
+//! (generator, raw contract, throwaway cluster) is the `reluvia-sample` crate.
+#![warn(unreachable_pub)]
 
-use clap::Parser;
+mod artifacts;
+mod cancel;
+mod cli;
+#[allow(unreachable_pub, dead_code)]
+mod cluster;
+mod commands;
+mod console;
+mod datatest;
+mod error;
+mod execute;
+mod freshness;
+#[allow(unreachable_pub, dead_code)]
+mod generate;
+mod graph;
+mod manifest;
+mod postgres;
+mod project;
+mod render;
+mod results;
+mod settings;
+
+/// The version printed by `--version` and recorded in artifacts.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
+    // Before anything else: from here on a signal sets the token instead of
+    // killing the process mid-way.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let cancel = match cancel::Cancel::install(&runtime) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot install the SIGINT/SIGTERM handlers: {e}");
+            std::process::exit(1);
+        }
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
         .target(env_logger::Target::Stderr)
         .init();
-    let cli = reluvia_transform::cli::Cli::parse();
-    std::process::exit(reluvia_transform::commands::main(cli));
+    let cli = <cli::Cli as clap::Parser>::parse();
+    let inv = commands::Invocation { runtime, cancel };
+    let code = commands::main(cli, &inv);
+    // Work still running in the background (a cancelled query's connection) must
+    // not hold up the exit.
+    inv.runtime.shutdown_background();
+    std::process::exit(code);
 }

@@ -1,30 +1,33 @@
-//! The parsed project in dbt's vocabulary: nodes (models; tests later), sources,
-//! their configs, relations and dependencies. Built by [`crate::render`], read by
-//! the graph, the scheduler and the artifacts. Plain data, no I/O.
+//! The parsed project in dbt's vocabulary: models, data tests and sources with
+//! their configs, relations and dependencies, indexed by unique id. Built by
+//! [`crate::render`], read by the graph, the execution and the artifacts. Plain
+//! data, no I/O.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
 use crate::project::{Column, SourceTable};
 
 /// Quotes an identifier for PostgreSQL: `"name"`, with embedded quotes doubled.
-pub fn quote_ident(s: &str) -> String {
+pub(crate) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// `"schema"."name"` as it appears in SQL.
-pub fn relation_name(schema: &str, identifier: &str) -> String {
+pub(crate) fn relation_name(schema: &str, identifier: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(identifier))
 }
 
 /// How a model is persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Materialization {
+pub(crate) enum Materialization {
     Table,
     View,
 }
 
 impl Materialization {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Materialization::Table => "table",
             Materialization::View => "view",
@@ -34,68 +37,68 @@ impl Materialization {
 
 /// A model of the project (dbt's `ModelNode`).
 #[derive(Debug, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     /// `model.<project>.<name>`.
-    pub unique_id: String,
-    pub name: String,
-    pub resource_type: &'static str,
-    pub package_name: String,
+    pub(crate) unique_id: String,
+    pub(crate) name: String,
+    pub(crate) resource_type: &'static str,
+    pub(crate) package_name: String,
     /// Path within its model path (`marts/a.sql`).
-    pub path: String,
+    pub(crate) path: String,
     /// Path within the project (`models/marts/a.sql`).
-    pub original_file_path: String,
+    pub(crate) original_file_path: String,
     /// `[project, dirs…, name]`.
-    pub fqn: Vec<String>,
-    pub raw_code: String,
+    pub(crate) fqn: Vec<String>,
+    pub(crate) raw_code: String,
     /// Filled by the compile phase.
-    pub compiled_code: Option<String>,
+    pub(crate) compiled_code: Option<String>,
     /// The effective config: `dbt_project.yml` tree, then YAML `config:`, then the
     /// file's own `config()` call.
-    pub config: Map<String, Value>,
-    pub materialized: Materialization,
+    pub(crate) config: Map<String, Value>,
+    pub(crate) materialized: Materialization,
     /// Resolved schema (after `generate_schema_name`).
-    pub schema: String,
+    pub(crate) schema: String,
     /// Resolved relation identifier (after `generate_alias_name`).
-    pub alias: String,
-    pub database: String,
+    pub(crate) alias: String,
+    pub(crate) database: String,
     /// Unique ids of the models and sources this node reads.
-    pub depends_on_nodes: Vec<String>,
+    pub(crate) depends_on_nodes: Vec<String>,
     /// Unique ids of the project macros this node called.
-    pub depends_on_macros: Vec<String>,
-    pub refs: Vec<String>,
-    pub sources: Vec<(String, String)>,
-    pub description: String,
-    pub columns: Vec<Column>,
+    pub(crate) depends_on_macros: Vec<String>,
+    pub(crate) refs: Vec<String>,
+    pub(crate) sources: Vec<(String, String)>,
+    pub(crate) description: String,
+    pub(crate) columns: Vec<Column>,
     /// YAML file that documents the model, as dbt's `patch_path`.
-    pub patch_path: Option<String>,
-    pub tags: Vec<String>,
+    pub(crate) patch_path: Option<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 impl Node {
     /// `"schema"."alias"`.
-    pub fn relation_name(&self) -> String {
+    pub(crate) fn relation_name(&self) -> String {
         relation_name(&self.schema, &self.alias)
     }
 }
 
 /// A source table (dbt's `SourceDefinition`).
 #[derive(Debug, Clone)]
-pub struct SourceNode {
+pub(crate) struct SourceNode {
     /// `source.<project>.<source>.<table>`.
-    pub unique_id: String,
-    pub fqn: Vec<String>,
-    pub table: SourceTable,
+    pub(crate) unique_id: String,
+    pub(crate) fqn: Vec<String>,
+    pub(crate) table: SourceTable,
 }
 
 impl SourceNode {
-    pub fn relation_name(&self) -> String {
+    pub(crate) fn relation_name(&self) -> String {
         relation_name(&self.table.schema, &self.table.identifier)
     }
 }
 
 /// Whether a data test comes from YAML (generic) or a `.sql` file (singular).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestKind {
+pub(crate) enum TestKind {
     Generic,
     Singular,
 }
@@ -103,34 +106,34 @@ pub enum TestKind {
 /// A data test (dbt's `GenericTestNode`/`SingularTestNode`): a query returning
 /// the failing rows.
 #[derive(Debug, Clone)]
-pub struct TestNode {
+pub(crate) struct TestNode {
     /// `test.<project>.<name>.<hash>`.
-    pub unique_id: String,
+    pub(crate) unique_id: String,
     /// `not_null_mart_x_col`, or the singular test's file stem.
-    pub name: String,
-    pub kind: TestKind,
+    pub(crate) name: String,
+    pub(crate) kind: TestKind,
     /// The YAML file that declares it, or the singular test's `.sql` file.
-    pub original_file_path: String,
-    pub fqn: Vec<String>,
+    pub(crate) original_file_path: String,
+    pub(crate) fqn: Vec<String>,
     /// Generic test name (`unique`, `accepted_values`, a custom one) and its
     /// arguments (`column_name`, `values`, `to`, …).
-    pub test_name: Option<String>,
-    pub kwargs: serde_json::Map<String, Value>,
-    pub column_name: Option<String>,
+    pub(crate) test_name: Option<String>,
+    pub(crate) kwargs: serde_json::Map<String, Value>,
+    pub(crate) column_name: Option<String>,
     /// The model or source the test is declared on (generic tests).
-    pub attached_node: Option<String>,
+    pub(crate) attached_node: Option<String>,
     /// severity, where, error_if, warn_if, store_failures, tags.
-    pub config: Map<String, Value>,
-    pub tags: Vec<String>,
-    pub depends_on_nodes: Vec<String>,
-    pub depends_on_macros: Vec<String>,
-    pub raw_code: String,
-    pub compiled_code: Option<String>,
+    pub(crate) config: Map<String, Value>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) depends_on_nodes: Vec<String>,
+    pub(crate) depends_on_macros: Vec<String>,
+    pub(crate) raw_code: String,
+    pub(crate) compiled_code: Option<String>,
 }
 
 impl TestNode {
     /// `error` (default) or `warn`.
-    pub fn severity(&self) -> &str {
+    pub(crate) fn severity(&self) -> &str {
         match self.config.get("severity").and_then(Value::as_str) {
             Some(s) if s.eq_ignore_ascii_case("warn") => "warn",
             _ => "error",
@@ -138,7 +141,7 @@ impl TestNode {
     }
 
     /// The comparison that makes the failure count an error (`!= 0`).
-    pub fn error_if(&self) -> String {
+    pub(crate) fn error_if(&self) -> String {
         self.config
             .get("error_if")
             .and_then(Value::as_str)
@@ -147,7 +150,7 @@ impl TestNode {
     }
 
     /// The comparison that makes the failure count a warning (`!= 0`).
-    pub fn warn_if(&self) -> String {
+    pub(crate) fn warn_if(&self) -> String {
         self.config
             .get("warn_if")
             .and_then(Value::as_str)
@@ -156,31 +159,103 @@ impl TestNode {
     }
 }
 
+/// What a unique id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    Model,
+    Test,
+    Source,
+}
+
+/// Where a unique id's node is in the manifest's lists.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Model(usize),
+    Test(usize),
+    Source(usize),
+}
+
 /// Everything the project defines, after parsing.
 #[derive(Debug, Clone, Default)]
-pub struct Manifest {
-    pub project_name: String,
+pub(crate) struct Manifest {
+    pub(crate) project_name: String,
     /// Enabled models, in file order.
-    pub nodes: Vec<Node>,
-    pub sources: Vec<SourceNode>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) sources: Vec<SourceNode>,
     /// Data tests of enabled models and of sources.
-    pub tests: Vec<TestNode>,
+    pub(crate) tests: Vec<TestNode>,
     /// `(name, original_file_path)` of each project macro.
-    pub macros: Vec<(String, String)>,
+    pub(crate) macros: Vec<(String, String)>,
     /// Names of models disabled by config.
-    pub disabled: Vec<String>,
+    pub(crate) disabled: Vec<String>,
+    /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
+    slots: HashMap<String, Slot>,
 }
 
 impl Manifest {
-    pub fn node(&self, unique_id: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.unique_id == unique_id)
+    /// An empty manifest of project `name`.
+    pub(crate) fn new(name: &str) -> Manifest {
+        Manifest {
+            project_name: name.to_string(),
+            ..Default::default()
+        }
     }
 
-    pub fn test(&self, unique_id: &str) -> Option<&TestNode> {
-        self.tests.iter().find(|t| t.unique_id == unique_id)
+    /// (Re)builds the index by unique id; call once the lists are complete.
+    pub(crate) fn index(&mut self) {
+        let mut slots = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            slots.insert(n.unique_id.clone(), Slot::Model(i));
+        }
+        for (i, t) in self.tests.iter().enumerate() {
+            slots.insert(t.unique_id.clone(), Slot::Test(i));
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            slots.insert(s.unique_id.clone(), Slot::Source(i));
+        }
+        self.slots = slots;
     }
 
-    pub fn source(&self, unique_id: &str) -> Option<&SourceNode> {
-        self.sources.iter().find(|s| s.unique_id == unique_id)
+    pub(crate) fn kind(&self, unique_id: &str) -> Option<NodeKind> {
+        Some(match self.slots.get(unique_id)? {
+            Slot::Model(_) => NodeKind::Model,
+            Slot::Test(_) => NodeKind::Test,
+            Slot::Source(_) => NodeKind::Source,
+        })
+    }
+
+    pub(crate) fn node(&self, unique_id: &str) -> Option<&Node> {
+        match self.slots.get(unique_id)? {
+            Slot::Model(i) => self.nodes.get(*i),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn node_mut(&mut self, unique_id: &str) -> Option<&mut Node> {
+        match self.slots.get(unique_id)? {
+            Slot::Model(i) => self.nodes.get_mut(*i),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn test(&self, unique_id: &str) -> Option<&TestNode> {
+        match self.slots.get(unique_id)? {
+            Slot::Test(i) => self.tests.get(*i),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn test_mut(&mut self, unique_id: &str) -> Option<&mut TestNode> {
+        match self.slots.get(unique_id)? {
+            Slot::Test(i) => self.tests.get_mut(*i),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn source(&self, unique_id: &str) -> Option<&SourceNode> {
+        match self.slots.get(unique_id)? {
+            Slot::Source(i) => self.sources.get(*i),
+            _ => None,
+        }
     }
 }

@@ -29,8 +29,19 @@ fn failure_detail(err: &str) -> String {
     while let Some(l) = lines.next() {
         if l.contains("Failure in model") {
             let detail = lines.next().unwrap_or_default();
-            let at = detail.find("Database error: ").map(|i| i + 16).unwrap_or(0);
-            return detail[at..].to_string();
+            // The failure's label ("Database error: ", "Lock timeout: ", …) is
+            // asserted where it matters; the snapshots pin the message.
+            for label in [
+                "Database error: ",
+                "Lock timeout: ",
+                "Relation busy: ",
+                "Dependent objects: ",
+            ] {
+                if let Some(i) = detail.find(label) {
+                    return detail[i + label.len()..].to_string();
+                }
+            }
+            return detail.to_string();
         }
     }
     panic!("no failure in {err}")
@@ -279,6 +290,16 @@ fn a_long_reader_makes_the_swap_time_out_retry_and_name_it() {
         "{failure}"
     );
     assert!(failure.contains("idle in transaction"), "{failure}");
+    // A lock timeout is labelled as one, on the console and in the summary.
+    assert!(
+        err.contains("ERROR creating sql table model analytics.x")
+            && err.contains("[LOCK TIMEOUT in "),
+        "{err}"
+    );
+    assert!(
+        err.contains("  Lock timeout: cannot swap in analytics.x"),
+        "{err}"
+    );
     insta::with_settings!({filters => vec![
         (r"pid \d+", "pid PID"),
         (r"pg_terminate_backend\(\d+\)", "pg_terminate_backend(PID)"),
@@ -463,6 +484,10 @@ fn a_dependent_that_cannot_be_carried_over_fails_the_refresh_naming_it() {
         "{line}"
     );
     assert!(line.contains("analytics.x was left as it was"), "{line}");
+    assert!(
+        line.contains("Dependent objects: view analyst.uses_extra"),
+        "{line}"
+    );
     insta::assert_snapshot!("view_cannot_follow", failure_detail(&err));
     assert_eq!(oid(&db, "analytics.x"), x_before);
     assert_eq!(oid(&db, "analyst.uses_extra"), view_before);
@@ -665,6 +690,7 @@ fn wait_for_lock_false_fails_fast_and_true_waits_saying_so() {
         err.contains("is building analytics.x right now and wait_for_lock is false"),
         "{err}"
     );
+    assert!(err.contains("Relation busy: another invocation"), "{err}");
     insta::with_settings!({filters => vec![
         (r"pid \d+", "pid PID"),
         (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "TIME"),

@@ -40,36 +40,38 @@ use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
+use crate::cancel::Cancel;
 use crate::manifest::{quote_ident, relation_name, Materialization, Node};
+use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
-/// What a successful materialization reports.
-#[derive(Debug, Clone)]
-pub struct Built {
-    /// Command tag as dbt shows it: `SELECT 42`, `CREATE VIEW`.
-    pub message: String,
-    pub code: String,
-    pub rows: Option<u64>,
-}
+use super::db_error::{describe_db_error, sql_failure};
 
 /// Receives console lines while a swap waits (for another invocation, for locks).
-pub type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
+pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
 
-/// The swap's settings.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    pub lock_timeout: Duration,
-    pub retries: u32,
-    pub wait_for_lock: bool,
+/// The swap's settings, and the invocation's cancellation token.
+#[derive(Clone)]
+pub(crate) struct SwapOptions {
+    lock_timeout: Duration,
+    retries: u32,
+    wait_for_lock: bool,
+    cancel: Cancel,
 }
 
-impl Options {
-    pub fn from_settings(s: &Settings) -> Options {
-        Options {
+impl SwapOptions {
+    pub(crate) fn new(s: &Settings, cancel: Cancel) -> SwapOptions {
+        SwapOptions {
             lock_timeout: Duration::from_secs_f64(s.lock_timeout),
             retries: s.swap_retries,
             wait_for_lock: s.wait_for_lock,
+            cancel,
         }
+    }
+
+    /// Whether the invocation was cancelled.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 }
 
@@ -86,7 +88,15 @@ enum Failure {
         error: tokio_postgres::Error,
         statement: String,
     },
-    /// A complete one-line message.
+    /// The relation stayed in use past the lock budget (names the holders).
+    LockTimeout(String),
+    /// Another invocation builds the relation and `wait_for_lock` is false.
+    Busy(String),
+    /// A dependent of the relation cannot follow it.
+    Dependents(String),
+    /// The invocation was cancelled between statements.
+    Interrupted,
+    /// Anything else, as a complete one-line message.
     Message(String),
 }
 
@@ -116,20 +126,33 @@ impl From<tokio_postgres::Error> for Step {
 /// Builds `node` from `sql` and swaps it in; see the module documentation.
 /// `suffix` is unique to the invocation (temporary and backup names derive from
 /// it). On failure the transaction is rolled back and the error is one line.
-pub async fn materialize(
+pub(crate) async fn materialize(
     client: &mut Client,
     node: &Node,
     sql: &str,
     suffix: &str,
-    opts: &Options,
+    opts: &SwapOptions,
     notify: &Notify<'_>,
-) -> Result<Built, String> {
+) -> Result<Built, NodeFailure> {
+    let display = format!("{}.{}", node.schema, node.alias);
     match swap_in(client, node, sql, suffix, opts, notify).await {
         Ok(b) => Ok(b),
-        Err(Failure::Db { error, statement }) => {
-            Err(crate::warehouse::describe_db_error(&error, &statement))
-        }
-        Err(Failure::Message(m)) => Err(m),
+        // Whatever failed once the token was set failed because of it (a query
+        // cancelled on the server, a wait cut short).
+        Err(_) if opts.cancel.is_cancelled() => Err(NodeFailure::Interrupted {
+            message: format!("cancelled; {display} was left as it was"),
+        }),
+        Err(Failure::Db { error, statement }) => Err(sql_failure(&error, &statement)),
+        Err(Failure::LockTimeout(message)) => Err(NodeFailure::LockTimeout { message }),
+        Err(Failure::Busy(message)) => Err(NodeFailure::LockBusy { message }),
+        Err(Failure::Dependents(message)) => Err(NodeFailure::Dependents { message }),
+        Err(Failure::Interrupted) => Err(NodeFailure::Interrupted {
+            message: format!("stopped before the swap; {display} was left as it was"),
+        }),
+        Err(Failure::Message(message)) => Err(NodeFailure::Sql {
+            sqlstate: None,
+            message,
+        }),
     }
 }
 
@@ -148,7 +171,7 @@ async fn swap_in(
     node: &Node,
     sql: &str,
     suffix: &str,
-    opts: &Options,
+    opts: &SwapOptions,
     notify: &Notify<'_>,
 ) -> Result<Built, Failure> {
     let sql = sql.trim().trim_end_matches(';').trim_end();
@@ -214,9 +237,9 @@ async fn swap_in(
         // Polite phase: never queue ahead of readers.
         let deadline = Instant::now() + opts.lock_timeout;
         loop {
-            check_interrupted()?;
+            check_interrupted(opts)?;
             match locked_swap(&tx, node, &names, Phase::Polite(polite), notify).await {
-                Step::Done => return finish(tx, built).await,
+                Step::Done => return finish(tx, built, opts).await,
                 Step::Failed(f) => return Err(f),
                 Step::Busy(_) => {
                     tx.batch_execute("rollback to savepoint rt_built").await?;
@@ -228,17 +251,17 @@ async fn swap_in(
             }
         }
         // Firm phase: queue for at most lock_timeout.
-        check_interrupted()?;
+        check_interrupted(opts)?;
         let relations =
             match locked_swap(&tx, node, &names, Phase::Firm(opts.lock_timeout), notify).await {
-                Step::Done => return finish(tx, built).await,
+                Step::Done => return finish(tx, built, opts).await,
                 Step::Failed(f) => return Err(f),
                 Step::Busy(relations) => relations,
             };
         tx.batch_execute("rollback to savepoint rt_built").await?;
         let holders = blockers(&tx, &relations).await?;
         if attempt == attempts {
-            return Err(Failure::Message(format!(
+            return Err(Failure::LockTimeout(format!(
                 "cannot swap in {d}: it was still in use after {attempts} tr{ies} (lock_timeout {t}s, swap_retries {r}), held by {who}; {d} was left as it was. Wait for or end {that} (select pg_terminate_backend({pid})), or raise lock_timeout or swap_retries",
                 d = names.display,
                 ies = if attempts == 1 { "y" } else { "ies" },
@@ -262,25 +285,23 @@ async fn swap_in(
         ));
         let until = Instant::now() + backoff;
         while Instant::now() < until {
-            check_interrupted()?;
+            check_interrupted(opts)?;
             tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(100))).await;
         }
     }
 }
 
-async fn finish(tx: Transaction<'_>, built: Built) -> Result<Built, Failure> {
-    check_interrupted()?;
+async fn finish(tx: Transaction<'_>, built: Built, opts: &SwapOptions) -> Result<Built, Failure> {
+    check_interrupted(opts)?;
     let t = Instant::now();
     tx.commit().await?;
     log::debug!("commit took {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     Ok(built)
 }
 
-fn check_interrupted() -> Result<(), Failure> {
-    if crate::warehouse::interrupted() {
-        Err(Failure::Message(
-            "interrupted before the swap; the relation was left as it was".into(),
-        ))
+fn check_interrupted(opts: &SwapOptions) -> Result<(), Failure> {
+    if opts.cancel.is_cancelled() {
+        Err(Failure::Interrupted)
     } else {
         Ok(())
     }
@@ -317,7 +338,7 @@ fn secs(d: Duration) -> String {
 async fn serialise(
     tx: &Transaction<'_>,
     names: &Names,
-    opts: &Options,
+    opts: &SwapOptions,
     notify: &Notify<'_>,
 ) -> Result<(), Failure> {
     let key = format!("reluvia-transform:{}.{}", names.schema, names.target);
@@ -357,7 +378,7 @@ async fn serialise(
         })
         .unwrap_or_else(|| "a session that has just finished".to_string());
     if !opts.wait_for_lock {
-        return Err(Failure::Message(format!(
+        return Err(Failure::Busy(format!(
             "another invocation ({holder}) is building {d} right now and wait_for_lock is false; rerun once it is done, or set wait_for_lock to true to wait for it",
             d = names.display
         )));
@@ -487,10 +508,10 @@ async fn locked_swap_inner(
                 Ok(()) => {}
                 Err(e) if is_lock_wait(&e) => return Step::Busy(Vec::new()),
                 Err(e) => {
-                    return Step::Failed(Failure::Message(format!(
+                    return Step::Failed(Failure::Dependents(format!(
                         "{} depends on {t} and cannot be recreated: {}; {t} was left as it was. The transform user needs to be a member of role {} and to have CREATE on schema {} to carry it over (or its owner can drop it); then rerun",
                         d.display(),
-                        crate::warehouse::describe_db_error(&e, ""),
+                        describe_db_error(&e, ""),
                         d.owner,
                         d.schema,
                         t = names.display
@@ -579,10 +600,10 @@ async fn locked_swap_inner(
             if is_lock_wait(&e) {
                 return Step::Busy(Vec::new());
             }
-            return Step::Failed(Failure::Message(format!(
+            return Step::Failed(Failure::Dependents(format!(
                 "{} depends on {t} and cannot be recreated on its new version: {}; {t} was left as it was. Change or drop the view so it fits the new {t}, then rerun",
                 d.display(),
-                crate::warehouse::describe_db_error(&e, "").replace(&names.old, &names.target),
+                describe_db_error(&e, "").replace(&names.old, &names.target),
                 t = names.display
             )));
         }
@@ -612,7 +633,7 @@ async fn locked_swap_inner(
                 .unwrap_or("")
                 .replace(&names.old, &names.target)
                 .replace('\n', "; ");
-            Step::Failed(Failure::Message(format!(
+            Step::Failed(Failure::Dependents(format!(
                 "other objects depend on {t} and cannot be moved to its new version: {detail}; {t} was left as it was. Drop or change them, then rerun",
                 t = names.display
             )))
@@ -731,7 +752,7 @@ async fn dependents(
         let name: String = r.get(3);
         let owner: String = r.get(4);
         if kind != b'v' as i8 {
-            return Err(Failure::Message(format!(
+            return Err(Failure::Dependents(format!(
                 "materialized view {schema}.{name} (owner {owner}) depends on {t} and cannot be carried over to its new version without losing its data; {t} was left as it was. Drop it before the run and recreate it after, or make it a plain view",
                 t = names.display
             )));
@@ -748,7 +769,7 @@ async fn dependents(
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_=., ".contains(c))
             {
-                return Err(Failure::Message(format!(
+                return Err(Failure::Dependents(format!(
                     "view {schema}.{name} depends on {} and has options that cannot be carried over ({options}); {} was left as it was",
                     names.display, names.display
                 )));
@@ -834,7 +855,7 @@ async fn carry_over(
                 Failure::Message(format!(
                     "cannot carry {}'s grants and comments over to its new version: {}; {} was left as it was",
                     names.display,
-                    crate::warehouse::describe_db_error(&e, ""),
+                    describe_db_error(&e, ""),
                     names.display
                 ))
             })?,

@@ -1,4 +1,4 @@
-//! Console output: what the user sees on stderr while a command runs.
+//! The console: what the user sees on stderr while a command runs.
 //!
 //! Text mode prints dbt-like lines (`12:00:01  1 of 3 START sql table model …`),
 //! coloured only when stderr is a terminal and `NO_COLOR` is unset. JSON mode
@@ -10,35 +10,11 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
+use crate::results::{FreshnessStatus, Outcome, Status};
 use crate::settings::LogFormat;
 
-/// How a node ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Success,
-    Error,
-    Skipped,
-    Pass,
-    Warn,
-    Fail,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Success => "success",
-            Status::Error => "error",
-            Status::Skipped => "skipped",
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-        }
-    }
-}
-
 /// The event sink of one invocation.
-pub struct Output {
+pub(crate) struct Output {
     format: LogFormat,
     color: bool,
     lock: Mutex<()>,
@@ -47,7 +23,7 @@ pub struct Output {
 const WIDTH: usize = 80;
 
 impl Output {
-    pub fn new(format: LogFormat) -> Output {
+    pub(crate) fn new(format: LogFormat) -> Output {
         let color = format == LogFormat::Text
             && std::io::stderr().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -90,24 +66,24 @@ impl Output {
     }
 
     /// A plain informational line.
-    pub fn info(&self, event: &str, text: &str) {
+    pub(crate) fn info(&self, event: &str, text: &str) {
         self.emit(event, "info", text, json!({}));
     }
 
     /// A warning line.
-    pub fn warn(&self, event: &str, text: &str) {
+    pub(crate) fn warn(&self, event: &str, text: &str) {
         let t = self.paint(text, "33");
         self.emit(event, "warn", &t, json!({}));
     }
 
     /// The one-line message of a failed command.
-    pub fn error(&self, text: &str) {
+    pub(crate) fn error(&self, text: &str) {
         let t = self.paint(&format!("error: {text}"), "31");
         self.emit("error", "error", &t, json!({}));
     }
 
     /// `1 of 3 START sql table model analytics.x ....... [RUN]`.
-    pub fn node_start(&self, index: usize, total: usize, what: &str, unique_id: &str) {
+    pub(crate) fn node_start(&self, index: usize, total: usize, what: &str, unique_id: &str) {
         let left = format!("{index} of {total} START {what}");
         let text = dotted(&left, "[RUN]");
         self.emit(
@@ -119,35 +95,45 @@ impl Output {
     }
 
     /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn node_end(
+    pub(crate) fn node_end(
         &self,
         index: usize,
         total: usize,
-        status: Status,
         what: &str,
         unique_id: &str,
-        detail: &str,
+        outcome: &Outcome,
         seconds: f64,
-        rows: Option<u64>,
     ) {
-        let (word, code, tag) = match status {
-            Status::Success => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
-            Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
-            Status::Warn => ("WARN", "33", format!("[WARN {detail} in {seconds:.2}s]")),
-            Status::Fail => ("FAIL", "31", format!("[FAIL {detail} in {seconds:.2}s]")),
-            Status::Error if what.starts_with("test ") => {
-                ("ERROR", "31", format!("[ERROR in {seconds:.2}s]"))
-            }
-            Status::Error => ("ERROR creating", "31", format!("[ERROR in {seconds:.2}s]")),
-            Status::Skipped => ("SKIP", "33", "[SKIP]".to_string()),
+        let (status, detail, rows) = match outcome {
+            Outcome::Built(b) => (Status::Success, b.message.clone(), b.rows),
+            Outcome::Tested(t) => (t.status, t.failures.to_string(), Some(t.failures)),
+            Outcome::Failed(f) => (Status::Error, f.message().to_string(), None),
+            Outcome::Skipped(_) => (Status::Skipped, String::new(), None),
+        };
+        let (word, code, tag) = match outcome {
+            Outcome::Built(_) => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
+            Outcome::Tested(_) => match status {
+                Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
+                Status::Warn => ("WARN", "33", format!("[WARN {detail} in {seconds:.2}s]")),
+                _ => ("FAIL", "31", format!("[FAIL {detail} in {seconds:.2}s]")),
+            },
+            Outcome::Failed(f) => (
+                if what.starts_with("test ") {
+                    "ERROR"
+                } else {
+                    "ERROR creating"
+                },
+                "31",
+                format!("[{} in {seconds:.2}s]", f.console_tag()),
+            ),
+            Outcome::Skipped(_) => ("SKIP", "33", "[SKIP]".to_string()),
         };
         let left = format!("{index} of {total} {} {what}", self.paint(word, code));
         // Colour codes add 9 invisible bytes (`\x1b[32m` and `\x1b[0m`).
         let text = dotted_painted(&left, &tag, if self.color { 9 } else { 0 });
         self.emit(
             "node_end",
-            if matches!(status, Status::Error | Status::Fail) { "error" } else { "info" },
+            if status.is_failure() { "error" } else { "info" },
             &text,
             json!({"unique_id": unique_id, "index": index, "total": total, "status": status.as_str(),
                    "message": detail, "execution_time": seconds, "rows_affected": rows}),
@@ -156,21 +142,21 @@ impl Output {
 
     /// End of a freshness check: `PASS`, `WARN`, `ERROR STALE` or `ERROR`.
     #[allow(clippy::too_many_arguments)]
-    pub fn freshness_end(
+    pub(crate) fn freshness_end(
         &self,
         index: usize,
         total: usize,
-        status: &str,
+        status: FreshnessStatus,
         what: &str,
         unique_id: &str,
         message: &str,
         seconds: f64,
     ) {
         let (word, code) = match status {
-            "pass" => ("PASS", "32"),
-            "warn" => ("WARN", "33"),
-            "error" => ("ERROR STALE", "31"),
-            _ => ("ERROR", "31"),
+            FreshnessStatus::Pass => ("PASS", "32"),
+            FreshnessStatus::Warn => ("WARN", "33"),
+            FreshnessStatus::Error => ("ERROR STALE", "31"),
+            FreshnessStatus::RuntimeError => ("ERROR", "31"),
         };
         let left = format!("{index} of {total} {} {what}", self.paint(word, code));
         let tag = format!("[{word} in {seconds:.2}s]");
@@ -179,19 +165,19 @@ impl Output {
             "freshness_end",
             if code == "31" { "error" } else { "info" },
             &text,
-            json!({"unique_id": unique_id, "index": index, "total": total, "status": status, "message": message, "execution_time": seconds}),
+            json!({"unique_id": unique_id, "index": index, "total": total, "status": status.as_str(), "message": message, "execution_time": seconds}),
         );
     }
 
     /// A blank line in text mode (nothing in JSON mode).
-    pub fn blank(&self) {
+    pub(crate) fn blank(&self) {
         if self.format == LogFormat::Text {
             self.emit("", "info", "", json!({}));
         }
     }
 
     /// The closing summary: failures in detail, then the counts.
-    pub fn summary(
+    pub(crate) fn summary(
         &self,
         counts: &Counts,
         failures: &[(String, String)],
@@ -249,15 +235,15 @@ impl Output {
 
 /// Result counts for the summary line.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Counts {
-    pub pass: usize,
-    pub warn: usize,
-    pub error: usize,
-    pub skip: usize,
+pub(crate) struct Counts {
+    pub(crate) pass: usize,
+    pub(crate) warn: usize,
+    pub(crate) error: usize,
+    pub(crate) skip: usize,
 }
 
 impl Counts {
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.pass + self.warn + self.error + self.skip
     }
 }
@@ -290,4 +276,13 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// `""` for one, `"s"` for any other count.
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! A node that fails makes every selected descendant *skipped*; nodes that do not
 //! depend on it still run. With `fail_fast`, nothing new starts after the first
-//! failure. An interrupt (Ctrl-C, SIGTERM) stops new work and calls
+//! failure. Cancellation (SIGINT, SIGTERM) stops new work and calls
 //! `on_interrupt` once (the caller cancels in-flight queries there); what was
 //! in flight finishes as an error and the rest is skipped.
 //!
@@ -14,29 +14,21 @@ use std::future::Future;
 
 use tokio::task::JoinSet;
 
-use crate::artifacts::NodeResult;
+use crate::cancel::Cancel;
 use crate::graph::Graph;
-use crate::output::Status;
-
-/// Why a node did not run.
-pub enum SkipReason {
-    /// An ancestor failed (its unique id).
-    Upstream(String),
-    /// The run stopped early (fail-fast or interrupt).
-    Stopped,
-}
+use crate::results::{NodeResult, SkipReason};
 
 /// Runs `order` (selected ids, parents before children).
 ///
 /// `job(id, index)` runs one node; `index` counts from 1 in start order.
 /// `skip(id, index, reason)` reports a node that will not run and returns its result.
 #[allow(clippy::too_many_arguments)]
-pub async fn execute<J, Fut, S, I, IFut>(
+pub(crate) async fn execute<J, Fut, S, I, IFut>(
     order: &[String],
     graph: &Graph,
     threads: usize,
     fail_fast: bool,
-    mut interrupt: tokio::sync::watch::Receiver<bool>,
+    cancel: &Cancel,
     job: J,
     skip: S,
     on_interrupt: I,
@@ -77,6 +69,14 @@ where
     let mut on_interrupt = Some(on_interrupt);
 
     loop {
+        if !interrupted && cancel.is_cancelled() {
+            // Cancelled before this node could start (or between two results).
+            interrupted = true;
+            stop = true;
+            if let Some(f) = on_interrupt.take() {
+                f().await;
+            }
+        }
         while !stop && running.len() < threads.max(1) {
             let Some(id) = ready.pop_front() else { break };
             if skipped.contains(id) {
@@ -91,19 +91,17 @@ where
         }
         let finished = tokio::select! {
             r = running.join_next() => r,
-            changed = interrupt.changed(), if !interrupted => {
-                if changed.is_ok() && *interrupt.borrow() {
-                    interrupted = true;
-                    stop = true;
-                    if let Some(f) = on_interrupt.take() {
-                        f().await;
-                    }
+            _ = cancel.cancelled(), if !interrupted => {
+                interrupted = true;
+                stop = true;
+                if let Some(f) = on_interrupt.take() {
+                    f().await;
                 }
                 continue;
             }
         };
         let Some(Ok(result)) = finished else { continue };
-        let failed = matches!(result.status, Status::Error | Status::Fail);
+        let failed = result.status().is_failure();
         let id = result.unique_id.clone();
         if failed {
             if fail_fast {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::manifest::relation_name;
 
 /// A text table: header and rows of cells, numbers right-aligned.
-pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
+fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -62,7 +62,7 @@ async fn text_rows(
     let rows = client.query(sql, params).await.map_err(|e| {
         Error::runtime(format!(
             "executive summary: {}",
-            crate::warehouse::describe_db_error(&e, "")
+            crate::postgres::describe_db_error(&e, "")
         ))
     })?;
     Ok(rows
@@ -77,7 +77,7 @@ async fn text_rows(
 
 /// The executive summary of the marts in `schema`: the last `days` days of KPIs
 /// and conversion by funnel.
-pub async fn executive_summary(client: &Client, schema: &str, days: i64) -> Result<String> {
+pub(super) async fn executive_summary(client: &Client, schema: &str, days: i64) -> Result<String> {
     let kpis = relation_name(schema, "mart_daily_kpis");
     let funnels = relation_name(schema, "mart_funnel_conversions");
     let daily = text_rows(

@@ -8,7 +8,7 @@
 //! 4. the parts of a connection URL (the `url` setting, itself from any source);
 //! 5. `--config FILE` JSON files (a later file wins, Singer style);
 //! 6. `DBT_POSTGRES_<NAME>` and `DBT_PROFILES_DIR` (Meltano's dbt-postgres utility);
-//! 7. a dbt `profiles.yml` ([`crate::profiles`]);
+//! 7. a dbt `profiles.yml` ([`profiles`]);
 //! 8. libpq's `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`
 //!    (and `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`, `PGAPPNAME`);
 //! 9. the defaults of `schemas/config.schema.json`.
@@ -31,11 +31,14 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+mod profiles;
+mod url;
+
 /// The JSON Schema of the settings, embedded so an installed binary needs no files.
-pub const CONFIG_SCHEMA: &str = include_str!("../schemas/config.schema.json");
+pub(crate) const CONFIG_SCHEMA: &str = include_str!("../../schemas/config.schema.json");
 
 /// Environment variable prefix Meltano uses for this plugin's settings.
-pub const ENV_PREFIX: &str = "RELUVIA_TRANSFORM_";
+pub(crate) const ENV_PREFIX: &str = "RELUVIA_TRANSFORM_";
 
 /// Settings that the data team's existing `PG_ANALYTICS_*` variables can carry.
 const PG_ANALYTICS: &[&str] = &["host", "port", "user", "password", "dbname"];
@@ -73,59 +76,53 @@ const LIBPQ: &[(&str, &str)] = &[
 ];
 
 /// Settings whose values are secrets: masked in output, never logged.
-pub const SECRETS: &[&str] = &["password", "url"];
+pub(crate) const SECRETS: &[&str] = &["password", "url"];
 
 /// The effective settings of an invocation.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
+pub(crate) struct Settings {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) user: String,
     #[serde(default)]
-    pub password: Option<String>,
-    pub dbname: String,
-    pub schema: String,
-    pub threads: usize,
-    pub statement_timeout: u64,
-    pub connect_timeout: u64,
-    pub connect_retry_timeout: u64,
+    pub(crate) password: Option<String>,
+    pub(crate) dbname: String,
+    pub(crate) schema: String,
+    pub(crate) threads: usize,
+    pub(crate) statement_timeout: u64,
+    pub(crate) connect_timeout: u64,
+    pub(crate) connect_retry_timeout: u64,
+    pub(crate) sslmode: SslMode,
     #[serde(default)]
-    pub url: Option<String>,
-    pub sslmode: SslMode,
+    pub(crate) sslrootcert: Option<PathBuf>,
+    pub(crate) keepalives_idle: u64,
     #[serde(default)]
-    pub sslrootcert: Option<PathBuf>,
-    pub keepalives_idle: u64,
+    pub(crate) search_path: Option<String>,
     #[serde(default)]
-    pub search_path: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) lock_timeout: f64,
+    pub(crate) swap_retries: u32,
+    pub(crate) wait_for_lock: bool,
+    pub(crate) project_dir: PathBuf,
     #[serde(default)]
-    pub profiles_dir: Option<PathBuf>,
-    #[serde(default)]
-    pub profile: Option<String>,
-    #[serde(default)]
-    pub target: Option<String>,
-    pub lock_timeout: f64,
-    pub swap_retries: u32,
-    pub wait_for_lock: bool,
-    pub project_dir: PathBuf,
-    #[serde(default)]
-    pub target_path: Option<PathBuf>,
-    pub vars: Map<String, Value>,
-    pub fail_fast: bool,
-    pub check_freshness: bool,
-    pub store_failures: bool,
-    pub log_format: LogFormat,
-    pub application_name: String,
+    pub(crate) target_path: Option<PathBuf>,
+    pub(crate) vars: Map<String, Value>,
+    pub(crate) fail_fast: bool,
+    pub(crate) check_freshness: bool,
+    pub(crate) store_failures: bool,
+    pub(crate) log_format: LogFormat,
+    pub(crate) application_name: String,
     /// Where each value came from, for `debug` and error messages.
     #[serde(skip)]
-    pub origins: BTreeMap<String, Origin>,
+    pub(crate) origins: BTreeMap<String, Origin>,
     /// The merged values as validated, for `debug`.
     #[serde(skip)]
-    pub values: Map<String, Value>,
+    pub(crate) values: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     #[default]
     Text,
     Json,
@@ -134,7 +131,7 @@ pub enum LogFormat {
 /// libpq's `sslmode` values that reluvia-transform implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
-pub enum SslMode {
+pub(crate) enum SslMode {
     Disable,
     #[default]
     Prefer,
@@ -145,7 +142,7 @@ pub enum SslMode {
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     Flag(String),
     Env(String),
     File(PathBuf),
@@ -178,20 +175,20 @@ impl std::fmt::Display for Origin {
 
 /// What the command line contributes to settings.
 #[derive(Debug, Default, Clone)]
-pub struct SettingsInput {
+pub(crate) struct SettingsInput {
     /// Settings given as flags: setting name → (value, flag spelling).
-    pub flags: Vec<(String, Value, String)>,
+    pub(crate) flags: Vec<(String, Value, String)>,
     /// `--config` arguments in order; the word `ENV` means "environment only".
-    pub config_files: Vec<PathBuf>,
+    pub(crate) config_files: Vec<PathBuf>,
 }
 
 /// The parsed settings schema.
-pub fn schema() -> Value {
+pub(crate) fn schema() -> Value {
     serde_json::from_str(CONFIG_SCHEMA).expect("the embedded config schema is valid JSON")
 }
 
 /// Names of every setting, in the schema's order.
-pub fn names() -> Vec<String> {
+pub(crate) fn names() -> Vec<String> {
     schema()["properties"]
         .as_object()
         .map(|p| p.keys().cloned().collect())
@@ -199,7 +196,7 @@ pub fn names() -> Vec<String> {
 }
 
 /// Environment variables that can carry `name`, highest precedence first.
-pub fn env_names(name: &str) -> Vec<String> {
+pub(crate) fn env_names(name: &str) -> Vec<String> {
     let upper = name.to_uppercase();
     let mut v = vec![format!("{ENV_PREFIX}{upper}")];
     if PG_ANALYTICS.contains(&name) {
@@ -231,12 +228,12 @@ fn dbt_env_names(name: &str) -> Vec<String> {
 type Layer = Vec<(String, Value, Origin)>;
 
 /// Loads, merges and validates settings from the process environment.
-pub fn load(input: &SettingsInput) -> Result<Settings> {
+pub(crate) fn load(input: &SettingsInput) -> Result<Settings> {
     load_with_env(input, &|k| std::env::var(k).ok())
 }
 
 /// [`load`] with an explicit environment, for tests and embedding.
-pub fn load_with_env(
+pub(crate) fn load_with_env(
     input: &SettingsInput,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Settings> {
@@ -320,7 +317,7 @@ pub fn load_with_env(
 
     let mut url_layer = Layer::new();
     if let Some((url, from)) = given("url") {
-        let parts = crate::conn_url::parse(&url)
+        let parts = url::parse(&url)
             .map_err(|e| Error::usage(format!("invalid settings: url: {e} (from {from})")))?;
         for (name, value) in parts {
             let value = match value {
@@ -331,7 +328,7 @@ pub fn load_with_env(
         }
     }
 
-    let request = crate::profiles::Request {
+    let request = profiles::Request {
         dir: given("profiles_dir").map(|(d, o)| (PathBuf::from(d), o.to_string())),
         profile: given("profile").map(|(p, o)| (p, o.to_string())),
         target: given("target").map(|(t, o)| (t, o.to_string())),
@@ -342,7 +339,7 @@ pub fn load_with_env(
         cwd: std::env::current_dir().ok(),
     };
     let mut profile_layer = Layer::new();
-    if let Some(p) = crate::profiles::load(&request, env)? {
+    if let Some(p) = profiles::load(&request, env)? {
         let origin = Origin::Profile {
             path: p.path.clone(),
             profile: p.profile.clone(),
@@ -549,13 +546,13 @@ fn quoted(msg: &str) -> Option<String> {
 
 impl Settings {
     /// Every setting with its value (secrets masked) and origin, for `debug`.
-    pub fn describe(&self) -> Vec<(String, String, String)> {
+    pub(crate) fn describe(&self) -> Vec<(String, String, String)> {
         names()
             .into_iter()
             .map(|n| {
                 let v = match (n.as_str(), self.values.get(&n)) {
                     (_, None) | (_, Some(Value::Null)) => "(not set)".to_string(),
-                    ("url", Some(Value::String(u))) => crate::conn_url::mask(u),
+                    ("url", Some(Value::String(u))) => url::mask(u),
                     (name, Some(_)) if SECRETS.contains(&name) => "********".to_string(),
                     (_, Some(Value::String(s))) => s.clone(),
                     (_, Some(other)) => other.to_string(),
@@ -572,7 +569,7 @@ impl Settings {
 
     /// The target path: the setting, else the project's `target-path`, relative to
     /// the project directory unless absolute.
-    pub fn resolve_target_path(&self, project_target: &str) -> PathBuf {
+    pub(crate) fn resolve_target_path(&self, project_target: &str) -> PathBuf {
         let p = self
             .target_path
             .clone()

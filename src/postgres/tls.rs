@@ -30,7 +30,7 @@ use crate::settings::{Settings, SslMode};
 
 /// The connector and tokio-postgres mode for `settings`. For a Unix socket, TLS
 /// is off whatever the mode (PostgreSQL does not offer it there, libpq skips it).
-pub fn connector(settings: &Settings) -> Result<(PgSslMode, MakeRustlsConnect)> {
+pub(crate) fn connector(settings: &Settings) -> Result<(PgSslMode, MakeRustlsConnect)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let unix = settings.host.starts_with('/');
     let (mode, verify) = match settings.sslmode {

@@ -37,27 +37,27 @@ const KEYS: &[(&str, &str)] = &[
 /// What decides which profile is read: each given value with a description of
 /// where it came from (for messages).
 #[derive(Debug, Default, Clone)]
-pub struct Request {
-    pub dir: Option<(PathBuf, String)>,
-    pub profile: Option<(String, String)>,
-    pub target: Option<(String, String)>,
-    pub project_dir: PathBuf,
-    pub home: Option<PathBuf>,
-    pub cwd: Option<PathBuf>,
+pub(crate) struct Request {
+    pub(crate) dir: Option<(PathBuf, String)>,
+    pub(crate) profile: Option<(String, String)>,
+    pub(crate) target: Option<(String, String)>,
+    pub(crate) project_dir: PathBuf,
+    pub(crate) home: Option<PathBuf>,
+    pub(crate) cwd: Option<PathBuf>,
 }
 
 /// The settings one output of a profile gives.
 #[derive(Debug, Clone)]
-pub struct Loaded {
-    pub path: PathBuf,
-    pub profile: String,
-    pub target: String,
+pub(crate) struct Loaded {
+    pub(crate) path: PathBuf,
+    pub(crate) profile: String,
+    pub(crate) target: String,
     /// `(setting, value)`; values rendered, not yet coerced to the settings' types.
-    pub values: Vec<(String, Value)>,
+    pub(crate) values: Vec<(String, Value)>,
 }
 
 /// Finds, reads and renders the profile; `Ok(None)` when there is none to use.
-pub fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Loaded>> {
+pub(crate) fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Loaded>> {
     let Some(path) = locate(req)? else {
         if let Some((p, from)) = &req.profile {
             return Err(Error::usage(format!(

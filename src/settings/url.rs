@@ -11,7 +11,7 @@
 use serde_json::Value;
 
 /// Query parameters a URL may carry, each the name of a setting.
-pub const PARAMETERS: &[&str] = &[
+pub(crate) const PARAMETERS: &[&str] = &[
     "host",
     "port",
     "user",
@@ -25,7 +25,7 @@ pub const PARAMETERS: &[&str] = &[
 
 /// The settings a URL gives, as `(setting, value)` in the URL's order. Numbers stay
 /// strings here; the caller coerces them to the settings' types.
-pub fn parse(url: &str) -> Result<Vec<(String, Value)>, String> {
+pub(crate) fn parse(url: &str) -> Result<Vec<(String, Value)>, String> {
     let bad = |why: &str| format!("invalid connection URL {}: {why}", mask(url));
     let rest =
         strip_scheme(url).ok_or_else(|| bad("it must start with postgres:// or postgresql://"))?;
@@ -148,7 +148,7 @@ fn decode(s: &str) -> Option<String> {
 
 /// The URL with its password (in the user part or a `password=` parameter)
 /// replaced by `********`, for display and error messages.
-pub fn mask(url: &str) -> String {
+pub(crate) fn mask(url: &str) -> String {
     let (head, query) = match url.split_once('?') {
         Some((h, q)) => (h, Some(q)),
         None => (url, None),

@@ -1,0 +1,80 @@
+//! Artifacts in the target path, in dbt's shapes so dbt tooling can read them:
+//! `manifest.json` (every node and source with config, dependencies and compiled
+//! SQL), `run_results.json` (status, timing and rows of each executed node) and
+//! `compiled/<project>/<original_file_path>`. Every file is written atomically
+//! (temporary file in the same directory, fsync, rename), so a reader or a crash
+//! never sees half a file. No secret is ever part of an artifact.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+
+mod manifest;
+mod run_results;
+
+pub(crate) use manifest::manifest_json;
+pub(crate) use run_results::run_results_json;
+
+/// Writes `content` to `path` atomically.
+pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::runtime(format!(
+            "cannot create {}: {e}; check the target path",
+            dir.display()
+        ))
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::runtime(format!(
+            "cannot write {}: {e}; check the target path",
+            path.display()
+        ))
+    })
+}
+
+pub(super) fn metadata(schema: &str, invocation_id: &str) -> Value {
+    json!({
+        "dbt_schema_version": schema,
+        "dbt_version": format!("reluvia-transform {}", crate::VERSION),
+        "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "invocation_id": invocation_id,
+        "env": {},
+        "adapter_type": "postgres",
+    })
+}
+
+/// Path of a node's compiled SQL under `target`.
+pub(crate) fn compiled_path(
+    target: &Path,
+    project: &str,
+    original_file_path: &str,
+) -> std::path::PathBuf {
+    target
+        .join("compiled")
+        .join(project)
+        .join(original_file_path)
+}
+
+/// Serialises `value` and writes it atomically to `dir/name`.
+pub(crate) fn write_json(dir: &Path, name: &str, value: &Value) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::runtime(format!("cannot serialise {name}: {e}")))?;
+    write_atomic(&dir.join(name), &text)
+}

@@ -1,0 +1,156 @@
+//! `run`, `test` and `build`: load, plan, compile, execute, then write
+//! `run_results.json` and print the summary. The three share this pipeline; they
+//! differ in their [`Job`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::artifacts;
+use crate::cli::GlobalArgs;
+use crate::console::{plural, Counts, Output};
+use crate::error::Result;
+use crate::execute::{self, plan, Executed, Execution, Job};
+use crate::manifest::{Manifest, Materialization};
+use crate::results::{NodeResult, Status};
+use crate::settings::Settings;
+
+use super::{compile_selected, header, load, Invocation};
+
+/// Runs `job` over the selected nodes; returns the exit code.
+pub(super) fn run(
+    inv: &Invocation,
+    settings: Arc<Settings>,
+    global: &GlobalArgs,
+    out: &Arc<Output>,
+    job: Job,
+) -> Result<i32> {
+    let started = Instant::now();
+    let mut loaded = load(settings.clone(), &inv.cancel)?;
+    header(out, &loaded);
+    let (order, graph) = plan(
+        &loaded.graph,
+        &loaded.manifest,
+        &global.select,
+        &global.exclude,
+        job,
+    )?;
+    compile_selected(&mut loaded, &order, &inv.cancel)?;
+    let store_failures = match job {
+        Job::Test { store_failures } | Job::Build { store_failures, .. } => {
+            store_failures || settings.store_failures
+        }
+        Job::Run => false,
+    };
+    let check_freshness = match job {
+        Job::Build {
+            check_freshness, ..
+        } => check_freshness || settings.check_freshness,
+        _ => false,
+    };
+    let args = json!({
+        "which": job.name(), "select": global.select, "exclude": global.exclude,
+        "threads": settings.threads, "vars": settings.vars, "fail_fast": settings.fail_fast,
+        "store_failures": store_failures, "check_freshness": check_freshness,
+    });
+    if order.is_empty() {
+        out.warn(
+            "nothing_to_do",
+            "Nothing to do: no node matches the selection. Check --select/--exclude.",
+        );
+        artifacts::write_json(
+            &loaded.target_dir,
+            "run_results.json",
+            &artifacts::run_results_json(&[], 0.0, &loaded.invocation_id, args),
+        )?;
+        return Ok(0);
+    }
+    let manifest = Arc::new(loaded.manifest);
+    let execution = Execution {
+        settings: settings.clone(),
+        manifest: manifest.clone(),
+        graph,
+        order: order.clone(),
+        target_dir: loaded.target_dir.clone(),
+        invocation_id: loaded.invocation_id.clone(),
+        out: out.clone(),
+        cancel: inv.cancel.clone(),
+        store_failures,
+        check_freshness,
+    };
+    let (results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
+        Executed::Ran {
+            results,
+            interrupted,
+        } => (results, interrupted),
+        Executed::StaleSources => return Ok(1), // nothing was built
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    artifacts::write_json(
+        &loaded.target_dir,
+        "run_results.json",
+        &artifacts::run_results_json(&results, elapsed, &loaded.invocation_id, args),
+    )?;
+    let code = summarize(out, &manifest, &results, elapsed, &order);
+    if interrupted {
+        out.error("interrupted: in-flight work was cancelled and rolled back; those models are as they were");
+        return Ok(1);
+    }
+    Ok(code)
+}
+
+/// Counts, failure details and the exit code of a finished run.
+fn summarize(
+    out: &Output,
+    manifest: &Manifest,
+    results: &[NodeResult],
+    elapsed: f64,
+    order: &[String],
+) -> i32 {
+    let mut counts = Counts::default();
+    let mut failures = Vec::new();
+    for r in results {
+        let label = match (manifest.node(&r.unique_id), manifest.test(&r.unique_id)) {
+            (Some(n), _) => format!("model {} ({})", n.name, n.original_file_path),
+            (_, Some(t)) => format!("test {} ({})", t.name, t.original_file_path),
+            _ => r.unique_id.clone(),
+        };
+        match r.status() {
+            Status::Success | Status::Pass => counts.pass += 1,
+            Status::Warn => {
+                counts.warn += 1;
+                failures.push((format!("Warning in {label}"), r.message()));
+            }
+            Status::Error | Status::Fail => {
+                counts.error += 1;
+                failures.push((format!("Failure in {label}"), r.message()));
+            }
+            Status::Skipped => counts.skip += 1,
+        }
+    }
+    let (mut tables, mut views, mut tests) = (0, 0, 0);
+    for id in order {
+        match manifest.node(id).map(|n| n.materialized) {
+            Some(Materialization::Table) => tables += 1,
+            Some(Materialization::View) => views += 1,
+            None => tests += 1,
+        }
+    }
+    let mut what = Vec::new();
+    for (n, label) in [
+        (tables, "table model"),
+        (views, "view model"),
+        (tests, "data test"),
+    ] {
+        if n > 0 {
+            what.push(format!("{n} {label}{}", plural(n)));
+        }
+    }
+    out.summary(&counts, &failures, elapsed, &what.join(", "));
+    if counts.error > 0 {
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,194 @@
+//! Executing a job (`run`, `test`, `build`): its [`plan`], then on one connection
+//! the optional freshness gate and the target schemas, then the [`scheduler`] over
+//! a pool of connections, each node run by [`node`]. Cancellation stops new work,
+//! cancels the running statements on the server and skips the rest.
+
+mod node;
+mod plan;
+mod scheduler;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::artifacts;
+use crate::cancel::Cancel;
+use crate::console::{plural, Output};
+use crate::datatest;
+use crate::error::{Error, Result};
+use crate::freshness;
+use crate::graph::Graph;
+use crate::manifest::{Manifest, NodeKind, SourceNode};
+use crate::postgres::{self, Pool, SwapOptions};
+use crate::results::NodeResult;
+use crate::settings::Settings;
+
+pub(crate) use plan::{plan, Job};
+
+/// Everything an execution needs: the compiled manifest, the ids to run in
+/// dependency order and the graph they run on.
+pub(crate) struct Execution {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) graph: Graph,
+    pub(crate) order: Vec<String>,
+    pub(crate) target_dir: PathBuf,
+    pub(crate) invocation_id: String,
+    pub(crate) out: Arc<Output>,
+    pub(crate) cancel: Cancel,
+    pub(crate) store_failures: bool,
+    pub(crate) check_freshness: bool,
+}
+
+/// How an execution ended.
+pub(crate) enum Executed {
+    /// Every node has a result; `interrupted` when cancellation stopped it.
+    Ran {
+        results: Vec<NodeResult>,
+        interrupted: bool,
+    },
+    /// Stale sources stopped `build --check-freshness` before anything was built.
+    StaleSources,
+}
+
+/// Connects, optionally checks freshness, creates the target schemas and runs the
+/// scheduler over the plan.
+pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
+    let Execution {
+        settings,
+        manifest,
+        graph,
+        order,
+        target_dir,
+        invocation_id,
+        out,
+        cancel,
+        store_failures,
+        check_freshness,
+    } = ex;
+    let first =
+        postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
+    if check_freshness {
+        // The sources the selected models read.
+        let mut wanted = BTreeSet::new();
+        for id in &order {
+            wanted.extend(
+                graph
+                    .ancestors(id)
+                    .into_iter()
+                    .filter(|a| manifest.kind(a) == Some(NodeKind::Source)),
+            );
+        }
+        let sources: Vec<&SourceNode> = manifest
+            .sources
+            .iter()
+            .filter(|s| wanted.contains(&s.unique_id) && freshness::has_check(s))
+            .collect();
+        let results = freshness::check_all(&first, &settings, &sources, &out, &cancel).await?;
+        artifacts::write_json(
+            &target_dir,
+            "sources.json",
+            &freshness::sources_json(&results, 0.0, &invocation_id),
+        )?;
+        let stale: Vec<&freshness::FreshnessResult> =
+            results.iter().filter(|r| r.status.is_error()).collect();
+        if !stale.is_empty() {
+            for r in &stale {
+                out.error(&format!("{}: {}", r.unique_id, r.message));
+            }
+            out.error(&format!(
+                "{} source{} failed the freshness check; nothing was built. Load fresh data, or build without --check-freshness",
+                stale.len(),
+                plural(stale.len())
+            ));
+            return Ok(Executed::StaleSources);
+        }
+        out.blank();
+    }
+    let mut schemas: BTreeSet<String> = order
+        .iter()
+        .filter_map(|id| manifest.node(id))
+        .map(|n| n.schema.clone())
+        .collect();
+    // The audit schema, once, before tests run in parallel.
+    let stores = order.iter().filter_map(|id| manifest.test(id)).any(|t| {
+        t.config
+            .get("store_failures")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(store_failures)
+    });
+    if stores {
+        schemas.insert(datatest::audit_schema(&settings.schema));
+    }
+    for s in &schemas {
+        let work = async {
+            postgres::ensure_schema(&first, s).await.map_err(|e| {
+                Error::runtime(format!(
+                    "cannot create schema '{s}': {}; grant CREATE on the database to '{}' or create the schema first",
+                    postgres::describe_db_error(&e, ""),
+                    settings.user
+                ))
+            })
+        };
+        postgres::cancellable(
+            &first,
+            &settings,
+            &cancel,
+            "while creating the target schemas; nothing was built",
+            work,
+        )
+        .await?;
+    }
+    let pool = Arc::new(Pool::new(settings.clone(), settings.threads));
+    pool.adopt(first);
+    out.info(
+        "concurrency",
+        &format!(
+            "Concurrency: {} thread{} (target schema '{}')",
+            settings.threads,
+            plural(settings.threads),
+            settings.schema
+        ),
+    );
+    out.blank();
+
+    let runner = Arc::new(node::NodeRunner {
+        manifest: manifest.clone(),
+        settings: settings.clone(),
+        pool: pool.clone(),
+        out: out.clone(),
+        swap: SwapOptions::new(&settings, cancel.clone()),
+        suffix: invocation_id
+            .chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .take(8)
+            .collect(),
+        audit: store_failures.then(|| datatest::audit_schema(&settings.schema)),
+        total: order.len(),
+    });
+    let job = |id: String, index: usize| runner.clone().run(id, index);
+    let skip = |id: &str, index: usize, reason| runner.skip(id, index, reason);
+    let on_interrupt = || async {
+        out.warn(
+            "interrupted",
+            "Interrupted: cancelling running queries; their models stay as they were",
+        );
+        pool.cancel_all().await;
+    };
+    let (results, interrupted) = scheduler::execute(
+        &order,
+        &graph,
+        settings.threads,
+        settings.fail_fast,
+        &cancel,
+        job,
+        skip,
+        on_interrupt,
+    )
+    .await;
+    log::debug!("connections opened: {}", pool.opened());
+    Ok(Executed::Ran {
+        results,
+        interrupted,
+    })
+}

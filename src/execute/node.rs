@@ -1,0 +1,155 @@
+//! Running one node of a job: a model built and swapped in, or a data test run and
+//! judged, on a connection of the pool; and reporting a node that is skipped. Each
+//! ends as a [`NodeResult`] whose [`Outcome`] says what happened.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::console::Output;
+use crate::datatest;
+use crate::manifest::{Manifest, Node, TestNode};
+use crate::postgres::{self, Pool, SwapOptions};
+use crate::results::{NodeFailure, NodeResult, Outcome, SkipReason};
+use crate::settings::Settings;
+
+/// What every node of one execution shares.
+pub(super) struct NodeRunner {
+    pub(super) manifest: Arc<Manifest>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) pool: Arc<Pool>,
+    pub(super) out: Arc<Output>,
+    pub(super) swap: SwapOptions,
+    /// Unique to the invocation: temporary and backup relation names derive from it.
+    pub(super) suffix: String,
+    /// The audit schema when `--store-failures` (or the setting) asks for it.
+    pub(super) audit: Option<String>,
+    /// How many nodes the job runs, for `3 of 8`.
+    pub(super) total: usize,
+}
+
+impl NodeRunner {
+    /// Runs node `id`, the `index`-th to start.
+    pub(super) async fn run(self: Arc<Self>, id: String, index: usize) -> NodeResult {
+        let started_at = chrono::Utc::now();
+        let clock = Instant::now();
+        let (mut result, what) = if let Some(t) = self.manifest.test(&id) {
+            let what = format!("test {}", t.name);
+            self.out.node_start(index, self.total, &what, &id);
+            (self.test(t).await, what)
+        } else if let Some(node) = self.manifest.node(&id) {
+            let what = format!(
+                "sql {} model {}.{}",
+                node.materialized.as_str(),
+                node.schema,
+                node.alias
+            );
+            self.out.node_start(index, self.total, &what, &id);
+            (self.model(node).await, what)
+        } else {
+            unreachable!("the plan holds only models and tests")
+        };
+        let secs = clock.elapsed().as_secs_f64();
+        result.started_at = Some(started_at);
+        result.completed_at = Some(chrono::Utc::now());
+        result.execution_time = secs;
+        result.thread_id = format!("Thread-{}", (index - 1) % self.settings.threads + 1);
+        self.out
+            .node_end(index, self.total, &what, &id, &result.outcome, secs);
+        result
+    }
+
+    async fn test(&self, t: &TestNode) -> NodeResult {
+        let sql = t.compiled_code.clone().unwrap_or_default();
+        // --store-failures (or the setting) for every test; a test's own
+        // `store_failures` config for that test alone.
+        let store = match t
+            .config
+            .get("store_failures")
+            .and_then(serde_json::Value::as_bool)
+        {
+            Some(true) => Some(datatest::audit_schema(&self.settings.schema)),
+            Some(false) => None,
+            None => self.audit.clone(),
+        };
+        let outcome = match self.pool.get().await {
+            Ok(mut client) => {
+                let r = datatest::run(&mut client, t, &sql, store.as_deref()).await;
+                self.pool.put(client);
+                match r {
+                    Ok(o) => Outcome::Tested(o),
+                    Err(_) if self.swap_cancelled() => Outcome::Failed(interrupted_test(t)),
+                    Err(f) => Outcome::Failed(f),
+                }
+            }
+            Err(e) => Outcome::Failed(NodeFailure::Connection {
+                message: e.to_string(),
+            }),
+        };
+        NodeResult {
+            compiled_code: Some(sql),
+            ..NodeResult::new(&t.unique_id, outcome)
+        }
+    }
+
+    async fn model(&self, node: &Node) -> NodeResult {
+        let sql = node.compiled_code.clone().unwrap_or_default();
+        let outcome = match self.pool.get().await {
+            Ok(mut client) => {
+                let notify = |m: &str| self.out.warn("waiting", m);
+                let r = postgres::materialize(
+                    &mut client,
+                    node,
+                    &sql,
+                    &self.suffix,
+                    &self.swap,
+                    &notify,
+                )
+                .await;
+                self.pool.put(client);
+                match r {
+                    Ok(built) => Outcome::Built(built),
+                    Err(f) => Outcome::Failed(f),
+                }
+            }
+            Err(e) => Outcome::Failed(NodeFailure::Connection {
+                message: e.to_string(),
+            }),
+        };
+        NodeResult {
+            compiled_code: Some(sql),
+            relation_name: Some(node.relation_name()),
+            ..NodeResult::new(&node.unique_id, outcome)
+        }
+    }
+
+    fn swap_cancelled(&self) -> bool {
+        self.swap.cancelled()
+    }
+
+    /// Reports node `id`, the `index`-th, as skipped.
+    pub(super) fn skip(&self, id: &str, index: usize, reason: SkipReason) -> NodeResult {
+        let (what, compiled, relation) = match (self.manifest.node(id), self.manifest.test(id)) {
+            (Some(n), _) => (
+                format!("relation {}.{}", n.schema, n.alias),
+                n.compiled_code.clone(),
+                Some(n.relation_name()),
+            ),
+            (_, Some(t)) => (format!("test {}", t.name), t.compiled_code.clone(), None),
+            _ => (id.to_string(), None, None),
+        };
+        let outcome = Outcome::Skipped(reason);
+        self.out
+            .node_end(index, self.total, &what, id, &outcome, 0.0);
+        NodeResult {
+            compiled_code: compiled,
+            relation_name: relation,
+            ..NodeResult::new(id, outcome)
+        }
+    }
+}
+
+fn interrupted_test(t: &TestNode) -> NodeFailure {
+    NodeFailure::Interrupted {
+        message: format!("test {} was cancelled", t.name),
+    }
+}

@@ -1,0 +1,67 @@
+//! The plan of a job: which nodes it runs, in which order, on which graph.
+
+use std::collections::BTreeSet;
+
+use crate::error::Result;
+use crate::graph::Graph;
+use crate::manifest::{Manifest, NodeKind};
+
+/// What an executing command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Job {
+    Run,
+    Test {
+        store_failures: bool,
+    },
+    Build {
+        store_failures: bool,
+        check_freshness: bool,
+    },
+}
+
+impl Job {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Job::Run => "run",
+            Job::Test { .. } => "test",
+            Job::Build { .. } => "build",
+        }
+    }
+}
+
+/// The selected ids a job executes, in dependency order, and the graph it runs on
+/// (`build`'s adds the edges that make a failing test skip what its model feeds).
+pub(crate) fn plan(
+    graph: &Graph,
+    manifest: &Manifest,
+    select: &[String],
+    exclude: &[String],
+    job: Job,
+) -> Result<(Vec<String>, Graph)> {
+    let chosen = graph.select(manifest, select, exclude)?;
+    let excluded = if exclude.is_empty() {
+        BTreeSet::new()
+    } else {
+        graph.select(manifest, exclude, &[])?
+    };
+    let of_kind = |ids: &BTreeSet<String>, kind: NodeKind| -> BTreeSet<String> {
+        ids.iter()
+            .filter(|id| manifest.kind(id) == Some(kind))
+            .cloned()
+            .collect()
+    };
+    let models = of_kind(&chosen, NodeKind::Model);
+    let tests = of_kind(
+        &graph.with_tests(manifest, &chosen, &excluded),
+        NodeKind::Test,
+    );
+    Ok(match job {
+        Job::Run => (graph.topo_order(&models), graph.clone()),
+        Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
+        Job::Build { .. } => {
+            let g = graph.for_build(manifest);
+            let ids: BTreeSet<String> = models.union(&tests).cloned().collect();
+            (g.topo_order(&ids), g)
+        }
+    })
+}

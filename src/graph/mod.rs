@@ -1,0 +1,224 @@
+//! The dependency graph of a manifest: parent and child edges between unique ids
+//! (models, data tests, and sources, which are leaves that never run), cycle
+//! detection naming every node on the cycle with its file, dependency order, the
+//! extra edges of `build` and which tests come along with selected nodes.
+//! Selection itself is in [`select`].
+
+mod select;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, NodeKind};
+
+/// Parent and child edges between unique ids.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Graph {
+    /// Every unique id (models and sources).
+    pub(crate) ids: BTreeSet<String>,
+    pub(crate) parents: BTreeMap<String, Vec<String>>,
+    pub(crate) children: BTreeMap<String, Vec<String>>,
+}
+
+impl Graph {
+    /// Builds the graph of `manifest`, failing on a dependency cycle.
+    pub(crate) fn build(manifest: &Manifest) -> Result<Graph> {
+        let mut g = Graph::default();
+        for s in &manifest.sources {
+            g.ids.insert(s.unique_id.clone());
+        }
+        for n in &manifest.nodes {
+            g.ids.insert(n.unique_id.clone());
+        }
+        for t in &manifest.tests {
+            g.ids.insert(t.unique_id.clone());
+        }
+        let edges = manifest
+            .nodes
+            .iter()
+            .map(|n| (&n.unique_id, &n.depends_on_nodes))
+            .chain(
+                manifest
+                    .tests
+                    .iter()
+                    .map(|t| (&t.unique_id, &t.depends_on_nodes)),
+            );
+        for (id, deps) in edges {
+            for dep in deps {
+                g.parents.entry(id.clone()).or_default().push(dep.clone());
+                g.children.entry(dep.clone()).or_default().push(id.clone());
+            }
+        }
+        if let Some(cycle) = g.find_cycle() {
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|id| match manifest.node(id) {
+                    Some(n) => format!("{} ({})", n.name, n.original_file_path),
+                    None => id.clone(),
+                })
+                .collect();
+            return Err(Error::usage(format!(
+                "dependency cycle: {} → {}; remove one of these refs",
+                names.join(" → "),
+                names[0]
+            )));
+        }
+        Ok(g)
+    }
+
+    /// One cycle, as the list of ids along it, if there is any.
+    fn find_cycle(&self) -> Option<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Open,
+            Done,
+        }
+        let mut marks: BTreeMap<&str, Mark> = BTreeMap::new();
+        for start in &self.ids {
+            if marks.contains_key(start.as_str()) {
+                continue;
+            }
+            // Iterative DFS keeping the current path for reporting.
+            let mut path: Vec<&str> = vec![start];
+            let mut iters: Vec<usize> = vec![0];
+            marks.insert(start, Mark::Open);
+            while let Some(&node) = path.last() {
+                let i = iters.last_mut().unwrap();
+                let kids = self.children.get(node).map(Vec::as_slice).unwrap_or(&[]);
+                if *i < kids.len() {
+                    let k = kids[*i].as_str();
+                    *i += 1;
+                    match marks.get(k) {
+                        Some(Mark::Open) => {
+                            let from = path.iter().position(|p| *p == k).unwrap_or(0);
+                            return Some(path[from..].iter().map(|s| s.to_string()).collect());
+                        }
+                        Some(Mark::Done) => {}
+                        None => {
+                            marks.insert(k, Mark::Open);
+                            path.push(k);
+                            iters.push(0);
+                        }
+                    }
+                } else {
+                    marks.insert(node, Mark::Done);
+                    path.pop();
+                    iters.pop();
+                }
+            }
+        }
+        None
+    }
+
+    /// Ids reachable from `id` through `edges`, up to `depth` steps (None: all).
+    fn reach(
+        &self,
+        id: &str,
+        edges: &BTreeMap<String, Vec<String>>,
+        depth: Option<usize>,
+    ) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut queue = VecDeque::from([(id.to_string(), 0usize)]);
+        while let Some((cur, d)) = queue.pop_front() {
+            if depth.is_some_and(|max| d >= max) {
+                continue;
+            }
+            for next in edges.get(&cur).map(Vec::as_slice).unwrap_or(&[]) {
+                if out.insert(next.clone()) {
+                    queue.push_back((next.clone(), d + 1));
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn ancestors(&self, id: &str) -> BTreeSet<String> {
+        self.reach(id, &self.parents, None)
+    }
+
+    pub(crate) fn descendants(&self, id: &str) -> BTreeSet<String> {
+        self.reach(id, &self.children, None)
+    }
+
+    /// The graph `build` runs: each data test also precedes the children of the
+    /// node it tests, so a failing test skips them (dbt's semantics). An edge that
+    /// would close a cycle (a child the test itself depends on) is left out.
+    pub(crate) fn for_build(&self, manifest: &Manifest) -> Graph {
+        let mut g = self.clone();
+        for t in &manifest.tests {
+            let Some(attached) = &t.attached_node else {
+                continue;
+            };
+            let ancestors = self.ancestors(&t.unique_id);
+            for child in self.children.get(attached).cloned().unwrap_or_default() {
+                if manifest.kind(&child) == Some(NodeKind::Test)
+                    || ancestors.contains(&child)
+                    || child == t.unique_id
+                {
+                    continue;
+                }
+                g.parents
+                    .entry(child.clone())
+                    .or_default()
+                    .push(t.unique_id.clone());
+                g.children
+                    .entry(t.unique_id.clone())
+                    .or_default()
+                    .push(child);
+            }
+        }
+        g
+    }
+
+    /// Adds the data tests whose every parent is selected or is a source
+    /// ("buildable" indirect selection would be stricter; this is dbt's default
+    /// "eager": a test comes along when any parent it tests is selected).
+    pub(crate) fn with_tests(
+        &self,
+        manifest: &Manifest,
+        selected: &BTreeSet<String>,
+        excluded: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut out = selected.clone();
+        for t in &manifest.tests {
+            if excluded.contains(&t.unique_id) {
+                continue;
+            }
+            if t.depends_on_nodes.iter().any(|d| selected.contains(d)) {
+                out.insert(t.unique_id.clone());
+            }
+        }
+        out
+    }
+
+    /// `ids` in an order where every node comes after its parents (ties by id).
+    pub(crate) fn topo_order(&self, ids: &BTreeSet<String>) -> Vec<String> {
+        let mut indegree: BTreeMap<&str, usize> = ids.iter().map(|i| (i.as_str(), 0)).collect();
+        for id in ids {
+            for p in self.parents.get(id).map(Vec::as_slice).unwrap_or(&[]) {
+                if ids.contains(p) {
+                    *indegree.get_mut(id.as_str()).unwrap() += 1;
+                }
+            }
+        }
+        let mut ready: BTreeSet<&str> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(i, _)| *i)
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        while let Some(&next) = ready.iter().next() {
+            ready.remove(next);
+            out.push(next.to_string());
+            for c in self.children.get(next).map(Vec::as_slice).unwrap_or(&[]) {
+                if let Some(d) = indegree.get_mut(c.as_str()) {
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.insert(c.as_str());
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,96 @@
+//! The PostgreSQL adapter: connections ([`connect`]), TLS ([`tls`]), the pool of an
+//! execution ([`pool`]), materializations with safe swaps ([`swap`]) and how
+//! database errors read ([`db_error`]); plus the few catalog statements the
+//! commands need (server version, target schemas).
+
+mod connect;
+mod db_error;
+mod pool;
+mod swap;
+mod tls;
+
+use std::future::Future;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{CancelToken, Client};
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use crate::manifest::quote_ident;
+use crate::settings::Settings;
+
+pub(crate) use connect::{connect, connect_with_retry};
+pub(crate) use db_error::describe_db_error;
+pub(crate) use pool::Pool;
+pub(crate) use swap::{materialize, SwapOptions};
+
+/// Server version string (`SHOW server_version`) and how the session is
+/// encrypted, as `debug` shows them: `16.4 over TLSv1.3` or `16.4 without TLS`.
+pub(crate) async fn server_version(client: &Client) -> Result<String> {
+    let row = client
+        .query_one(
+            "select current_setting('server_version') || coalesce((select ' over ' || version from pg_stat_ssl where pid = pg_backend_pid() and ssl), ' without TLS')",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::runtime(format!("cannot read the server version: {e}")))?;
+    Ok(row.get(0))
+}
+
+/// Creates `schema` unless it exists (only needs CREATE when it does not).
+pub(crate) async fn ensure_schema(
+    client: &Client,
+    schema: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let exists = client
+        .query_opt("select 1 from pg_namespace where nspname = $1", &[&schema])
+        .await?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    match client
+        .batch_execute(&format!(
+            "create schema if not exists {}",
+            quote_ident(schema)
+        ))
+        .await
+    {
+        Ok(()) => Ok(()),
+        // Another invocation created it at the same moment.
+        Err(e)
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&SqlState::DUPLICATE_SCHEMA) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Asks the server to cancel the statement running on the connection of `token`
+/// (best effort: a connection that is idle or gone has nothing to cancel).
+pub(crate) async fn cancel_query(token: &CancelToken, settings: &Settings) {
+    let Ok((_, tls)) = tls::connector(settings) else {
+        return; // the connection was opened with these settings: cannot happen
+    };
+    let _ = token.cancel_query(tls).await;
+}
+
+/// Runs `work`, which uses `client`; if the invocation is cancelled first, cancels
+/// the statement running on the server and fails with "interrupted <phase>".
+pub(crate) async fn cancellable<T>(
+    client: &Client,
+    settings: &Settings,
+    cancel: &Cancel,
+    phase: &str,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = work => r,
+        _ = cancel.cancelled() => {
+            cancel_query(&client.cancel_token(), settings).await;
+            Err(Error::interrupted(phase))
+        }
+    }
+}

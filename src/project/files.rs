@@ -1,0 +1,70 @@
+//! The project's files on disk: every file under a path of the project, sorted,
+//! with the paths dbt records (`original_file_path`, `path`).
+
+use std::path::Path;
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+
+/// A `.sql` file of the project.
+#[derive(Debug, Clone)]
+pub(crate) struct SqlFile {
+    /// Node name: the file stem.
+    pub(crate) name: String,
+    /// Path relative to the project directory (`models/marts/a.sql`), as dbt's
+    /// `original_file_path`.
+    pub(crate) original_file_path: String,
+    /// Path relative to its model/macro/test path (`marts/a.sql`), as dbt's `path`.
+    pub(crate) path: String,
+    pub(crate) content: String,
+}
+
+/// Every file under `root/sub`, sorted by path so loading is deterministic.
+pub(super) fn walk(root: &Path, sub: &str, cancel: &Cancel) -> Result<Vec<SqlFile>> {
+    let base = root.join(sub);
+    let mut out = Vec::new();
+    if !base.is_dir() {
+        return Ok(out);
+    }
+    let mut stack = vec![base.clone()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d)
+            .map_err(|e| Error::usage(format!("cannot read directory {}: {e}", d.display())))?;
+        for entry in entries {
+            let entry = entry
+                .map_err(|e| Error::usage(format!("cannot read directory {}: {e}", d.display())))?;
+            let p = entry.path();
+            let fname = entry.file_name().to_string_lossy().to_string();
+            if fname.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let content = std::fs::read_to_string(&p)
+                .map_err(|e| Error::usage(format!("cannot read {}: {e}", p.display())))?;
+            cancel.check("while loading the project; nothing was run")?;
+            let rel = p.strip_prefix(root).unwrap_or(&p);
+            let within = p.strip_prefix(&base).unwrap_or(&p);
+            out.push(SqlFile {
+                name: p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                original_file_path: slash(rel),
+                path: slash(within),
+                content,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.original_file_path.cmp(&b.original_file_path));
+    Ok(out)
+}
+
+fn slash(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,142 @@
+//! What a render sees besides `ref`/`source`: the call recorder of one render
+//! ([`Calls`]: refs, sources, macros, `config()` calls and `return()` slots), the
+//! `config` object, `exceptions`, and the `model` object of a node.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Kwargs, Object};
+use minijinja::{ErrorKind as JErrorKind, State, Value};
+use serde_json::{Map, Value as Json};
+
+use crate::manifest::Node;
+use crate::project::merge_config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Parse,
+    Compile,
+}
+
+/// What one render of one node records: its calls to `ref`, `source`, `config`
+/// and project macros, and the `return()` slots of macro calls in flight.
+#[derive(Debug)]
+pub(super) struct Calls {
+    pub(super) phase: Phase,
+    pub(super) refs: Mutex<Vec<String>>,
+    pub(super) sources: Mutex<Vec<(String, String)>>,
+    pub(super) macros: Mutex<BTreeSet<String>>,
+    pub(super) config: Mutex<Map<String, Json>>,
+    pub(super) returns: Mutex<Vec<Option<Value>>>,
+}
+
+impl Object for Calls {}
+
+impl Calls {
+    pub(super) fn new(phase: Phase) -> Arc<Calls> {
+        Arc::new(Calls {
+            phase,
+            refs: Mutex::default(),
+            sources: Mutex::default(),
+            macros: Mutex::default(),
+            config: Mutex::default(),
+            returns: Mutex::default(),
+        })
+    }
+}
+
+/// `config`: callable (`{{ config(materialized='table') }}`) and readable
+/// (`config.get('materialized')`).
+#[derive(Debug)]
+pub(super) struct ConfigObj {
+    pub(super) calls: Arc<Calls>,
+    /// The configs known before this render (project tree and YAML).
+    pub(super) base: Map<String, Json>,
+}
+
+impl Object for ConfigObj {
+    fn call(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+        if self.calls.phase == Phase::Parse {
+            let mut cfg = self.calls.config.lock().unwrap();
+            for key in kwargs.args() {
+                let v: Value = kwargs.get(key)?;
+                let j = serde_json::to_value(&v).map_err(|e| {
+                    minijinja::Error::new(
+                        JErrorKind::InvalidOperation,
+                        format!("config({key}=…): {e}"),
+                    )
+                })?;
+                merge_config(&mut cfg, key, j);
+            }
+        }
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        match method {
+            "get" | "require" => {
+                let (key, default): (String, Option<Value>) = minijinja::value::from_args(args)?;
+                let own = self.calls.config.lock().unwrap().get(&key).cloned();
+                match own.or_else(|| self.base.get(&key).cloned()) {
+                    Some(v) => Ok(Value::from(minijinja::value::Serde(&v))),
+                    None if method == "require" => Err(minijinja::Error::new(
+                        JErrorKind::InvalidOperation,
+                        format!("config '{key}' is required but not set"),
+                    )),
+                    None => Ok(default.unwrap_or(Value::from(()))),
+                }
+            }
+            _ => Err(minijinja::Error::from(JErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// `exceptions.raise_compiler_error(msg)` and `exceptions.warn(msg)`.
+#[derive(Debug)]
+pub(super) struct Exceptions;
+
+impl Object for Exceptions {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        let (msg,): (String,) = minijinja::value::from_args(args)?;
+        match method {
+            "raise_compiler_error" => Err(minijinja::Error::new(JErrorKind::InvalidOperation, msg)),
+            "warn" => {
+                log::warn!("{msg}");
+                Ok(Value::from(""))
+            }
+            _ => Err(minijinja::Error::from(JErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// The `node`/`model` object macros receive.
+pub(super) fn node_json(node: &Node) -> Json {
+    serde_json::json!({
+        "name": node.name,
+        "unique_id": node.unique_id,
+        "resource_type": node.resource_type,
+        "package_name": node.package_name,
+        "path": node.path,
+        "original_file_path": node.original_file_path,
+        "fqn": node.fqn,
+        "schema": node.schema,
+        "alias": node.alias,
+        "config": node.config,
+        "tags": node.tags,
+    })
+}

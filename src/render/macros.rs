@@ -1,0 +1,67 @@
+//! Project macros: dbt's `{% test %}` blocks rewritten into macros, and calling a
+//! macro on behalf of a node with its context, honouring `return()`.
+
+use minijinja::{State, Value};
+
+use super::calls_of;
+
+/// Rewrites dbt's `{% test name(...) %}…{% endtest %}` blocks into macros named
+/// `test_name`, keeping every line where it was.
+pub(super) fn rewrite_test_blocks(src: &str) -> String {
+    let mut out = String::with_capacity(src.len() + 16);
+    let mut i = 0;
+    while let Some(off) = src[i..].find("{%") {
+        let mut j = i + off + 2;
+        if src[j..].starts_with('-') {
+            j += 1;
+        }
+        j += src[j..].len() - src[j..].trim_start().len();
+        out.push_str(&src[i..j]);
+        let rest = &src[j..];
+        let word_end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        match &rest[..word_end] {
+            "test" => {
+                out.push_str("macro test_");
+                j += word_end;
+                j += src[j..].len() - src[j..].trim_start_matches([' ', '\t']).len();
+            }
+            "endtest" => {
+                out.push_str("endmacro");
+                j += word_end;
+            }
+            _ => {}
+        }
+        i = j;
+    }
+    out.push_str(&src[i..]);
+    out
+}
+
+/// Runs the project macro `name` (defined in `file`) for a caller, with the
+/// caller's `this`, `model`, `config` and call recorder, honouring `return()`.
+pub(super) fn call_project_macro(
+    state: &State,
+    file: &str,
+    name: &str,
+    args: &[Value],
+) -> std::result::Result<Value, minijinja::Error> {
+    let calls = calls_of(state)?;
+    calls.macros.lock().unwrap().insert(name.to_string());
+    let tmpl = state.env().get_template(file)?;
+    let ctx = minijinja::context! {
+        __calls => Value::from_dyn_object(calls.clone()),
+        config => state.lookup("config"),
+        this => state.lookup("this"),
+        model => state.lookup("model"),
+        invocation_id => state.lookup("invocation_id"),
+        run_started_at => state.lookup("run_started_at"),
+    };
+    let mut captured = tmpl.render_captured(ctx)?;
+    calls.returns.lock().unwrap().push(None);
+    let out = captured.with_state_mut(|st| st.call_macro(name, args));
+    let ret = calls.returns.lock().unwrap().pop().flatten();
+    let out = out?;
+    Ok(ret.unwrap_or_else(|| Value::from_safe_string(out)))
+}
