@@ -14,9 +14,10 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::Client;
 
-use crate::cluster::Cluster;
+use reluvia_sample::cluster::Cluster;
+use reluvia_sample::generate::{generate_table, Dataset, GenOptions, Table};
+
 use crate::error::{Error, Result};
-use crate::generate::{generate_table, Dataset, GenOptions, Table};
 use crate::manifest::{quote_ident, relation_name};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_project.rs"));

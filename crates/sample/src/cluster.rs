@@ -614,25 +614,22 @@ fn url(port: u16, dbname: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The value `sql` returns in the database of connection URL `url`, by `psql`
+    /// (which also shows the URL works for the demo's users).
     fn query_one(url: &str, sql: &str) -> Result<String, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| format!("connect {url}: {e}"))?;
-            let task = tokio::spawn(conn);
-            let row = client
-                .query_one(sql, &[])
-                .await
-                .map_err(|e| e.to_string())?;
-            let value: String = row.get(0);
-            drop(client);
-            let _ = task.await;
-            Ok(value)
-        })
+        let psql = find_bin_dir()?.join("psql");
+        let out = client_command(&psql)
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(url)
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{url}: {}", output_text(&out)));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.strip_suffix('\n').unwrap_or(&text).to_string())
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! Reluvia's sample kit, used by the `demo` and `generate` commands of
+//! reluvia-transform and by its tests:
+//!
+//! - [`generate`]: a deterministic generator of the raw tables' data, as
+//!   PostgreSQL COPY text;
+//! - [`cluster`]: a throwaway PostgreSQL server.
+
+pub mod cluster;
+pub mod generate;
