@@ -15,15 +15,13 @@ use futures_util::SinkExt;
 use tokio_postgres::Client;
 
 use reluvia_sample::cluster::Cluster;
-use reluvia_sample::generate::{generate_table, Dataset, GenOptions, Table};
+use reluvia_sample::contract::{self, Table};
+use reluvia_sample::generate::{generate_table, Dataset, GenOptions};
 
 use crate::error::{Error, Result};
 use crate::manifest::{quote_ident, relation_name};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_project.rs"));
-
-/// DDL of the raw schemas and tables of raw-contract.md.
-pub const RAW_DDL: &str = include_str!("sql/raw_tables.sql");
 
 /// Options of `demo`.
 #[derive(Debug, Clone)]
@@ -69,15 +67,16 @@ pub async fn load_raw(client: &Client, opts: &GenOptions) -> Result<Vec<(String,
             crate::warehouse::describe_db_error(&e, "")
         ))
     };
+    let drop: String = contract::schemas()
+        .iter()
+        .map(|s| format!("drop schema if exists {s} cascade;\n"))
+        .collect();
     client
-        .batch_execute(
-            "drop schema if exists raw_funnelfox cascade; drop schema if exists raw_stripe cascade;
-             drop schema if exists raw_amplitude cascade; drop schema if exists raw_facebook cascade;",
-        )
+        .batch_execute(&drop)
         .await
         .map_err(|e| db_err("cannot reset the raw schemas", e))?;
     client
-        .batch_execute(RAW_DDL)
+        .batch_execute(&contract::ddl())
         .await
         .map_err(|e| db_err("cannot create the raw tables", e))?;
     // Streamed: a blocking thread generates each table in row-aligned chunks that

@@ -1,9 +1,12 @@
 //! Reluvia's sample kit, used by the `demo` and `generate` commands of
 //! reluvia-transform and by its tests:
 //!
+//! - [`contract`]: the raw data contract, the eight raw tables (columns, types,
+//!   keys) and their DDL;
 //! - [`generate`]: a deterministic generator of the raw tables' data, as
 //!   PostgreSQL COPY text;
 //! - [`cluster`]: a throwaway PostgreSQL server.
 
 pub mod cluster;
+pub mod contract;
 pub mod generate;
