@@ -7,6 +7,8 @@
 //!   PostgreSQL COPY text;
 //! - [`cluster`]: a throwaway PostgreSQL server.
 
+#![warn(unreachable_pub)]
+
 pub mod cluster;
 pub mod contract;
 pub mod generate;

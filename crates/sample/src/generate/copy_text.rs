@@ -10,7 +10,7 @@ use super::{Micros, CHUNK_BYTES};
 /// Appends `value` to `out` escaped for a field of PostgreSQL's COPY text format:
 /// backslash, tab, newline and carriage return become `\\`, `\t`, `\n`, `\r`. (The
 /// generator never produces NUL characters, which PostgreSQL text cannot hold.)
-pub fn push_copy_escaped(out: &mut String, value: &str) {
+pub(super) fn push_copy_escaped(out: &mut String, value: &str) {
     // Fast path: most values need no escaping at all.
     if !value
         .bytes()
