@@ -1,44 +1,111 @@
 //! A throwaway PostgreSQL server for the demo and the tests.
 //!
 //! This module owns finding the PostgreSQL server binaries, creating a fresh cluster
-//! in a temporary directory (`initdb`), choosing a free TCP port, starting and
-//! stopping the server with `pg_ctl`, creating databases, and removing everything
-//! again. The server listens on 127.0.0.1 only, trusts every local connection (user
-//! `postgres`, no password) and runs with `fsync = off`: it is for data that can be
-//! regenerated, never for anything that must survive.
+//! (`initdb`), choosing a free TCP port, starting and stopping the server with
+//! `pg_ctl`, creating databases, and removing everything again. The server listens
+//! on 127.0.0.1 only, trusts every local connection (user `postgres`, no password)
+//! unless [`ClusterOptions`] replace its `pg_hba.conf`, and runs with `fsync = off`:
+//! it is for data that can be regenerated, never for anything that must survive.
+//!
+//! Two kinds of cluster:
+//!
+//! - [`Cluster::start`] (or [`Cluster::start_with`] options): a fresh cluster in a
+//!   new temporary directory. Dropping it stops the server and deletes the
+//!   directory. That does not happen when the process is killed or exits without
+//!   unwinding (e.g. on Ctrl-C without a signal handler): a caller that wants to
+//!   survive that should handle the signal and drop the cluster, or
+//!   [`Cluster::keep`] it and print the stop command.
+//! - [`Cluster::shared`]: a persistent cluster in a directory of the caller's
+//!   choosing, reused by every later call while its server answers (a test suite
+//!   starts it once for many test processes). Dropping it leaves it running;
+//!   [`Cluster::stop`] or [`Cluster::stop_shared`] stop it.
 //!
 //! PostgreSQL refuses to run as root, so when the current process is root the
 //! server's commands run as the `postgres` system user (`runuser -u postgres --`),
-//! with a temporary directory that user owns; an ordinary user runs them directly.
-//!
-//! Dropping a [`Cluster`] stops the server and deletes its directory. That does not
-//! happen when the process is killed or exits without unwinding (e.g. on Ctrl-C
-//! without a signal handler): a caller that wants to survive that should handle the
-//! signal and drop the cluster, or [`Cluster::keep`] it and print the stop command.
+//! with a directory that user owns; an ordinary user runs them directly.
 
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 const HOST: &str = "127.0.0.1";
 const USER: &str = "postgres";
 /// The environment variable that names the server's bin directory explicitly.
-pub const BIN_ENV: &str = "RELUVIA_PG_BIN";
+const BIN_ENV: &str = "RELUVIA_PG_BIN";
 /// Longest path of a Unix socket (`sun_path` is 108 bytes on Linux, NUL included).
 const MAX_SOCKET_PATH: usize = 107;
 
-/// A running throwaway PostgreSQL server. Stopped and deleted on drop unless kept.
+/// How a cluster differs from the defaults (100 connections, the system's time
+/// zone, initdb's `pg_hba.conf`: trust for local connections). Applied when the
+/// cluster is created; a reused [`Cluster::shared`] cluster gets its `pg_hba.conf`
+/// again, the rest stays as it was created.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterOptions {
+    max_connections: Option<u32>,
+    timezone: Option<String>,
+    conf_lines: Vec<String>,
+    hba: Option<String>,
+    files: Vec<(String, PathBuf)>,
+}
+
+impl ClusterOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The server's `max_connections` (default 100).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
+
+    /// The server's default `timezone`, e.g. `Pacific/Chatham`.
+    pub fn timezone(mut self, zone: &str) -> Self {
+        self.timezone = Some(zone.to_string());
+        self
+    }
+
+    /// A line appended to `postgresql.conf` after the cluster's own settings (so it
+    /// wins over them), e.g. `ssl = on`.
+    pub fn conf_line(mut self, line: &str) -> Self {
+        self.conf_lines.push(line.to_string());
+        self
+    }
+
+    /// The whole `pg_hba.conf`, replacing initdb's.
+    pub fn pg_hba(mut self, text: &str) -> Self {
+        self.hba = Some(text.to_string());
+        self
+    }
+
+    /// Copies file `source` into the data directory as `name` (a plain file name),
+    /// mode 600 and owned by the server's user: e.g. a TLS certificate and key that
+    /// `ssl_cert_file`/`ssl_key_file` name.
+    pub fn data_file(mut self, name: &str, source: impl AsRef<Path>) -> Self {
+        self.files
+            .push((name.to_string(), source.as_ref().to_path_buf()));
+        self
+    }
+}
+
+/// A running throwaway PostgreSQL server. A cluster from [`Cluster::start`] is
+/// stopped and deleted on drop unless kept; a [`Cluster::shared`] one keeps running.
 #[derive(Debug)]
 pub struct Cluster {
     bin: PathBuf,
-    /// The temporary directory holding `data/`, `server.log` and the socket.
+    /// The directory holding `server.log` and the socket: a temporary directory
+    /// with `data/` in it, or the shared cluster's data directory itself.
     root: PathBuf,
     data: PathBuf,
     port: u16,
     /// True when the server's commands run as the `postgres` user (we are root).
     as_postgres: bool,
+    /// A persistent cluster of [`Cluster::shared`]: never removed, not stopped on drop.
+    shared: bool,
     /// Whether the server was started (and so must be stopped).
     started: bool,
     /// False once stopped or kept: `Drop` then leaves everything alone.
@@ -74,11 +141,17 @@ impl std::fmt::Display for KeptCluster {
 }
 
 impl Cluster {
-    /// Creates and starts a fresh server on a free port of 127.0.0.1.
+    /// Creates and starts a fresh server on a free port of 127.0.0.1, with the
+    /// default options.
     ///
     /// The error is one line a user can act on: which step failed, the tool's own
     /// last words (for the server, the last lines of its log) and what to do.
     pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(&ClusterOptions::default())
+    }
+
+    /// [`Cluster::start`] with `options`.
+    pub fn start_with(options: &ClusterOptions) -> Result<Cluster, String> {
         let bin = find_bin_dir()?;
         let as_postgres = running_as_root();
         let root = make_root_dir(as_postgres)?;
@@ -89,10 +162,11 @@ impl Cluster {
             root,
             port: 0,
             as_postgres,
+            shared: false,
             started: false,
             armed: true,
         };
-        cluster.init()?;
+        cluster.init(options)?;
         cluster.launch()?;
         log::info!(
             "started throwaway PostgreSQL on {HOST}:{} (data {})",
@@ -100,6 +174,86 @@ impl Cluster {
             cluster.data.display()
         );
         Ok(cluster)
+    }
+
+    /// The persistent cluster in data directory `dir`: the server already running
+    /// there when it answers (its `pg_hba.conf` rewritten from `options` and
+    /// reloaded), else a fresh cluster created there with `options` and started on a
+    /// free port. Whatever was in `dir` before is removed then, provided it is a
+    /// PostgreSQL data directory or empty.
+    ///
+    /// The cluster is not stopped on drop: the next call, from this process or
+    /// another, reuses it. [`Cluster::stop`] or [`Cluster::stop_shared`] stop it
+    /// (and leave the directory). Calls for the same `dir` take turns (a lock file
+    /// `dir.lock` beside it), so concurrent processes share one server.
+    pub fn shared(dir: &Path, options: &ClusterOptions) -> Result<Cluster, String> {
+        let bin = find_bin_dir()?;
+        let as_postgres = running_as_root();
+        let dir = absolute(dir)?;
+        let _lock = DirLock::acquire(&dir)?;
+        let mut cluster = Cluster {
+            bin,
+            root: dir.clone(),
+            data: dir.clone(),
+            port: 0,
+            as_postgres,
+            shared: true,
+            started: false,
+            armed: true,
+        };
+        if let Some(port) = cluster.answering_port() {
+            cluster.port = port;
+            cluster.started = true;
+            cluster.write_hba(options)?;
+            cluster.reload()?;
+            log::info!(
+                "reusing PostgreSQL on {HOST}:{port} (data {})",
+                dir.display()
+            );
+            return Ok(cluster);
+        }
+        if dir.join("postmaster.pid").exists() {
+            // A server that does not answer (or a stale postmaster.pid).
+            let _ = cluster.pg_ctl_stop("immediate");
+        }
+        make_shared_dir(&dir, as_postgres)?;
+        cluster.init(options)?;
+        cluster.launch()?;
+        log::info!(
+            "started PostgreSQL on {HOST}:{} (data {})",
+            cluster.port,
+            dir.display()
+        );
+        Ok(cluster)
+    }
+
+    /// Stops the server of the [`Cluster::shared`] cluster in `dir`, if one runs
+    /// there, and leaves the directory. Returns whether a server was stopped.
+    pub fn stop_shared(dir: &Path) -> Result<bool, String> {
+        let dir = absolute(dir)?;
+        if !dir.join("postmaster.pid").exists() {
+            return Ok(false);
+        }
+        let _lock = DirLock::acquire(&dir)?;
+        let cluster = Cluster {
+            bin: find_bin_dir()?,
+            root: dir.clone(),
+            data: dir,
+            port: 0,
+            as_postgres: running_as_root(),
+            shared: true,
+            started: true,
+            armed: false,
+        };
+        if cluster.pg_ctl_stop("fast") || cluster.pg_ctl_stop("immediate") {
+            Ok(true)
+        } else {
+            Err(format!(
+                "could not stop the PostgreSQL server of {}; see {}",
+                cluster.data.display(),
+                cluster.log_file().display()
+            ))
+        }
     }
 
     /// The server's address: always `127.0.0.1`.
@@ -117,24 +271,9 @@ impl Cluster {
         USER
     }
 
-    /// The cluster's data directory (inside the temporary directory).
-    pub fn data_dir(&self) -> &Path {
-        &self.data
-    }
-
-    /// The temporary directory that holds everything of the cluster.
-    pub fn root_dir(&self) -> &Path {
-        &self.root
-    }
-
     /// The server log.
-    pub fn log_file(&self) -> PathBuf {
+    fn log_file(&self) -> PathBuf {
         self.root.join("server.log")
-    }
-
-    /// The PostgreSQL bin directory in use.
-    pub fn bin_dir(&self) -> &Path {
-        &self.bin
     }
 
     /// `postgresql://postgres@127.0.0.1:PORT/dbname` (the name percent-encoded).
@@ -154,6 +293,15 @@ impl Cluster {
         cmd
     }
 
+    /// Runs `sql` in database `dbname` with [`Cluster::psql`].
+    pub fn execute(&self, dbname: &str, sql: &str) -> Result<(), String> {
+        run_checked(
+            self.psql(dbname).arg("-c").arg(sql),
+            "psql",
+            &format!("psql in database {dbname:?} of the throwaway server"),
+        )
+    }
+
     /// Creates database `name` (any name: `createdb` quotes it).
     pub fn create_database(&self, name: &str) -> Result<(), String> {
         let mut cmd = client_command(&self.bin.join("createdb"));
@@ -162,45 +310,58 @@ impl Cluster {
             .arg(self.port.to_string())
             .arg("--")
             .arg(name);
-        let out = run(&mut cmd, "createdb")?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "could not create database {name:?} on the throwaway server: {}",
-                last_lines(&output_text(&out), 3)
-            ))
-        }
+        run_checked(
+            &mut cmd,
+            "createdb",
+            &format!("could not create database {name:?} on the throwaway server"),
+        )
     }
 
     /// Disarms the drop: the server keeps running after this value and this process
-    /// are gone. Returns where it is and the command that stops and removes it.
+    /// are gone. Returns where it is and the command that stops it and (unless it is
+    /// a shared cluster) removes its directory.
     pub fn keep(mut self) -> KeptCluster {
         self.armed = false;
         let pg_ctl = shell_quote(&self.bin.join("pg_ctl").to_string_lossy());
         let data = shell_quote(&self.data.to_string_lossy());
-        let root = shell_quote(&self.root.to_string_lossy());
         let runuser = if self.as_postgres {
             "runuser -u postgres -- "
         } else {
             ""
         };
+        let mut stop_command = format!("{runuser}{pg_ctl} -D {data} -m fast -w stop");
+        if !self.shared {
+            let root = shell_quote(&self.root.to_string_lossy());
+            stop_command.push_str(&format!("; rm -rf {root}"));
+        }
         KeptCluster {
             port: self.port,
             data_dir: self.data.clone(),
             log_file: self.log_file(),
-            stop_command: format!("{runuser}{pg_ctl} -D {data} -m fast -w stop; rm -rf {root}"),
+            stop_command,
         }
     }
 
-    /// Stops the server (`pg_ctl -m fast stop`) and removes its directory. Problems
-    /// are logged as warnings: there is nothing a caller could do about them.
+    /// Stops the server (`pg_ctl -m fast stop`) and removes its directory (a shared
+    /// cluster's stays). Problems are logged as warnings: there is nothing a caller
+    /// could do about them.
     pub fn stop(mut self) {
-        self.shutdown();
+        if self.shared {
+            // Dropping a shared cluster leaves it alone; stopping it does not.
+            if !self.pg_ctl_stop("fast") && !self.pg_ctl_stop("immediate") {
+                log::warn!(
+                    "could not stop the PostgreSQL server of {}",
+                    self.data.display()
+                );
+            }
+            self.armed = false;
+        } else {
+            self.shutdown();
+        }
     }
 
     fn shutdown(&mut self) {
-        if !self.armed {
+        if !self.armed || self.shared {
             return;
         }
         self.armed = false;
@@ -243,6 +404,35 @@ impl Cluster {
         }
     }
 
+    /// The port of the server running in the data directory, if `pg_ctl status`
+    /// finds its process and it answers there (`pg_isready`): a stale
+    /// `postmaster.pid` whose PID another process took would fool `pg_ctl` alone.
+    fn answering_port(&self) -> Option<u16> {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        // The fourth line is the port.
+        let port: u16 = pid_file.lines().nth(3)?.trim().parse().ok()?;
+        let mut status = self.server_command("pg_ctl");
+        status.arg("-D").arg(&self.data).arg("status");
+        if !run(&mut status, "pg_ctl").ok()?.status.success() {
+            return None;
+        }
+        let mut ready = client_command(&self.bin.join("pg_isready"));
+        ready
+            .args(["-q", "-h", HOST, "-t", "5", "-p"])
+            .arg(port.to_string());
+        run(&mut ready, "pg_isready")
+            .ok()?
+            .status
+            .success()
+            .then_some(port)
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        let mut cmd = self.server_command("pg_ctl");
+        cmd.arg("-D").arg(&self.data).arg("reload");
+        run_checked(&mut cmd, "pg_ctl", "pg_ctl reload")
+    }
+
     /// A command for one of the server binaries, run as the `postgres` user when we
     /// are root, from the cluster's directory (so that user can `chdir` there) and
     /// without the caller's `PG*` variables (`PGDATA`, `PGPORT`, ... would change
@@ -261,7 +451,19 @@ impl Cluster {
         cmd
     }
 
-    fn init(&mut self) -> Result<(), String> {
+    /// Hands a file we wrote to the server's user (when we are root) and makes it
+    /// readable by that user alone.
+    fn give_to_server(&self, path: &Path) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("could not restrict {}: {e}", path.display()))?;
+        if self.as_postgres {
+            hand_to_postgres(path)?;
+        }
+        Ok(())
+    }
+
+    fn init(&mut self, options: &ClusterOptions) -> Result<(), String> {
         let mut cmd = self.server_command("initdb");
         cmd.arg("-D")
             .arg(&self.data)
@@ -276,7 +478,7 @@ impl Cluster {
             ));
         }
         // Settings that do not depend on the port (which is chosen at each start
-        // attempt and passed on the command line).
+        // attempt and appended then).
         let socket_dir = self.root.to_string_lossy().into_owned();
         let socket_dir = if socket_dir.len() + "/.s.PGSQL.65535".len() <= MAX_SOCKET_PATH {
             socket_dir
@@ -284,52 +486,86 @@ impl Cluster {
             // Too long for a Unix socket: TCP only (everything here uses TCP).
             String::new()
         };
-        let settings = format!(
-            "\n# reluvia-transform throwaway cluster\n\
+        let mut settings = format!(
+            "\n# reluvia throwaway cluster\n\
              listen_addresses = '{HOST}'\n\
              unix_socket_directories = '{}'\n\
              fsync = off\n\
              synchronous_commit = off\n\
              full_page_writes = off\n\
-             max_connections = 100\n\
+             max_connections = {}\n\
              log_min_messages = warning\n",
-            conf_quote(&socket_dir)
+            conf_quote(&socket_dir),
+            options.max_connections.unwrap_or(100)
         );
-        // Appending as root keeps the file's owner (postgres) and mode.
+        if let Some(zone) = &options.timezone {
+            settings.push_str(&format!("timezone = '{}'\n", conf_quote(zone)));
+        }
+        for line in &options.conf_lines {
+            settings.push_str(line);
+            settings.push('\n');
+        }
+        self.append_conf(&settings)?;
+        for (name, source) in &options.files {
+            let target = self.data.join(name);
+            std::fs::copy(source, &target).map_err(|e| {
+                format!(
+                    "could not copy {} to {}: {e}",
+                    source.display(),
+                    target.display()
+                )
+            })?;
+            self.give_to_server(&target)?;
+        }
+        self.write_hba(options)
+    }
+
+    /// Appends to `postgresql.conf` (as root this keeps the file's owner and mode).
+    fn append_conf(&self, text: &str) -> Result<(), String> {
         let conf = self.data.join("postgresql.conf");
         std::fs::OpenOptions::new()
             .append(true)
             .open(&conf)
-            .and_then(|mut f| f.write_all(settings.as_bytes()))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
             .map_err(|e| format!("could not write {}: {e}", conf.display()))
     }
 
+    /// Replaces `pg_hba.conf` with the options' (atomically: a running server may
+    /// reload at any time); nothing to do without one.
+    fn write_hba(&self, options: &ClusterOptions) -> Result<(), String> {
+        let Some(hba) = &options.hba else {
+            return Ok(());
+        };
+        let new = self.data.join("pg_hba.conf.new");
+        std::fs::write(&new, hba).map_err(|e| format!("could not write {}: {e}", new.display()))?;
+        self.give_to_server(&new)?;
+        let hba_file = self.data.join("pg_hba.conf");
+        std::fs::rename(&new, &hba_file)
+            .map_err(|e| format!("could not replace {}: {e}", hba_file.display()))
+    }
+
     /// Starts the server on a free port; retries with another port when the chosen
-    /// one was taken between choosing it and the server binding it.
+    /// one was taken between choosing it and the server binding it. The port goes
+    /// into `postgresql.conf`, so the data directory says where its server listens.
     fn launch(&mut self) -> Result<(), String> {
         let log = self.log_file();
         let mut last_error = String::new();
         for _attempt in 0..3 {
             self.port = free_port()?;
+            self.append_conf(&format!("port = {}\n", self.port))?;
             let mut cmd = self.server_command("pg_ctl");
             cmd.arg("-D")
                 .arg(&self.data)
                 .arg("-l")
                 .arg(&log)
-                .args(["-w", "-t", "60"])
-                // A number needs no quoting in pg_ctl's shell command line.
-                .arg("-o")
-                .arg(format!("-p {}", self.port))
-                .arg("start");
+                .args(["-w", "-t", "60", "start"]);
             let out = run(&mut cmd, "pg_ctl")?;
             if out.status.success() {
                 self.started = true;
                 return Ok(());
             }
             // pg_ctl may have left a half-started postmaster behind.
-            self.started = true;
             let _ = self.pg_ctl_stop("immediate");
-            self.started = false;
             let log_text = std::fs::read_to_string(&log).unwrap_or_default();
             if log_text.contains("could not bind") || log_text.contains("already in use") {
                 last_error = format!("port {} was taken", self.port);
@@ -337,7 +573,7 @@ impl Cluster {
                 let _ = std::fs::remove_file(&log);
                 continue;
             }
-            // The cluster's directory is removed on drop: keep a copy of the log.
+            // A temporary cluster's directory is removed on drop: keep a copy of the log.
             let saved =
                 std::env::temp_dir().join(format!("reluvia-pg-failed-{}.log", std::process::id()));
             let saved = match std::fs::write(&saved, &log_text) {
@@ -362,9 +598,101 @@ impl Drop for Cluster {
     }
 }
 
+/// `dir` made absolute against the current directory (a shared cluster's
+/// directory is handed to tools that run elsewhere).
+fn absolute(dir: &Path) -> Result<PathBuf, String> {
+    std::path::absolute(dir).map_err(|e| format!("bad directory {}: {e}", dir.display()))
+}
+
+/// Prepares `dir` for a new shared cluster: removes what is there (only an empty
+/// directory or a PostgreSQL data directory: never anything else), creates it
+/// private and, as root, hands it to the `postgres` user.
+fn make_shared_dir(dir: &Path, as_postgres: bool) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() && !dir.join("PG_VERSION").is_file() {
+                return Err(format!(
+                    "{} is neither empty nor a PostgreSQL data directory: not removing it; choose another directory",
+                    dir.display()
+                ));
+            }
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| format!("could not remove the old cluster {}: {e}", dir.display()))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("could not read {}: {e}", dir.display())),
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("could not restrict {}: {e}", dir.display()))?;
+    if as_postgres {
+        hand_to_postgres(dir)?;
+    }
+    Ok(())
+}
+
+/// A lock file `DIR.lock` beside a shared cluster's directory, held while a process
+/// checks, creates or stops the cluster. A lock whose process is gone is taken over.
+struct DirLock {
+    path: PathBuf,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<DirLock, String> {
+        let mut name = dir.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(DirLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive = holder.trim().parse::<u32>().is_ok_and(|pid| {
+                        pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+                    });
+                    // An empty file is a lock being written, unless it is old.
+                    let age = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .unwrap_or_default();
+                    if !alive && (!holder.is_empty() || age > Duration::from_secs(10)) {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!(
+                            "{} is held by process {}: remove it if that process is not starting a cluster",
+                            path.display(),
+                            holder.trim()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(format!("could not create {}: {e}", path.display())),
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Finds the server's bin directory: `$RELUVIA_PG_BIN`, else the newest
 /// `/usr/lib/postgresql/*/bin` with `initdb`, else `pg_config --bindir`.
-pub fn find_bin_dir() -> Result<PathBuf, String> {
+fn find_bin_dir() -> Result<PathBuf, String> {
     find_bin_dir_in(
         std::env::var_os(BIN_ENV),
         Path::new("/usr/lib/postgresql"),
@@ -490,40 +818,42 @@ fn make_root_dir(as_postgres: bool) -> Result<PathBuf, String> {
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| cleanup(format!("could not restrict {}: {e}", root.display())))?;
     if as_postgres {
-        let out = Command::new("chown")
-            .arg(format!("{USER}:"))
-            .arg(&root)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| cleanup(format!("could not run chown: {e}")))?;
-        if !out.status.success() {
-            return Err(cleanup(format!(
-                "running as root, but could not hand {} to the `postgres` user ({}): install the PostgreSQL server package (e.g. `apt-get install postgresql`), which creates that user, or run as an ordinary user",
-                root.display(),
-                last_lines(&output_text(&out), 1)
-            )));
-        }
-        let writable = Command::new("runuser")
-            .args(["-u", USER, "--", "test", "-w"])
-            .arg(&root)
-            .stdin(Stdio::null())
-            .status();
-        match writable {
-            Ok(s) if s.success() => {}
-            Ok(_) => {
-                return Err(cleanup(format!(
-                    "the `postgres` user cannot reach {}: set TMPDIR to a directory it can enter, such as /tmp",
-                    root.display()
-                )))
-            }
-            Err(e) => {
-                return Err(cleanup(format!(
-                    "running as root needs `runuser` (util-linux) to start PostgreSQL as the `postgres` user: {e}"
-                )))
-            }
-        }
+        hand_to_postgres(&root).map_err(cleanup)?;
     }
     Ok(root)
+}
+
+/// Gives `path` to the `postgres` user (we are root) and checks that user can write
+/// it (a directory it cannot enter would fail later, less clearly).
+fn hand_to_postgres(path: &Path) -> Result<(), String> {
+    let out = Command::new("chown")
+        .arg(format!("{USER}:"))
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run chown: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "running as root, but could not hand {} to the `postgres` user ({}): install the PostgreSQL server package (e.g. `apt-get install postgresql`), which creates that user, or run as an ordinary user",
+            path.display(),
+            last_lines(&output_text(&out), 1)
+        ));
+    }
+    let writable = Command::new("runuser")
+        .args(["-u", USER, "--", "test", "-w"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status();
+    match writable {
+        Ok(s) if s.success() => Ok(()),
+        Ok(_) => Err(format!(
+            "the `postgres` user cannot reach {}: use a directory it can enter, such as one in /tmp (for a temporary cluster, set TMPDIR)",
+            path.display()
+        )),
+        Err(e) => Err(format!(
+            "running as root needs `runuser` (util-linux) to start PostgreSQL as the `postgres` user: {e}"
+        )),
+    }
 }
 
 /// A free TCP port on 127.0.0.1: bind port 0 and read what the kernel picked. (The
@@ -557,6 +887,16 @@ fn remove_pg_env(cmd: &mut Command) {
 fn run(cmd: &mut Command, what: &str) -> Result<Output, String> {
     cmd.output()
         .map_err(|e| format!("could not run {what} ({:?}): {e}", cmd.get_program()))
+}
+
+/// Runs `cmd`; when it fails, the error is `failure` and the last lines it printed.
+fn run_checked(cmd: &mut Command, what: &str, failure: &str) -> Result<(), String> {
+    let out = run(cmd, what)?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{failure}: {}", last_lines(&output_text(&out), 3)))
+    }
 }
 
 fn output_text(out: &Output) -> String {
@@ -611,219 +951,4 @@ fn url(port: u16, dbname: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The value `sql` returns in the database of connection URL `url`, by `psql`
-    /// (which also shows the URL works for the demo's users).
-    fn query_one(url: &str, sql: &str) -> Result<String, String> {
-        let psql = find_bin_dir()?.join("psql");
-        let out = client_command(&psql)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(url)
-            .arg("-c")
-            .arg(sql)
-            .output()
-            .map_err(|e| format!("psql: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("{url}: {}", output_text(&out)));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        Ok(text.strip_suffix('\n').unwrap_or(&text).to_string())
-    }
-
-    #[test]
-    fn start_connect_create_database_stop() {
-        let cluster = Cluster::start().expect("start");
-        assert_eq!(cluster.host(), "127.0.0.1");
-        assert_eq!(cluster.user(), "postgres");
-        assert!(cluster.port() > 0);
-        assert_eq!(
-            cluster.url("x y"),
-            format!("postgresql://postgres@127.0.0.1:{}/x%20y", cluster.port())
-        );
-        let user = query_one(&cluster.url("postgres"), "SELECT current_user::text").expect("query");
-        assert_eq!(user, "postgres");
-        let encoding = query_one(
-            &cluster.url("postgres"),
-            "SELECT current_setting('server_encoding')",
-        )
-        .expect("query");
-        assert_eq!(encoding, "UTF8");
-
-        cluster.create_database("Demo-DB").expect("createdb");
-        let db =
-            query_one(&cluster.url("Demo-DB"), "SELECT current_database()::text").expect("query");
-        assert_eq!(db, "Demo-DB");
-        let err = cluster.create_database("Demo-DB").expect_err("exists");
-        assert!(
-            err.contains("already exists") && !err.contains('\n'),
-            "{err}"
-        );
-
-        let root = cluster.root_dir().to_path_buf();
-        let data = cluster.data_dir().to_path_buf();
-        let port = cluster.port();
-        assert!(data.join("PG_VERSION").is_file());
-        cluster.stop();
-        assert!(!data.exists() && !root.exists(), "directory left behind");
-        assert!(
-            std::net::TcpStream::connect((HOST, port)).is_err(),
-            "server still up"
-        );
-    }
-
-    #[test]
-    fn two_clusters_get_different_ports_and_drop_cleans_up() {
-        let a = Cluster::start().expect("start a");
-        let b = Cluster::start().expect("start b");
-        assert_ne!(a.port(), b.port());
-        assert_ne!(a.root_dir(), b.root_dir());
-        for c in [&a, &b] {
-            let one = query_one(&c.url("postgres"), "SELECT '1'::text").expect("query");
-            assert_eq!(one, "1");
-        }
-        let roots = [a.root_dir().to_path_buf(), b.root_dir().to_path_buf()];
-        drop(a);
-        drop(b);
-        assert!(roots.iter().all(|r| !r.exists()));
-    }
-
-    #[test]
-    fn kept_cluster_survives_until_its_stop_command() {
-        let cluster = Cluster::start().expect("start");
-        let root = cluster.root_dir().to_path_buf();
-        let kept = cluster.keep();
-        assert!(root.exists());
-        assert_eq!(kept.to_string(), kept.stop_command);
-        let one = query_one(&kept.url("postgres"), "SELECT 'up'::text").expect("still running");
-        assert_eq!(one, "up");
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(&kept.stop_command)
-            .stdout(Stdio::null())
-            .status()
-            .expect("sh");
-        assert!(status.success(), "{}", kept.stop_command);
-        assert!(!root.exists());
-        assert!(std::net::TcpStream::connect((HOST, kept.port)).is_err());
-    }
-
-    #[test]
-    fn bin_dir_errors_say_what_to_do() {
-        let empty =
-            std::env::temp_dir().join(format!("reluvia-pg-test-empty-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&empty);
-        let err = find_bin_dir_in(
-            Some(empty.clone().into_os_string()),
-            Path::new("/nonexistent"),
-            || None,
-        )
-        .expect_err("empty dir is no bin dir");
-        assert!(err.contains(BIN_ENV), "{err}");
-        let err = find_bin_dir_in(None, &empty, || None).expect_err("nothing installed");
-        assert!(
-            err.contains("apt-get install postgresql") && !err.contains('\n'),
-            "{err}"
-        );
-        let err = find_bin_dir_in(None, &empty, || Some(empty.clone()))
-            .expect_err("pg_config without server");
-        assert!(err.contains("apt-get install postgresql"), "{err}");
-        let _ = std::fs::remove_dir_all(&empty);
-        // On this machine the Debian layout has a server.
-        let found =
-            find_bin_dir_in(None, Path::new("/usr/lib/postgresql"), || None).expect("found");
-        assert!(found.join("initdb").is_file());
-    }
-
-    #[test]
-    fn quoting_helpers() {
-        assert_eq!(shell_quote("/tmp/a-b_c.1"), "/tmp/a-b_c.1");
-        assert_eq!(shell_quote("it's here"), "'it'\\''s here'");
-        assert_eq!(conf_quote("a'b\\c"), "a''b\\\\c");
-        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b | c");
-        assert_eq!(last_lines("", 2), "(no output)");
-    }
-
-    /// The generator's output loads into the tables it describes: COPY accepts every
-    /// value (escaping, timestamps, JSON) and the primary keys hold.
-    #[test]
-    fn generated_raw_data_loads() {
-        use crate::generate::{generate, GenOptions};
-        let cluster = Cluster::start().expect("start");
-        cluster.create_database("raw").expect("createdb");
-        let end = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
-        let now = end.and_hms_opt(18, 3, 11).expect("time");
-        let tables = generate(&GenOptions {
-            seed: 1,
-            days: 30,
-            sessions_per_day: 40,
-            end,
-            now,
-        });
-        let out = cluster
-            .psql("raw")
-            .arg("-c")
-            .arg(crate::contract::ddl())
-            .output()
-            .expect("psql");
-        assert!(out.status.success(), "{}", output_text(&out));
-        for data in &tables {
-            let copy = format!(
-                "COPY {}.{} ({}) FROM STDIN",
-                data.schema,
-                data.table,
-                data.columns.join(", ")
-            );
-            let mut child = cluster
-                .psql("raw")
-                .arg("-c")
-                .arg(&copy)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("psql");
-            let mut stdin = child.stdin.take().expect("stdin");
-            let text = data.copy_text.clone();
-            let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-            let out = child.wait_with_output().expect("psql");
-            writer
-                .join()
-                .expect("writer thread")
-                .expect("write to psql");
-            assert!(out.status.success(), "{copy}: {}", output_text(&out));
-            let count = query_one(
-                &cluster.url("raw"),
-                &format!("SELECT count(*)::text FROM {}.{}", data.schema, data.table),
-            )
-            .expect("count");
-            assert_eq!(
-                count,
-                data.rows.to_string(),
-                "{}.{}",
-                data.schema,
-                data.table
-            );
-        }
-        // Values that needed escaping arrive intact.
-        let tab = query_one(
-            &cluster.url("raw"),
-            "SELECT count(*)::text FROM raw_facebook.ad_statistics WHERE ad_name = E'Testimonial\\tcut B'",
-        )
-        .expect("query");
-        assert_ne!(tab, "0");
-        let newline = query_one(
-            &cluster.url("raw"),
-            "SELECT name FROM raw_facebook.campaigns WHERE name LIKE 'Retargeting%'",
-        )
-        .expect("query");
-        assert_eq!(newline, "Retargeting\n30d visitors");
-        let query = query_one(
-            &cluster.url("raw"),
-            "SELECT count(*)::text FROM raw_amplitude.events WHERE event_properties->>'query' = E'C:\\\\ reset\\nplan'",
-        )
-        .expect("query");
-        assert_ne!(query, "0");
-    }
-}
+mod tests;
