@@ -118,10 +118,6 @@ pub struct Cluster {
 pub struct KeptCluster {
     /// TCP port on 127.0.0.1.
     pub port: u16,
-    /// The cluster's data directory.
-    pub data_dir: PathBuf,
-    /// The server log.
-    pub log_file: PathBuf,
     /// A shell command that stops the server and removes its directory.
     pub stop_command: String,
 }
@@ -245,6 +241,9 @@ impl Cluster {
             started: true,
             armed: false,
         };
+        if !cluster.server_runs() {
+            return Ok(false);
+        }
         if cluster.pg_ctl_stop("fast") || cluster.pg_ctl_stop("immediate") {
             Ok(true)
         } else {
@@ -336,8 +335,6 @@ impl Cluster {
         }
         KeptCluster {
             port: self.port,
-            data_dir: self.data.clone(),
-            log_file: self.log_file(),
             stop_command,
         }
     }
@@ -411,9 +408,7 @@ impl Cluster {
         let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
         // The fourth line is the port.
         let port: u16 = pid_file.lines().nth(3)?.trim().parse().ok()?;
-        let mut status = self.server_command("pg_ctl");
-        status.arg("-D").arg(&self.data).arg("status");
-        if !run(&mut status, "pg_ctl").ok()?.status.success() {
+        if !self.server_runs() {
             return None;
         }
         let mut ready = client_command(&self.bin.join("pg_isready"));
@@ -425,6 +420,13 @@ impl Cluster {
             .status
             .success()
             .then_some(port)
+    }
+
+    /// Whether `pg_ctl status` finds the process of the data directory's server.
+    fn server_runs(&self) -> bool {
+        let mut status = self.server_command("pg_ctl");
+        status.arg("-D").arg(&self.data).arg("status");
+        run(&mut status, "pg_ctl").is_ok_and(|out| out.status.success())
     }
 
     fn reload(&self) -> Result<(), String> {
