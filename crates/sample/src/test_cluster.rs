@@ -29,7 +29,7 @@ host all all ::1/128 trust
 ";
 
 /// The cluster's data directory: `$RELUVIA_TEST_PGDATA`, else `/tmp/reluvia-test-pg`.
-pub fn data_dir() -> PathBuf {
+fn data_dir() -> PathBuf {
     std::env::var_os(DATA_ENV)
         .filter(|d| !d.is_empty())
         .map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), PathBuf::from)
