@@ -96,7 +96,7 @@ pub(crate) struct SampleArgs {
     #[arg(long)]
     pub(crate) sessions_per_day: Option<u32>,
     /// Seed of the generator: the same seed, days and scale give the same data.
-    #[arg(long, default_value_t = crate::generate::DEMO_SEED)]
+    #[arg(long, default_value_t = reluvia_sample::generate::DEMO_SEED)]
     pub(crate) seed: u64,
 }
 

@@ -22,16 +22,12 @@
 mod artifacts;
 mod cancel;
 mod cli;
-#[allow(unreachable_pub, dead_code)]
-mod cluster;
 mod commands;
 mod console;
 mod datatest;
 mod error;
 mod execute;
 mod freshness;
-#[allow(unreachable_pub, dead_code)]
-mod generate;
 mod graph;
 mod manifest;
 mod postgres;

@@ -7,11 +7,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use reluvia_sample::cluster::{Cluster, ClusterOptions};
 
 fn pd(dir: &tempfile::TempDir) -> &str {
     dir.path().to_str().unwrap()
@@ -653,30 +654,12 @@ fn proxy(client: TcpStream, real_port: &str) {
 }
 
 /// A second throwaway PostgreSQL with TLS on (`hostssl` only), its certificate
-/// signed by a CA made for the test, for `localhost` only. Stopped on drop.
+/// signed by a CA made for the test, for `localhost` only. Stopped and removed on
+/// drop.
 struct TlsCluster {
+    /// The certificates and keys: `ca.crt`, `other_ca.crt`, `server.crt`, ...
     dir: tempfile::TempDir,
-    pg_bin: PathBuf,
-    port: u16,
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// A command run as the server's user (`postgres` when we are root).
-fn as_pg(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
+    cluster: Cluster,
 }
 
 fn ok(c: &mut Command) -> Output {
@@ -696,21 +679,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 impl TlsCluster {
     fn start() -> TlsCluster {
-        let pg_bin = std::env::var_os("RELUVIA_PG_BIN")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                    .ok()?
-                    .flatten()
-                    .map(|e| e.path().join("bin"))
-                    .filter(|b| b.join("initdb").is_file())
-                    .collect();
-                found.sort();
-                found.pop()
-            })
-            .expect("PostgreSQL server binaries (apt-get install postgresql)");
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
         // Certificates: a CA, a server certificate for localhost signed by it, and
         // an unrelated CA.
         let certs = dir.path();
@@ -782,62 +751,23 @@ impl TlsCluster {
                 "server.ext",
             ],
         );
-        if is_root() {
-            ok(Command::new("chown").args(["postgres:"]).arg(dir.path()));
-        }
-        ok(as_pg(&pg_bin.join("initdb")).arg("-D").arg(&data).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "-N",
-        ]));
-        for f in ["server.crt", "server.key"] {
-            std::fs::copy(certs.join(f), data.join(f)).unwrap();
-            if is_root() {
-                ok(Command::new("chown").arg("postgres:").arg(data.join(f)));
-            }
-            ok(Command::new("chmod").arg("600").arg(data.join(f)));
-        }
-        let port = free_port();
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .unwrap();
-        writeln!(
-            conf,
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nfsync = off\nmax_connections = 20\nshared_buffers = 16MB",
-            data.display()
-        )
-        .unwrap();
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
-        )
-        .unwrap();
-        ok(as_pg(&pg_bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(data.join("server.log"))
-            .args(["-w", "start"]));
-        TlsCluster { dir, pg_bin, port }
+        let options = ClusterOptions::new()
+            .max_connections(20)
+            .conf_line("shared_buffers = 16MB")
+            .conf_line("ssl = on")
+            .conf_line("ssl_cert_file = 'server.crt'")
+            .conf_line("ssl_key_file = 'server.key'")
+            .pg_hba(
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+            )
+            .data_file("server.crt", certs.join("server.crt"))
+            .data_file("server.key", certs.join("server.key"));
+        let cluster = Cluster::start_with(&options).expect("start the TLS cluster");
+        TlsCluster { dir, cluster }
     }
 
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
-    }
-}
-
-impl Drop for TlsCluster {
-    fn drop(&mut self) {
-        let _ = as_pg(&self.pg_bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "stop"])
-            .output();
     }
 }
 
@@ -860,7 +790,7 @@ fn tls_modes_behave_as_libpq() {
         }
         c.output().unwrap()
     };
-    let port = tls.port.to_string();
+    let port = tls.cluster.port().to_string();
     let (ca, other_ca) = (tls.path("ca.crt"), tls.path("other_ca.crt"));
     let connected = |o: &Output, encrypted: bool| {
         assert_code(o, 0);
@@ -955,10 +885,11 @@ fn tls_modes_behave_as_libpq() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let psql = tls.pg_bin.join("psql");
     let running = |pattern: &str| -> String {
-        let out = Command::new(&psql)
-            .args(["-h", &tls.path("data"), "-p", &port, "-U", "postgres", "-d", "postgres", "-XAtc"])
+        let out = tls
+            .cluster
+            .psql("postgres")
+            .arg("-Atc")
             .arg(format!("select count(*) from pg_stat_activity a join pg_stat_ssl s using (pid) where a.query like '{pattern}' and a.state = 'active' and s.ssl"))
             .output()
             .unwrap();

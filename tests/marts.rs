@@ -1,6 +1,6 @@
 //! The analytics marts of the shipped project (`transforms/`), rule by rule
 //! (docs: /work/shared/spec/marts.md), plus the raw data contract they read
-//! (`src/sql/raw_tables.sql`, `schemas/raw/*.json`, raw-contract.md).
+//! (`reluvia_sample::contract`, `schemas/raw/*.json`, raw-contract.md).
 //!
 //! Every mart test loads a small hand-made fixture into fresh raw tables, runs the
 //! binary (`run`) on the shipped project and compares the mart rows with the rows
@@ -10,9 +10,8 @@
 mod common;
 
 use common::*;
+use reluvia_sample::contract::{self, Table};
 use serde_json::Value;
-
-const RAW_DDL: &str = include_str!("../src/sql/raw_tables.sql");
 
 const MARTS: [&str; 3] = [
     "mart_new_subscriptions",
@@ -25,7 +24,7 @@ const MARTS: [&str; 3] = [
 /// A fresh database with the raw schemas and tables of the contract.
 fn raw_db(prefix: &str) -> TestDb {
     let db = TestDb::new(prefix);
-    db.exec(RAW_DDL);
+    db.exec(&contract::ddl());
     db
 }
 
@@ -1989,96 +1988,18 @@ fn source_freshness_warns_after_26_hours_and_errors_after_50() {
 
 // ------------------------------------------------------------ raw contract
 
-/// raw-contract.md, table by table: key, then `column type` with `!` for not null.
-const CONTRACT: &[(&str, &str, &str)] = &[
-    ("raw_funnelfox.funnels", "id", "id text!, title text, alias text, type text, created_at timestamp"),
-    (
-        "raw_funnelfox.sessions",
-        "id",
-        "id text!, created_at timestamp!, funnel_id text, funnel_version bigint, profile_id text!, email text, \
-         country text, city text, postal text, ip text, origin text, user_agent text",
-    ),
-    (
-        "raw_funnelfox.subscriptions",
-        "id",
-        "id text!, profile_id text!, psp_id text, payment_provider text, status text, sandbox boolean, \
-         price bigint, currency text, price_usd bigint, billing_interval text, billing_interval_count bigint, \
-         renews boolean, created_at timestamp, updated_at timestamp, period_starts_at timestamp, \
-         period_ends_at timestamp, cancelled_at timestamp",
-    ),
-    (
-        "raw_stripe.charges",
-        "id",
-        "id text!, amount bigint, amount_refunded bigint, currency text, status text, failure_code text, \
-         failure_message text, paid boolean, refunded boolean, captured boolean, livemode boolean, customer text, \
-         invoice text, payment_intent text, balance_transaction text, description text, metadata jsonb, \
-         created timestamp!",
-    ),
-    (
-        "raw_stripe.subscriptions",
-        "id",
-        "id text!, customer text, status text, created timestamp, start_date timestamp, \
-         current_period_start timestamp, current_period_end timestamp, cancel_at_period_end boolean, \
-         canceled_at timestamp, ended_at timestamp, trial_start timestamp, trial_end timestamp, \
-         latest_invoice text, livemode boolean, plan jsonb, metadata jsonb",
-    ),
-    (
-        "raw_amplitude.events",
-        "uuid",
-        "uuid text!, event_id bigint, event_type text, event_time timestamp!, user_id text, device_id text, \
-         email text, amplitude_id bigint, session_id bigint, platform text, os_name text, country text, city text, \
-         event_properties jsonb, user_properties jsonb, server_upload_time timestamp",
-    ),
-    (
-        "raw_facebook.campaigns",
-        "id",
-        "id text!, account_id text, name text, objective text, status text, effective_status text, \
-         daily_budget numeric, created_time timestamp, start_time timestamp, stop_time timestamp, \
-         updated_time timestamp",
-    ),
-    (
-        "raw_facebook.ad_statistics",
-        "date_start,ad_id",
-        "date_start date!, date_stop date, account_id text, campaign_id text, adset_id text, ad_id text!, \
-         campaign_name text, adset_name text, ad_name text, spend numeric, impressions bigint, clicks bigint, \
-         reach bigint, account_currency text",
-    ),
-];
-
-/// The loader's metadata columns, on every raw table.
-const SDC: &str =
-    "_sdc_extracted_at timestamp!, _sdc_received_at timestamp!, _sdc_batched_at timestamp!, \
-                   _sdc_deleted_at timestamp, _sdc_sequence bigint!, _sdc_table_version bigint, \
-                   _sdc_sync_started_at bigint";
-
-fn pg_type(t: &str) -> &str {
-    match t {
+/// The name of a contract type in `information_schema.columns.data_type`.
+fn information_schema_type(sql_type: &str) -> &str {
+    match sql_type {
         "timestamp" => "timestamp without time zone",
         other => other,
     }
 }
 
-/// `(name, information_schema type, nullable)` of a contract column list.
-fn contract_columns(spec: &str) -> Vec<(String, String, bool)> {
-    spec.split(',')
-        .map(|c| {
-            let mut it = c.split_whitespace();
-            let name = it.next().unwrap().to_string();
-            let ty = it.next().unwrap();
-            let not_null = ty.ends_with('!');
-            (
-                name,
-                pg_type(ty.trim_end_matches('!')).to_string(),
-                !not_null,
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn raw_ddl_creates_the_contract_tables_idempotently() {
     let db = raw_db("raw_ddl");
-    db.exec(RAW_DDL); // a second time: IF NOT EXISTS everywhere
+    db.exec(&contract::ddl()); // a second time: IF NOT EXISTS everywhere
     assert_eq!(
         db.lines(
             "select table_schema || '.' || table_name from information_schema.tables
@@ -2086,17 +2007,28 @@ fn raw_ddl_creates_the_contract_tables_idempotently() {
              order by (table_schema || '.' || table_name) collate \"C\""
         ),
         {
-            let mut t: Vec<String> = CONTRACT.iter().map(|(t, _, _)| t.to_string()).collect();
+            let mut t: Vec<String> = Table::ALL
+                .iter()
+                .map(|t| format!("{}.{}", t.schema(), t.name()))
+                .collect();
             t.sort();
             t
         }
     );
-    for (table, key, spec) in CONTRACT {
-        let (schema, name) = table.split_once('.').unwrap();
-        let expected: Vec<String> = contract_columns(spec)
-            .into_iter()
-            .chain(contract_columns(SDC))
-            .map(|(c, t, n)| format!("{c}|{t}|{}", if n { "YES" } else { "NO" }))
+    for t in Table::ALL {
+        let (schema, name) = (t.schema(), t.name());
+        let table = format!("{schema}.{name}");
+        let expected: Vec<String> = t
+            .columns()
+            .iter()
+            .map(|c| {
+                let nullable = if c.not_null { "NO" } else { "YES" };
+                format!(
+                    "{}|{}|{nullable}",
+                    c.name,
+                    information_schema_type(c.sql_type)
+                )
+            })
             .collect();
         assert_eq!(
             db.lines(&format!(
@@ -2114,7 +2046,7 @@ fn raw_ddl_creates_the_contract_tables_idempotently() {
                  join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
                  where i.indrelid = '{table}'::regclass and i.indisprimary"
             )),
-            Some(key.to_string()),
+            Some(t.key().join(",")),
             "primary key of {table}"
         );
     }
@@ -2129,21 +2061,20 @@ fn singer_schemas_describe_the_raw_tables() {
         .filter(|f| f.ends_with(".json"))
         .collect();
     files.sort();
-    let mut expected_files: Vec<String> = CONTRACT
+    let mut expected_files: Vec<String> = Table::ALL
         .iter()
-        .map(|(t, _, _)| format!("{t}.json"))
+        .map(|t| format!("{}.{}.json", t.schema(), t.name()))
         .collect();
     expected_files.sort();
     assert_eq!(files, expected_files);
-    for (table, key, spec) in CONTRACT {
+    for t in Table::ALL {
+        let table = format!("{}.{}", t.schema(), t.name());
         let path = dir.join(format!("{table}.json"));
         let msg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let stream = table.split_once('.').unwrap().1;
         assert_eq!(msg["type"], "SCHEMA", "{table}");
-        assert_eq!(msg["stream"], stream, "{table}");
-        let keys: Vec<&str> = key.split(',').collect();
-        assert_eq!(msg["key_properties"], serde_json::json!(keys), "{table}");
+        assert_eq!(msg["stream"], t.name(), "{table}");
+        assert_eq!(msg["key_properties"], serde_json::json!(t.key()), "{table}");
         let schema = &msg["schema"];
         assert_eq!(schema["type"], "object");
         assert!(
@@ -2156,16 +2087,16 @@ fn singer_schemas_describe_the_raw_tables() {
         assert!(schema.get("additionalProperties").is_some(), "{table}");
         let props = schema["properties"].as_object().unwrap();
         let names: Vec<&str> = props.keys().map(String::as_str).collect();
-        let cols = contract_columns(spec);
+        let cols = t.source_columns();
         assert_eq!(
             names,
-            cols.iter().map(|(c, _, _)| c.as_str()).collect::<Vec<_>>(),
+            cols.iter().map(|c| c.name).collect::<Vec<_>>(),
             "{table} properties"
         );
-        for (c, ty, nullable) in &cols {
-            let (json_type, format) = match ty.as_str() {
+        for c in cols {
+            let (json_type, format) = match c.sql_type {
                 "text" => ("string", None),
-                "timestamp without time zone" => ("string", Some("date-time")),
+                "timestamp" => ("string", Some("date-time")),
                 "date" => ("string", Some("date")),
                 "bigint" => ("integer", None),
                 "numeric" => ("number", None),
@@ -2173,17 +2104,18 @@ fn singer_schemas_describe_the_raw_tables() {
                 "jsonb" => ("object", None),
                 other => panic!("{other}"),
             };
-            let p = &props[c];
-            let want = if *nullable {
-                serde_json::json!(["null", json_type])
-            } else {
+            let p = &props[c.name];
+            let want = if c.not_null {
                 serde_json::json!(json_type)
+            } else {
+                serde_json::json!(["null", json_type])
             };
-            assert_eq!(p["type"], want, "{table}.{c} type");
+            assert_eq!(p["type"], want, "{table}.{} type", c.name);
             assert_eq!(
                 p.get("format").and_then(Value::as_str),
                 format,
-                "{table}.{c} format"
+                "{table}.{} format",
+                c.name
             );
         }
     }

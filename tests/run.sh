@@ -10,7 +10,9 @@ if [ -z "${RELUVIA_TEST_PGPORT:-}" ]; then
   # shellcheck source=tests/pg.sh
   source tests/pg.sh
 fi
-cargo test --locked "$@"
+# --workspace: the sample crate (crates/sample) has tests of its own. --release:
+# the tests drive the binary `cargo build --release` made, one compilation for both.
+cargo test --release --locked --workspace "$@"
 if [ $# -eq 0 ] && [ "${RELUVIA_SKIP_MELTANO_E2E:-}" != 1 ]; then
   bash tests/meltano/e2e.sh
 fi

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cli::{GlobalArgs, SampleArgs};
-use crate::cluster::Cluster;
 use crate::console::Output;
 use crate::error::{Error, Result};
 use crate::execute::Job;
 use crate::postgres;
 use crate::settings::LogFormat;
+use reluvia_sample::cluster::Cluster;
 
 use super::generate::{gen_options, load};
 use super::Invocation;

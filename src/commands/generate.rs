@@ -12,15 +12,13 @@ use tokio_postgres::Client;
 use crate::cli::SampleArgs;
 use crate::console::Output;
 use crate::error::{Error, Result};
-use crate::generate::{generate_table, Dataset, GenOptions, Table};
 use crate::manifest::{quote_ident, relation_name};
 use crate::postgres;
 use crate::settings::Settings;
+use reluvia_sample::contract::{self, Table};
+use reluvia_sample::generate::{generate_table, Dataset, GenOptions};
 
 use super::Invocation;
-
-/// DDL of the raw schemas and tables of raw-contract.md.
-const RAW_DDL: &str = include_str!("../sql/raw_tables.sql");
 
 /// Generator options for a run: today's date in UTC and `now`, the given scale.
 pub(super) fn gen_options(sample: &SampleArgs) -> GenOptions {
@@ -61,15 +59,16 @@ async fn load_raw(client: &Client, opts: &GenOptions) -> Result<Vec<(String, usi
     let db_err = |what: &str, e: tokio_postgres::Error| {
         Error::runtime(format!("{what}: {}", postgres::describe_db_error(&e, "")))
     };
+    let drop: String = contract::schemas()
+        .iter()
+        .map(|s| format!("drop schema if exists {s} cascade;\n"))
+        .collect();
     client
-        .batch_execute(
-            "drop schema if exists raw_funnelfox cascade; drop schema if exists raw_stripe cascade;
-             drop schema if exists raw_amplitude cascade; drop schema if exists raw_facebook cascade;",
-        )
+        .batch_execute(&drop)
         .await
         .map_err(|e| db_err("cannot reset the raw schemas", e))?;
     client
-        .batch_execute(RAW_DDL)
+        .batch_execute(&contract::ddl())
         .await
         .map_err(|e| db_err("cannot create the raw tables", e))?;
     // Streamed: a blocking thread generates each table in row-aligned chunks that

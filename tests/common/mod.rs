@@ -1,6 +1,7 @@
 //! Test harness shared by the integration tests: a fresh database per test on the
-//! throwaway server started by `tests/pg.sh`, SQL helpers that return text rows, and
-//! a runner for the `reluvia-transform` binary pointed at that database.
+//! shared test server (`tests/pg.sh`'s, else started or reused here), SQL helpers
+//! that return text rows, and a runner for the `reluvia-transform` binary pointed at
+//! that database.
 //!
 //! Every test database is created with an ICU `en-US` collation and a default
 //! `TimeZone` that is not UTC, so collation and time-zone bugs show up.
@@ -9,25 +10,40 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_reluvia-transform");
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// Connection facts of the test server, from the variables `tests/pg.sh` exports.
+/// Connection facts of the test server (host, port, user): the variables
+/// `tests/pg.sh` exports, else the shared test cluster of the sample crate, started
+/// (or reused) here once per test process.
 pub fn server() -> (String, String, String) {
-    let get = |k: &str| {
-        std::env::var(k).unwrap_or_else(|_| {
-            panic!(
-                "{k} is not set: run the tests through `bash tests/run.sh` (it starts PostgreSQL)"
+    static SERVER: OnceLock<(String, String, String)> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            if std::env::var_os("RELUVIA_TEST_PGPORT").is_none() {
+                let cluster = reluvia_sample::test_cluster::start()
+                    .unwrap_or_else(|e| panic!("the test PostgreSQL cluster: {e}"));
+                return (
+                    cluster.host().to_string(),
+                    cluster.port().to_string(),
+                    cluster.user().to_string(),
+                );
+            }
+            let get = |k: &str| {
+                std::env::var(k).unwrap_or_else(|_| {
+                    panic!("{k} is not set, but RELUVIA_TEST_PGPORT is: set both, or neither")
+                })
+            };
+            (
+                get("RELUVIA_TEST_PGHOST"),
+                get("RELUVIA_TEST_PGPORT"),
+                get("RELUVIA_TEST_PGUSER"),
             )
         })
-    };
-    (
-        get("RELUVIA_TEST_PGHOST"),
-        get("RELUVIA_TEST_PGPORT"),
-        get("RELUVIA_TEST_PGUSER"),
-    )
+        .clone()
 }
 
 fn connect(dbname: &str) -> postgres::Client {
