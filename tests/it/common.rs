@@ -5,7 +5,6 @@
 //!
 //! Every test database is created with an ICU `en-US` collation and a default
 //! `TimeZone` that is not UTC, so collation and time-zone bugs show up.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -233,58 +232,21 @@ pub fn shipped_project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("transforms")
 }
 
-/// Console output with clock times and durations replaced, for snapshots.
-pub fn normalized(s: &str) -> String {
-    let mut out = String::new();
-    for line in s.lines() {
-        let line = if line.len() >= 10 && line.as_bytes()[2] == b':' && line.as_bytes()[5] == b':' {
-            &line[10..]
-        } else {
-            line
-        };
-        let mut l = String::new();
-        let mut rest = line;
-        // "in 0.12s" → "in N.NNs"; "in 0.05s." too.
-        while let Some(p) = rest.find(" in ") {
-            l.push_str(&rest[..p + 4]);
-            rest = &rest[p + 4..];
-            let num_end = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .unwrap_or(rest.len());
-            if num_end > 0 && rest[num_end..].starts_with('s') {
-                l.push_str("N.NN");
-                rest = &rest[num_end..];
-            }
-        }
-        l.push_str(rest);
-        // Dot leaders depend on the width of the durations.
-        let l = regex_dots(&l);
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
-}
+/// insta filters for console output: the clock time that starts each line, the
+/// durations (`in 0.12s` → `in N.NNs`) and the dot leaders, whose width depends
+/// on the durations.
+pub const CONSOLE_FILTERS: &[(&str, &str)] = &[
+    (r"(?m)^\d\d:\d\d:\d\d  ", ""),
+    (r" in [0-9.]+s", " in N.NNs"),
+    (r"\.{3,}", "..."),
+];
 
-fn regex_dots(s: &str) -> String {
-    let mut out = String::new();
-    let mut dots = 0;
-    for c in s.chars() {
-        if c == '.' {
-            dots += 1;
-            continue;
-        }
-        if dots >= 3 {
-            out.push_str("...");
-        } else {
-            out.push_str(&".".repeat(dots));
-        }
-        dots = 0;
-        out.push(c);
-    }
-    if dots >= 3 {
-        out.push_str("...");
-    } else {
-        out.push_str(&".".repeat(dots));
-    }
-    out
+/// `insta::assert_snapshot!` for console output, through [`CONSOLE_FILTERS`].
+#[macro_export]
+macro_rules! assert_console_snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({filters => $crate::common::CONSOLE_FILTERS.to_vec()}, {
+            insta::assert_snapshot!($name, $value);
+        })
+    };
 }

@@ -3,15 +3,13 @@
 //! dbt-postgres' variables, TLS modes against a second throwaway cluster with a
 //! certificate made here, and start-up retries.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reluvia_sample::cluster::{Cluster, ClusterOptions};
 
 fn pd(dir: &tempfile::TempDir) -> &str {

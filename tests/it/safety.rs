@@ -4,14 +4,12 @@
 //! dependents that cannot be carried over, concurrent invocations serialised per
 //! relation, and interrupts while a swap waits.
 
-mod common;
-
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn pd(dir: &tempfile::TempDir) -> &str {
     dir.path().to_str().unwrap()
@@ -194,7 +192,7 @@ fn readers_never_queue_behind_a_waiting_swap_over_30_refreshes() {
     for i in 0..30 {
         // Alternate the unused column's type so every refresh changes the table.
         let extra = if i % 2 == 0 { "'two'" } else { "2" };
-        common::write(
+        crate::common::write(
             dir.path(),
             "models/x.sql",
             &format!("select id, amount, {extra} as extra from {{{{ source('raw', 'src') }}}}\n"),
@@ -252,7 +250,7 @@ fn a_long_reader_makes_the_swap_time_out_retry_and_name_it() {
         .batch_execute("begin; select count(*) from analytics.x;")
         .unwrap();
 
-    common::write(
+    crate::common::write(
         dir.path(),
         "models/x.sql",
         "select id, amount, 2 as extra from {{ source('raw', 'src') }}\n",
@@ -400,7 +398,7 @@ fn analysts_views_grants_and_comments_survive_a_refresh() {
     let x_before = oid(&db, "analytics.x");
 
     // A refresh that changes a column no view uses (its type; then it drops it).
-    common::write(
+    crate::common::write(
         dir.path(),
         "models/x.sql",
         "select id, amount + 1 as amount, 'text' as extra from {{ source('raw', 'src') }}\n",
@@ -440,7 +438,7 @@ fn analysts_views_grants_and_comments_survive_a_refresh() {
     assert!(leftovers(&db).is_empty());
 
     // A refresh without the `extra` column: its comment cannot follow, and says so.
-    common::write(
+    crate::common::write(
         dir.path(),
         "models/x.sql",
         "select id, amount from {{ source('raw', 'src') }}\n",
@@ -467,7 +465,7 @@ fn a_dependent_that_cannot_be_carried_over_fails_the_refresh_naming_it() {
     let view_before = oid(&db, "analyst.uses_extra");
 
     // The new version no longer has the column the view reads.
-    common::write(
+    crate::common::write(
         dir.path(),
         "models/x.sql",
         "select id, amount from {{ source('raw', 'src') }}\n",
@@ -741,7 +739,7 @@ fn sigterm_while_a_swap_waits_leaves_the_old_table_and_nothing_else() {
     dashboard
         .batch_execute("begin; select count(*) from analytics.x;")
         .unwrap();
-    common::write(
+    crate::common::write(
         dir.path(),
         "models/x.sql",
         "select id, amount, 2 as extra from {{ source('raw', 'src') }}\n",

@@ -2,9 +2,7 @@
 //! validation, selection, cycles and template errors, execution (failures, skips,
 //! swaps, leftovers, OIDs), session settings, artifacts, exit codes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A 4-model project: two independent staging views over a raw table, a mart
@@ -77,7 +75,7 @@ fn run_builds_everything_in_order_and_writes_artifacts() {
     );
     assert!(leftovers(&db).is_empty());
     assert!(stdout(&out).is_empty(), "run prints nothing on stdout");
-    insta::assert_snapshot!("run_success_output", normalized(&stderr(&out)));
+    crate::assert_console_snapshot!("run_success_output", stderr(&out));
 
     let target = dir.path().join("target");
     let rr = read_json(target.join("run_results.json"));
@@ -160,7 +158,7 @@ fn failing_model_skips_children_and_siblings_still_run() {
         err.contains("Failure in model revenue (models/marts/revenue.sql)"),
         "{err}"
     );
-    insta::assert_snapshot!("run_failure_output", normalized(&err));
+    crate::assert_console_snapshot!("run_failure_output", err);
 
     // The old table is untouched: same OID, same rows; nothing left behind.
     assert_eq!(
@@ -428,7 +426,7 @@ fn cycle_is_named_in_full() {
         .output()
         .unwrap();
     assert_code(&out, 2);
-    insta::assert_snapshot!("cycle_error", normalized(&stderr(&out)));
+    crate::assert_console_snapshot!("cycle_error", stderr(&out));
 }
 
 fn compile_error(files: &[(&str, &str)]) -> String {
@@ -442,44 +440,44 @@ fn compile_error(files: &[(&str, &str)]) -> String {
     assert_code(&out, 2);
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    normalized(&err.replace(pd(&dir), "PROJECT"))
+    err.replace(pd(&dir), "PROJECT")
 }
 
 #[test]
 fn template_errors_name_file_and_line() {
-    insta::assert_snapshot!(
+    crate::assert_console_snapshot!(
         "unknown_ref",
         compile_error(&[
             ("dbt_project.yml", "name: p\n"),
             ("models/a.sql", "select 1\n-- two\nfrom {{ ref('nope') }}\n")
         ])
     );
-    insta::assert_snapshot!(
+    crate::assert_console_snapshot!(
         "unknown_source",
         compile_error(&[
             ("dbt_project.yml", "name: p\n"),
             ("models/a.sql", "select * from {{ source('raw', 'x') }}\n")
         ])
     );
-    insta::assert_snapshot!(
+    crate::assert_console_snapshot!(
         "syntax_error",
         compile_error(&[
             ("dbt_project.yml", "name: p\n"),
             ("models/a.sql", "select 1\n{% if true %}\nselect 2\n")
         ])
     );
-    insta::assert_snapshot!(
+    crate::assert_console_snapshot!(
         "missing_var",
         compile_error(&[
             ("dbt_project.yml", "name: p\n"),
             ("models/a.sql", "select {{ var('start') }}\n")
         ])
     );
-    insta::assert_snapshot!(
+    crate::assert_console_snapshot!(
         "bad_yaml",
         compile_error(&[("dbt_project.yml", "name: p\nmodels: [\n")])
     );
-    insta::assert_snapshot!(
+    crate::assert_console_snapshot!(
         "macro_error",
         compile_error(&[("dbt_project.yml", "name: p\n"), ("macros/m.sql", "{% macro boom() %}\n{{ exceptions.raise_compiler_error('boom happened') }}\n{% endmacro %}\n"), ("models/a.sql", "select {{ boom() }}\n")])
     );
@@ -651,10 +649,10 @@ fn settings_errors_are_reported_together() {
         .output()
         .unwrap();
     assert_code(&out, 2);
-    let err = normalized(&stderr(&out).replace(cfg.path().to_str().unwrap(), "CONFIG"));
+    let err = stderr(&out).replace(cfg.path().to_str().unwrap(), "CONFIG");
     assert!(!err.contains("hunter2"), "password leaked: {err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    insta::assert_snapshot!("settings_errors", err);
+    crate::assert_console_snapshot!("settings_errors", err);
 
     let out = clean_command()
         .args(["run", "--vars", "[1, 2]"])
@@ -767,8 +765,12 @@ fn unreachable_database_exits_1_with_one_line() {
         .unwrap();
     assert_code(&out, 1);
     let err = stderr(&out);
-    let last = normalized(err.lines().last().unwrap()).replace(&port.to_string(), "PORT");
-    insta::assert_snapshot!("unreachable", last);
+    let last = err
+        .lines()
+        .last()
+        .unwrap()
+        .replace(&port.to_string(), "PORT");
+    crate::assert_console_snapshot!("unreachable", last);
 
     let db = TestDb::new("nodb");
     let out = db

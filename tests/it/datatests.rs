@@ -4,9 +4,7 @@
 //! skipping descendants of a model whose error test fails, freshness
 //! pass/warn/error on controlled `_sdc_batched_at`, and the exit codes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const PROJECT_YML: &str = "name: shop\nmodels:\n  shop:\n    +materialized: table\n";
@@ -302,7 +300,7 @@ fn build_runs_tests_after_their_model_and_skips_descendants_on_failure() {
         Some("true".into()),
         "a skipped model is not built"
     );
-    insta::assert_snapshot!("build_test_failure", normalized(&stderr(&out)));
+    crate::assert_console_snapshot!("build_test_failure", stderr(&out));
 
     // A warning never stops anything: fix the error, keep the warning.
     db.exec("delete from raw_shop.orders where customer_id = 9");

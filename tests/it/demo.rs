@@ -1,9 +1,7 @@
 //! The demo through the binary: a throwaway cluster of its own, sample data,
 //! `build`, and the executive summary on stdout.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn demo_prints_the_executive_summary_and_cleans_up() {

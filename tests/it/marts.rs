@@ -7,9 +7,8 @@
 //! worked out by hand from the spec. The test databases use an ICU `en-US` collation
 //! and the default TimeZone America/New_York (the server's is Pacific/Chatham), so
 //! byte-order and UTC rules are exercised; instants are shown in UTC with `utc()`.
-mod common;
 
-use common::*;
+use crate::common::*;
 use reluvia_sample::contract::{self, Table};
 use serde_json::Value;
 

@@ -1,0 +1,13 @@
+//! The integration tests: one test binary, each module driving the
+//! `reluvia-transform` binary against a real PostgreSQL through the shared
+//! harness in [`common`] (the test cluster, a database per test, output
+//! normalised for snapshots).
+
+mod common;
+
+mod connect;
+mod datatests;
+mod demo;
+mod engine;
+mod marts;
+mod safety;
