@@ -11,6 +11,8 @@ scenario (`steps.yml`):
       - name: first load                          # optional
         sql: |                                    # optional SQL run before the command
           insert into raw.x ...
+        files:                                    # optional: project files to write
+          models/broken.sql: "select {{ nope }}"  #   before the command (null deletes)
         command: [build, --select, "x+"]          # run with BOTH tools
         expect_exit: 1                            # optional: what dbt must exit with
 
@@ -313,6 +315,13 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
             for i, step in enumerate(scenario["steps"], 1):
                 if step.get("sql"):
                     conn.cursor().execute(step["sql"])
+                for rel, content in (step.get("files") or {}).items():
+                    path = project / rel
+                    if content is None:
+                        path.unlink(missing_ok=True)
+                    else:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.write_text(content)
                 command = [str(c) for c in step["command"]]
                 target = project / "target"
                 for stale in ("run_results.json",):
