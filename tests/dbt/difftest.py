@@ -596,7 +596,7 @@ def run_fixture(fixture: Path, args, pg: Pg, versions: dict, pg_major: str, bin_
             if problems:
                 return {"name": fixture.name, "status": "error", "seconds": time.monotonic() - started,
                         "lines": lines + ["  the fixture does not do what it says with dbt:"] + problems
-                        + [f"  (work directory kept: {work})"], "keep": True}
+                        + [f"  (dbt's project and outputs kept in {work})"]}
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(dbt_obs, indent=1))
@@ -632,11 +632,15 @@ def run_fixture(fixture: Path, args, pg: Pg, versions: dict, pg_major: str, bin_
         import traceback
         status = "error"
         lines.append("  " + indent(traceback.format_exc(), 2).strip())
-    keep = status in ("failed", "error") or os.environ.get("RELUVIA_DBT_DIFF_KEEP") == "1"
+    # Both tools' project copies, stdout and stderr of every step: kept when asked
+    # (RELUVIA_DBT_DIFF_KEEP=1), or on a failure seen with -v.
+    keep = os.environ.get("RELUVIA_DBT_DIFF_KEEP") == "1" or (args.verbose and status in ("failed", "error"))
     if keep:
         lines.append(f"  (outputs of both tools kept in {work})")
     else:
         shutil.rmtree(work, ignore_errors=True)
+        if status in ("failed", "error"):
+            lines.append("  (-v or RELUVIA_DBT_DIFF_KEEP=1 keeps both tools' outputs)")
     return {"name": fixture.name, "status": status, "lines": lines, "seconds": time.monotonic() - started}
 
 
