@@ -6,27 +6,12 @@ use tokio_postgres::Client;
 
 use crate::manifest::{relation_name, TestNode};
 use crate::postgres::describe_db_error;
+use crate::project::valid_condition;
 use crate::results::{NodeFailure, Status, TestOutcome};
 
 /// Schema of stored failures: dbt's `<target schema>_dbt_test__audit`.
 pub(crate) fn audit_schema(target_schema: &str) -> String {
     format!("{target_schema}_dbt_test__audit")
-}
-
-/// Checks an `error_if`/`warn_if` condition: a comparison with a whole number.
-pub(crate) fn valid_condition(cond: &str) -> bool {
-    let c = cond.trim();
-    let op_len = ["!=", "<>", ">=", "<=", "=", ">", "<"]
-        .iter()
-        .find(|op| c.starts_with(*op))
-        .map(|op| op.len());
-    match op_len {
-        Some(n) => {
-            let num = c[n..].trim();
-            !num.is_empty() && num.chars().all(|ch| ch.is_ascii_digit())
-        }
-        None => false,
-    }
 }
 
 /// Runs test `t` whose compiled query is `sql`. With `store_in = Some(schema)`,
@@ -49,6 +34,17 @@ pub(crate) async fn run(
             });
         }
     }
+    // dbt's test query: `fail_calc` (default count(*)) over the failing rows,
+    // at most `limit` of them.
+    let fail_calc = t
+        .config
+        .get("fail_calc")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("count(*)");
+    let limit = match t.config.get("limit").and_then(serde_json::Value::as_u64) {
+        Some(n) => format!("\nlimit {n}"),
+        None => String::new(),
+    };
     let mut statement = String::new();
     let result = async {
         let source = match store_in {
@@ -59,15 +55,20 @@ pub(crate) async fn run(
                 let tx = client.transaction().await?;
                 statement = format!("drop table if exists {rel}");
                 tx.batch_execute(&statement).await?;
-                statement = format!("create table {rel} as (\n{sql}\n)");
+                statement = format!("create table {rel} as (\n{sql}{limit}\n)");
                 tx.batch_execute(&statement).await?;
                 tx.commit().await?;
                 (rel.clone(), Some(format!("{schema}.{table}")))
             }
-            None => (format!("(\n{sql}\n) dbt_internal_test"), None),
+            None => (format!("(\n{sql}{limit}\n) dbt_internal_test"), None),
+        };
+        let failures = if fail_calc == "count(*)" {
+            "count(*)::bigint".to_string()
+        } else {
+            format!("({fail_calc})::bigint")
         };
         statement = format!(
-            "select count(*)::bigint, count(*) {warn_if}, count(*) {error_if}\nfrom {}",
+            "select {failures}, {fail_calc} {warn_if}, {fail_calc} {error_if}\nfrom {}",
             source.0
         );
         let row = client.query_one(statement.as_str(), &[]).await?;

@@ -14,6 +14,7 @@ use crate::cancel::Cancel;
 use crate::console::Output;
 use crate::manifest::{quote_ident, SourceNode};
 use crate::postgres::describe_db_error;
+use crate::project::{FreshnessPolicy, Threshold};
 use crate::results::FreshnessStatus;
 use crate::settings::Settings;
 
@@ -38,47 +39,19 @@ pub(crate) fn has_check(s: &SourceNode) -> bool {
         && s.table
             .freshness
             .as_ref()
-            .is_some_and(|f| f.get("warn_after").is_some() || f.get("error_after").is_some())
-}
-
-/// Seconds in `{count, period}`, or None when the threshold is absent or empty.
-fn threshold(v: Option<&Value>) -> Result<Option<f64>, String> {
-    let Some(v) = v.filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let count = v.get("count").and_then(Value::as_f64);
-    let period = v.get("period").and_then(Value::as_str);
-    match (count, period) {
-        (None, None) => Ok(None),
-        (Some(c), Some(p)) => {
-            let unit = match p {
-                "minute" => 60.0,
-                "hour" => 3600.0,
-                "day" => 86400.0,
-                other => {
-                    return Err(format!(
-                        "freshness period '{other}' is not minute, hour or day"
-                    ))
-                }
-            };
-            Ok(Some(c * unit))
-        }
-        _ => Err(format!(
-            "freshness threshold {v} needs both `count` and `period`"
-        )),
-    }
+            .is_some_and(FreshnessPolicy::has_threshold)
 }
 
 /// Checks one source table.
 pub(crate) async fn check(client: &Client, s: &SourceNode) -> FreshnessResult {
     let started_at = chrono::Utc::now();
     let clock = std::time::Instant::now();
-    let policy = s.table.freshness.clone().unwrap_or(Value::Null);
-    let criteria = json!({
-        "warn_after": policy.get("warn_after").cloned().unwrap_or(json!({"count": null, "period": null})),
-        "error_after": policy.get("error_after").cloned().unwrap_or(json!({"count": null, "period": null})),
-        "filter": policy.get("filter").cloned().unwrap_or(Value::Null),
+    let policy = s.table.freshness.clone().unwrap_or(FreshnessPolicy {
+        warn_after: None,
+        error_after: None,
+        filter: None,
     });
+    let criteria = policy.to_json();
     let mut r = FreshnessResult {
         unique_id: s.unique_id.clone(),
         status: FreshnessStatus::RuntimeError,
@@ -96,22 +69,13 @@ pub(crate) async fn check(client: &Client, s: &SourceNode) -> FreshnessResult {
             r.max_loaded_at = max;
             r.snapshotted_at = Some(snap);
             r.age_seconds = age;
-            match (
-                threshold(policy.get("warn_after")),
-                threshold(policy.get("error_after")),
-            ) {
-                (Ok(warn), Ok(error)) => {
-                    let (status, message) = judge(age, warn, error);
-                    r.status = status;
-                    r.message = message;
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    r.message = format!(
-                        "{}: source {}.{}: {e}",
-                        s.table.file, s.table.source_name, s.table.name
-                    )
-                }
-            }
+            let (status, message) = judge(
+                age,
+                policy.warn_after.map(Threshold::seconds),
+                policy.error_after.map(Threshold::seconds),
+            );
+            r.status = status;
+            r.message = message;
         }
         Err(e) => {
             r.message = format!(
@@ -161,7 +125,7 @@ fn judge(age: Option<f64>, warn: Option<f64>, error: Option<f64>) -> (FreshnessS
 async fn measure(
     client: &Client,
     s: &SourceNode,
-    policy: &Value,
+    policy: &FreshnessPolicy,
 ) -> Result<(Option<String>, String, Option<f64>), String> {
     let field = s.table.loaded_at_field.clone().unwrap_or_default();
     let rel = s.relation_name();
@@ -185,8 +149,8 @@ async fn measure(
         None => format!("max(({field})::timestamptz)"),
     };
     let filter = policy
-        .get("filter")
-        .and_then(Value::as_str)
+        .filter
+        .as_deref()
         .map(|f| format!(" where {f}"))
         .unwrap_or_default();
     let sql = format!(

@@ -188,6 +188,8 @@ pub(crate) struct Manifest {
     pub(crate) macros: Vec<(String, String)>,
     /// Names of models disabled by config.
     pub(crate) disabled: Vec<String>,
+    /// Deprecations and custom keys found while loading and parsing.
+    pub(crate) warnings: Vec<String>,
     /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
     slots: HashMap<String, Slot>,
 }

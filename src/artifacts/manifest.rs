@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::manifest::Manifest;
+use crate::project::FreshnessPolicy;
 
 const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 
@@ -119,7 +120,7 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
                 "description": t.description,
                 "columns": columns,
                 "loaded_at_field": t.loaded_at_field,
-                "freshness": t.freshness,
+                "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json),
                 "tags": t.tags,
                 "meta": t.meta,
                 "relation_name": s.relation_name(),

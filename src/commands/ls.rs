@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, LsOutput, ResourceTypeArg};
+use crate::console::Output;
 use crate::error::Result;
 use crate::settings::Settings;
 
@@ -18,7 +19,9 @@ pub(super) fn ls(
     output: LsOutput,
     rtype: Option<ResourceTypeArg>,
 ) -> Result<i32> {
+    let format = settings.log_format;
     let loaded = load(settings, &inv.cancel)?;
+    super::warn_project(&Output::new(format), &loaded);
     let chosen = loaded
         .graph
         .select(&loaded.manifest, &global.select, &global.exclude)?;

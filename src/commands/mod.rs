@@ -221,4 +221,12 @@ fn header(out: &Output, loaded: &Loaded) {
             plural(m.macros.len()),
         ),
     );
+    warn_project(out, loaded);
+}
+
+/// The warnings of loading and parsing (custom config keys, deprecations).
+fn warn_project(out: &Output, loaded: &Loaded) {
+    for w in &loaded.manifest.warnings {
+        out.warn("project_warning", &format!("[WARNING]: {w}"));
+    }
 }

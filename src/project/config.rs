@@ -1,53 +1,453 @@
-//! Node configuration as dbt merges it: the `dbt_project.yml` config trees
-//! (`models:`, `data_tests:`), most specific level last, with `tags` accumulating.
+//! Node configuration as dbt reads and merges it.
+//!
+//! Reading: every config value of the `dbt_project.yml` trees (`models:`,
+//! `data_tests:`, `sources:`), of YAML `config:` blocks and of `config()` calls is
+//! checked against [`super::keys`] when the project loads: an implemented key must
+//! have the right shape, an unsupported one is refused, a custom one is kept with
+//! a warning — each error naming its file and line, before any connection.
+//!
+//! Merging: the configs of a node, least specific first — the `dbt_project.yml`
+//! tree level by level, then YAML, then the file's own `config()` — with `tags`
+//! accumulating and every other key replaced.
 
 use serde_json::{Map, Value};
 
-/// Configs that a `dbt_project.yml` tree may give without the `+` prefix.
-const KNOWN_CONFIGS: &[&str] = &[
-    "materialized",
-    "schema",
-    "alias",
-    "database",
-    "tags",
-    "enabled",
-    "docs",
-    "persist_docs",
-    "pre-hook",
-    "post-hook",
-    "grants",
-    "indexes",
-    "meta",
-    "full_refresh",
-    "unlogged",
-    "severity",
-    "where",
-    "error_if",
-    "warn_if",
-    "store_failures",
-    "limit",
-    "contract",
-];
+use crate::error::{Error, Result};
 
-/// The configs a node at `fqn_dirs` (directories below the model path, then the
-/// node name) gets from a `dbt_project.yml` tree rooted at the project's name, least
-/// specific first. Tags accumulate; other keys are replaced by more specific levels.
+use super::keys::{classify, is_config_name, KeyClass, Resource};
+use super::yaml::{At, Yaml, YamlValue};
+
+/// Warnings found while reading the project, shown once it is loaded.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Warnings(pub(crate) Vec<String>);
+
+impl Warnings {
+    pub(crate) fn push(&mut self, w: String) {
+        if !self.0.contains(&w) {
+            self.0.push(w);
+        }
+    }
+}
+
+/// Checks one config value; `path` is where it sits, for messages
+/// (`models.shop.marts.+materialized`). Custom keys warn.
+pub(crate) fn check_value(
+    resource: Resource,
+    key: &str,
+    value: &Yaml,
+    path: &str,
+    at: At<'_>,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    match classify(resource, key) {
+        KeyClass::Inert => Ok(()),
+        KeyClass::Custom => {
+            warnings.push(format!(
+                "Custom key `{key}` found in `config` at path `{path}` in file `{}`. Custom config keys should move into the `config.meta`.",
+                at.file
+            ));
+            Ok(())
+        }
+        KeyClass::Unsupported(why) => Err(at.error(format!(
+            "{path}: {why}; remove `{key}` or run this project with dbt-core"
+        ))),
+        KeyClass::Implemented => check_shape(resource, key, value, path, at),
+    }
+}
+
+/// The shape an implemented key's value must have.
+fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) -> Result<()> {
+    let want = |what: &str| -> Error {
+        at.error(format!(
+            "{path}: expected {what}, got {}; fix the value",
+            describe(v)
+        ))
+    };
+    let is_str = matches!(v.value, YamlValue::Str(_));
+    match key {
+        "enabled" | "full_refresh" | "store_failures" => {
+            if !matches!(v.value, YamlValue::Bool(_)) {
+                return Err(want("true or false"));
+            }
+        }
+        "tags" => {
+            let ok = match &v.value {
+                YamlValue::Str(_) => true,
+                YamlValue::Seq(items) => items.iter().all(|i| i.as_str().is_some()),
+                _ => false,
+            };
+            if !ok {
+                return Err(want("a tag or a list of tags"));
+            }
+        }
+        "meta" | "docs" => {
+            if !matches!(v.value, YamlValue::Map(_)) {
+                return Err(want("a mapping"));
+            }
+        }
+        "materialized" => {
+            let Some(m) = v.as_str() else {
+                return Err(want("a materialization name"));
+            };
+            check_materialized(m).map_err(|msg| at.error(format!("{path}: {msg}")))?;
+        }
+        "severity" => match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("warn" | "error") => {}
+            _ => return Err(want("'warn' or 'error'")),
+        },
+        "error_if" | "warn_if" => match v.as_str() {
+            Some(c) if valid_condition(c) => {}
+            _ => return Err(want("a comparison such as '!= 0' or '> 10'")),
+        },
+        "limit" => {
+            if !matches!(v.value, YamlValue::Int(n) if n >= 0) && !v.is_null() {
+                return Err(want("a whole number"));
+            }
+        }
+        "freshness" if resource == Resource::Source => {
+            FreshnessPolicy::from_yaml(v, at).map_err(|e| prefix(e, path))?;
+        }
+        "access" => match v.as_str() {
+            Some("private" | "protected" | "public") => {}
+            _ => return Err(want("'private', 'protected' or 'public'")),
+        },
+        _ => {
+            if !is_str && !v.is_null() {
+                return Err(want("a string"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn prefix(mut e: Error, path: &str) -> Error {
+    e.message = format!("{path}: {}", e.message);
+    e
+}
+
+fn describe(v: &Yaml) -> String {
+    match &v.value {
+        YamlValue::Str(s) => format!("'{s}'"),
+        YamlValue::Bool(b) => b.to_string(),
+        YamlValue::Int(i) => i.to_string(),
+        _ => v.kind().to_string(),
+    }
+}
+
+/// A materialization reluvia-transform builds, or why not.
+pub(crate) fn check_materialized(m: &str) -> std::result::Result<(), String> {
+    match m {
+        "table" | "view" => Ok(()),
+        "ephemeral" | "incremental" | "materialized_view" | "snapshot" | "seed" => Err(format!(
+            "materialized='{m}' is not supported yet; use 'table' or 'view'"
+        )),
+        other => Err(format!(
+            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table' or 'view'"
+        )),
+    }
+}
+
+/// Checks an `error_if`/`warn_if` condition: a comparison with a whole number.
+pub(crate) fn valid_condition(cond: &str) -> bool {
+    let c = cond.trim();
+    let op_len = ["!=", "<>", ">=", "<=", "=", ">", "<"]
+        .iter()
+        .find(|op| c.starts_with(*op))
+        .map(|op| op.len());
+    match op_len {
+        Some(n) => {
+            let num = c[n..].trim();
+            !num.is_empty() && num.chars().all(|ch| ch.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Checks the configs of a `config()` call in a node's SQL (no line is known).
+pub(crate) fn check_call_config(
+    resource: Resource,
+    config: &Map<String, Value>,
+    file: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    for (k, v) in config {
+        let at = At { file, line: 0 };
+        check_value(
+            resource,
+            k,
+            &super::yaml::from_json(v),
+            &format!("config({k}=…)"),
+            at,
+            warnings,
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks a `config:` mapping of a YAML property file.
+pub(crate) fn check_config_block(
+    resource: Resource,
+    block: &Yaml,
+    path: &str,
+    file: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    if block.is_null() {
+        return Ok(());
+    }
+    if !matches!(block.value, YamlValue::Map(_)) {
+        return Err(block.at(file).error(format!(
+            "{path}: expected a mapping of configs, got {}",
+            block.kind()
+        )));
+    }
+    for (k, line, v) in block.entries() {
+        let at = At { file, line: *line };
+        check_value(resource, k, v, &format!("{path}.{k}"), at, warnings)?;
+    }
+    Ok(())
+}
+
+/// Checks a `dbt_project.yml` config tree (`models:`, `data_tests:`, `sources:`).
+/// Its first level names packages: this project, whose folders follow, or
+/// another package (none can be installed yet, so its configs apply to nothing).
+pub(crate) fn check_tree(
+    resource: Resource,
+    tree: &Yaml,
+    project: &str,
+    file: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    let root = resource.tree_key();
+    if tree.is_null() {
+        return Ok(());
+    }
+    if !matches!(tree.value, YamlValue::Map(_)) {
+        return Err(tree
+            .at(file)
+            .error(format!("{root}: expected a mapping, got {}", tree.kind())));
+    }
+    for (k, line, v) in tree.entries() {
+        let at = At { file, line: *line };
+        if let Some(key) = k.strip_prefix('+') {
+            check_value(resource, key, v, &format!("{root}.{k}"), at, warnings)?;
+        } else if k == project {
+            check_level(resource, v, &format!("{root}.{k}"), file, warnings)?;
+        } else if is_config_name(resource, k) && !matches!(v.value, YamlValue::Map(_)) {
+            check_value(resource, k, v, &format!("{root}.{k}"), at, warnings)?;
+        } else {
+            warnings.push(format!(
+                "Configuration paths exist in your dbt_project.yml file which do not apply to any resources: {root}.{k} (no package named '{k}' is installed)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_level(
+    resource: Resource,
+    level: &Yaml,
+    path: &str,
+    file: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    if level.is_null() {
+        return Ok(());
+    }
+    if !matches!(level.value, YamlValue::Map(_)) {
+        return Err(level.at(file).error(format!(
+            "{path}: expected a mapping of configs and folders, got {}",
+            level.kind()
+        )));
+    }
+    for (k, line, v) in level.entries() {
+        let at = At { file, line: *line };
+        let here = format!("{path}.{k}");
+        if let Some(key) = k.strip_prefix('+') {
+            check_value(resource, key, v, &here, at, warnings)?;
+        } else if matches!(v.value, YamlValue::Map(_)) {
+            check_level(resource, v, &here, file, warnings)?;
+        } else if is_config_name(resource, k) {
+            check_value(resource, k, v, &here, at, warnings)?;
+        } else {
+            // Neither a folder nor a config dbt knows: a custom config without
+            // its `+`, kept like dbt keeps it.
+            check_value(resource, k, v, &here, at, warnings)?;
+        }
+    }
+    Ok(())
+}
+
+/// A source's freshness policy (`warn_after`/`error_after`, each a `count` of
+/// `period`s, and an optional `filter`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FreshnessPolicy {
+    pub(crate) warn_after: Option<Threshold>,
+    pub(crate) error_after: Option<Threshold>,
+    pub(crate) filter: Option<String>,
+}
+
+/// `{count: 12, period: hour}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Threshold {
+    pub(crate) count: f64,
+    pub(crate) period: Period,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Period {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Period {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Period::Minute => "minute",
+            Period::Hour => "hour",
+            Period::Day => "day",
+        }
+    }
+
+    pub(crate) fn seconds(self) -> f64 {
+        match self {
+            Period::Minute => 60.0,
+            Period::Hour => 3600.0,
+            Period::Day => 86400.0,
+        }
+    }
+}
+
+impl Threshold {
+    pub(crate) fn seconds(self) -> f64 {
+        self.count * self.period.seconds()
+    }
+}
+
+impl FreshnessPolicy {
+    /// Reads a `freshness:` value; `null` (the policy switched off) is `None`.
+    pub(crate) fn from_yaml(v: &Yaml, at: At<'_>) -> Result<Option<FreshnessPolicy>> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        if !matches!(v.value, YamlValue::Map(_)) {
+            return Err(at.error(format!(
+                "freshness: expected a mapping with warn_after/error_after, got {}",
+                v.kind()
+            )));
+        }
+        let mut policy = FreshnessPolicy {
+            warn_after: None,
+            error_after: None,
+            filter: None,
+        };
+        for (k, line, val) in v.entries() {
+            let at = At {
+                file: at.file,
+                line: *line,
+            };
+            match k.as_str() {
+                "warn_after" => policy.warn_after = threshold(val, k, at)?,
+                "error_after" => policy.error_after = threshold(val, k, at)?,
+                "filter" => match &val.value {
+                    YamlValue::Str(s) => policy.filter = Some(s.clone()),
+                    YamlValue::Null => {}
+                    _ => return Err(at.error("freshness.filter: expected an SQL condition")),
+                },
+                other => {
+                    return Err(at.error(format!(
+                        "freshness.{other}: unknown key; a freshness policy has warn_after, error_after and filter"
+                    )))
+                }
+            }
+        }
+        Ok(Some(policy))
+    }
+
+    /// Whether it has a threshold to check.
+    pub(crate) fn has_threshold(&self) -> bool {
+        self.warn_after.is_some() || self.error_after.is_some()
+    }
+
+    /// The policy as `sources.json` and `manifest.json` write it.
+    pub(crate) fn to_json(&self) -> Value {
+        let t = |t: &Option<Threshold>| match t {
+            Some(t) if t.count.fract() == 0.0 => {
+                serde_json::json!({"count": t.count as i64, "period": t.period.as_str()})
+            }
+            Some(t) => serde_json::json!({"count": t.count, "period": t.period.as_str()}),
+            None => serde_json::json!({"count": null, "period": null}),
+        };
+        serde_json::json!({
+            "warn_after": t(&self.warn_after),
+            "error_after": t(&self.error_after),
+            "filter": self.filter,
+        })
+    }
+}
+
+fn threshold(v: &Yaml, key: &str, at: At<'_>) -> Result<Option<Threshold>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let count = v.get("count");
+    let period = v.get("period");
+    match (count, period) {
+        (None, None) => Ok(None),
+        (Some(c), Some(p)) if c.is_null() && p.is_null() => Ok(None),
+        (Some(c), Some(p)) => {
+            let count = match c.value {
+                YamlValue::Int(n) if n >= 0 => n as f64,
+                YamlValue::Float(f) if f >= 0.0 => f,
+                _ => {
+                    return Err(At { line: c.line, ..at }.error(format!(
+                        "freshness.{key}.count: expected a number, got {}",
+                        describe(c)
+                    )))
+                }
+            };
+            let period = match p.as_str() {
+                Some("minute") => Period::Minute,
+                Some("hour") => Period::Hour,
+                Some("day") => Period::Day,
+                _ => {
+                    return Err(At { line: p.line, ..at }.error(format!(
+                        "freshness.{key}.period: expected minute, hour or day, got {}",
+                        describe(p)
+                    )))
+                }
+            };
+            Ok(Some(Threshold { count, period }))
+        }
+        _ => Err(at.error(format!(
+            "freshness.{key}: needs both `count` and `period`, e.g. {{count: 12, period: hour}}"
+        ))),
+    }
+}
+
+/// The configs a node at `fqn_tail` (folders below its path, then its name) gets
+/// from a `dbt_project.yml` tree rooted at the project's name, least specific
+/// first. Tags accumulate; other keys are replaced by more specific levels.
 pub(crate) fn tree_config(
+    resource: Resource,
     tree: &Value,
     project_name: &str,
     fqn_tail: &[String],
 ) -> Map<String, Value> {
     let mut out = Map::new();
+    // Configs at the very top (`models: {+materialized: table}`) apply to all.
+    merge_level(resource, &mut out, tree, true);
     let Some(root) = tree.get(project_name) else {
         return out;
     };
     let mut level = root;
-    merge_level(&mut out, level);
+    merge_level(resource, &mut out, level, false);
     for part in fqn_tail {
         match level.get(part) {
             Some(next) if next.is_object() => {
                 level = next;
-                merge_level(&mut out, level);
+                merge_level(resource, &mut out, level, false);
             }
             _ => break,
         }
@@ -55,12 +455,13 @@ pub(crate) fn tree_config(
     out
 }
 
-fn merge_level(out: &mut Map<String, Value>, level: &Value) {
+fn merge_level(resource: Resource, out: &mut Map<String, Value>, level: &Value, top: bool) {
     let Some(obj) = level.as_object() else { return };
     for (k, v) in obj {
         let key = match k.strip_prefix('+') {
             Some(stripped) => stripped,
-            None if KNOWN_CONFIGS.contains(&k.as_str()) && !v.is_object() => k.as_str(),
+            None if !top && !v.is_object() => k.as_str(),
+            None if top && is_config_name(resource, k) && !v.is_object() => k.as_str(),
             None => continue,
         };
         merge_config(out, key, v.clone());

@@ -13,12 +13,18 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
 mod config;
+mod dbt_project;
 mod files;
+mod keys;
 mod properties;
 mod yaml;
 
-pub(crate) use config::{merge_config, tree_config};
+pub(crate) use config::{
+    check_call_config, merge_config, tree_config, valid_condition, FreshnessPolicy, Threshold,
+    Warnings,
+};
 pub(crate) use files::SqlFile;
+pub(crate) use keys::Resource;
 pub(crate) use properties::{Column, ModelProps, SourceTable};
 pub(crate) use yaml::parse_yaml;
 
@@ -37,6 +43,10 @@ pub(crate) struct Project {
     pub(crate) models_config: Value,
     /// The `data_tests:` (or `tests:`) config tree of `dbt_project.yml`.
     pub(crate) tests_config: Value,
+    /// Sources disabled by config (`source.table`), so a `source()` to one can say so.
+    pub(crate) disabled_sources: Vec<String>,
+    /// Deprecations and custom keys found while reading, shown once loaded.
+    pub(crate) warnings: Vec<String>,
     pub(crate) models: Vec<SqlFile>,
     pub(crate) macros: Vec<SqlFile>,
     /// Singular data tests: `.sql` files in the test paths (outside `generic/`).
@@ -48,88 +58,70 @@ pub(crate) struct Project {
 
 /// Reads the project in `dir`.
 pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
-    let file = dir.join("dbt_project.yml");
-    let text = std::fs::read_to_string(&file).map_err(|e| {
+    let path = dir.join("dbt_project.yml");
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::usage(format!(
-            "cannot read {}: {e}; point --project-dir (or the project_dir setting) at the directory holding dbt_project.yml",
-            file.display()
+            "cannot read {file}: {e}; point --project-dir (or the project_dir setting) at the directory holding dbt_project.yml"
         ))
     })?;
-    let doc = parse_yaml(&text, &file.display().to_string())?;
-    let name = doc
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Error::in_file(
-                file.display().to_string(),
-                "`name:` is missing; give the project a name".to_string(),
-            )
-        })?
-        .to_string();
-    let list = |key: &str, default: &str| -> Vec<String> {
-        match doc.get(key) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
-            _ => vec![default.to_string()],
-        }
-    };
-    let model_paths = list("model-paths", "models");
-    let macro_paths = list("macro-paths", "macros");
-    let test_paths = list("test-paths", "tests");
-    let target_path = doc
-        .get("target-path")
-        .and_then(Value::as_str)
-        .unwrap_or("target")
-        .to_string();
-
-    // vars: top-level keys are global, except a key named after the project, whose
-    // contents are scoped to it (dbt-core semantics) and take precedence.
-    let mut vars = Map::new();
-    if let Some(Value::Object(v)) = doc.get("vars") {
-        for (k, val) in v {
-            if k != &name {
-                vars.insert(k.clone(), val.clone());
-            }
-        }
-        if let Some(Value::Object(scoped)) = v.get(&name) {
-            for (k, val) in scoped {
-                vars.insert(k.clone(), val.clone());
-            }
-        }
-    }
-
+    let mut warnings = Warnings::default();
+    let pf = dbt_project::read(&yaml::parse(&text, &file)?, &file, &mut warnings)?;
+    let sources_tree = pf.sources.clone();
     let mut project = Project {
-        name,
-        model_paths,
-        macro_paths,
-        test_paths,
-        target_path,
-        vars,
-        models_config: doc.get("models").cloned().unwrap_or(Value::Null),
-        tests_config: doc
-            .get("data_tests")
-            .or_else(|| doc.get("tests"))
-            .cloned()
-            .unwrap_or(Value::Null),
+        name: pf.name,
+        model_paths: pf.model_paths,
+        macro_paths: pf.macro_paths,
+        test_paths: pf.test_paths,
+        target_path: pf.target_path,
+        vars: pf.vars,
+        models_config: pf.models,
+        tests_config: pf.data_tests,
+        disabled_sources: Vec::new(),
+        warnings: Vec::new(),
         models: Vec::new(),
         macros: Vec::new(),
         singular_tests: Vec::new(),
         sources: Vec::new(),
         model_props: BTreeMap::new(),
     };
+    // Resources that are not built yet must not be skipped silently.
+    for (paths, ext, what) in [
+        (&pf.seed_paths, ".csv", "seeds are not supported yet"),
+        (
+            &pf.snapshot_paths,
+            ".sql",
+            "snapshots are not supported yet",
+        ),
+        (&pf.analysis_paths, ".sql", "analyses are not supported yet"),
+    ] {
+        for sp in paths {
+            if let Some(f) = files::walk(dir, sp, cancel)?
+                .into_iter()
+                .find(|f| f.original_file_path.ends_with(ext))
+            {
+                return Err(Error::in_file(
+                    f.original_file_path,
+                    format!("{what}; remove the file or run this project with dbt-core"),
+                ));
+            }
+        }
+    }
 
     let mut yml_files = Vec::new();
+    let is_yml = |f: &SqlFile| {
+        f.original_file_path.ends_with(".yml") || f.original_file_path.ends_with(".yaml")
+    };
     for mp in project.model_paths.clone() {
         for f in files::walk(dir, &mp, cancel)? {
             if f.original_file_path.ends_with(".sql") {
                 project.models.push(f);
-            } else if f.original_file_path.ends_with(".yml")
-                || f.original_file_path.ends_with(".yaml")
-            {
+            } else if f.original_file_path.ends_with(".py") {
+                return Err(Error::in_file(
+                    f.original_file_path,
+                    "Python models are not supported; write the model in SQL",
+                ));
+            } else if is_yml(&f) {
                 yml_files.push(f);
             }
         }
@@ -138,15 +130,17 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         for f in files::walk(dir, &mp, cancel)? {
             if f.original_file_path.ends_with(".sql") {
                 project.macros.push(f);
-            } else if f.original_file_path.ends_with(".yml")
-                || f.original_file_path.ends_with(".yaml")
-            {
+            } else if is_yml(&f) {
                 yml_files.push(f);
             }
         }
     }
     for tp in project.test_paths.clone() {
         for f in files::walk(dir, &tp, cancel)? {
+            if is_yml(&f) {
+                yml_files.push(f);
+                continue;
+            }
             if !f.original_file_path.ends_with(".sql") {
                 continue;
             }
@@ -170,7 +164,64 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     }
 
     for f in &yml_files {
-        properties::read_properties(&mut project, f)?;
+        properties::read_properties(&mut project, f, &mut warnings)?;
     }
+    apply_source_configs(&mut project, &sources_tree);
+    project.warnings = warnings.0;
     Ok(project)
+}
+
+/// The `sources:` tree of `dbt_project.yml` and the YAML `config:` blocks of
+/// sources, applied: `enabled`, `tags`, `meta`, and `freshness`/`loaded_at_field`
+/// where the properties give none.
+fn apply_source_configs(project: &mut Project, tree: &Value) {
+    let name = project.name.clone();
+    let mut kept = Vec::new();
+    for mut s in std::mem::take(&mut project.sources) {
+        let mut config = tree_config(
+            Resource::Source,
+            tree,
+            &name,
+            &[s.source_name.clone(), s.name.clone()],
+        );
+        for (k, v) in std::mem::take(&mut s.config) {
+            merge_config(&mut config, &k, v);
+        }
+        if config.get("enabled").and_then(Value::as_bool) == Some(false) {
+            project
+                .disabled_sources
+                .push(format!("{}.{}", s.source_name, s.name));
+            continue;
+        }
+        if let Some(Value::Array(tags)) = config.get("tags") {
+            for t in tags.iter().filter_map(Value::as_str) {
+                if !s.tags.iter().any(|x| x == t) {
+                    s.tags.push(t.to_string());
+                }
+            }
+        }
+        if s.loaded_at_field.is_none() {
+            s.loaded_at_field = config
+                .get("loaded_at_field")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        if s.freshness.is_none() {
+            if let Some(f) = config.get("freshness") {
+                // Checked when read; a policy that does not parse cannot be here.
+                let y = yaml::from_json(f);
+                s.freshness = FreshnessPolicy::from_yaml(&y, y.at("")).ok().flatten();
+            }
+        }
+        if let Some(Value::Object(meta)) = config.get("meta") {
+            if let Value::Object(m) = &mut s.meta {
+                for (k, v) in meta {
+                    m.entry(k.clone()).or_insert(v.clone());
+                }
+            }
+        }
+        s.config = config;
+        kept.push(s);
+    }
+    project.sources = kept;
 }

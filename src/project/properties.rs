@@ -1,12 +1,18 @@
 //! YAML property files (`version: 2` style): sources with their tables, model
-//! properties, columns and the data tests declared on them.
+//! properties, columns and the data tests declared on them — checked key by key
+//! when the project loads (see [`super::keys`]). Resources that build nothing
+//! (exposures, metrics, semantic models, saved queries, groups, macro
+//! properties) are accepted; those not built yet are refused with the file and
+//! line.
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
+use super::config::{check_config_block, check_value, merge_config, FreshnessPolicy, Warnings};
 use super::files::SqlFile;
-use super::yaml::parse_yaml;
+use super::keys::Resource;
+use super::yaml::{self, At, Yaml, YamlValue};
 use super::Project;
 
 /// One table of a source, with its source-level properties folded in.
@@ -21,13 +27,15 @@ pub(crate) struct SourceTable {
     pub(crate) source_description: String,
     pub(crate) loader: String,
     pub(crate) loaded_at_field: Option<String>,
-    /// `freshness:` with table-level over source-level (`null` disables).
-    pub(crate) freshness: Option<Value>,
+    /// Table-level over source-level; `None` when switched off or absent.
+    pub(crate) freshness: Option<FreshnessPolicy>,
     pub(crate) columns: Vec<Column>,
     /// Table-level data tests.
     pub(crate) tests: Vec<Value>,
     pub(crate) tags: Vec<String>,
     pub(crate) meta: Value,
+    /// The `config:` of the source and of the table (the table's last).
+    pub(crate) config: Map<String, Value>,
     /// The YAML file that declares it.
     pub(crate) file: String,
 }
@@ -52,149 +60,345 @@ pub(crate) struct Column {
     pub(crate) tests: Vec<Value>,
 }
 
-fn str_of(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+/// Reads one YAML property file into the project.
+pub(super) fn read_properties(
+    project: &mut Project,
+    f: &SqlFile,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    let file = f.original_file_path.as_str();
+    let doc = yaml::parse(&f.content, file)?;
+    if !matches!(doc.value, YamlValue::Map(_)) {
+        return Err(doc.at(file).error(format!(
+            "expected a mapping of resources (`version: 2`, `models:`, `sources:` …), got {}",
+            doc.kind()
+        )));
+    }
+    for (key, line, value) in doc.entries() {
+        let at = At { file, line: *line };
+        let refuse = |why: &str| {
+            Err(at.error(format!(
+                "{key}: {why}; remove it or run this project with dbt-core"
+            )))
+        };
+        match key.as_str() {
+            "sources" => read_sources(project, value, file, warnings)?,
+            "models" => read_models(project, value, file, warnings)?,
+            "version" | "exposures" | "metrics" | "semantic_models" | "saved_queries"
+            | "groups" | "macros" | "anchors" | "data_tests" | "tests" => {}
+            "seeds" => return refuse("seeds are not supported yet"),
+            "snapshots" => return refuse("snapshots are not supported yet"),
+            "analyses" => return refuse("analyses are not supported yet"),
+            "unit_tests" => return refuse("unit tests are not supported yet"),
+            other => {
+                return Err(at.error(format!(
+                    "`{other}:` is not a kind of resource dbt reads from property files; fix the key (models, sources, exposures, …)"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
-/// `data_tests:` (dbt ≥ 1.8) or `tests:` of a YAML entry.
-fn tests_of(v: &Value) -> Vec<Value> {
+/// The entries of a list-valued key (`models:`, `tables:`, `columns:` …).
+fn list<'a>(v: &'a Yaml, what: &str, file: &str) -> Result<&'a [Yaml]> {
+    match &v.value {
+        YamlValue::Seq(items) => Ok(items),
+        YamlValue::Null => Ok(&[]),
+        _ => Err(v
+            .at(file)
+            .error(format!("{what}: expected a list, got {}", v.kind()))),
+    }
+}
+
+/// A mapping entry's `name:`.
+fn name_of<'a>(entry: &'a Yaml, what: &str, file: &str) -> Result<&'a str> {
+    if !matches!(entry.value, YamlValue::Map(_)) {
+        return Err(entry.at(file).error(format!(
+            "{what}: expected a mapping with a `name:`, got {}",
+            entry.kind()
+        )));
+    }
+    match entry.get("name") {
+        Some(n) => n.as_str().ok_or_else(|| {
+            n.at(file)
+                .error(format!("{what}: `name:` must be a string"))
+        }),
+        None => Err(entry
+            .at(file)
+            .error(format!("{what} has no `name:`; name every entry"))),
+    }
+}
+
+fn text(entry: &Yaml, key: &str, file: &str) -> Result<Option<String>> {
+    match entry.get(key) {
+        None => Ok(None),
+        Some(v) => match &v.value {
+            YamlValue::Str(s) => Ok(Some(s.clone())),
+            YamlValue::Null => Ok(None),
+            _ => Err(v
+                .at(file)
+                .error(format!("{key}: expected a string, got {}", v.kind()))),
+        },
+    }
+}
+
+/// Tags given as a string or a list.
+fn tags(entry: &Yaml, file: &str) -> Result<Vec<String>> {
+    match entry.get("tags") {
+        None => Ok(Vec::new()),
+        Some(v) => match &v.value {
+            YamlValue::Str(s) => Ok(vec![s.clone()]),
+            YamlValue::Seq(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| i.at(file).error("tags: expected strings"))
+                })
+                .collect(),
+            YamlValue::Null => Ok(Vec::new()),
+            _ => Err(v.at(file).error("tags: expected a tag or a list of tags")),
+        },
+    }
+}
+
+/// `data_tests:` (dbt ≥ 1.8) or `tests:` of an entry, each checked.
+fn tests_of(entry: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for key in ["data_tests", "tests"] {
-        if let Some(Value::Array(a)) = v.get(key) {
-            out.extend(a.iter().cloned());
+        if let Some(v) = entry.get(key) {
+            for t in list(v, key, file)? {
+                check_test_entry(t, file, warnings)?;
+                out.push(t.to_json());
+            }
         }
     }
-    out
+    Ok(out)
 }
 
-fn columns_of(v: &Value) -> Vec<Column> {
-    let Some(Value::Array(cols)) = v.get("columns") else {
-        return Vec::new();
+/// A test entry's configs: under `config:`, or (older style) beside its arguments.
+fn check_test_entry(t: &Yaml, file: &str, warnings: &mut Warnings) -> Result<()> {
+    let body = match &t.value {
+        YamlValue::Map(entries) if t.get("test_name").is_some() => t,
+        YamlValue::Map(entries) if entries.len() == 1 => &entries[0].2,
+        _ => return Ok(()), // `- unique`, or a shape render reports
     };
-    cols.iter()
-        .filter_map(|c| {
-            Some(Column {
-                name: c.get("name")?.as_str()?.to_string(),
-                description: str_of(c, "description"),
-                data_type: c
-                    .get("data_type")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                tests: tests_of(c),
-            })
-        })
-        .collect()
+    for (k, line, v) in body.entries() {
+        let at = At { file, line: *line };
+        match k.as_str() {
+            "config" => check_config_block(Resource::DataTest, v, "config", file, warnings)?,
+            "severity" | "where" | "error_if" | "warn_if" | "store_failures" | "limit"
+            | "enabled" | "tags" | "meta" | "fail_calc" | "store_failures_as" => {
+                check_value(Resource::DataTest, k, v, k, at, warnings)?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
-/// Reads one YAML property file (`version: 2` style) into the project.
-pub(super) fn read_properties(project: &mut Project, f: &SqlFile) -> Result<()> {
-    let doc = parse_yaml(&f.content, &f.original_file_path)?;
-    let file = f.original_file_path.clone();
-    if let Some(Value::Array(sources)) = doc.get("sources") {
-        for s in sources {
-            let sname = s.get("name").and_then(Value::as_str).ok_or_else(|| {
-                Error::in_file(
-                    file.to_string(),
-                    "a source has no `name:`; name every entry under `sources:`".to_string(),
-                )
-            })?;
-            let schema = s
-                .get("schema")
-                .and_then(Value::as_str)
-                .unwrap_or(sname)
-                .to_string();
-            let Some(Value::Array(tables)) = s.get("tables") else {
-                continue;
-            };
-            for t in tables {
-                let tname = t.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    Error::in_file(
-                        file.to_string(),
-                        format!("a table of source '{sname}' has no `name:`"),
-                    )
-                })?;
-                if project
-                    .sources
-                    .iter()
-                    .any(|x| x.source_name == sname && x.name == tname)
-                {
-                    return Err(Error::in_file(
-                        file.to_string(),
-                        format!("source '{sname}.{tname}' is declared twice; keep one declaration"),
-                    ));
+fn columns_of(entry: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Vec<Column>> {
+    let Some(cols) = entry.get("columns") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for c in list(cols, "columns", file)? {
+        let name = name_of(c, "a column", file)?;
+        for (k, line, v) in c.entries() {
+            let at = At { file, line: *line };
+            match k.as_str() {
+                "constraints" => {
+                    return Err(at.error(format!(
+                        "column {name}: constraints are not supported yet; remove them or run this project with dbt-core"
+                    )))
                 }
-                let freshness = match t.get("freshness") {
-                    Some(v) => Some(v.clone()),
-                    None => s.get("freshness").cloned(),
-                };
-                let mut tags: Vec<String> = Vec::new();
-                for v in [s.get("tags"), t.get("tags")].into_iter().flatten() {
-                    if let Value::Array(a) = v {
-                        tags.extend(a.iter().filter_map(Value::as_str).map(str::to_string));
+                "quote" if matches!(v.value, YamlValue::Bool(true)) => {
+                    return Err(at.error(format!(
+                        "column {name}: `quote: true` is not supported yet; remove it or run this project with dbt-core"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        out.push(Column {
+            name: name.to_string(),
+            description: text(c, "description", file)?.unwrap_or_default(),
+            data_type: text(c, "data_type", file)?,
+            tests: tests_of(c, file, warnings)?,
+        });
+    }
+    Ok(out)
+}
+
+fn read_models(
+    project: &mut Project,
+    models: &Yaml,
+    file: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    for m in list(models, "models", file)? {
+        let name = name_of(m, "a model entry", file)?;
+        if let Some(prev) = project.model_props.get(name) {
+            return Err(m.at(file).error(format!(
+                "model '{name}' already has properties in {}; keep one entry per model",
+                prev.file
+            )));
+        }
+        let mut config = Map::new();
+        for (k, line, v) in m.entries() {
+            let at = At { file, line: *line };
+            match k.as_str() {
+                "config" => {
+                    check_config_block(Resource::Model, v, &format!("models.{name}.config"), file, warnings)?;
+                    if let Value::Object(c) = v.to_json() {
+                        for (ck, cv) in c {
+                            merge_config(&mut config, &ck, cv);
+                        }
                     }
                 }
-                project.sources.push(SourceTable {
-                    source_name: sname.to_string(),
-                    name: tname.to_string(),
-                    schema: schema.clone(),
-                    identifier: t
-                        .get("identifier")
-                        .and_then(Value::as_str)
-                        .unwrap_or(tname)
-                        .to_string(),
-                    database: s
-                        .get("database")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    description: str_of(t, "description"),
-                    source_description: str_of(s, "description"),
-                    loader: str_of(s, "loader"),
-                    loaded_at_field: t
-                        .get("loaded_at_field")
-                        .or_else(|| s.get("loaded_at_field"))
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    freshness: freshness.filter(|v| !v.is_null()),
-                    columns: columns_of(t),
-                    tests: tests_of(t),
-                    tags,
-                    meta: t.get("meta").cloned().unwrap_or(Value::Object(Map::new())),
-                    file: file.clone(),
-                });
+                // Older places of configs, which dbt 1.10 still reads as configs.
+                "meta" | "docs" | "tags" | "access" | "group" => {
+                    check_value(Resource::Model, k, v, &format!("models.{name}.{k}"), at, warnings)?;
+                    merge_config(&mut config, k, v.to_json());
+                }
+                "versions" | "latest_version" => {
+                    return Err(at.error(format!(
+                        "models.{name}.{k}: model versions are not supported yet; remove them or run this project with dbt-core"
+                    )))
+                }
+                "constraints" => {
+                    return Err(at.error(format!(
+                        "models.{name}.constraints: constraints are not supported yet; remove them or run this project with dbt-core"
+                    )))
+                }
+                _ => {}
             }
         }
+        let props = ModelProps {
+            description: text(m, "description", file)?.unwrap_or_default(),
+            config,
+            columns: columns_of(m, file, warnings)?,
+            tests: tests_of(m, file, warnings)?,
+            file: file.to_string(),
+        };
+        project.model_props.insert(name.to_string(), props);
     }
-    if let Some(Value::Array(models)) = doc.get("models") {
-        for m in models {
-            let name = m.get("name").and_then(Value::as_str).ok_or_else(|| {
-                Error::in_file(
-                    file.to_string(),
-                    "a model entry has no `name:`; name every entry under `models:`".to_string(),
-                )
-            })?;
-            if let Some(prev) = project.model_props.get(name) {
-                return Err(Error::in_file(
-                    file.to_string(),
-                    format!(
-                        "model '{name}' already has properties in {}; keep one entry per model",
-                        prev.file
-                    ),
-                ));
+    Ok(())
+}
+
+fn read_sources(
+    project: &mut Project,
+    sources: &Yaml,
+    file: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    for s in list(sources, "sources", file)? {
+        let sname = name_of(s, "a source", file)?;
+        for key in ["quoting", "overrides", "loaded_at_query"] {
+            if let Some(v) = s.get(key) {
+                if !v.is_null() {
+                    return Err(v.at(file).error(format!(
+                        "sources.{sname}.{key}: not supported yet; remove it or run this project with dbt-core"
+                    )));
+                }
             }
-            let config = match m.get("config") {
-                Some(Value::Object(c)) => c.clone(),
-                _ => Map::new(),
+        }
+        let mut source_config = Map::new();
+        if let Some(c) = s.get("config") {
+            check_config_block(
+                Resource::Source,
+                c,
+                &format!("sources.{sname}.config"),
+                file,
+                warnings,
+            )?;
+            if let Value::Object(c) = c.to_json() {
+                source_config = c;
+            }
+        }
+        let source_freshness = match s.get("freshness") {
+            Some(v) => Some(FreshnessPolicy::from_yaml(v, v.at(file))?),
+            None => None,
+        };
+        let schema = text(s, "schema", file)?.unwrap_or_else(|| sname.to_string());
+        let Some(tables) = s.get("tables") else {
+            continue;
+        };
+        for t in list(tables, "tables", file)? {
+            let tname = name_of(t, &format!("a table of source '{sname}'"), file)?;
+            if project
+                .sources
+                .iter()
+                .any(|x| x.source_name == sname && x.name == tname)
+            {
+                return Err(t.at(file).error(format!(
+                    "source '{sname}.{tname}' is declared twice; keep one declaration"
+                )));
+            }
+            for key in ["quoting", "external", "loaded_at_query"] {
+                if let Some(v) = t.get(key) {
+                    if !v.is_null() {
+                        return Err(v.at(file).error(format!(
+                            "sources.{sname}.tables.{tname}.{key}: not supported yet; remove it or run this project with dbt-core"
+                        )));
+                    }
+                }
+            }
+            let mut config = source_config.clone();
+            if let Some(c) = t.get("config") {
+                check_config_block(
+                    Resource::Source,
+                    c,
+                    &format!("sources.{sname}.tables.{tname}.config"),
+                    file,
+                    warnings,
+                )?;
+                if let Value::Object(c) = c.to_json() {
+                    for (k, v) in c {
+                        merge_config(&mut config, &k, v);
+                    }
+                }
+            }
+            // Table over source; a `freshness:` in a config block counts as given
+            // at that level.
+            let table_freshness = match t.get("freshness") {
+                Some(v) => Some(FreshnessPolicy::from_yaml(v, v.at(file))?),
+                None => None,
             };
-            project.model_props.insert(
-                name.to_string(),
-                ModelProps {
-                    description: str_of(m, "description"),
-                    config,
-                    columns: columns_of(m),
-                    tests: tests_of(m),
-                    file: file.clone(),
+            let freshness = table_freshness
+                .or_else(|| source_freshness.clone())
+                .flatten();
+            let mut all_tags = tags(s, file)?;
+            for tag in tags(t, file)? {
+                if !all_tags.contains(&tag) {
+                    all_tags.push(tag);
+                }
+            }
+            project.sources.push(SourceTable {
+                source_name: sname.to_string(),
+                name: tname.to_string(),
+                schema: schema.clone(),
+                identifier: text(t, "identifier", file)?.unwrap_or_else(|| tname.to_string()),
+                database: text(s, "database", file)?,
+                description: text(t, "description", file)?.unwrap_or_default(),
+                source_description: text(s, "description", file)?.unwrap_or_default(),
+                loader: text(s, "loader", file)?.unwrap_or_default(),
+                loaded_at_field: match text(t, "loaded_at_field", file)? {
+                    Some(f) => Some(f),
+                    None => text(s, "loaded_at_field", file)?,
                 },
-            );
+                freshness,
+                columns: columns_of(t, file, warnings)?,
+                tests: tests_of(t, file, warnings)?,
+                tags: all_tags,
+                meta: t
+                    .get("meta")
+                    .map(Yaml::to_json)
+                    .unwrap_or(Value::Object(Map::new())),
+                config,
+                file: file.to_string(),
+            });
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, TestKind, TestNode};
-use crate::project::{merge_config, tree_config, Project};
+use crate::project::{merge_config, tree_config, Project, Resource};
 
 use super::context::{Calls, Phase};
 use super::parse::tags_of;
@@ -25,7 +25,12 @@ impl Renderer {
         manifest: &Manifest,
     ) -> Result<Vec<TestNode>> {
         let mut tests: Vec<TestNode> = Vec::new();
-        let base_config = tree_config(&project.tests_config, &project.name, &[]);
+        let base_config = tree_config(
+            Resource::DataTest,
+            &project.tests_config,
+            &project.name,
+            &[],
+        );
         for node in &manifest.nodes {
             let Some(props) = project.model_props.get(&node.name) else {
                 continue;

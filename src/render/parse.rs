@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Materialization, Node, SourceNode};
+use crate::project::{check_call_config, Resource, Warnings};
 use crate::project::{merge_config, tree_config, Project};
 
 use super::context::{node_json, Calls, Phase};
@@ -18,6 +19,7 @@ impl Renderer {
     /// Parses and compiles every enabled model of `project` into a [`Manifest`].
     pub(crate) fn build_manifest(&self, project: &Project) -> Result<Manifest> {
         let mut manifest = Manifest::new(&project.name);
+        let mut warnings = Warnings::default();
         for s in &project.sources {
             manifest.sources.push(SourceNode {
                 unique_id: format!("source.{}.{}.{}", project.name, s.source_name, s.name),
@@ -36,7 +38,12 @@ impl Renderer {
             let mut fqn = vec![project.name.clone()];
             fqn.extend(dirs[..dirs.len() - 1].iter().cloned());
             fqn.push(m.name.clone());
-            let mut config = tree_config(&project.models_config, &project.name, &fqn[1..]);
+            let mut config = tree_config(
+                Resource::Model,
+                &project.models_config,
+                &project.name,
+                &fqn[1..],
+            );
             let props = project.model_props.get(&m.name);
             if let Some(p) = props {
                 for (k, v) in &p.config {
@@ -59,8 +66,10 @@ impl Renderer {
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
             tmpl.render(ctx)
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
-            for (k, v) in calls.config.lock().unwrap().iter() {
-                merge_config(&mut config, k, v.clone());
+            let own = calls.config.lock().unwrap().clone();
+            check_call_config(Resource::Model, &own, &m.original_file_path, &mut warnings)?;
+            for (k, v) in own {
+                merge_config(&mut config, &k, v);
             }
             let enabled = config
                 .get("enabled")
@@ -71,21 +80,11 @@ impl Renderer {
                 self.shared.disabled.lock().unwrap().insert(m.name.clone());
                 continue;
             }
-            let materialized = match config
-                .get("materialized")
-                .and_then(Json::as_str)
-                .unwrap_or("view")
-            {
-                "table" => Materialization::Table,
-                "view" => Materialization::View,
-                other => {
-                    return Err(Error::in_file(
-                        m.original_file_path.to_string(),
-                        format!(
-                            "materialized='{other}' is not supported yet; use 'table' or 'view'"
-                        ),
-                    ))
-                }
+            // Every value was checked where it was given: a materialization here
+            // is one reluvia-transform builds.
+            let materialized = match config.get("materialized").and_then(Json::as_str) {
+                Some("table") => Materialization::Table,
+                _ => Materialization::View,
             };
             let tags = tags_of(&config);
             let node = Node {
@@ -183,6 +182,12 @@ impl Renderer {
         manifest.index();
         manifest.tests = self.build_tests(project, &manifest)?;
         manifest.index();
+        manifest.warnings = project.warnings.clone();
+        for w in warnings.0 {
+            if !manifest.warnings.contains(&w) {
+                manifest.warnings.push(w);
+            }
+        }
         Ok(manifest)
     }
 

@@ -9,5 +9,6 @@ mod connect;
 mod datatests;
 mod demo;
 mod engine;
+mod fixtures;
 mod marts;
 mod safety;

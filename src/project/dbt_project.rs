@@ -1,0 +1,212 @@
+//! `dbt_project.yml`, read into [`ProjectFile`]: every top-level key dbt 1.10
+//! knows is either understood, accepted because it changes nothing we build, or
+//! refused as not supported yet — each error naming the file and line.
+
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+
+use super::config::{check_tree, Warnings};
+use super::keys::Resource;
+use super::yaml::{At, Yaml, YamlValue};
+
+/// The settings of `dbt_project.yml` that loading and rendering use.
+#[derive(Debug, Clone)]
+pub(crate) struct ProjectFile {
+    pub(crate) name: String,
+    pub(crate) model_paths: Vec<String>,
+    pub(crate) macro_paths: Vec<String>,
+    pub(crate) test_paths: Vec<String>,
+    pub(crate) seed_paths: Vec<String>,
+    pub(crate) snapshot_paths: Vec<String>,
+    pub(crate) analysis_paths: Vec<String>,
+    /// `target-path`, relative to the project directory unless absolute.
+    pub(crate) target_path: String,
+    /// Project-level `vars:` (global ones and those scoped to this project).
+    pub(crate) vars: Map<String, Value>,
+    /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`.
+    pub(crate) models: Value,
+    pub(crate) data_tests: Value,
+    pub(crate) sources: Value,
+}
+
+/// Reads the parsed `dbt_project.yml` (`file` names it in messages).
+pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<ProjectFile> {
+    if !matches!(doc.value, YamlValue::Map(_)) {
+        return Err(doc.at(file).error(format!(
+            "expected a mapping of project settings, got {}",
+            doc.kind()
+        )));
+    }
+    let name = match doc.get("name") {
+        Some(n) => match n.as_str() {
+            Some(s) if valid_name(s) => s.to_string(),
+            Some(s) => {
+                return Err(n.at(file).error(format!(
+                    "name: '{s}' is not a valid project name; use letters, digits and underscores, starting with a letter or underscore"
+                )))
+            }
+            None => return Err(n.at(file).error("name: expected a string")),
+        },
+        None => {
+            return Err(doc
+                .at(file)
+                .error("`name:` is missing; give the project a name"))
+        }
+    };
+    for (key, line, value) in doc.entries() {
+        let at = At { file, line: *line };
+        check_top_level(key, value, at, warnings)?;
+    }
+    let paths = |keys: &[&str], default: &str| -> Result<Vec<String>> {
+        for key in keys {
+            if let Some(v) = doc.get(key) {
+                return string_list(v, key, file);
+            }
+        }
+        Ok(vec![default.to_string()])
+    };
+    let target_path = match doc.get("target-path") {
+        Some(v) => match v.as_str() {
+            Some(s) => s.to_string(),
+            None => return Err(v.at(file).error("target-path: expected a path")),
+        },
+        None => "target".to_string(),
+    };
+    let tree = |keys: &[&str], resource: Resource, warnings: &mut Warnings| -> Result<Value> {
+        for key in keys {
+            if let Some(v) = doc.get(key) {
+                check_tree(resource, v, &name, file, warnings)?;
+                return Ok(v.to_json());
+            }
+        }
+        Ok(Value::Null)
+    };
+    let models = tree(&["models"], Resource::Model, warnings)?;
+    let data_tests = tree(&["data_tests", "tests"], Resource::DataTest, warnings)?;
+    let sources = tree(&["sources"], Resource::Source, warnings)?;
+
+    // vars: top-level keys are global, except a key named after the project, whose
+    // contents are scoped to it (dbt-core semantics) and take precedence.
+    let mut vars = Map::new();
+    if let Some(v) = doc.get("vars") {
+        match v.to_json() {
+            Value::Object(all) => {
+                for (k, val) in &all {
+                    if k != &name {
+                        vars.insert(k.clone(), val.clone());
+                    }
+                }
+                if let Some(Value::Object(scoped)) = all.get(&name) {
+                    for (k, val) in scoped {
+                        vars.insert(k.clone(), val.clone());
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => {
+                return Err(v
+                    .at(file)
+                    .error("vars: expected a mapping of names to values"))
+            }
+        }
+    }
+    Ok(ProjectFile {
+        model_paths: paths(&["model-paths", "source-paths"], "models")?,
+        macro_paths: paths(&["macro-paths"], "macros")?,
+        test_paths: paths(&["test-paths"], "tests")?,
+        seed_paths: paths(&["seed-paths", "data-paths"], "seeds")?,
+        snapshot_paths: paths(&["snapshot-paths"], "snapshots")?,
+        analysis_paths: paths(&["analysis-paths"], "analyses")?,
+        target_path,
+        vars,
+        models,
+        data_tests,
+        sources,
+        name,
+    })
+}
+
+/// dbt's rule for a project's (and package's) name.
+fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn string_list(v: &Yaml, key: &str, file: &str) -> Result<Vec<String>> {
+    match &v.value {
+        YamlValue::Str(s) => Ok(vec![s.clone()]),
+        YamlValue::Seq(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| i.at(file).error(format!("{key}: expected a list of paths")))
+            })
+            .collect(),
+        _ => Err(v
+            .at(file)
+            .error(format!("{key}: expected a list of paths, got {}", v.kind()))),
+    }
+}
+
+/// One top-level key of `dbt_project.yml`.
+fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(at.error(format!(
+            "{key}: {why}; remove it or run this project with dbt-core"
+        )))
+    };
+    match key {
+        // Understood (the config trees are checked where they are read).
+        "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
+        | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
+        | "clean-targets" | "vars" | "models" | "data_tests" | "tests" | "sources" => Ok(()),
+        "source-paths" => {
+            warnings.push(
+                "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
+            );
+            Ok(())
+        }
+        "data-paths" => {
+            warnings.push(
+                "The `data-paths` config has been renamed to `seed-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
+            );
+            Ok(())
+        }
+        // Accepted: they change nothing reluvia-transform builds.
+        "require-dbt-version"
+        | "log-path"
+        | "docs-paths"
+        | "asset-paths"
+        | "packages-install-path"
+        | "exposures"
+        | "metrics"
+        | "semantic-models"
+        | "saved-queries"
+        | "dbt-cloud"
+        | "flags" => Ok(()),
+        "restrict-access" => match v.value {
+            YamlValue::Bool(false) | YamlValue::Null => Ok(()),
+            _ => refuse("restricted model access (groups) is not supported yet"),
+        },
+        "on-run-start" | "on-run-end" => refuse("run hooks are not supported yet"),
+        "dispatch" => refuse("dispatch configuration (packages) is not supported yet"),
+        "query-comment" => refuse("query comments are not supported yet"),
+        "quoting" => {
+            refuse("quoting configuration is not supported yet (identifiers are always quoted)")
+        }
+        "seeds" => refuse("seeds are not supported yet"),
+        "snapshots" => refuse("snapshots are not supported yet"),
+        "unit_tests" => refuse("unit tests are not supported yet"),
+        "analyses" => refuse("analyses are not supported yet"),
+        other => {
+            warnings.push(format!(
+                "Unexpected top-level key `{other}` in file `{}`",
+                at.file
+            ));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Which keys dbt 1.10 knows, and what reluvia-transform does with each: the
+//! catalogue behind "nothing ignored silently". A key is
+//!
+//! - implemented: it does what dbt does;
+//! - unsupported: dbt gives it a meaning on PostgreSQL that is not built yet, so a
+//!   project using it is refused (exit 2) rather than built differently;
+//! - inert: dbt-postgres accepts it without changing what is built (another
+//!   warehouse's setting, documentation, a semantic-layer setting);
+//! - custom: dbt does not know it; dbt 1.10 keeps it readable through
+//!   `config.get` with a warning, and so do we.
+
+/// The kinds of resource a config key applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resource {
+    Model,
+    DataTest,
+    Source,
+}
+
+impl Resource {
+    /// The `dbt_project.yml` key of its config tree.
+    pub(crate) fn tree_key(self) -> &'static str {
+        match self {
+            Resource::Model => "models",
+            Resource::DataTest => "data_tests",
+            Resource::Source => "sources",
+        }
+    }
+}
+
+/// What reluvia-transform does with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyClass {
+    Implemented,
+    /// Refused, with the reason shown to the user.
+    Unsupported(&'static str),
+    Inert,
+    Custom,
+}
+
+const MODEL: &[&str] = &[
+    "enabled",
+    "materialized",
+    "schema",
+    "alias",
+    "database",
+    "tags",
+    "meta",
+    "docs",
+    "group",
+    "access",
+    "description",
+    "full_refresh",
+];
+
+const DATA_TEST: &[&str] = &[
+    "enabled",
+    "severity",
+    "where",
+    "error_if",
+    "warn_if",
+    "store_failures",
+    "limit",
+    "tags",
+    "meta",
+    "group",
+    "description",
+    "fail_calc",
+];
+
+const SOURCE: &[&str] = &[
+    "enabled",
+    "tags",
+    "meta",
+    "freshness",
+    "loaded_at_field",
+    "description",
+];
+
+/// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
+fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
+    Some(match (resource, key) {
+        (_, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") => "hooks are not supported yet",
+        (_, "grants") => "grants are not supported yet",
+        (_, "indexes") => "indexes are not supported yet",
+        (_, "persist_docs") => "persist_docs is not supported yet",
+        (_, "contract") => "model contracts are not supported yet",
+        (_, "unlogged") => "unlogged tables are not supported yet",
+        (_, "sql_header") => "sql_header is not supported yet",
+        (_, "quoting") => "quoting configs are not supported yet (identifiers are always quoted)",
+        (_, "on_configuration_change") => "materialized views are not supported yet",
+        (_, "column_types" | "quote_columns" | "delimiter") => "seeds are not supported yet",
+        (Resource::Source, "loaded_at_query") => "loaded_at_query is not supported yet",
+        (Resource::DataTest, "store_failures_as") => "store_failures_as is not supported yet",
+        (Resource::DataTest, "schema" | "alias" | "database") => {
+            "a custom schema, alias or database for stored test failures is not supported yet"
+        }
+        _ => return None,
+    })
+}
+
+/// Keys dbt-core 1.10 knows for the resource (its project JSON schema, every
+/// adapter's included) that change nothing dbt-postgres builds.
+const INERT: &[&str] = &[
+    "as_columnstore",
+    "auto_liquid_cluster",
+    "auto_refresh",
+    "automatic_clustering",
+    "backup",
+    "base_location_root",
+    "base_location_subpath",
+    "batch_size",
+    "begin",
+    "bind",
+    "buckets",
+    "catalog",
+    "catalog_name",
+    "cluster_by",
+    "clustered_by",
+    "compression",
+    "concurrent_batches",
+    "copy_grants",
+    "databricks_compute",
+    "databricks_tags",
+    "dist",
+    "enable_refresh",
+    "event_time",
+    "external_volume",
+    "file_format",
+    "freshness",
+    "grant_access_to",
+    "hours_to_expiration",
+    "include_full_name_in_path",
+    "incremental_predicates",
+    "incremental_strategy",
+    "initialize",
+    "kms_key_name",
+    "labels",
+    "labels_from_meta",
+    "liquid_clustered_by",
+    "location",
+    "location_root",
+    "lookback",
+    "matched_condition",
+    "max_staleness",
+    "merge_exclude_columns",
+    "merge_update_columns",
+    "merge_with_schema_evolution",
+    "not_matched_by_source_action",
+    "not_matched_by_source_condition",
+    "not_matched_condition",
+    "on_schema_change",
+    "packages",
+    "partition_by",
+    "partition_expiration_days",
+    "partitions",
+    "predicates",
+    "query_tag",
+    "refresh_interval_minutes",
+    "refresh_mode",
+    "require_partition_filter",
+    "row_access_policy",
+    "schedule",
+    "secure",
+    "skip_matched_step",
+    "skip_not_matched_step",
+    "snowflake_warehouse",
+    "sort",
+    "sort_type",
+    "source_alias",
+    "static_analysis",
+    "table_format",
+    "table_tag",
+    "table_type",
+    "target_alias",
+    "target_lag",
+    "tblproperties",
+    "tmp_relation_type",
+    "transient",
+    "unique_key",
+];
+
+/// What reluvia-transform does with config `key` of `resource`.
+pub(crate) fn classify(resource: Resource, key: &str) -> KeyClass {
+    let implemented = match resource {
+        Resource::Model => MODEL,
+        Resource::DataTest => DATA_TEST,
+        Resource::Source => SOURCE,
+    };
+    if implemented.contains(&key) {
+        KeyClass::Implemented
+    } else if let Some(why) = unsupported(resource, key) {
+        KeyClass::Unsupported(why)
+    } else if INERT.contains(&key) {
+        KeyClass::Inert
+    } else {
+        KeyClass::Custom
+    }
+}
+
+/// Whether a key of a `dbt_project.yml` tree without `+` is a config rather than
+/// a folder: dbt 1.10 reads a known config name as a config when its value is not
+/// a mapping (and warns that it should have a `+`).
+pub(crate) fn is_config_name(resource: Resource, key: &str) -> bool {
+    !matches!(classify(resource, key), KeyClass::Custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(
+            classify(Resource::Model, "materialized"),
+            KeyClass::Implemented
+        );
+        assert!(matches!(
+            classify(Resource::Model, "grants"),
+            KeyClass::Unsupported(_)
+        ));
+        assert_eq!(classify(Resource::Model, "cluster_by"), KeyClass::Inert);
+        assert_eq!(classify(Resource::Model, "owner_team"), KeyClass::Custom);
+        assert_eq!(classify(Resource::DataTest, "limit"), KeyClass::Implemented);
+        assert!(matches!(
+            classify(Resource::Source, "loaded_at_query"),
+            KeyClass::Unsupported(_)
+        ));
+    }
+}
