@@ -86,10 +86,15 @@ pub(crate) async fn cancellable<T>(
     phase: &str,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    let mut work = std::pin::pin!(work);
     tokio::select! {
-        r = work => r,
+        r = &mut work => r,
         _ = cancel.cancelled() => {
             cancel_query(&client.cancel_token(), settings).await;
+            // The statement ends in an error once the server has cancelled it:
+            // wait for that (within reason), so that nothing of ours is still
+            // running when the process exits.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut work).await;
             Err(Error::interrupted(phase))
         }
     }

@@ -94,6 +94,11 @@ impl TestDb {
         }
     }
 
+    /// A connection of its own to this database (another session).
+    pub fn client(&self) -> postgres::Client {
+        connect(&self.name)
+    }
+
     /// Runs one or more statements; panics with the server's message on error.
     pub fn exec(&self, sql: &str) {
         self.client

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod cancel;
 mod connect;
 mod datatests;
 mod demo;

@@ -751,19 +751,17 @@ fn sigterm_while_a_swap_waits_leaves_the_old_table_and_nothing_else() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the new table is built and the swap is trying for its lock.
+    // Wait until the new table is built and the swap is trying for its lock:
+    // each failed polite try rolls back to the savepoint taken after the build.
     let mut building = false;
-    for _ in 0..200 {
-        if db.value("select count(*)::text from pg_class where relname like 'x\\_\\_rt\\_new\\_%'")
-            == Some("0".into())
-            && db.value("select count(*)::text from pg_stat_activity where application_name = 'reluvia-transform' and xact_start is not null and datname = current_database()")
-                == Some("1".into())
+    for _ in 0..2000 {
+        if db.value("select count(*)::text from pg_stat_activity where application_name = 'reluvia-transform' and query like '%rt_built%' and datname = current_database()")
+            != Some("0".into())
         {
             building = true;
-            std::thread::sleep(Duration::from_millis(300));
             break;
         }
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(Duration::from_millis(5));
     }
     assert!(building, "the refresh never started");
     let status = std::process::Command::new("kill")
