@@ -147,36 +147,18 @@ impl Renderer {
         }
 
         // Dependencies, now that disabled models are known.
-        let disabled = self.shared.disabled.lock().unwrap().clone();
         for (node, calls) in parsed.iter_mut() {
-            let mut deps: Vec<String> = Vec::new();
+            node.depends_on_nodes = self.deps_of(project, calls, &node.original_file_path)?;
             for r in calls.refs.lock().unwrap().iter() {
-                if disabled.contains(r) {
-                    return Err(Error::in_file(
-                        node.original_file_path.to_string(),
-                        format!(
-                            "ref('{r}') points at a disabled model; enable '{r}' or remove the ref"
-                        ),
-                    ));
-                }
-                let id = format!("model.{}.{r}", project.name);
-                if !deps.contains(&id) {
-                    deps.push(id);
-                }
                 if !node.refs.contains(r) {
                     node.refs.push(r.clone());
                 }
             }
-            for (s, t) in calls.sources.lock().unwrap().iter() {
-                let id = format!("source.{}.{s}.{t}", project.name);
-                if !deps.contains(&id) {
-                    deps.push(id);
-                }
-                if !node.sources.contains(&(s.clone(), t.clone())) {
-                    node.sources.push((s.clone(), t.clone()));
+            for st in calls.sources.lock().unwrap().iter() {
+                if !node.sources.contains(st) {
+                    node.sources.push(st.clone());
                 }
             }
-            node.depends_on_nodes = deps;
         }
         manifest.nodes = parsed.into_iter().map(|(n, _)| n).collect();
         manifest.index();
