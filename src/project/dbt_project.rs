@@ -20,6 +20,8 @@ pub(crate) struct ProjectFile {
     pub(crate) seed_paths: Vec<String>,
     pub(crate) snapshot_paths: Vec<String>,
     pub(crate) analysis_paths: Vec<String>,
+    /// Where `.md` files with docs blocks are; `None`: every resource path.
+    pub(crate) docs_paths: Option<Vec<String>>,
     /// `target-path`, relative to the project directory unless absolute.
     pub(crate) target_path: String,
     /// Project-level `vars:` (global ones and those scoped to this project).
@@ -118,6 +120,10 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
         seed_paths: paths(&["seed-paths", "data-paths"], "seeds")?,
         snapshot_paths: paths(&["snapshot-paths"], "snapshots")?,
         analysis_paths: paths(&["analysis-paths"], "analyses")?,
+        docs_paths: match doc.get("docs-paths") {
+            Some(v) => Some(string_list(v, "docs-paths", file)?),
+            None => None,
+        },
         target_path,
         vars,
         models,
@@ -162,7 +168,8 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         // Understood (the config trees are checked where they are read).
         "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
         | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
-        | "clean-targets" | "vars" | "models" | "data_tests" | "tests" | "sources" => Ok(()),
+        | "clean-targets" | "vars" | "models" | "data_tests" | "tests" | "sources"
+        | "docs-paths" => Ok(()),
         "source-paths" => {
             warnings.push(
                 "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
@@ -178,7 +185,6 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         // Accepted: they change nothing reluvia-transform builds.
         "require-dbt-version"
         | "log-path"
-        | "docs-paths"
         | "asset-paths"
         | "packages-install-path"
         | "exposures"

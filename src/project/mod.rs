@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 
 mod config;
 mod dbt_project;
+mod docs;
 mod files;
 mod keys;
 mod properties;
@@ -23,6 +24,7 @@ pub(crate) use config::{
     check_call_config, merge_config, tree_config, valid_condition, FreshnessPolicy, Threshold,
     Warnings,
 };
+pub(crate) use docs::DocBlock;
 pub(crate) use files::SqlFile;
 pub(crate) use keys::Resource;
 pub(crate) use properties::{Column, ModelProps, SourceTable};
@@ -47,6 +49,8 @@ pub(crate) struct Project {
     pub(crate) disabled_sources: Vec<String>,
     /// Deprecations and custom keys found while reading, shown once loaded.
     pub(crate) warnings: Vec<String>,
+    /// Docs blocks by name.
+    pub(crate) docs: BTreeMap<String, DocBlock>,
     pub(crate) models: Vec<SqlFile>,
     pub(crate) macros: Vec<SqlFile>,
     /// Singular data tests: `.sql` files in the test paths (outside `generic/`).
@@ -79,6 +83,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         tests_config: pf.data_tests,
         disabled_sources: Vec::new(),
         warnings: Vec::new(),
+        docs: BTreeMap::new(),
         models: Vec::new(),
         macros: Vec::new(),
         singular_tests: Vec::new(),
@@ -165,6 +170,29 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
 
     for f in &yml_files {
         properties::read_properties(&mut project, f, &mut warnings)?;
+    }
+    // Docs blocks: the docs paths, else every resource path (each folder once).
+    let mut docs_paths = pf.docs_paths.clone().unwrap_or_else(|| {
+        [
+            &project.model_paths,
+            &pf.seed_paths,
+            &project.test_paths,
+            &pf.analysis_paths,
+            &project.macro_paths,
+            &pf.snapshot_paths,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    });
+    docs_paths.dedup();
+    for dp in &docs_paths {
+        for f in files::walk(dir, dp, cancel)? {
+            if f.original_file_path.ends_with(".md") {
+                docs::read(&f, &mut project.docs)?;
+            }
+        }
     }
     apply_source_configs(&mut project, &sources_tree);
     project.warnings = warnings.0;

@@ -274,6 +274,23 @@ impl Renderer {
             }
         });
 
+        let docs: BTreeMap<String, String> = project
+            .docs
+            .iter()
+            .map(|(k, d)| (k.clone(), d.contents.clone()))
+            .collect();
+        env.add_function("doc", move |args: Rest<String>| -> std::result::Result<Value, minijinja::Error> {
+            let name = match args.as_slice() {
+                [name] | [_, name] => name,
+                _ => return Err(jerr("doc() takes a docs block name, e.g. doc('orders')")),
+            };
+            docs.get(name).map(|c| Value::from(c.clone())).ok_or_else(|| {
+                jerr(format!(
+                    "doc('{name}'): there is no docs block named '{name}'; define {{% docs {name} %}}…{{% enddocs %}} in a .md file of the docs paths"
+                ))
+            })
+        });
+
         env.add_function("env_var", |name: String, default: Option<String>| -> std::result::Result<Value, minijinja::Error> {
             match std::env::var(&name) {
                 Ok(v) => Ok(Value::from(v)),
@@ -315,6 +332,25 @@ impl Renderer {
             run_started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             macros,
         })
+    }
+
+    /// A description from YAML, rendered as dbt renders descriptions (`doc()`,
+    /// `var()`, `env_var()`); text without Jinja is returned as it is.
+    pub(super) fn description(&self, text: &str, file: &str) -> Result<String> {
+        if !text.contains("{{") && !text.contains("{%") {
+            return Ok(text.to_string());
+        }
+        self.env
+            .render_str(text, minijinja::context! {})
+            .map_err(|e| {
+                Error::usage(format!(
+                    "a description: {}",
+                    e.detail()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.kind().to_string())
+                ))
+                .at(file, None)
+            })
     }
 
     fn context(

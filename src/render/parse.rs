@@ -21,10 +21,16 @@ impl Renderer {
         let mut manifest = Manifest::new(&project.name);
         let mut warnings = Warnings::default();
         for s in &project.sources {
+            let mut table = s.clone();
+            table.description = self.description(&table.description, &table.file)?;
+            table.source_description = self.description(&table.source_description, &table.file)?;
+            for c in &mut table.columns {
+                c.description = self.description(&c.description, &table.file)?;
+            }
             manifest.sources.push(SourceNode {
                 unique_id: format!("source.{}.{}.{}", project.name, s.source_name, s.name),
                 fqn: vec![project.name.clone(), s.source_name.clone(), s.name.clone()],
-                table: s.clone(),
+                table,
             });
         }
         for (name, file) in &self.macros {
@@ -111,8 +117,20 @@ impl Renderer {
                     .collect(),
                 refs: Vec::new(),
                 sources: Vec::new(),
-                description: props.map(|p| p.description.clone()).unwrap_or_default(),
-                columns: props.map(|p| p.columns.clone()).unwrap_or_default(),
+                description: match props {
+                    Some(p) => self.description(&p.description, &p.file)?,
+                    None => String::new(),
+                },
+                columns: match props {
+                    Some(p) => {
+                        let mut cols = p.columns.clone();
+                        for c in &mut cols {
+                            c.description = self.description(&c.description, &p.file)?;
+                        }
+                        cols
+                    }
+                    None => Vec::new(),
+                },
                 patch_path: props.map(|p| format!("{}://{}", project.name, p.file)),
                 tags,
                 config,

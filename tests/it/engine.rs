@@ -962,3 +962,38 @@ fn about_lists_every_setting_as_json_schema() {
         stdout(&md)
     );
 }
+
+#[test]
+fn docs_blocks_render_into_descriptions() {
+    let dir = project(&[
+        ("dbt_project.yml", "name: p\nvars:\n  owner: finance\n"),
+        (
+            "models/docs/orders.md",
+            "{% docs orders %}\nOne row per **order**.\n{% enddocs %}\n\n{% docs order_id %}The order's id.{% enddocs %}\n",
+        ),
+        ("models/orders.sql", "select 1 as id\n"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: orders\n    description: \"{{ doc('orders') }} Owned by {{ var('owner') }}.\"\n    columns:\n      - name: id\n        description: \"{{ doc('order_id') }}\"\nsources:\n  - name: raw\n    description: plain text\n    tables:\n      - name: t\n        description: \"{{ doc('order_id') }}\"\n",
+        ),
+    ]);
+    let out = clean_command()
+        .args(["compile", "--project-dir", pd(&dir)])
+        .env("PG_ANALYTICS_USER", "u")
+        .env("PG_ANALYTICS_DBNAME", "d")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let m = read_json(dir.path().join("target/manifest.json"));
+    let orders = &m["nodes"]["model.p.orders"];
+    assert_eq!(
+        orders["description"],
+        "\nOne row per **order**.\n Owned by finance."
+    );
+    assert_eq!(orders["columns"]["id"]["description"], "The order's id.");
+    assert_eq!(m["sources"]["source.p.raw.t"]["description"], "The order's id.");
+    assert_eq!(
+        m["sources"]["source.p.raw.t"]["source_description"],
+        "plain text"
+    );
+}
