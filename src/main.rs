@@ -62,7 +62,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
         .target(env_logger::Target::Stderr)
         .init();
-    let cli = <cli::Cli as clap::Parser>::parse();
+    let cli = <cli::Cli as clap::Parser>::parse_from(cli::arguments(std::env::args_os().collect()));
     let inv = commands::Invocation { runtime, cancel };
     let code = commands::main(cli, &inv);
     // Work still running in the background (a cancelled query's connection) must

@@ -6,19 +6,22 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, LsOutput, ResourceTypeArg};
+use crate::console::Output;
 use crate::error::Result;
 use crate::settings::Settings;
 
-use super::{load, Invocation};
+use super::{load, warn_unmatched, Invocation};
 
 pub(super) fn ls(
     inv: &Invocation,
     settings: Arc<Settings>,
     global: &GlobalArgs,
+    out: &Output,
     output: LsOutput,
     rtype: Option<ResourceTypeArg>,
 ) -> Result<i32> {
     let loaded = load(settings, &inv.cancel)?;
+    warn_unmatched(out, &loaded, global)?;
     let chosen = loaded
         .graph
         .select(&loaded.manifest, &global.select, &global.exclude)?;

@@ -41,6 +41,20 @@ impl Graph {
         Ok(chosen)
     }
 
+    /// The selectors of `specs` (each space-separated one: an intersection such as
+    /// `tag:x,path:y` counts as one) that match no node, which dbt warns about.
+    pub(crate) fn unmatched(&self, manifest: &Manifest, specs: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for arg in specs {
+            for spec in arg.split_whitespace() {
+                if self.intersection(manifest, spec)?.is_empty() {
+                    out.push(spec.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn intersection(&self, manifest: &Manifest, spec: &str) -> Result<BTreeSet<String>> {
         let mut parts = spec.split(',').filter(|p| !p.is_empty());
         let first = parts

@@ -11,3 +11,4 @@ mod demo;
 mod engine;
 mod marts;
 mod safety;
+mod secrets;
