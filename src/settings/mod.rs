@@ -352,7 +352,14 @@ pub(crate) fn load_with_env(
             .map(|n| format!("{ENV_PREFIX}{}", n.to_uppercase()))
             .collect()
     })?;
-    check_aliases(&reluvia)?;
+    let written: Vec<String> = reluvia
+        .iter()
+        .map(|(_, _, origin)| match origin {
+            Origin::Env(var) => var.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    check_aliases(&reluvia, &written)?;
     let warnings = unknown_variables(&props, names);
     let files = config_files(&input.config_files)?;
     let flags: Layer = input
@@ -499,13 +506,15 @@ fn config_files(files: &[PathBuf]) -> Result<Layer> {
             )));
         };
         let mut own = Layer::new();
+        let mut written = Vec::new();
         for (k, v) in obj {
             if v.is_null() {
                 continue; // Meltano writes unset settings as null
             }
             own.push((canonical(&k), v, Origin::File(file.clone())));
+            written.push(k);
         }
-        check_aliases(&own)?;
+        check_aliases(&own, &written)?;
         layer.extend(own);
     }
     Ok(layer)
@@ -519,14 +528,21 @@ fn canonical(key: &str) -> String {
         .unwrap_or_else(|| key.to_string())
 }
 
-/// One source giving a setting twice (under its name and an alias) must give the
-/// same value; which one it was is then irrelevant.
-fn check_aliases(layer: &Layer) -> Result<()> {
+/// One source giving a setting twice, under its name and an alias (`written`: the
+/// names as given, in the layer's order), must give the same value; which one it
+/// was is then irrelevant.
+fn check_aliases(layer: &Layer, written: &[String]) -> Result<()> {
     for (i, (name, value, origin)) in layer.iter().enumerate() {
-        for (other, other_value, other_origin) in &layer[i + 1..] {
+        for (j, (other, other_value, _)) in layer.iter().enumerate().skip(i + 1) {
             if other == name && other_value != value && !SECRETS.contains(&name.as_str()) {
+                let source = match origin {
+                    Origin::File(_) => format!("{origin} gives"),
+                    _ => "the environment gives".to_string(),
+                };
                 return Err(Error::usage(format!(
-                    "invalid settings: {name} is set twice with different values: {value} ({origin}) and {other_value} ({other_origin}); {} is another name for {name}, so keep one of them",
+                    "invalid settings: {source} {name} twice, with different values: {} = {value} and {} = {other_value}; {} is another name for {name}, so keep one of them",
+                    written[i],
+                    written[j],
                     aliases(name).join(", ")
                 )));
             }

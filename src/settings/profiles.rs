@@ -142,8 +142,8 @@ pub(crate) fn load(req: &Request, env: &Env<'_>) -> Result<Option<Loaded>> {
         }
         None => match profile.get("target") {
             Some(Value::String(t)) => {
-                let t = render(t, env, false)?
-                    .map_err(|e| Error::usage(at(&format!("target: {e}"))))?;
+                let t =
+                    render(t, env, false).map_err(|e| Error::usage(at(&format!("target: {e}"))))?;
                 if !outputs.contains_key(&t) {
                     return Err(Error::usage(at(&format!(
                         "its target '{t}' is not one of its outputs ({}); fix the file or set target",
@@ -171,7 +171,7 @@ pub(crate) fn load(req: &Request, env: &Env<'_>) -> Result<Option<Loaded>> {
     for (key, raw) in output {
         if key == "type" {
             let ty = match raw {
-                Value::String(s) => render(s, env, false)?.map_err(|e| Error::usage(at(&e)))?,
+                Value::String(s) => render(s, env, false).map_err(|e| Error::usage(at(&e)))?,
                 other => other.to_string(),
             };
             if ty != "postgres" {
@@ -187,8 +187,8 @@ pub(crate) fn load(req: &Request, env: &Env<'_>) -> Result<Option<Loaded>> {
         let value = match raw {
             Value::String(s) => {
                 let secret = super::SECRETS.contains(setting);
-                let v = render(s, env, secret)?
-                    .map_err(|e| Error::usage(at(&format!("{key}: {e}"))))?;
+                let v =
+                    render(s, env, secret).map_err(|e| Error::usage(at(&format!("{key}: {e}"))))?;
                 if v.is_empty() {
                     continue; // `env_var('X', '')`: not set, like an empty variable
                 }
@@ -251,12 +251,11 @@ fn project_profile(project_dir: &Path) -> Option<String> {
 
 /// Renders one value of the profile: dbt's `env_var(name, default)` and the
 /// `as_text`/`as_number`/`as_bool`/`as_native` filters (which only mark types in
-/// dbt; values are typed by the settings schema here). The outer error is a
-/// variable that cannot be read; the inner one a template problem, which quotes
-/// the template unless it is `secret` (a password may be written in it).
-fn render(text: &str, env: &Env<'_>, secret: bool) -> Result<std::result::Result<String, String>> {
+/// dbt; values are typed by the settings schema here). An error quotes the
+/// template unless it is `secret` (a password may be written in it).
+fn render(text: &str, env: &Env<'_>, secret: bool) -> std::result::Result<String, String> {
     if !text.contains("{{") && !text.contains("{%") {
-        return Ok(Ok(text.to_string()));
+        return Ok(text.to_string());
     }
     // minijinja functions must be 'static, and `env` is borrowed: a first pass
     // records which variables the template reads, a second renders with their values.
@@ -271,16 +270,14 @@ fn render(text: &str, env: &Env<'_>, secret: bool) -> Result<std::result::Result
             Some(String::new())
         })
     };
-    if let Err(e) = first {
-        return Ok(Err(e));
-    }
+    first?;
     let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
     for name in wanted.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        values.insert(name.clone(), env(name)?);
+        values.insert(name.clone(), env(name).map_err(|e| e.message)?);
     }
-    Ok(render_with(text, secret, move |name: &str| {
+    render_with(text, secret, move |name: &str| {
         values.get(name).cloned().flatten()
-    }))
+    })
 }
 
 fn render_with(
@@ -335,7 +332,7 @@ mod tests {
     }
 
     fn render(text: &str, env: &Env<'_>) -> std::result::Result<String, String> {
-        super::render(text, env, false).unwrap()
+        super::render(text, env, false)
     }
 
     #[test]

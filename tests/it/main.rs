@@ -9,6 +9,8 @@ mod connect;
 mod datatests;
 mod demo;
 mod engine;
+mod fallbacks;
 mod marts;
 mod safety;
 mod secrets;
+mod timeouts;
