@@ -65,7 +65,12 @@ pub(super) fn load(
             settings,
             &inv.cancel,
             phase,
-            load_raw(&client, opts, replace, progress),
+            load_raw(
+                &client,
+                opts,
+                (replace, &settings.origin("dbname")),
+                progress,
+            ),
         )
         .await
     })
@@ -114,8 +119,8 @@ async fn foreign_raw_schemas(client: &Client) -> Result<Vec<(String, Vec<String>
 }
 
 /// Refuses to go on when a raw schema holds what `generate` did not make, unless
-/// `replace`.
-async fn check_raw_schemas(client: &Client, replace: bool) -> Result<()> {
+/// `replace`; `dbname_from`: where the database setting came from.
+async fn check_raw_schemas(client: &Client, replace: bool, dbname_from: &str) -> Result<()> {
     let foreign = foreign_raw_schemas(client).await?;
     if foreign.is_empty() || replace {
         return Ok(());
@@ -132,24 +137,33 @@ async fn check_raw_schemas(client: &Client, replace: bool) -> Result<()> {
                 } else {
                     String::new()
                 };
-                format!("{schema} (holds {}{more})", shown.join(", "))
+                format!(
+                    "{schema} (holds {}{more}, not created by generate)",
+                    shown.join(", ")
+                )
             }
         })
         .collect();
+    let database: String = client
+        .query_one("select current_database()::text", &[])
+        .await
+        .map_err(|e| db_err("cannot read the database name", e))?
+        .get(0);
     Err(Error::runtime(format!(
-        "generate would drop the raw schemas and everything in them, and {} holds data it did not generate: {}; nothing was changed. Point generate at a scratch database (the dbname setting), or pass --replace-raw to drop these schemas anyway",
-        if foreign.len() == 1 { "this one" } else { "these" },
+        "refusing to replace raw schemas of database '{database}' that hold data generate did not create: {}; nothing was changed. Point generate at a scratch database (the dbname setting, from {dbname_from}), or pass --replace-raw to drop these schemas and everything in them",
         described.join(", ")
     )))
 }
 
+/// Loads generated data into the raw schemas, after [`check_raw_schemas`] (`guard`:
+/// whether to replace anyway, and where dbname came from).
 async fn load_raw(
     client: &Client,
     opts: &GenOptions,
-    replace: bool,
+    guard: (bool, &str),
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<(String, usize)>> {
-    check_raw_schemas(client, replace).await?;
+    check_raw_schemas(client, guard.0, guard.1).await?;
     let drop: String = contract::schemas()
         .iter()
         .map(|s| format!("drop schema if exists {s} cascade;\n"))

@@ -5,11 +5,13 @@
 
 mod common;
 
+mod advice;
 mod connect;
 mod datatests;
 mod demo;
 mod engine;
 mod fallbacks;
+mod guards;
 mod marts;
 mod safety;
 mod secrets;
