@@ -74,6 +74,21 @@ fn environment_values_that_are_not_utf8_are_errors_naming_the_variable() {
     assert_code(&out, 2);
     messages.push(error_line(&out).replace(profiles.path().to_str().unwrap(), "PROFILES"));
     insta::assert_snapshot!("not_utf8", messages.join("\n"));
+    // In the log format the environment asks for, although settings failed.
+    let out = db
+        .cmd()
+        .args(["run", "--project-dir", pd(&dir)])
+        .env("RELUVIA_TRANSFORM_LOG_FORMAT", "json")
+        .env("RELUVIA_TRANSFORM_SCHEMA", not_utf8("dev_alic"))
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    let event: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(event["level"], "error");
+    assert_eq!(
+        event["msg"],
+        "error: environment variable RELUVIA_TRANSFORM_SCHEMA is not valid UTF-8; fix its value or unset it"
+    );
 }
 
 #[test]
