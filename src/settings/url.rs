@@ -129,7 +129,11 @@ pub(crate) fn parse(url: &str) -> Result<Vec<(String, Value)>, String> {
 
 fn strip_scheme(url: &str) -> Option<&str> {
     for scheme in ["postgresql://", "postgres://"] {
-        if url.len() >= scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get`: the text may hold multi-byte characters anywhere.
+        if url
+            .get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+        {
             return Some(&url[scheme.len()..]);
         }
     }
@@ -346,6 +350,8 @@ mod tests {
             ("postgres://h/d?password=S3&cr3t&sslmode=x", "cr3t"),
             ("postgres://h/d?password=S3cr3t&sslmode=require", "S3cr3t"),
             ("POSTGRESQL://alice:S3cr%33t@db/x", "S3cr%33t"),
+            ("postgres:/éS3cr3t", "S3cr3t"),
+            ("postgres://ü:S3cr3té@h/d?x", "S3cr3t"),
         ] {
             let m = mask(url);
             assert!(!m.contains(secret), "{url} → {m}");

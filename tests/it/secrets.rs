@@ -119,6 +119,12 @@ fn no_password_reaches_any_output_or_file() {
             .env("RELUVIA_TRANSFORM_URL", url("postgres:alice:PW@db/x")),
         case("url with one slash", 2, "invalid connection URL")
             .env("RELUVIA_TRANSFORM_URL", url("postgres:/alice:PW@db/x")),
+        case(
+            "url with multi-byte characters",
+            2,
+            "invalid connection URL",
+        )
+        .env("RELUVIA_TRANSFORM_URL", url("postgres:/éPW")),
         case("url that is the password", 2, "invalid connection URL")
             .env("RELUVIA_TRANSFORM_URL", url("PW")),
         case("libpq keyword string", 2, "invalid connection URL")
