@@ -166,3 +166,30 @@ fn compile_errors_for_models_postgresql_cannot_build() {
     }
     insta::assert_snapshot!("unbuildable_models", messages.join("\n"));
 }
+
+#[test]
+fn values_the_system_or_server_refuses_are_settings_errors() {
+    // Linux caps keepalives (32767 s, 127 probes): past that the socket refused
+    // them and the run failed as "cannot reach PostgreSQL: Invalid argument".
+    // PostgreSQL caps statement_timeout at 2^31 - 1 ms: past that the server
+    // refused the connection without naming the setting's source.
+    let dir = project(&[("dbt_project.yml", "name: p\n")]);
+    let mut messages = Vec::new();
+    for (var, value) in [
+        ("RELUVIA_TRANSFORM_KEEPALIVES_IDLE", "40000"),
+        ("RELUVIA_TRANSFORM_KEEPALIVES_INTERVAL", "40000"),
+        ("RELUVIA_TRANSFORM_KEEPALIVES_COUNT", "200"),
+        ("RELUVIA_TRANSFORM_STATEMENT_TIMEOUT", "9999999"),
+    ] {
+        let out = clean_command()
+            .env("PG_ANALYTICS_USER", "u")
+            .env("PG_ANALYTICS_DBNAME", "d")
+            .env(var, value)
+            .args(["debug", "--project-dir", pd(&dir)])
+            .output()
+            .unwrap();
+        assert_code(&out, 2);
+        messages.push(last_error(&out));
+    }
+    insta::assert_snapshot!("setting_limits", messages.join("\n"));
+}
