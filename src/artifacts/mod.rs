@@ -3,7 +3,8 @@
 //! SQL), `run_results.json` (status, timing and rows of each executed node) and
 //! `compiled/<project>/<original_file_path>`. Every file is written atomically
 //! (temporary file in the same directory, fsync, rename), so a reader or a crash
-//! never sees half a file. No secret is ever part of an artifact.
+//! never sees half a file; [`remove_leftovers`] removes the temporary files of runs
+//! killed mid-write. No secret is ever part of an artifact.
 
 use std::io::Write;
 use std::path::Path;

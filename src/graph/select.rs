@@ -3,7 +3,8 @@
 //! `source:raw_stripe[.charges]`, `fqn:a.b.c`, `test_type:generic`,
 //! `test_name:unique`, `resource_type:model`, `config.materialized:table`, `*`;
 //! space-separated specs are a union, comma-joined ones an intersection;
-//! `--exclude` removes.
+//! `--exclude` removes. [`Graph::unmatched`] names the specs that match nothing,
+//! which dbt warns about.
 
 use std::collections::BTreeSet;
 

@@ -9,6 +9,9 @@
 //! relation name is known, produces the SQL that runs.
 //!
 //! Errors name the file and line (`models/a.sql line 3: …`) and say what to do.
+//! `env_var()` never renders a secret (the variables of the password and URL
+//! settings, dbt's `DBT_ENV_SECRET_*`): what a model renders lands in compiled
+//! SQL, `manifest.json` and tables.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,7 @@
 //! Models: the parse render of every model (configs, dependencies, enabled or
-//! not), their schema and alias through `generate_schema_name`/`generate_alias_name`,
-//! and the compile render that produces the SQL that runs.
+//! not), their schema and alias through `generate_schema_name`/`generate_alias_name`
+//! (refused past PostgreSQL's 63 bytes), and the compile render that produces the
+//! SQL that runs (refused when it is empty).
 
 use std::sync::Arc;
 

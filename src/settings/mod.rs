@@ -22,6 +22,12 @@
 //! reported in one message, each naming the setting and where its value came from.
 //! Secrets are never shown: [`Settings::describe`] masks the password and the
 //! password inside a URL, and validation errors about them omit the value.
+//!
+//! Nothing falls back silently: an environment value that is not UTF-8 is an
+//! error naming the variable ([`process_env`]), a setting given under its name and
+//! an alias (`database` for `dbname`, the schema's `x-aliases`) with different
+//! values is an error, and a `RELUVIA_TRANSFORM_*` variable that names no setting
+//! is reported in [`Settings::warnings`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

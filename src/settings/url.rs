@@ -6,7 +6,8 @@
 //! host (a name, an IPv4 address, a bracketed IPv6 address, or a percent-encoded
 //! Unix socket directory), an optional port, database and the query parameters in
 //! [`PARAMETERS`]. Anything else is refused by name rather than ignored, so a URL
-//! never connects somewhere other than it says. Error messages show the URL masked.
+//! never connects somewhere other than it says. Error messages show the URL masked
+//! ([`mask`], whatever its shape), and text that is not a URL not at all.
 
 use serde_json::Value;
 
