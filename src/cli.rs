@@ -1,7 +1,10 @@
 //! The command line (clap): subcommands and global options, and how options map
 //! onto settings. Options are global, so they go before or after the subcommand
-//! (`reluvia-transform run --select x` as with dbt).
+//! (`reluvia-transform run --select x` as with dbt). `--select` and `--exclude`
+//! take several values, so before the subcommand they would swallow it:
+//! [`arguments`] ends their values at a subcommand name.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -69,6 +72,9 @@ pub(crate) enum Command {
     Generate {
         #[command(flatten)]
         sample: SampleArgs,
+        /// Drop raw schemas that generate did not create, and what they hold (landed data included).
+        #[arg(long)]
+        replace_raw: bool,
     },
     /// Render the selected models' SQL into the target path without touching the database.
     Compile,
@@ -234,6 +240,104 @@ impl GlobalArgs {
             config_files: self.config.clone(),
         })
     }
+}
+
+/// The names of the subcommands and their aliases.
+pub(crate) fn command_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The command line as clap should read it: in `-s x run`, the subcommand name
+/// that follows a value of a many-valued option (`--select`, `--exclude`) ends its
+/// values, and moves to the front (`run -s x`, the same thing since options are
+/// global), rather than being taken as one more selector, which under Meltano
+/// would then run the default `build`. Anything else is left as it is.
+pub(crate) fn arguments(args: Vec<OsString>) -> Vec<OsString> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    // Each option: its short and long names, whether it takes a value, and
+    // whether it takes several.
+    let options: Vec<(Option<char>, Option<String>, bool, bool)> = cli
+        .get_arguments()
+        .filter(|a| !a.is_positional())
+        .map(|a| {
+            let range = a.get_num_args().unwrap_or_default();
+            (
+                a.get_short(),
+                a.get_long().map(str::to_string),
+                range.takes_values(),
+                range.max_values() > 1,
+            )
+        })
+        .collect();
+    let commands = command_names();
+    // Values seen of the many-valued option being read, if any.
+    let mut many: Option<usize> = None;
+    let mut i = 1;
+    while i < args.len() {
+        let Some(word) = args[i].to_str() else {
+            return args;
+        };
+        let option = if let Some(long) = word.strip_prefix("--") {
+            if long.is_empty() {
+                return args; // `--`: the rest is not options
+            }
+            let (name, inline) = match long.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (long, false),
+            };
+            options
+                .iter()
+                .find(|o| o.1.as_deref() == Some(name))
+                .map(|o| (o.2, o.3, inline))
+        } else if let Some(short) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
+            let c = short.chars().next();
+            options
+                .iter()
+                .find(|o| o.0.is_some() && o.0 == c)
+                .map(|o| (o.2, o.3, short.len() > 1))
+        } else {
+            None
+        };
+        match option {
+            // An option: a flag, one value (the next word, unless given inline) or
+            // several.
+            Some((takes, several, inline)) => {
+                many = None;
+                if takes && several {
+                    many = Some(usize::from(inline));
+                } else if takes && !inline {
+                    i += 1;
+                }
+            }
+            None if word.starts_with('-') => many = None, // unknown: clap will say
+            None => match many {
+                Some(n) if n > 0 && commands.iter().any(|c| c == word) => {
+                    let mut out = args.clone();
+                    // `source freshness`: the nested subcommand moves along.
+                    let end = if word == "source" {
+                        (i + 2).min(args.len())
+                    } else {
+                        i + 1
+                    };
+                    let moved: Vec<OsString> = out.drain(i..end).collect();
+                    log::debug!("'{word}' after a selector is the command");
+                    out.splice(1..1, moved);
+                    return out;
+                }
+                Some(n) => many = Some(n + 1),
+                None => return args, // the subcommand, where clap expects it
+            },
+        }
+        i += 1;
+    }
+    args
 }
 
 /// `--vars` as JSON, else YAML; it must be an object.

@@ -56,7 +56,8 @@ pub(crate) async fn run(
                 statement = format!("drop table if exists {rel}");
                 tx.batch_execute(&statement).await?;
                 statement = format!("create table {rel} as (\n{sql}{limit}\n)");
-                tx.batch_execute(&statement).await?;
+                // One statement (extended protocol): the test's SQL cannot add others.
+                tx.execute(statement.as_str(), &[]).await?;
                 tx.commit().await?;
                 (rel.clone(), Some(format!("{schema}.{table}")))
             }

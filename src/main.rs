@@ -40,6 +40,18 @@ mod settings;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
+    // A panic is a bug, and its message may quote a value (a URL, a password): the
+    // user sees one line saying where it happened; RUST_LOG=debug adds the message.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error{at}; this is a bug, please report it with the command that caused it (RUST_LOG=debug shows its message)");
+        if log::log_enabled!(log::Level::Debug) {
+            eprintln!("{info}");
+        }
+    }));
     // Before anything else: from here on a signal sets the token instead of
     // killing the process mid-way.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -62,7 +74,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
         .target(env_logger::Target::Stderr)
         .init();
-    let cli = <cli::Cli as clap::Parser>::parse();
+    let cli = <cli::Cli as clap::Parser>::parse_from(cli::arguments(std::env::args_os().collect()));
     let inv = commands::Invocation { runtime, cancel };
     let code = commands::main(cli, &inv);
     // Work still running in the background (a cancelled query's connection) must

@@ -3,7 +3,8 @@
 //! SQL), `run_results.json` (status, timing and rows of each executed node) and
 //! `compiled/<project>/<original_file_path>`. Every file is written atomically
 //! (temporary file in the same directory, fsync, rename), so a reader or a crash
-//! never sees half a file. No secret is ever part of an artifact.
+//! never sees half a file; [`remove_leftovers`] removes the temporary files of runs
+//! killed mid-write. No secret is ever part of an artifact.
 
 use std::io::Write;
 use std::path::Path;
@@ -77,4 +78,55 @@ pub(crate) fn write_json(dir: &Path, name: &str, value: &Value) -> Result<()> {
     let text = serde_json::to_vec_pretty(value)
         .map_err(|e| Error::runtime(format!("cannot serialise {name}: {e}")))?;
     write_atomic(&dir.join(name), &text)
+}
+
+/// Removes what runs that died while writing (SIGKILL, a crash, a power cut) left
+/// in `dir` and below: temporary files `.<name>.<pid>.tmp` of [`write_atomic`]
+/// whose process no longer runs. A live invocation's files are never touched, and
+/// without `/proc` (to tell a live process) nothing is.
+pub(crate) fn remove_leftovers(dir: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(leftover_pid) else {
+                continue;
+            };
+            if kind.is_file() && pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => log::debug!(
+                        "removed {}, left by process {pid} that no longer runs",
+                        entry.path().display()
+                    ),
+                    Err(e) => log::debug!("cannot remove {}: {e}", entry.path().display()),
+                }
+            }
+        }
+    }
+}
+
+/// The process id in the name of a temporary file of [`write_atomic`].
+fn leftover_pid(name: &str) -> Option<u32> {
+    let (stem, pid) = name
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?
+        .rsplit_once('.')?;
+    if stem.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
 }

@@ -11,7 +11,7 @@ use crate::execute::{plan, Job};
 use crate::manifest::NodeKind;
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, Invocation};
+use super::{compile_selected, header, load, warn_unmatched, Invocation};
 
 pub(super) fn compile(
     inv: &Invocation,
@@ -21,6 +21,7 @@ pub(super) fn compile(
 ) -> Result<i32> {
     let mut loaded = load(settings, &inv.cancel)?;
     header(out, &loaded);
+    warn_unmatched(out, &loaded, global)?;
     let (order, _) = plan(
         &loaded.graph,
         &loaded.manifest,

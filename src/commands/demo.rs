@@ -57,11 +57,14 @@ pub(super) fn run(inv: &Invocation, keep: bool, sample: &SampleArgs) -> Result<i
         "demo: loading {} days of sample raw data ending {}",
         gen.days, gen.end
     );
+    // A fresh cluster: no raw schema to protect.
     let loaded = load(
         inv,
         &settings,
         &gen,
         "during the demo; the throwaway cluster was removed",
+        false,
+        &|line| eprintln!("demo:   {line}"),
     )?;
     for (table, rows) in &loaded {
         eprintln!("demo:   {table:<28} {rows:>9} rows");
@@ -137,12 +140,15 @@ fn demo_settings(
     let port = cluster.port().to_string();
     let user = cluster.user().to_string();
     let project_dir = project.display().to_string();
-    crate::settings::load_with_env(&input, &move |k| match k {
-        "PG_ANALYTICS_HOST" => Some(host.clone()),
-        "PG_ANALYTICS_PORT" => Some(port.clone()),
-        "PG_ANALYTICS_USER" => Some(user.clone()),
-        "PG_ANALYTICS_DBNAME" => Some(dbname.to_string()),
-        "RELUVIA_TRANSFORM_PROJECT_DIR" => Some(project_dir.clone()),
-        _ => None,
-    })
+    let env = move |k: &str| {
+        Ok(match k {
+            "PG_ANALYTICS_HOST" => Some(host.clone()),
+            "PG_ANALYTICS_PORT" => Some(port.clone()),
+            "PG_ANALYTICS_USER" => Some(user.clone()),
+            "PG_ANALYTICS_DBNAME" => Some(dbname.to_string()),
+            "RELUVIA_TRANSFORM_PROJECT_DIR" => Some(project_dir.clone()),
+            _ => None,
+        })
+    };
+    crate::settings::load_with_env(&input, &env, &[])
 }

@@ -14,7 +14,7 @@ use crate::postgres;
 use crate::results::FreshnessStatus;
 use crate::settings::Settings;
 
-use super::{header, load, Invocation};
+use super::{header, load, warn_unmatched, Invocation};
 
 /// `source freshness`: checks every selected source table with a policy.
 pub(super) fn source_freshness(
@@ -26,6 +26,7 @@ pub(super) fn source_freshness(
     let started = Instant::now();
     let loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
+    warn_unmatched(out, &loaded, global)?;
     let chosen = if global.select.is_empty() {
         loaded
             .manifest

@@ -16,7 +16,7 @@ use crate::manifest::{Manifest, Materialization};
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, Invocation};
+use super::{compile_selected, header, load, warn_unmatched, Invocation};
 
 /// Runs `job` over the selected nodes; returns the exit code.
 pub(super) fn run(
@@ -29,6 +29,7 @@ pub(super) fn run(
     let started = Instant::now();
     let mut loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
+    warn_unmatched(out, &loaded, global)?;
     let (order, graph) = plan(
         &loaded.graph,
         &loaded.manifest,

@@ -10,18 +10,19 @@ use crate::console::Output;
 use crate::error::Result;
 use crate::settings::Settings;
 
-use super::{load, Invocation};
+use super::{load, warn_unmatched, Invocation};
 
 pub(super) fn ls(
     inv: &Invocation,
     settings: Arc<Settings>,
     global: &GlobalArgs,
+    out: &Output,
     output: LsOutput,
     rtype: Option<ResourceTypeArg>,
 ) -> Result<i32> {
-    let format = settings.log_format;
     let loaded = load(settings, &inv.cancel)?;
-    super::warn_project(&Output::new(format), &loaded);
+    super::warn_project(out, &loaded);
+    warn_unmatched(out, &loaded, global)?;
     let chosen = loaded
         .graph
         .select(&loaded.manifest, &global.select, &global.exclude)?;

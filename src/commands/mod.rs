@@ -41,6 +41,19 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
         return 0;
     }
     let Some(command) = cli.command else {
+        // A command name read as a selector (`-s run`): without a command, the
+        // default below would run something else than what was typed.
+        let commands = crate::cli::command_names();
+        let given = cli.global.select.iter().chain(&cli.global.exclude);
+        if let Some(word) = given
+            .flat_map(|s| s.split_whitespace())
+            .find(|w| commands.iter().any(|c| c == w))
+        {
+            Output::new(flag_log_format(&cli.global)).error(&format!(
+                "'{word}' was read as a selector of --select/--exclude and no command was given; put the command first: reluvia-transform {word} --select …"
+            ));
+            return 2;
+        }
         // Under Meltano (`meltano run … reluvia-transform`) the bare plugin name
         // means the daily job; from a terminal it means "show me the help".
         if std::env::var_os("MELTANO_PROJECT_ROOT").is_some() {
@@ -73,10 +86,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
     }
     // Settings decide the log format, so a settings error is reported in the
     // format the flags asked for.
-    let early_format = match global.log_format {
-        Some(LogFormatArg::Json) => LogFormat::Json,
-        _ => LogFormat::Text,
-    };
+    let early_format = flag_log_format(global);
     let settings = match global.settings_input().and_then(|i| settings::load(&i)) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -85,6 +95,9 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         }
     };
     let out = Arc::new(Output::new(settings.log_format));
+    for w in &settings.warnings {
+        out.warn("settings_warning", w);
+    }
     let result = match command {
         Command::Run => job::run(inv, settings, global, &out, Job::Run),
         Command::Test { store_failures } => job::run(
@@ -115,11 +128,14 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         | Command::Freshness => freshness::source_freshness(inv, settings, global, &out),
         Command::Compile => compile::compile(inv, settings, global, &out),
         Command::Demo { .. } => unreachable!("demo runs before settings are read"),
-        Command::Generate { sample } => generate::generate(inv, settings, sample, &out),
+        Command::Generate {
+            sample,
+            replace_raw,
+        } => generate::generate(inv, settings, sample, *replace_raw, &out),
         Command::Ls {
             output,
             resource_type,
-        } => ls::ls(inv, settings, global, *output, *resource_type),
+        } => ls::ls(inv, settings, global, &out, *output, *resource_type),
         Command::Debug => debug::debug(inv, settings),
     };
     match result {
@@ -128,6 +144,19 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             out.error(&e.to_string());
             e.exit_code()
         }
+    }
+}
+
+/// The log format the flag (else `RELUVIA_TRANSFORM_LOG_FORMAT`) asks for, for
+/// errors reported before the settings, which decide it, are known.
+fn flag_log_format(global: &GlobalArgs) -> LogFormat {
+    match global.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        None => match std::env::var_os(format!("{}LOG_FORMAT", settings::ENV_PREFIX)) {
+            Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        },
     }
 }
 
@@ -148,6 +177,7 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
     let target_dir = settings.resolve_target_path(&project.target_path);
+    artifacts::remove_leftovers(&target_dir);
     Ok(Loaded {
         renderer,
         manifest,
@@ -198,6 +228,19 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
         "manifest.json",
         &artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id),
     )
+}
+
+/// dbt's warning for each selector of `--select` and `--exclude` that matches
+/// nothing, also when others in the same union do.
+fn warn_unmatched(out: &Output, loaded: &Loaded, global: &GlobalArgs) -> Result<()> {
+    let specs = [global.select.as_slice(), global.exclude.as_slice()].concat();
+    for spec in loaded.graph.unmatched(&loaded.manifest, &specs)? {
+        out.warn(
+            "no_nodes_for_selection_criteria",
+            &format!("The selection criterion '{spec}' does not match any enabled nodes"),
+        );
+    }
+    Ok(())
 }
 
 /// The first lines of a command that loaded a project.

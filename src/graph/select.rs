@@ -3,7 +3,8 @@
 //! `source:raw_stripe[.charges]`, `fqn:a.b.c`, `test_type:generic`,
 //! `test_name:unique`, `resource_type:model`, `config.materialized:table`, `*`;
 //! space-separated specs are a union, comma-joined ones an intersection;
-//! `--exclude` removes.
+//! `--exclude` removes. [`Graph::unmatched`] names the specs that match nothing,
+//! which dbt warns about.
 
 use std::collections::BTreeSet;
 
@@ -39,6 +40,20 @@ impl Graph {
             }
         }
         Ok(chosen)
+    }
+
+    /// The selectors of `specs` (each space-separated one: an intersection such as
+    /// `tag:x,path:y` counts as one) that match no node, which dbt warns about.
+    pub(crate) fn unmatched(&self, manifest: &Manifest, specs: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for arg in specs {
+            for spec in arg.split_whitespace() {
+                if self.intersection(manifest, spec)?.is_empty() {
+                    out.push(spec.to_string());
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn intersection(&self, manifest: &Manifest, spec: &str) -> Result<BTreeSet<String>> {

@@ -4,6 +4,12 @@
 //! start-up parameters so they cost no round trip), retrying the first connection
 //! while the server is unreachable or starting up, and how connection failures
 //! become one-line messages that say what to check.
+//!
+//! Nothing waits forever: `connect_timeout` bounds each attempt as a whole (socket,
+//! TLS and start-up handshake: tokio-postgres' own timeout covers the socket only,
+//! so a proxy that accepts and stays silent would hang), and TCP keepalives
+//! (`keepalives_idle`, `keepalives_interval`, `keepalives_count`) end a connection
+//! whose server stopped answering in the middle of a query within minutes.
 
 use std::time::{Duration, Instant};
 
@@ -37,8 +43,16 @@ fn config(settings: &Settings) -> tokio_postgres::Config {
         .application_name(&settings.application_name)
         .connect_timeout(Duration::from_secs(settings.connect_timeout))
         .options(options);
+    // 0: the system's (or tokio-postgres') default, as libpq.
+    cfg.keepalives(true);
     if settings.keepalives_idle > 0 {
         cfg.keepalives_idle(Duration::from_secs(settings.keepalives_idle));
+    }
+    if settings.keepalives_interval > 0 {
+        cfg.keepalives_interval(Duration::from_secs(settings.keepalives_interval));
+    }
+    if settings.keepalives_count > 0 {
+        cfg.keepalives_retries(settings.keepalives_count);
     }
     if let Some(pw) = &settings.password {
         cfg.password(pw);
@@ -46,16 +60,23 @@ fn config(settings: &Settings) -> tokio_postgres::Config {
     cfg
 }
 
-/// One attempt: `Err` for a settings problem (an unreadable CA file), `Ok(Err)`
-/// for a failure to connect.
-async fn try_connect(
-    settings: &Settings,
-) -> Result<std::result::Result<Client, tokio_postgres::Error>> {
+/// Why one attempt to connect failed.
+enum Failed {
+    Pg(tokio_postgres::Error),
+    /// No session within `connect_timeout`: the server (or something in between)
+    /// did not complete the connection, TLS or start-up handshake.
+    TimedOut,
+}
+
+/// One attempt, bounded by `connect_timeout` as a whole: `Err` for a settings
+/// problem (an unreadable CA file), `Ok(Err)` for a failure to connect.
+async fn try_connect(settings: &Settings) -> Result<std::result::Result<Client, Failed>> {
     let (mode, tls) = super::tls::connector(settings)?;
     let mut cfg = config(settings);
     cfg.ssl_mode(mode);
-    Ok(match cfg.connect(tls).await {
-        Ok((client, connection)) => {
+    let limit = Duration::from_secs(settings.connect_timeout);
+    Ok(match tokio::time::timeout(limit, cfg.connect(tls)).await {
+        Ok(Ok((client, connection))) => {
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     log::debug!("connection closed: {e}");
@@ -63,7 +84,8 @@ async fn try_connect(
             });
             Ok(client)
         }
-        Err(e) => Err(e),
+        Ok(Err(e)) => Err(Failed::Pg(e)),
+        Err(_) => Err(Failed::TimedOut),
     })
 }
 
@@ -122,7 +144,11 @@ pub(crate) async fn connect_with_retry(
 }
 
 /// Whether waiting a little could make a failed connection attempt succeed.
-fn is_transient(e: &tokio_postgres::Error) -> bool {
+fn is_transient(e: &Failed) -> bool {
+    let e = match e {
+        Failed::TimedOut => return true,
+        Failed::Pg(e) => e,
+    };
     if let Some(db) = e.as_db_error() {
         let c = db.code();
         return *c == SqlState::CANNOT_CONNECT_NOW
@@ -159,8 +185,15 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
     false
 }
 
-/// The innermost message of an error, without the wrappers' repetitions.
-fn cause(e: &tokio_postgres::Error) -> String {
+/// The innermost message of a failure, without the wrappers' repetitions.
+fn cause(e: &Failed) -> String {
+    match e {
+        Failed::TimedOut => "no answer within connect_timeout".to_string(),
+        Failed::Pg(e) => pg_cause(e),
+    }
+}
+
+fn pg_cause(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return db.message().to_string();
     }
@@ -173,49 +206,78 @@ fn cause(e: &tokio_postgres::Error) -> String {
     last
 }
 
-/// A connection failure as a one-line message saying what to check. `retried`:
-/// how many tries over how long, when the failure outlasted the retries.
-fn connect_error(
-    s: &Settings,
-    e: &tokio_postgres::Error,
-    retried: Option<(u32, Duration)>,
-) -> Error {
+/// Whether `e` or one of its causes says `text` (tokio-postgres wraps the reason
+/// of many failures: "invalid configuration" caused by "password missing").
+fn says(e: &tokio_postgres::Error, text: &str) -> bool {
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        if err.to_string().contains(text) {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// A connection failure as a one-line message saying what to check, naming the
+/// settings at fault and where their values came from. `retried`: how many tries
+/// over how long, when the failure outlasted the retries.
+fn connect_error(s: &Settings, e: &Failed, retried: Option<(u32, Duration)>) -> Error {
     let at = format!("{}:{}", s.host, s.port);
+    let after = retried
+        .map(|(n, d)| format!(" after {n} tries over {}s", d.as_secs()))
+        .unwrap_or_default();
+    let e = match e {
+        Failed::TimedOut => {
+            return Error::runtime(format!(
+                "timed out connecting to PostgreSQL at {at}{after}: no session within connect_timeout ({}s, from {}): the connection, TLS or start-up handshake got no answer; check the host and port settings (a proxy or load balancer with no live server behind it?), or raise connect_timeout",
+                s.connect_timeout,
+                s.origin("connect_timeout")
+            ))
+        }
+        Failed::Pg(e) => e,
+    };
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         {
+            let password = match s.password {
+                Some(_) => format!("the password (from {})", s.origin("password")),
+                None => format!(
+                    "that a password is needed (none is set; {})",
+                    set_password()
+                ),
+            };
             return Error::runtime(format!(
-                "authentication failed for user '{}' at {at}: {}; check the user and password settings (RELUVIA_TRANSFORM_PASSWORD or PG_ANALYTICS_PASSWORD)",
+                "authentication failed for user '{}' at {at}: {}; check the user (from {}) and {password}",
                 s.user,
-                db.message()
+                db.message(),
+                s.origin("user")
             ));
         }
         if *code == SqlState::INVALID_CATALOG_NAME {
             return Error::runtime(format!(
-                "database '{}' does not exist at {at}; check the dbname setting",
-                s.dbname
+                "database '{}' does not exist at {at}; check the dbname setting (from {})",
+                s.dbname,
+                s.origin("dbname")
             ));
         }
-        let after = retried
-            .map(|(n, d)| format!(" after {n} tries over {}s", d.as_secs()))
-            .unwrap_or_default();
         return Error::runtime(format!(
             "cannot connect to PostgreSQL at {at} as '{}'{after}: {}",
             s.user,
             db.message()
         ));
     }
-    let text = e.to_string();
-    if text.contains("password missing") {
+    if says(e, "password missing") {
         return Error::runtime(format!(
-            "the server at {at} asks a password for user '{}' and none is set; set RELUVIA_TRANSFORM_PASSWORD or PG_ANALYTICS_PASSWORD",
-            s.user
+            "the server at {at} asks a password for user '{}' and none is set; {}",
+            s.user,
+            set_password()
         ));
     }
-    let cause = cause(e);
-    if text.contains("TLS") || cause.contains("TLS") || cause.contains("certificate") {
+    let cause = pg_cause(e);
+    if e.to_string().contains("TLS") || cause.contains("TLS") || cause.contains("certificate") {
         let mode = match s.sslmode {
             SslMode::Disable => "disable",
             SslMode::Prefer => "prefer",
@@ -224,13 +286,21 @@ fn connect_error(
             SslMode::VerifyFull => "verify-full",
         };
         return Error::runtime(format!(
-            "TLS connection to PostgreSQL at {at} failed (sslmode {mode}): {cause}; check sslmode, sslrootcert and that the host name matches the server's certificate"
+            "TLS connection to PostgreSQL at {at} failed (sslmode {mode}, from {}): {cause}; check sslmode, sslrootcert and that the host name matches the server's certificate",
+            s.origin("sslmode")
         ));
     }
-    let after = retried
-        .map(|(n, d)| format!(" after {n} tries over {}s", d.as_secs()))
-        .unwrap_or_default();
     Error::runtime(format!(
-        "cannot reach PostgreSQL at {at}{after}: {cause}; check the host and port settings and that the server is running"
+        "cannot reach PostgreSQL at {at}{after}: {cause}; check the host (from {}) and port (from {}) settings and that the server is running",
+        s.origin("host"),
+        s.origin("port")
     ))
+}
+
+/// Where a password can be set, for messages.
+fn set_password() -> String {
+    format!(
+        "set {}, the url's password or a profiles.yml password",
+        crate::settings::env_names("password").join(", ")
+    )
 }

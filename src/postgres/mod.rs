@@ -69,12 +69,14 @@ pub(crate) async fn ensure_schema(
 }
 
 /// Asks the server to cancel the statement running on the connection of `token`
-/// (best effort: a connection that is idle or gone has nothing to cancel).
+/// (best effort: a connection that is idle or gone has nothing to cancel; a server
+/// that does not answer within `connect_timeout` is given up on).
 pub(crate) async fn cancel_query(token: &CancelToken, settings: &Settings) {
     let Ok((_, tls)) = tls::connector(settings) else {
         return; // the connection was opened with these settings: cannot happen
     };
-    let _ = token.cancel_query(tls).await;
+    let limit = std::time::Duration::from_secs(settings.connect_timeout);
+    let _ = tokio::time::timeout(limit, token.cancel_query(tls)).await;
 }
 
 /// Runs `work`, which uses `client`; if the invocation is cancelled first, cancels

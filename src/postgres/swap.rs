@@ -6,9 +6,10 @@
 //! 1. **Serialise** builds of the relation across invocations with a transaction
 //!    advisory lock. If another invocation holds it, say so (naming its session)
 //!    and wait, or fail at once when `wait_for_lock` is false.
-//! 2. **Build** the new relation under a name unique to the invocation, then take
-//!    `SAVEPOINT rt_built`: every later step can roll back to it, so a retry never
-//!    rebuilds.
+//! 2. **Build** the new relation under a name unique to the invocation (the model's
+//!    SQL inside one `CREATE … AS` statement sent with the extended protocol, which
+//!    refuses a second statement), then take `SAVEPOINT rt_built`: every later step
+//!    can roll back to it, so a retry never rebuilds.
 //! 3. **Lock politely**: for up to `lock_timeout`, try the locks without queueing
 //!    (`LOCK … NOWAIT` for a table, a lock timeout of a few milliseconds where
 //!    PostgreSQL has no NOWAIT), rolling back to the savepoint and trying again
@@ -45,7 +46,7 @@ use crate::manifest::{quote_ident, relation_name, Materialization, Node};
 use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
-use super::db_error::{describe_db_error, sql_failure};
+use super::db_error::{describe_db_error, sql_failure, Privilege};
 
 /// Receives console lines while a swap waits (for another invocation, for locks).
 pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
@@ -56,6 +57,8 @@ pub(crate) struct SwapOptions {
     lock_timeout: Duration,
     retries: u32,
     wait_for_lock: bool,
+    /// The role that builds, for the grant a "permission denied" asks for.
+    role: String,
     cancel: Cancel,
 }
 
@@ -65,6 +68,7 @@ impl SwapOptions {
             lock_timeout: Duration::from_secs_f64(s.lock_timeout),
             retries: s.swap_retries,
             wait_for_lock: s.wait_for_lock,
+            role: s.user.clone(),
             cancel,
         }
     }
@@ -142,7 +146,13 @@ pub(crate) async fn materialize(
         Err(_) if opts.cancel.is_cancelled() => Err(NodeFailure::Interrupted {
             message: format!("cancelled; {display} was left as it was"),
         }),
-        Err(Failure::Db { error, statement }) => Err(sql_failure(&error, &statement)),
+        Err(Failure::Db { error, statement }) => {
+            let privilege = Privilege {
+                role: &opts.role,
+                builds_in: &node.schema,
+            };
+            Err(sql_failure(&error, &statement, Some(&privilege)))
+        }
         Err(Failure::LockTimeout(message)) => Err(NodeFailure::LockTimeout { message }),
         Err(Failure::Busy(message)) => Err(NodeFailure::LockBusy { message }),
         Err(Failure::Dependents(message)) => Err(NodeFailure::Dependents { message }),
@@ -202,7 +212,9 @@ async fn swap_in(
                 "create view {} as (\n{sql}\n)",
                 relation_name(&names.schema, &names.tmp)
             );
-            tx.batch_execute(&statement)
+            // The extended protocol, as for tables: one statement, so SQL that
+            // closes the wrapper and adds `; drop table …` fails instead of running.
+            tx.execute(statement.as_str(), &[])
                 .await
                 .map_err(|error| Failure::Db { error, statement })?;
             ("CREATE VIEW".to_string(), "CREATE VIEW".to_string(), None)

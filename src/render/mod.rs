@@ -9,6 +9,9 @@
 //! relation name is known, produces the SQL that runs.
 //!
 //! Errors name the file and line (`models/a.sql line 3: …`) and say what to do.
+//! `env_var()` never renders a secret (the variables of the password and URL
+//! settings, dbt's `DBT_ENV_SECRET_*`): what a model renders lands in compiled
+//! SQL, `manifest.json` and tables.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -131,11 +134,9 @@ impl Renderer {
             disabled: Mutex::default(),
         });
 
-        let target_name = (settings
-            .target
-            .clone()
-            .or_else(|| std::env::var("MELTANO_ENVIRONMENT").ok()))
-        .unwrap_or_else(|| "default".into());
+        let meltano_environment = crate::settings::process_env("MELTANO_ENVIRONMENT")?;
+        let target_name =
+            (settings.target.clone().or(meltano_environment)).unwrap_or_else(|| "default".into());
         let target = Value::from(minijinja::value::Serde(serde_json::json!({
             "name": target_name,
             "type": "postgres",
@@ -291,12 +292,28 @@ impl Renderer {
             })
         });
 
-        env.add_function("env_var", |name: String, default: Option<String>| -> std::result::Result<Value, minijinja::Error> {
-            match std::env::var(&name) {
-                Ok(v) => Ok(Value::from(v)),
-                Err(_) => default
+        // Secrets are never rendered: what a model renders lands in
+        // target/compiled, manifest.json and tables. dbt allows DBT_ENV_SECRET_*
+        // only in profiles.yml and packages.yml; the variables that supply the
+        // password or the URL are secrets too.
+        let secrets = crate::settings::secret_variables();
+        env.add_function("env_var", move |name: String, default: Option<String>| -> std::result::Result<Value, minijinja::Error> {
+            if name.starts_with("DBT_ENV_SECRET_") {
+                return Err(jerr(format!(
+                    "env_var('{name}'): DBT_ENV_SECRET_* variables are secrets, rendered in profiles.yml only (as in dbt), never in models, macros or tests, whose SQL lands in target/compiled, manifest.json and tables; use it in profiles.yml"
+                )));
+            }
+            if let Some((_, setting)) = secrets.iter().find(|(var, _)| *var == name) {
+                return Err(jerr(format!(
+                    "env_var('{name}'): {name} supplies the {setting} setting, a secret, and secrets are never rendered into models, macros or tests, whose SQL lands in target/compiled, manifest.json and tables; read a variable that holds no secret"
+                )));
+            }
+            match crate::settings::process_env(&name) {
+                Ok(Some(v)) => Ok(Value::from(v)),
+                Ok(None) => default
                     .map(Value::from)
                     .ok_or_else(|| jerr(format!("env_var('{name}'): the environment variable is not set and no default was given"))),
+                Err(e) => Err(jerr(format!("env_var('{name}'): {}", e.message))),
             }
         });
 

@@ -1,6 +1,7 @@
 //! Models: the parse render of every model (configs, dependencies, enabled or
-//! not), their schema and alias through `generate_schema_name`/`generate_alias_name`,
-//! and the compile render that produces the SQL that runs.
+//! not), their schema and alias through `generate_schema_name`/`generate_alias_name`
+//! (refused past PostgreSQL's 63 bytes), and the compile render that produces the
+//! SQL that runs (refused when it is empty).
 
 use std::sync::Arc;
 
@@ -152,6 +153,7 @@ impl Renderer {
                 .and_then(Json::as_str)
                 .map(str::to_string);
             node.alias = self.generate_name("generate_alias_name", custom_alias, node)?;
+            check_identifiers(node)?;
             self.shared.relations.lock().unwrap().insert(
                 node.name.clone(),
                 Relation {
@@ -297,9 +299,68 @@ impl Renderer {
         let sql = tmpl
             .render(ctx)
             .map_err(|e| template_error(&e, &node.original_file_path))?;
+        if !has_sql(&sql) {
+            // It would fail as `syntax error at or near ")"` in the wrapper.
+            return Err(Error::in_file(
+                node.original_file_path.clone(),
+                format!(
+                    "model '{}' has no SQL (the file renders to nothing but blanks and comments); a model must be a select statement: write it, or delete the file (or disable the model with enabled: false)",
+                    node.name
+                ),
+            )
+            .for_node(&node.unique_id));
+        }
         Ok(sql.trim().to_string())
     }
 }
+
+/// Whether rendered SQL holds anything besides whitespace and comments.
+fn has_sql(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, next)| next);
+        } else {
+            return !rest.is_empty();
+        }
+    }
+}
+
+/// PostgreSQL cuts identifiers to 63 bytes: a longer schema or alias would build
+/// (and swap, and drop) a relation of another name, so it is a compile error.
+fn check_identifiers(node: &Node) -> Result<()> {
+    for (what, ident, fix) in [
+        (
+            "schema",
+            &node.schema,
+            "set a shorter +schema (or target schema)",
+        ),
+        (
+            "alias",
+            &node.alias,
+            "set a shorter alias in its config, or rename the file",
+        ),
+    ] {
+        if ident.len() > MAX_IDENTIFIER {
+            return Err(Error::in_file(
+                node.original_file_path.clone(),
+                format!(
+                    "model '{}': its {what} '{ident}' is {} bytes, over PostgreSQL's limit of {MAX_IDENTIFIER} for a name (it would be cut, and the model built under another name); {fix}",
+                    node.name,
+                    ident.len()
+                ),
+            )
+            .for_node(&node.unique_id));
+        }
+    }
+    Ok(())
+}
+
+/// The longest identifier PostgreSQL keeps whole, in bytes (NAMEDATALEN - 1).
+const MAX_IDENTIFIER: usize = 63;
 
 pub(super) fn tags_of(config: &Map<String, Json>) -> Vec<String> {
     config

@@ -22,6 +22,12 @@
 //! reported in one message, each naming the setting and where its value came from.
 //! Secrets are never shown: [`Settings::describe`] masks the password and the
 //! password inside a URL, and validation errors about them omit the value.
+//!
+//! Nothing falls back silently: an environment value that is not UTF-8 is an
+//! error naming the variable ([`process_env`]), a setting given under its name and
+//! an alias (`database` for `dbname`, the schema's `x-aliases`) with different
+//! values is an error, and a `RELUVIA_TRANSFORM_*` variable that names no setting
+//! is reported in [`Settings::warnings`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,8 +81,13 @@ const LIBPQ: &[(&str, &str)] = &[
     ("PGAPPNAME", "application_name"),
 ];
 
-/// Settings whose values are secrets: masked in output, never logged.
+/// Settings whose values are secrets: masked in output, never logged, and their
+/// variables never rendered into models ([`secret_variables`]).
 pub(crate) const SECRETS: &[&str] = &["password", "url"];
+
+/// A lookup of one environment variable: `Ok(None)` when it is not set, an error
+/// naming it when its value cannot be read (not UTF-8).
+pub(crate) type Env<'a> = dyn Fn(&str) -> Result<Option<String>> + 'a;
 
 /// The effective settings of an invocation.
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +107,8 @@ pub(crate) struct Settings {
     #[serde(default)]
     pub(crate) sslrootcert: Option<PathBuf>,
     pub(crate) keepalives_idle: u64,
+    pub(crate) keepalives_interval: u64,
+    pub(crate) keepalives_count: u32,
     #[serde(default)]
     pub(crate) search_path: Option<String>,
     #[serde(default)]
@@ -118,6 +131,10 @@ pub(crate) struct Settings {
     /// The merged values as validated, for `debug`.
     #[serde(skip)]
     pub(crate) values: Map<String, Value>,
+    /// What the user should know about the settings (a variable that is not a
+    /// setting, …), said on the console before the command runs.
+    #[serde(skip)]
+    pub(crate) warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -224,18 +241,60 @@ fn dbt_env_names(name: &str) -> Vec<String> {
     v
 }
 
+/// Other names of a setting (`database` for `dbname`, as dbt-postgres calls it),
+/// from the schema's `x-aliases`: accepted in `--config` files and as
+/// `RELUVIA_TRANSFORM_<ALIAS>`.
+pub(crate) fn aliases(name: &str) -> Vec<String> {
+    schema()["properties"][name]["x-aliases"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every environment variable that can supply a secret setting (the password, the
+/// URL), with that setting: what templates must never render.
+pub(crate) fn secret_variables() -> Vec<(String, &'static str)> {
+    SECRETS
+        .iter()
+        .flat_map(|name| env_names(name).into_iter().map(move |var| (var, *name)))
+        .collect()
+}
+
+/// A variable of the process environment. A value that is not UTF-8 is an error
+/// naming the variable: it is neither used nor silently skipped (which would let a
+/// lower-ranked source or a default take its place).
+pub(crate) fn process_env(name: &str) -> Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::usage(format!(
+            "environment variable {name} is not valid UTF-8; fix its value or unset it"
+        ))),
+    }
+}
+
 /// One source of settings: `(setting, value, origin)` in the order read.
 type Layer = Vec<(String, Value, Origin)>;
 
 /// Loads, merges and validates settings from the process environment.
 pub(crate) fn load(input: &SettingsInput) -> Result<Settings> {
-    load_with_env(input, &|k| std::env::var(k).ok())
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    load_with_env(input, &process_env, &names)
 }
 
-/// [`load`] with an explicit environment, for tests and embedding.
+/// [`load`] with an explicit environment (`names`: the variables set, to find the
+/// `RELUVIA_TRANSFORM_*` ones that are not settings), for tests and embedding.
 pub(crate) fn load_with_env(
     input: &SettingsInput,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &Env<'_>,
+    names: &[String],
 ) -> Result<Settings> {
     let schema = schema();
     let props = schema["properties"]
@@ -250,7 +309,7 @@ pub(crate) fn load_with_env(
             defaults.push((name.clone(), d.clone(), Origin::Default));
         }
     }
-    let default_project_dir = match set(env("MELTANO_PROJECT_ROOT")) {
+    let default_project_dir = match set(env("MELTANO_PROJECT_ROOT")?) {
         Some(root) => Path::new(&root).join("transforms"),
         None => PathBuf::from("transforms"),
     };
@@ -262,7 +321,7 @@ pub(crate) fn load_with_env(
 
     let mut libpq: Layer = Vec::new();
     for (var, name) in LIBPQ {
-        if let Some(raw) = set(env(var)) {
+        if let Some(raw) = set(env(var)?) {
             libpq.push((
                 name.to_string(),
                 coerce(&raw, props.get(*name).unwrap_or(&Value::Null)),
@@ -272,27 +331,42 @@ pub(crate) fn load_with_env(
     }
 
     // An empty variable means "not set", as Meltano exports unset settings.
-    let env_layer = |names: &dyn Fn(&str) -> Vec<String>| -> Layer {
+    let env_layer = |names: &dyn Fn(&str) -> Vec<String>| -> Result<Layer> {
         let mut layer = Layer::new();
         for (name, prop) in &props {
             // Lowest-precedence variable first so the higher one overwrites it.
             for var in names(name).iter().rev() {
-                if let Some(raw) = set(env(var)) {
+                if let Some(raw) = set(env(var)?) {
                     layer.push((name.clone(), coerce(&raw, prop), Origin::Env(var.clone())));
                 }
             }
         }
-        layer
+        Ok(layer)
     };
-    let dbt_postgres = env_layer(&dbt_env_names);
+    let dbt_postgres = env_layer(&dbt_env_names)?;
     let pg_analytics = env_layer(&|name| {
         if PG_ANALYTICS.contains(&name) {
             vec![format!("PG_ANALYTICS_{}", name.to_uppercase())]
         } else {
             Vec::new()
         }
-    });
-    let reluvia = env_layer(&|name| vec![format!("{ENV_PREFIX}{}", name.to_uppercase())]);
+    })?;
+    // A setting's own variable ranks above its aliases' (and must agree with them).
+    let reluvia = env_layer(&|name| {
+        std::iter::once(name.to_string())
+            .chain(aliases(name))
+            .map(|n| format!("{ENV_PREFIX}{}", n.to_uppercase()))
+            .collect()
+    })?;
+    let written: Vec<String> = reluvia
+        .iter()
+        .map(|(_, _, origin)| match origin {
+            Origin::Env(var) => var.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    check_aliases(&reluvia, &written)?;
+    let warnings = unknown_variables(&props, names);
     let files = config_files(&input.config_files)?;
     let flags: Layer = input
         .flags
@@ -332,10 +406,11 @@ pub(crate) fn load_with_env(
         dir: given("profiles_dir").map(|(d, o)| (PathBuf::from(d), o.to_string())),
         profile: given("profile").map(|(p, o)| (p, o.to_string())),
         target: given("target").map(|(t, o)| (t, o.to_string())),
+        target_is_flag: matches!(given("target"), Some((_, Origin::Flag(_)))),
         project_dir: given("project_dir")
             .map(|(d, _)| PathBuf::from(d))
             .unwrap_or(default_project_dir),
-        home: set(env("HOME")).map(PathBuf::from),
+        home: set(env("HOME")?).map(PathBuf::from),
         cwd: std::env::current_dir().ok(),
     };
     let mut profile_layer = Layer::new();
@@ -380,6 +455,7 @@ pub(crate) fn load_with_env(
         .map_err(|e| Error::usage(format!("invalid settings: {e}")))?;
     settings.origins = origins;
     settings.values = merged;
+    settings.warnings = warnings;
     Ok(settings)
 }
 
@@ -435,14 +511,73 @@ fn config_files(files: &[PathBuf]) -> Result<Layer> {
                 file.display()
             )));
         };
+        let mut own = Layer::new();
+        let mut written = Vec::new();
         for (k, v) in obj {
             if v.is_null() {
                 continue; // Meltano writes unset settings as null
             }
-            layer.push((k, v, Origin::File(file.clone())));
+            own.push((canonical(&k), v, Origin::File(file.clone())));
+            written.push(k);
         }
+        check_aliases(&own, &written)?;
+        layer.extend(own);
     }
     Ok(layer)
+}
+
+/// The setting `key` names: itself, or the setting it is an alias of.
+fn canonical(key: &str) -> String {
+    names()
+        .into_iter()
+        .find(|n| aliases(n).iter().any(|a| a == key))
+        .unwrap_or_else(|| key.to_string())
+}
+
+/// One source giving a setting twice, under its name and an alias (`written`: the
+/// names as given, in the layer's order), must give the same value; which one it
+/// was is then irrelevant.
+fn check_aliases(layer: &Layer, written: &[String]) -> Result<()> {
+    for (i, (name, value, origin)) in layer.iter().enumerate() {
+        for (j, (other, other_value, _)) in layer.iter().enumerate().skip(i + 1) {
+            if other == name && other_value != value && !SECRETS.contains(&name.as_str()) {
+                let source = match origin {
+                    Origin::File(_) => format!("{origin} gives"),
+                    _ => "the environment gives".to_string(),
+                };
+                return Err(Error::usage(format!(
+                    "invalid settings: {source} {name} twice, with different values: {} = {value} and {} = {other_value}; {} is another name for {name}, so keep one of them",
+                    written[i],
+                    written[j],
+                    aliases(name).join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `RELUVIA_TRANSFORM_<NAME>` variables that are set but name no setting (a typo,
+/// or a setting Meltano knows and this binary does not): ignored, but said.
+fn unknown_variables(props: &Map<String, Value>, names: &[String]) -> Vec<String> {
+    let mut known: Vec<String> = Vec::new();
+    for name in props.keys() {
+        known.push(name.to_uppercase());
+        known.extend(aliases(name).iter().map(|a| a.to_uppercase()));
+    }
+    let mut out: Vec<String> = names
+        .iter()
+        .filter_map(|var| {
+            let rest = var.strip_prefix(ENV_PREFIX)?;
+            (!known.iter().any(|k| k == rest)).then(|| {
+                format!(
+                    "{var} is set but is not a setting of reluvia-transform, so it is ignored; check its name (`reluvia-transform --about` lists the settings)"
+                )
+            })
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Turns an environment string into the JSON type the schema asks for. A value that
@@ -545,6 +680,15 @@ fn quoted(msg: &str) -> Option<String> {
 }
 
 impl Settings {
+    /// Where setting `name` came from, as messages say it: `env PGPASSWORD`,
+    /// `url (env RELUVIA_TRANSFORM_URL)`, `default`.
+    pub(crate) fn origin(&self, name: &str) -> String {
+        self.origins
+            .get(name)
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| "not set".to_string())
+    }
+
     /// Every setting with its value (secrets masked) and origin, for `debug`.
     pub(crate) fn describe(&self) -> Vec<(String, String, String)> {
         names()

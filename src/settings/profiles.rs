@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use super::Env;
 use crate::error::{Error, Result};
 
 /// dbt-postgres output keys and the settings they map to.
@@ -41,6 +42,8 @@ pub(crate) struct Request {
     pub(crate) dir: Option<(PathBuf, String)>,
     pub(crate) profile: Option<(String, String)>,
     pub(crate) target: Option<(String, String)>,
+    /// The target was given as `--target`: a profile must then be found and used.
+    pub(crate) target_is_flag: bool,
     pub(crate) project_dir: PathBuf,
     pub(crate) home: Option<PathBuf>,
     pub(crate) cwd: Option<PathBuf>,
@@ -57,14 +60,26 @@ pub(crate) struct Loaded {
 }
 
 /// Finds, reads and renders the profile; `Ok(None)` when there is none to use.
-pub(crate) fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Loaded>> {
+pub(crate) fn load(req: &Request, env: &Env<'_>) -> Result<Option<Loaded>> {
+    // `--target X` chooses an output of a profile: without one it would be ignored.
+    let unused = |why: String| -> Result<Option<Loaded>> {
+        match &req.target {
+            Some((t, _)) if req.target_is_flag => Err(Error::usage(format!(
+                "--target {t} was given, but {why}, so there is no output '{t}' to use; set profiles_dir (--profiles-dir or DBT_PROFILES_DIR) and profile, or drop --target"
+            ))),
+            _ => {
+                log::debug!("{why}; no profile used");
+                Ok(None)
+            }
+        }
+    };
     let Some(path) = locate(req)? else {
         if let Some((p, from)) = &req.profile {
             return Err(Error::usage(format!(
                 "profile '{p}' ({from}) was asked for but no profiles.yml was found in the current directory or ~/.dbt; set profiles_dir (--profiles-dir or DBT_PROFILES_DIR)"
             )));
         }
-        return Ok(None);
+        return unused("no profiles.yml was found in the current directory or ~/.dbt".into());
     };
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(&path)
@@ -92,13 +107,15 @@ pub(crate) fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Resul
             // The project names a profile this file does not have (say a
             // ~/.dbt/profiles.yml of other projects): the file is not for us.
             Some(p) => {
-                log::debug!("{shown} has no profile '{p}' of dbt_project.yml; not used");
-                return Ok(None);
+                return unused(format!(
+                    "{shown} has no profile '{p}' (the profile of dbt_project.yml)"
+                ))
             }
             None if names.len() == 1 => names[0].clone(),
             None => {
-                log::debug!("{shown} has several profiles and none is chosen; not used");
-                return Ok(None);
+                return unused(format!(
+                    "{shown} has several profiles and neither --profile nor dbt_project.yml chooses one"
+                ))
             }
         },
     };
@@ -125,7 +142,8 @@ pub(crate) fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Resul
         }
         None => match profile.get("target") {
             Some(Value::String(t)) => {
-                let t = render(t, env).map_err(|e| Error::usage(at(&format!("target: {e}"))))?;
+                let t =
+                    render(t, env, false).map_err(|e| Error::usage(at(&format!("target: {e}"))))?;
                 if !outputs.contains_key(&t) {
                     return Err(Error::usage(at(&format!(
                         "its target '{t}' is not one of its outputs ({}); fix the file or set target",
@@ -153,7 +171,7 @@ pub(crate) fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Resul
     for (key, raw) in output {
         if key == "type" {
             let ty = match raw {
-                Value::String(s) => render(s, env).map_err(|e| Error::usage(at(&e)))?,
+                Value::String(s) => render(s, env, false).map_err(|e| Error::usage(at(&e)))?,
                 other => other.to_string(),
             };
             if ty != "postgres" {
@@ -168,7 +186,9 @@ pub(crate) fn load(req: &Request, env: &dyn Fn(&str) -> Option<String>) -> Resul
         };
         let value = match raw {
             Value::String(s) => {
-                let v = render(s, env).map_err(|e| Error::usage(at(&format!("{key}: {e}"))))?;
+                let secret = super::SECRETS.contains(setting);
+                let v =
+                    render(s, env, secret).map_err(|e| Error::usage(at(&format!("{key}: {e}"))))?;
                 if v.is_empty() {
                     continue; // `env_var('X', '')`: not set, like an empty variable
                 }
@@ -231,8 +251,9 @@ fn project_profile(project_dir: &Path) -> Option<String> {
 
 /// Renders one value of the profile: dbt's `env_var(name, default)` and the
 /// `as_text`/`as_number`/`as_bool`/`as_native` filters (which only mark types in
-/// dbt; values are typed by the settings schema here).
-fn render(text: &str, env: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, String> {
+/// dbt; values are typed by the settings schema here). An error quotes the
+/// template unless it is `secret` (a password may be written in it).
+fn render(text: &str, env: &Env<'_>, secret: bool) -> std::result::Result<String, String> {
     if !text.contains("{{") && !text.contains("{%") {
         return Ok(text.to_string());
     }
@@ -241,7 +262,7 @@ fn render(text: &str, env: &dyn Fn(&str) -> Option<String>) -> std::result::Resu
     let wanted: Arc<Mutex<Vec<String>>> = Arc::default();
     let first = {
         let wanted = wanted.clone();
-        render_with(text, move |name: &str| {
+        render_with(text, secret, move |name: &str| {
             wanted
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -250,17 +271,18 @@ fn render(text: &str, env: &dyn Fn(&str) -> Option<String>) -> std::result::Resu
         })
     };
     first?;
-    let values: BTreeMap<String, Option<String>> = wanted
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .map(|n| (n.clone(), env(n)))
-        .collect();
-    render_with(text, move |name: &str| values.get(name).cloned().flatten())
+    let mut values: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for name in wanted.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        values.insert(name.clone(), env(name).map_err(|e| e.message)?);
+    }
+    render_with(text, secret, move |name: &str| {
+        values.get(name).cloned().flatten()
+    })
 }
 
 fn render_with(
     text: &str,
+    secret: bool,
     lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
 ) -> std::result::Result<String, String> {
     let mut jinja = minijinja::Environment::new();
@@ -289,7 +311,11 @@ fn render_with(
             .detail()
             .map(str::to_string)
             .unwrap_or_else(|| e.to_string());
-        format!("cannot render '{text}': {detail}")
+        if secret {
+            format!("cannot render it (not shown: it is a secret): {detail}")
+        } else {
+            format!("cannot render '{text}': {detail}")
+        }
     })
 }
 
@@ -297,12 +323,16 @@ fn render_with(
 mod tests {
     use super::*;
 
-    fn env(k: &str) -> Option<String> {
-        match k {
+    fn env(k: &str) -> Result<Option<String>> {
+        Ok(match k {
             "PGH" => Some("db.internal".into()),
             "PORT" => Some("6543".into()),
             _ => None,
-        }
+        })
+    }
+
+    fn render(text: &str, env: &Env<'_>) -> std::result::Result<String, String> {
+        super::render(text, env, false)
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! host (a name, an IPv4 address, a bracketed IPv6 address, or a percent-encoded
 //! Unix socket directory), an optional port, database and the query parameters in
 //! [`PARAMETERS`]. Anything else is refused by name rather than ignored, so a URL
-//! never connects somewhere other than it says. Error messages show the URL masked.
+//! never connects somewhere other than it says. Error messages show the URL masked
+//! ([`mask`], whatever its shape), and text that is not a URL not at all.
 
 use serde_json::Value;
 
@@ -27,8 +28,11 @@ pub(crate) const PARAMETERS: &[&str] = &[
 /// strings here; the caller coerces them to the settings' types.
 pub(crate) fn parse(url: &str) -> Result<Vec<(String, Value)>, String> {
     let bad = |why: &str| format!("invalid connection URL {}: {why}", mask(url));
-    let rest =
-        strip_scheme(url).ok_or_else(|| bad("it must start with postgres:// or postgresql://"))?;
+    // Not a URL at all (a missing colon or slash, a password pasted in the wrong
+    // variable…): nothing of it can be shown safely.
+    let rest = strip_scheme(url).ok_or_else(|| {
+        "invalid connection URL: it must start with postgres:// or postgresql:// (the value is not shown: it may hold a password)".to_string()
+    })?;
     let (before_query, query) = match rest.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (rest, None),
@@ -105,7 +109,12 @@ pub(crate) fn parse(url: &str) -> Result<Vec<(String, Value)>, String> {
         );
     }
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some((k, v)) = pair.split_once('=') else {
+            // Not shown: it may be the end of a password holding a '&'.
+            return Err(bad(
+                "a query parameter has no '=' (parameters are key=value)",
+            ));
+        };
         let k = decode(k).ok_or_else(|| bad("bad percent-encoding in a parameter"))?;
         if !PARAMETERS.contains(&k.as_str()) {
             return Err(bad(&format!(
@@ -121,7 +130,11 @@ pub(crate) fn parse(url: &str) -> Result<Vec<(String, Value)>, String> {
 
 fn strip_scheme(url: &str) -> Option<&str> {
     for scheme in ["postgresql://", "postgres://"] {
-        if url.len() >= scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get`: the text may hold multi-byte characters anywhere.
+        if url
+            .get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+        {
             return Some(&url[scheme.len()..]);
         }
     }
@@ -130,57 +143,115 @@ fn strip_scheme(url: &str) -> Option<&str> {
 
 /// Percent-decoding; `None` for a malformed escape or bytes that are not UTF-8.
 fn decode(s: &str) -> Option<String> {
+    String::from_utf8(percent_decode(s, true)?).ok()
+}
+
+/// Percent-decoding that keeps what it cannot decode, for recognising names.
+fn decode_lossy(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode(s, false).unwrap_or_default()).into_owned()
+}
+
+/// The bytes `s` percent-encodes. A malformed escape is `None` when `strict`, else
+/// kept as it is.
+fn percent_decode(s: &str, strict: bool) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
+        if bytes[i] != b'%' {
             out.push(bytes[i]);
             i += 1;
+            continue;
+        }
+        match s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None if strict => return None,
+            None => {
+                out.push(b'%');
+                i += 1;
+            }
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
-/// The URL with its password (in the user part or a `password=` parameter)
-/// replaced by `********`, for display and error messages.
+/// Shown instead of a secret.
+const HIDDEN: &str = "********";
+
+/// The URL with everything that may be a password replaced by `********`, for
+/// display and error messages, whatever the URL's shape: the user part after its
+/// first `:` (or a second `@`), a `password=` parameter (its name percent-decoded,
+/// any case) and what follows it up to the next `key=value`, and a "port" that is
+/// not a number (`postgres://alice:S3cr3t/db` has lost its `@`). Text that does not
+/// start with `postgres://` or `postgresql://` is hidden whole: it is not a URL, so
+/// nothing tells where a password would be.
 pub(crate) fn mask(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
+    let Some(rest) = strip_scheme(url) else {
+        return HIDDEN.to_string();
     };
     let mut out = String::with_capacity(url.len());
-    let scheme_end = head.find("://").map(|i| i + 3).unwrap_or(0);
-    let (scheme, rest) = head.split_at(scheme_end);
-    out.push_str(scheme);
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rfind('@') {
+    out.push_str(&url[..url.len() - rest.len()]);
+    // The user part ends at the last '@', wherever it is: a password may hold '/',
+    // '?' or '@' unencoded.
+    let after_user = match rest.rfind('@') {
         Some(at) => {
-            let userinfo = &authority[..at];
-            match userinfo.split_once(':') {
-                Some((u, _)) => {
-                    out.push_str(u);
-                    out.push_str(":********");
+            let userinfo = &rest[..at];
+            match userinfo.find([':', '@']) {
+                Some(i) => {
+                    out.push_str(&userinfo[..i]);
+                    out.push(':');
+                    out.push_str(HIDDEN);
                 }
                 None => out.push_str(userinfo),
             }
-            out.push_str(&authority[at..]);
+            out.push('@');
+            &rest[at + 1..]
         }
-        None => out.push_str(authority),
+        None => rest,
+    };
+    let (head, query) = match after_user.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (after_user, None),
+    };
+    let host_end = head.find('/').unwrap_or(head.len());
+    let (hostport, path) = head.split_at(host_end);
+    // A port that is not a number may be a password whose '@' is missing.
+    let port_at = match hostport.rfind(']') {
+        Some(b) => hostport[b..].find(':').map(|i| b + i),
+        None => hostport.rfind(':'),
+    };
+    match port_at {
+        Some(i) if !hostport[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+            out.push_str(&hostport[..=i]);
+            out.push_str(HIDDEN);
+        }
+        _ => out.push_str(hostport),
     }
     out.push_str(path);
     if let Some(q) = query {
         out.push('?');
+        let mut hiding = false;
         let parts: Vec<String> = q
             .split('&')
             .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=********"),
-                _ => p.to_string(),
+                Some((k, _)) => {
+                    let name = decode_lossy(k).trim().to_ascii_lowercase();
+                    hiding = name.contains("pass");
+                    if hiding {
+                        format!("{k}={HIDDEN}")
+                    } else {
+                        p.to_string()
+                    }
+                }
+                // No '=': the rest of a password that held a '&'.
+                None if hiding => HIDDEN.to_string(),
+                None => p.to_string(),
             })
             .collect();
         out.push_str(&parts.join("&"));
@@ -259,5 +330,41 @@ mod tests {
             "postgres://h/d?user=u&password=********"
         );
         assert_eq!(mask("postgres://u@h/d"), "postgres://u@h/d");
+    }
+
+    #[test]
+    fn masks_passwords_whatever_the_shape() {
+        for (url, secret) in [
+            ("postgres//alice:S3cr3t@db/x", "S3cr3t"),
+            ("postgres:alice:S3cr3t@db/x", "S3cr3t"),
+            ("S3cr3t", "S3cr3t"),
+            ("host=db password=S3cr3t", "S3cr3t"),
+            ("postgres://alice:S3/cr3t@db/x", "cr3t"),
+            ("postgres://alice:S3?cr3t@db/x", "cr3t"),
+            ("postgres://alice:S3@cr3t@db/x", "cr3t"),
+            ("postgres://alice@S3cr3t@db/x", "S3cr3t"),
+            ("postgres://alice:S3cr3t/db", "S3cr3t"),
+            ("postgres://alice:S3cr3t", "S3cr3t"),
+            ("postgres://[::1]:S3cr3t/db", "S3cr3t"),
+            ("postgres://h/d?PassWord=S3cr3t", "S3cr3t"),
+            ("postgres://h/d?%70assword=S3cr3t", "S3cr3t"),
+            ("postgres://h/d?password=S3&cr3t&sslmode=x", "cr3t"),
+            ("postgres://h/d?password=S3cr3t&sslmode=require", "S3cr3t"),
+            ("POSTGRESQL://alice:S3cr%33t@db/x", "S3cr%33t"),
+            ("postgres:/éS3cr3t", "S3cr3t"),
+            ("postgres://ü:S3cr3té@h/d?x", "S3cr3t"),
+        ] {
+            let m = mask(url);
+            assert!(!m.contains(secret), "{url} → {m}");
+            if let Err(e) = parse(url) {
+                assert!(!e.contains(secret), "{url}: {e}");
+            }
+        }
+        assert_eq!(
+            mask("postgres://h/d?password=p&w&sslmode=require"),
+            "postgres://h/d?password=********&********&sslmode=require"
+        );
+        assert_eq!(mask("postgres://[::1]:5432/d"), "postgres://[::1]:5432/d");
+        assert_eq!(mask("postgres//u:pw@h/d"), "********");
     }
 }

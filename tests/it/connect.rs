@@ -825,7 +825,7 @@ fn tls_modes_behave_as_libpq() {
     connected(&debug("localhost", &port, "verify-full", Some(&ca)), true);
     failed(
         &debug("127.0.0.1", &port, "verify-full", Some(&ca)),
-        "(sslmode verify-full)",
+        "(sslmode verify-full, from env RELUVIA_TRANSFORM_SSLMODE)",
     );
     let o = debug("127.0.0.1", &port, "verify-full", Some(&ca));
     assert!(stderr(&o).contains("not valid for name"), "{}", stderr(&o));

@@ -991,7 +991,10 @@ fn docs_blocks_render_into_descriptions() {
         "\nOne row per **order**.\n Owned by finance."
     );
     assert_eq!(orders["columns"]["id"]["description"], "The order's id.");
-    assert_eq!(m["sources"]["source.p.raw.t"]["description"], "The order's id.");
+    assert_eq!(
+        m["sources"]["source.p.raw.t"]["description"],
+        "The order's id."
+    );
     assert_eq!(
         m["sources"]["source.p.raw.t"]["source_description"],
         "plain text"

@@ -5,11 +5,16 @@
 
 mod common;
 
+mod advice;
 mod cancel;
 mod connect;
 mod datatests;
 mod demo;
 mod engine;
+mod fallbacks;
 mod fixtures;
+mod guards;
 mod marts;
 mod safety;
+mod secrets;
+mod timeouts;
