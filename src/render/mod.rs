@@ -25,6 +25,8 @@ mod context;
 mod data_tests;
 mod macros;
 mod parse;
+mod pycompat;
+mod pystr;
 mod relation;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
@@ -103,6 +105,12 @@ impl Renderer {
         invocation_id: &str,
     ) -> Result<Renderer> {
         let mut env = Environment::new();
+        env.set_unknown_method_callback(pycompat::python_method);
+        // `{{ value | as_python }}`: a value as dbt's Jinja prints it (`True`, `None`).
+        env.add_filter("as_python", |v: Value| {
+            let json = serde_json::to_value(&v).unwrap_or(Json::Null);
+            pystr::py_str(&json)
+        });
         let mut vars = project.vars.clone();
         for (k, v) in &settings.vars {
             vars.insert(k.clone(), v.clone());
@@ -284,6 +292,23 @@ impl Renderer {
         });
 
         env.add_function("is_incremental", || false);
+        // dbt's `should_store_failures()`: the node's `store_failures` config, else
+        // the `store_failures` setting.
+        let default_store = settings.store_failures;
+        env.add_function(
+            "should_store_failures",
+            move |state: &mut State| -> std::result::Result<bool, minijinja::Error> {
+                let Some(cfg) = state.lookup("config") else {
+                    return Ok(default_store);
+                };
+                let v = cfg.call_method(state, "get", &[Value::from("store_failures")])?;
+                Ok(if v.is_none() || v.is_undefined() {
+                    default_store
+                } else {
+                    v.is_true()
+                })
+            },
+        );
         env.add_function("log", |msg: Value, _kwargs: Kwargs| {
             log::info!("{msg}");
             Value::from("")

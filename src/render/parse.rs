@@ -19,11 +19,23 @@ impl Renderer {
     /// Parses and compiles every enabled model of `project` into a [`Manifest`].
     pub(crate) fn build_manifest(&self, project: &Project) -> Result<Manifest> {
         let mut manifest = Manifest::new(&project.name);
+        manifest.database = self.shared.database.clone();
+        manifest.target_schema = self.shared.target_schema.clone();
         let mut warnings = Warnings::default();
         for s in &project.sources {
             manifest.sources.push(SourceNode {
                 unique_id: format!("source.{}.{}.{}", project.name, s.source_name, s.name),
-                fqn: vec![project.name.clone(), s.source_name.clone(), s.name.clone()],
+                // dbt's: the folders of the YAML file, the source, the table.
+                fqn: {
+                    let mut fqn =
+                        super::data_tests::yaml_fqn(&project.name, &s.file, &s.source_name);
+                    fqn.push(s.name.clone());
+                    fqn
+                },
+                database: s
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| self.shared.database.clone()),
                 table: s.clone(),
             });
         }
@@ -64,8 +76,13 @@ impl Renderer {
                 .env
                 .get_template(&m.original_file_path)
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
-            tmpl.render(ctx)
-                .map_err(|e| template_error(&e, &m.original_file_path))?;
+            if let Err(e) = tmpl.render(ctx) {
+                // dbt finds an undefined macro only when it compiles the node, which
+                // then fails at run time while the others run: keep the node.
+                if !is_run_time_error(&e) {
+                    return Err(template_error(&e, &m.original_file_path));
+                }
+            }
             let own = calls.config.lock().unwrap().clone();
             check_call_config(Resource::Model, &own, &m.original_file_path, &mut warnings)?;
             for (k, v) in own {
@@ -97,18 +114,13 @@ impl Renderer {
                 fqn,
                 raw_code: m.content.clone(),
                 compiled_code: None,
+                compile_error: None,
                 materialized,
                 schema: String::new(),
                 alias: String::new(),
                 database: self.shared.database.clone(),
                 depends_on_nodes: Vec::new(),
-                depends_on_macros: calls
-                    .macros
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .map(|n| format!("macro.{}.{n}", project.name))
-                    .collect(),
+                depends_on_macros: calls.macro_ids(&project.name),
                 refs: Vec::new(),
                 sources: Vec::new(),
                 description: props.map(|p| p.description.clone()).unwrap_or_default(),
@@ -281,6 +293,15 @@ impl Renderer {
             .map_err(|e| template_error(&e, &node.original_file_path))?;
         Ok(sql.trim().to_string())
     }
+}
+
+/// Render errors dbt reports only when it compiles the node (at run time): a call
+/// of a macro or function that does not exist.
+pub(super) fn is_run_time_error(e: &minijinja::Error) -> bool {
+    matches!(
+        e.kind(),
+        minijinja::ErrorKind::UnknownFunction | minijinja::ErrorKind::UndefinedError
+    )
 }
 
 pub(super) fn tags_of(config: &Map<String, Json>) -> Vec<String> {
