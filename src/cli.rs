@@ -79,15 +79,15 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = LsOutput::Selector)]
         output: LsOutput,
         /// Only nodes of these types (repeatable; `all`, `default`: all but analyses).
-        #[arg(long, value_enum, action = clap::ArgAction::Append)]
+        #[arg(long, value_enum, num_args = 1.., action = clap::ArgAction::Append)]
         resource_type: Vec<ResourceTypeArg>,
         /// Leave out nodes of these types (repeatable).
-        #[arg(long, value_enum, action = clap::ArgAction::Append)]
+        #[arg(long, value_enum, num_args = 1.., action = clap::ArgAction::Append)]
         exclude_resource_type: Vec<ResourceTypeArg>,
-        /// With `--output json`: the keys of each node to print (default: name,
-        /// resource_type, package_name, original_file_path, unique_id, alias,
-        /// config, tags, depends_on, source_name).
-        #[arg(long, num_args = 1.., value_delimiter = ',')]
+        /// With `--output json`: the keys of each node to print, space-separated
+        /// (default: name resource_type package_name original_file_path unique_id
+        /// alias config tags depends_on source_name).
+        #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
         output_keys: Vec<String>,
     },
     /// Show the effective settings (secrets masked), test the connection and print the server version.
