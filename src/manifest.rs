@@ -110,6 +110,22 @@ impl SourceNode {
     pub(crate) fn relation_name(&self) -> String {
         full_relation_name(&self.database, &self.table.schema, &self.table.identifier)
     }
+
+    /// dbt's tags of a source table: those of the source and of the table, given
+    /// as `tags:` or in `config:`, sorted.
+    pub(crate) fn tags(&self) -> Vec<String> {
+        let mut tags = self.table.tags.clone();
+        match self.table.config.get("tags") {
+            Some(Value::String(t)) => tags.push(t.clone()),
+            Some(Value::Array(items)) => {
+                tags.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
+            }
+            _ => {}
+        }
+        tags.sort();
+        tags.dedup();
+        tags
+    }
 }
 
 /// Whether a data test comes from YAML (generic) or a `.sql` file (singular).

@@ -86,7 +86,7 @@ pub(crate) fn source_config(s: &SourceNode) -> Map<String, Value> {
     if let Some(f) = &t.loaded_at_field {
         c.insert("loaded_at_field".into(), json!(f));
     }
-    c.insert("tags".into(), json!(t.tags));
+    c.insert("tags".into(), json!(s.tags()));
     c
 }
 
@@ -182,8 +182,8 @@ pub(crate) fn source_json(manifest: &Manifest, s: &SourceNode) -> Value {
         "columns": columns_json(&t.columns),
         "loaded_at_field": t.loaded_at_field,
         "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json),
+        "tags": s.tags(),
         "config": source_config(s),
-        "tags": t.tags,
         "meta": t.meta,
         "relation_name": s.relation_name(),
     })

@@ -202,7 +202,7 @@ impl Graph {
                     }
                 }
                 for s in &manifest.sources {
-                    if s.table.tags.iter().any(|x| glob(value, x)) {
+                    if s.tags().iter().any(|x| glob(value, x)) {
                         out.insert(s.unique_id.clone());
                     }
                 }
