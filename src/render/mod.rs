@@ -57,6 +57,9 @@ pub(crate) struct Renderer {
     run_started_at: String,
     /// Project macro name → file that defines it.
     macros: BTreeMap<String, String>,
+    /// Whether every test stores its failures (`--store-failures` or the setting),
+    /// for `should_store_failures()`.
+    store_all: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Template name of the built-in generic tests.
@@ -294,10 +297,12 @@ impl Renderer {
         env.add_function("is_incremental", || false);
         // dbt's `should_store_failures()`: the node's `store_failures` config, else
         // the `store_failures` setting.
-        let default_store = settings.store_failures;
+        let store_all = Arc::new(std::sync::atomic::AtomicBool::new(settings.store_failures));
+        let default_store = store_all.clone();
         env.add_function(
             "should_store_failures",
             move |state: &mut State| -> std::result::Result<bool, minijinja::Error> {
+                let default_store = default_store.load(std::sync::atomic::Ordering::Relaxed);
                 let Some(cfg) = state.lookup("config") else {
                     return Ok(default_store);
                 };
@@ -339,7 +344,15 @@ impl Renderer {
             invocation_id: invocation_id.to_string(),
             run_started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             macros,
+            store_all,
         })
+    }
+
+    /// `test`/`build --store-failures`: tests compiled from now on store their
+    /// failures unless their config says otherwise.
+    pub(crate) fn store_failures(&self, all: bool) {
+        self.store_all
+            .store(all, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn context(

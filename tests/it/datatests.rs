@@ -227,6 +227,15 @@ fn store_failures_keeps_failing_rows() {
         db.lines("select unique_field, n_records from analytics_dbt_test__audit.unique_orders_id"),
         vec!["11|2"]
     );
+    // dbt's not_null keeps whole rows when failures are stored.
+    let dir_nn = models_project("version: 2\nmodels:\n  - name: customers\n    columns:\n      - name: name\n        data_tests: [not_null]\n");
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir_nn)]), 0);
+    let out = db.cli(&["test", "--project-dir", pd(&dir_nn), "--store-failures"]);
+    assert_code(&out, 1);
+    assert_eq!(
+        db.lines("select id, name, tier from analytics_dbt_test__audit.not_null_customers_name"),
+        vec!["3|∅|tin"]
+    );
     // Replaced on the next run: once fixed, the table is empty.
     db.exec("delete from raw_shop.orders where customer_id = 9");
     assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 0);
