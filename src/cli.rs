@@ -84,9 +84,17 @@ pub(crate) enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = LsOutput::Selector)]
         output: LsOutput,
-        /// Only nodes of this type.
-        #[arg(long, value_enum)]
-        resource_type: Option<ResourceTypeArg>,
+        /// Only nodes of these types (repeatable; `all`, `default`: all but analyses).
+        #[arg(long, value_enum, num_args = 1.., action = clap::ArgAction::Append)]
+        resource_type: Vec<ResourceTypeArg>,
+        /// Leave out nodes of these types (repeatable).
+        #[arg(long, value_enum, num_args = 1.., action = clap::ArgAction::Append)]
+        exclude_resource_type: Vec<ResourceTypeArg>,
+        /// With `--output json`: the keys of each node to print, space-separated
+        /// (default: name resource_type package_name original_file_path unique_id
+        /// alias config tags depends_on source_name).
+        #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
+        output_keys: Vec<String>,
     },
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
@@ -136,6 +144,21 @@ pub(crate) enum ResourceTypeArg {
     Model,
     Source,
     Test,
+    Seed,
+    Snapshot,
+    Analysis,
+    Exposure,
+    Metric,
+    #[value(name = "semantic_model")]
+    SemanticModel,
+    #[value(name = "saved_query")]
+    SavedQuery,
+    #[value(name = "unit_test")]
+    UnitTest,
+    /// Every type.
+    All,
+    /// Every type but analyses.
+    Default,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

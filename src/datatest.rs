@@ -49,7 +49,7 @@ pub(crate) async fn run(
     let result = async {
         let source = match store_in {
             Some(schema) => {
-                let table: String = t.name.chars().take(63).collect();
+                let table = t.alias.clone();
                 let rel = relation_name(schema, &table);
                 // The audit schema exists: the caller creates it before any test runs.
                 let tx = client.transaction().await?;

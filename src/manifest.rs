@@ -19,6 +19,17 @@ pub(crate) fn relation_name(schema: &str, identifier: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(identifier))
 }
 
+/// `"database"."schema"."name"`: how dbt-postgres renders a relation in compiled
+/// SQL and records it (`relation_name`).
+pub(crate) fn full_relation_name(database: &str, schema: &str, identifier: &str) -> String {
+    format!(
+        "{}.{}.{}",
+        quote_ident(database),
+        quote_ident(schema),
+        quote_ident(identifier)
+    )
+}
+
 /// How a model is persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Materialization {
@@ -52,6 +63,8 @@ pub(crate) struct Node {
     pub(crate) raw_code: String,
     /// Filled by the compile phase.
     pub(crate) compiled_code: Option<String>,
+    /// Why the compile phase could not render it: the node fails at run time.
+    pub(crate) compile_error: Option<String>,
     /// The effective config: `dbt_project.yml` tree, then YAML `config:`, then the
     /// file's own `config()` call.
     pub(crate) config: Map<String, Value>,
@@ -75,9 +88,9 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// `"schema"."alias"`.
+    /// `"database"."schema"."alias"`.
     pub(crate) fn relation_name(&self) -> String {
-        relation_name(&self.schema, &self.alias)
+        full_relation_name(&self.database, &self.schema, &self.alias)
     }
 }
 
@@ -87,12 +100,31 @@ pub(crate) struct SourceNode {
     /// `source.<project>.<source>.<table>`.
     pub(crate) unique_id: String,
     pub(crate) fqn: Vec<String>,
+    /// The source's `database:`, else the target's.
+    pub(crate) database: String,
     pub(crate) table: SourceTable,
 }
 
 impl SourceNode {
+    /// `"database"."schema"."identifier"`.
     pub(crate) fn relation_name(&self) -> String {
-        relation_name(&self.table.schema, &self.table.identifier)
+        full_relation_name(&self.database, &self.table.schema, &self.table.identifier)
+    }
+
+    /// dbt's tags of a source table: those of the source and of the table, given
+    /// as `tags:` or in `config:`, sorted.
+    pub(crate) fn tags(&self) -> Vec<String> {
+        let mut tags = self.table.tags.clone();
+        match self.table.config.get("tags") {
+            Some(Value::String(t)) => tags.push(t.clone()),
+            Some(Value::Array(items)) => {
+                tags.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
+            }
+            _ => {}
+        }
+        tags.sort();
+        tags.dedup();
+        tags
     }
 }
 
@@ -109,8 +141,14 @@ pub(crate) enum TestKind {
 pub(crate) struct TestNode {
     /// `test.<project>.<name>.<hash>`.
     pub(crate) unique_id: String,
-    /// `not_null_mart_x_col`, or the singular test's file stem.
+    /// `not_null_mart_x_col`, or the singular test's file stem: dbt's full name.
     pub(crate) name: String,
+    /// The relation name of its stored failures: the `alias` config, else
+    /// [`TestNode::file_name`].
+    pub(crate) alias: String,
+    /// The compiled file's stem: the name, or dbt's short form of a generic test
+    /// name of 64 characters or more (see `render::data_tests`).
+    pub(crate) file_name: String,
     pub(crate) kind: TestKind,
     /// The YAML file that declares it, or the singular test's `.sql` file.
     pub(crate) original_file_path: String,
@@ -129,6 +167,8 @@ pub(crate) struct TestNode {
     pub(crate) depends_on_macros: Vec<String>,
     pub(crate) raw_code: String,
     pub(crate) compiled_code: Option<String>,
+    /// Why the compile phase could not render it: the test fails at run time.
+    pub(crate) compile_error: Option<String>,
 }
 
 impl TestNode {
@@ -179,6 +219,9 @@ enum Slot {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Manifest {
     pub(crate) project_name: String,
+    /// The target's database and schema.
+    pub(crate) database: String,
+    pub(crate) target_schema: String,
     /// Enabled models, in file order.
     pub(crate) nodes: Vec<Node>,
     pub(crate) sources: Vec<SourceNode>,

@@ -56,6 +56,9 @@ pub(crate) enum NodeFailure {
     /// The node's configuration cannot be run (a test condition that is not a
     /// comparison, …).
     Config { message: String },
+    /// Rendering the node's SQL failed (an undefined macro, `raise_compiler_error`):
+    /// as in dbt, that node fails at run time and the others still run.
+    Compile { message: String },
 }
 
 impl NodeFailure {
@@ -68,7 +71,8 @@ impl NodeFailure {
             | NodeFailure::Dependents { message }
             | NodeFailure::Connection { message }
             | NodeFailure::Interrupted { message }
-            | NodeFailure::Config { message } => message,
+            | NodeFailure::Config { message }
+            | NodeFailure::Compile { message } => message,
         }
     }
 
@@ -82,6 +86,7 @@ impl NodeFailure {
             NodeFailure::Connection { .. } => "Connection error",
             NodeFailure::Interrupted { .. } => "Interrupted",
             NodeFailure::Config { .. } => "Configuration error",
+            NodeFailure::Compile { .. } => "Compilation Error",
         }
     }
 

@@ -1,12 +1,193 @@
 //! `manifest.json`: every node, source and macro with its config, dependencies
-//! and compiled SQL, in dbt's schema (v12) so dbt tooling can read it.
+//! and compiled SQL, in dbt's schema (v12) so dbt tooling can read it. Each node's
+//! dictionary ([`model_json`], [`test_json`], [`source_json`]) is also what `ls
+//! --output json` prints a selection of.
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Node, SourceNode, TestNode};
 use crate::project::FreshnessPolicy;
 
 const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
+
+/// `defaults` with `given` laid over it; mappings whose default is a mapping
+/// (`docs`, `contract`) are merged key by key.
+fn with_defaults(defaults: Value, given: &Map<String, Value>) -> Map<String, Value> {
+    let Value::Object(mut out) = defaults else {
+        return given.clone();
+    };
+    for (k, v) in given {
+        match (out.get_mut(k), v) {
+            (Some(Value::Object(d)), Value::Object(o)) if !d.is_empty() => {
+                for (sk, sv) in o {
+                    d.insert(sk.clone(), sv.clone());
+                }
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A model's config as dbt records it: every key with its default, then the
+/// configured values.
+pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
+    let mut c = with_defaults(
+        json!({
+            "enabled": true, "alias": null, "schema": null, "database": null, "tags": [],
+            "meta": {}, "group": null, "materialized": "view", "incremental_strategy": null,
+            "batch_size": null, "lookback": 1, "begin": null, "persist_docs": {},
+            "post-hook": [], "pre-hook": [], "quoting": {}, "column_types": {},
+            "full_refresh": null, "unique_key": null, "on_schema_change": "ignore",
+            "on_configuration_change": "apply", "grants": {}, "packages": [],
+            "docs": {"show": true, "node_color": null},
+            "contract": {"enforced": false, "alias_types": true}, "event_time": null,
+            "concurrent_batches": null, "access": "protected", "freshness": null,
+        }),
+        &n.config,
+    );
+    c.insert("tags".into(), json!(n.tags));
+    c.insert("materialized".into(), json!(n.materialized.as_str()));
+    c
+}
+
+/// A data test's config as dbt records it (severity `ERROR` unless configured,
+/// schema `dbt_test__audit`).
+pub(crate) fn test_config(t: &TestNode) -> Map<String, Value> {
+    with_defaults(
+        json!({
+            "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null,
+            "tags": [], "meta": {}, "group": null, "materialized": "test",
+            "severity": "ERROR", "store_failures": null, "store_failures_as": null,
+            "where": null, "limit": null, "fail_calc": "count(*)", "warn_if": "!= 0",
+            "error_if": "!= 0",
+        }),
+        &t.config,
+    )
+}
+
+/// A source table's config as dbt records it.
+pub(crate) fn source_config(s: &SourceNode) -> Map<String, Value> {
+    let t = &s.table;
+    let mut c = with_defaults(
+        json!({
+            "enabled": true, "event_time": null,
+            "freshness": {"warn_after": {"count": null, "period": null},
+                          "error_after": {"count": null, "period": null}, "filter": null},
+            "loaded_at_field": null, "loaded_at_query": null, "meta": {}, "tags": [],
+        }),
+        &t.config,
+    );
+    if let Some(f) = &t.freshness {
+        c.insert("freshness".into(), f.to_json());
+    }
+    if let Some(f) = &t.loaded_at_field {
+        c.insert("loaded_at_field".into(), json!(f));
+    }
+    c.insert("tags".into(), json!(s.tags()));
+    c
+}
+
+fn columns_json(columns: &[crate::project::Column]) -> Map<String, Value> {
+    columns
+        .iter()
+        .map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "data_type": c.data_type, "meta": {}, "tags": c.tags})))
+        .collect()
+}
+
+/// A model's node in `manifest.json`.
+pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
+    json!({
+        "database": n.database,
+        "schema": n.schema,
+        "name": n.name,
+        "resource_type": n.resource_type,
+        "package_name": n.package_name,
+        "path": n.path,
+        "original_file_path": n.original_file_path,
+        "unique_id": n.unique_id,
+        "fqn": n.fqn,
+        "alias": n.alias,
+        "config": model_config(n),
+        "tags": n.tags,
+        "description": n.description,
+        "columns": columns_json(&n.columns),
+        "patch_path": n.patch_path,
+        "raw_code": n.raw_code,
+        "language": "sql",
+        "refs": n.refs.iter().map(|r| json!({"name": r, "package": null, "version": null})).collect::<Vec<_>>(),
+        "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
+        "depends_on": {"macros": n.depends_on_macros, "nodes": n.depends_on_nodes},
+        "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.original_file_path),
+        "compiled": n.compiled_code.is_some(),
+        "compiled_code": n.compiled_code,
+        "relation_name": n.relation_name(),
+    })
+}
+
+/// A data test's node in `manifest.json`.
+pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
+    let path = match t.kind {
+        crate::manifest::TestKind::Generic => format!("{}.sql", t.file_name),
+        crate::manifest::TestKind::Singular => t
+            .original_file_path
+            .split_once('/')
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_else(|| t.original_file_path.clone()),
+    };
+    json!({
+        "database": manifest.database,
+        "schema": format!("{}_dbt_test__audit", manifest.target_schema),
+        "name": t.name,
+        "resource_type": "test",
+        "package_name": manifest.project_name,
+        "path": path,
+        "original_file_path": t.original_file_path,
+        "unique_id": t.unique_id,
+        "fqn": t.fqn,
+        "alias": t.alias,
+        "config": test_config(t),
+        "tags": t.tags,
+        "raw_code": t.raw_code,
+        "language": "sql",
+        "column_name": t.column_name,
+        "attached_node": t.attached_node,
+        "test_metadata": t.test_name.as_ref().map(|n| json!({"name": n, "kwargs": t.kwargs, "namespace": null})),
+        "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
+        "compiled": t.compiled_code.is_some(),
+        "compiled_code": t.compiled_code,
+    })
+}
+
+/// A source table in `manifest.json`.
+pub(crate) fn source_json(manifest: &Manifest, s: &SourceNode) -> Value {
+    let t = &s.table;
+    json!({
+        "database": s.database,
+        "schema": t.schema,
+        "name": t.name,
+        "resource_type": "source",
+        "package_name": manifest.project_name,
+        "path": t.file,
+        "original_file_path": t.file,
+        "unique_id": s.unique_id,
+        "fqn": s.fqn,
+        "source_name": t.source_name,
+        "source_description": t.source_description,
+        "loader": t.loader,
+        "identifier": t.identifier,
+        "description": t.description,
+        "columns": columns_json(&t.columns),
+        "loaded_at_field": t.loaded_at_field,
+        "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json),
+        "tags": s.tags(),
+        "config": source_config(s),
+        "meta": t.meta,
+        "relation_name": s.relation_name(),
+    })
+}
 
 /// `manifest.json` of `manifest`.
 pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
@@ -20,40 +201,7 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         child_map.insert(n.unique_id.clone(), json!([]));
     }
     for n in &manifest.nodes {
-        let columns: Map<String, Value> = n
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "data_type": c.data_type, "meta": {}, "tags": []})))
-            .collect();
-        nodes.insert(
-            n.unique_id.clone(),
-            json!({
-                "database": n.database,
-                "schema": n.schema,
-                "name": n.name,
-                "resource_type": n.resource_type,
-                "package_name": n.package_name,
-                "path": n.path,
-                "original_file_path": n.original_file_path,
-                "unique_id": n.unique_id,
-                "fqn": n.fqn,
-                "alias": n.alias,
-                "config": n.config,
-                "tags": n.tags,
-                "description": n.description,
-                "columns": columns,
-                "patch_path": n.patch_path,
-                "raw_code": n.raw_code,
-                "language": "sql",
-                "refs": n.refs.iter().map(|r| json!({"name": r, "package": null, "version": null})).collect::<Vec<_>>(),
-                "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
-                "depends_on": {"macros": n.depends_on_macros, "nodes": n.depends_on_nodes},
-                "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.original_file_path),
-                "compiled": n.compiled_code.is_some(),
-                "compiled_code": n.compiled_code,
-                "relation_name": n.relation_name(),
-            }),
-        );
+        nodes.insert(n.unique_id.clone(), model_json(manifest, n));
         parent_map.insert(n.unique_id.clone(), json!(n.depends_on_nodes));
         for p in &n.depends_on_nodes {
             if let Some(Value::Array(a)) = child_map.get_mut(p) {
@@ -62,28 +210,7 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         }
     }
     for t in &manifest.tests {
-        nodes.insert(
-            t.unique_id.clone(),
-            json!({
-                "name": t.name,
-                "resource_type": "test",
-                "package_name": manifest.project_name,
-                "path": t.original_file_path,
-                "original_file_path": t.original_file_path,
-                "unique_id": t.unique_id,
-                "fqn": t.fqn,
-                "config": t.config,
-                "tags": t.tags,
-                "raw_code": t.raw_code,
-                "language": "sql",
-                "column_name": t.column_name,
-                "attached_node": t.attached_node,
-                "test_metadata": t.test_name.as_ref().map(|n| json!({"name": n, "kwargs": t.kwargs, "namespace": null})),
-                "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
-                "compiled": t.compiled_code.is_some(),
-                "compiled_code": t.compiled_code,
-            }),
-        );
+        nodes.insert(t.unique_id.clone(), test_json(manifest, t));
         parent_map.insert(t.unique_id.clone(), json!(t.depends_on_nodes));
         for p in &t.depends_on_nodes {
             if let Some(Value::Array(a)) = child_map.get_mut(p) {
@@ -94,38 +221,8 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
     }
     let mut sources = Map::new();
     for s in &manifest.sources {
-        let t = &s.table;
         parent_map.insert(s.unique_id.clone(), json!([]));
-        let columns: Map<String, Value> = t
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "data_type": c.data_type, "meta": {}, "tags": []})))
-            .collect();
-        sources.insert(
-            s.unique_id.clone(),
-            json!({
-                "database": t.database,
-                "schema": t.schema,
-                "name": t.name,
-                "resource_type": "source",
-                "package_name": manifest.project_name,
-                "path": t.file,
-                "original_file_path": t.file,
-                "unique_id": s.unique_id,
-                "fqn": s.fqn,
-                "source_name": t.source_name,
-                "source_description": t.source_description,
-                "loader": t.loader,
-                "identifier": t.identifier,
-                "description": t.description,
-                "columns": columns,
-                "loaded_at_field": t.loaded_at_field,
-                "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json),
-                "tags": t.tags,
-                "meta": t.meta,
-                "relation_name": s.relation_name(),
-            }),
-        );
+        sources.insert(s.unique_id.clone(), source_json(manifest, s));
     }
     let macros: Map<String, Value> = manifest
         .macros

@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 mod manifest;
 mod run_results;
 
-pub(crate) use manifest::manifest_json;
+pub(crate) use manifest::{
+    manifest_json, model_config, model_json, source_config, source_json, test_config, test_json,
+};
 pub(crate) use run_results::run_results_json;
 
 /// Writes `content` to `path` atomically.

@@ -32,7 +32,20 @@ pub(super) fn compile(
             check_freshness: false,
         },
     )?;
-    compile_selected(&mut loaded, &order, &inv.cancel)?;
+    let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;
+    let m = &loaded.manifest;
+    for id in &order {
+        let error = m
+            .node(id)
+            .and_then(|n| n.compile_error.as_ref())
+            .or_else(|| m.test(id).and_then(|t| t.compile_error.as_ref()));
+        if let Some(e) = error {
+            out.error(&format!("Compilation Error in {id}: {e}"));
+        }
+    }
+    if failed > 0 {
+        return Ok(1);
+    }
     let order: Vec<String> = order
         .into_iter()
         .filter(|id| loaded.manifest.kind(id) == Some(NodeKind::Model))

@@ -37,13 +37,14 @@ pub(super) fn run(
         &global.exclude,
         job,
     )?;
-    compile_selected(&mut loaded, &order, &inv.cancel)?;
     let store_failures = match job {
         Job::Test { store_failures } | Job::Build { store_failures, .. } => {
             store_failures || settings.store_failures
         }
         Job::Run => false,
     };
+    loaded.renderer.store_failures(store_failures);
+    compile_selected(&mut loaded, &order, &inv.cancel)?;
     let check_freshness = match job {
         Job::Build {
             check_freshness, ..

@@ -1,91 +1,191 @@
-//! `ls` (`list`): the selected nodes, one per line, sorted as dbt prints them.
+//! `ls` (`list`): the selected nodes as dbt prints them: one line per node, in the
+//! order of their unique ids, as a selector, a name, a path or a JSON object.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Map, Value};
 
+use crate::artifacts;
 use crate::cli::{GlobalArgs, LsOutput, ResourceTypeArg};
 use crate::console::Output;
 use crate::error::Result;
+use crate::manifest::NodeKind;
 use crate::settings::Settings;
 
 use super::{load, warn_unmatched, Invocation};
+
+/// What `ls` prints and of which nodes.
+pub(super) struct Listing<'a> {
+    pub(super) output: LsOutput,
+    pub(super) resource_types: &'a [ResourceTypeArg],
+    pub(super) exclude_resource_types: &'a [ResourceTypeArg],
+    pub(super) output_keys: &'a [String],
+}
+
+/// The keys of a node dbt prints by default with `--output json`.
+const JSON_KEYS: &[&str] = &[
+    "name",
+    "resource_type",
+    "package_name",
+    "original_file_path",
+    "unique_id",
+    "alias",
+    "config",
+    "tags",
+    "depends_on",
+    "source_name",
+];
+
+/// Whether a node of `kind` is listed with these `--resource-type`s (none: the
+/// default, every type but analyses).
+fn listed(kind: NodeKind, types: &[ResourceTypeArg]) -> bool {
+    let named = match kind {
+        NodeKind::Model => ResourceTypeArg::Model,
+        NodeKind::Source => ResourceTypeArg::Source,
+        NodeKind::Test => ResourceTypeArg::Test,
+    };
+    types.is_empty()
+        || types
+            .iter()
+            .any(|t| matches!(t, ResourceTypeArg::All | ResourceTypeArg::Default) || *t == named)
+}
 
 pub(super) fn ls(
     inv: &Invocation,
     settings: Arc<Settings>,
     global: &GlobalArgs,
     out: &Output,
-    output: LsOutput,
-    rtype: Option<ResourceTypeArg>,
+    listing: Listing<'_>,
 ) -> Result<i32> {
     let loaded = load(settings, &inv.cancel)?;
     super::warn_project(out, &loaded);
     warn_unmatched(out, &loaded, global)?;
-    let chosen = loaded
-        .graph
-        .select(&loaded.manifest, &global.select, &global.exclude)?;
-    let mut lines = Vec::new();
-    for n in &loaded.manifest.nodes {
-        if !chosen.contains(&n.unique_id) || rtype.is_some_and(|r| r != ResourceTypeArg::Model) {
-            continue;
-        }
-        lines.push(match output {
-            LsOutput::Selector => n.fqn.join("."),
-            LsOutput::Name => n.name.clone(),
-            LsOutput::Path => n.original_file_path.clone(),
-            LsOutput::Json => json!({
-                "name": n.name, "resource_type": "model", "package_name": n.package_name,
-                "original_file_path": n.original_file_path, "unique_id": n.unique_id, "alias": n.alias,
-                "schema": n.schema, "config": n.config, "tags": n.tags,
-                "depends_on": {"nodes": n.depends_on_nodes, "macros": n.depends_on_macros},
-            })
-            .to_string(),
-        });
-    }
-    for s in &loaded.manifest.sources {
-        if !chosen.contains(&s.unique_id) || rtype.is_some_and(|r| r != ResourceTypeArg::Source) {
-            continue;
-        }
-        lines.push(match output {
-            LsOutput::Selector => format!("source:{}", s.fqn.join(".")),
-            LsOutput::Name => format!("{}.{}", s.table.source_name, s.table.name),
-            LsOutput::Path => s.table.file.clone(),
-            LsOutput::Json => json!({
-                "name": s.table.name, "resource_type": "source", "package_name": loaded.manifest.project_name,
-                "source_name": s.table.source_name, "original_file_path": s.table.file, "unique_id": s.unique_id,
-                "schema": s.table.schema, "identifier": s.table.identifier, "tags": s.table.tags,
-            })
-            .to_string(),
-        });
-    }
-    let with_tests = loaded
-        .graph
-        .with_tests(&loaded.manifest, &chosen, &BTreeSet::new());
-    for t in &loaded.manifest.tests {
-        if !with_tests.contains(&t.unique_id) || rtype.is_some_and(|r| r != ResourceTypeArg::Test) {
-            continue;
-        }
-        lines.push(match output {
-            LsOutput::Selector => t.fqn.join("."),
-            LsOutput::Name => t.name.clone(),
-            LsOutput::Path => t.original_file_path.clone(),
-            LsOutput::Json => json!({
-                "name": t.name, "resource_type": "test", "package_name": loaded.manifest.project_name,
-                "original_file_path": t.original_file_path, "unique_id": t.unique_id, "tags": t.tags,
-                "config": t.config, "depends_on": {"nodes": t.depends_on_nodes},
-                "test_metadata": t.test_name.as_ref().map(|n| json!({"name": n, "kwargs": t.kwargs})),
-            })
-            .to_string(),
-        });
-    }
-    lines.sort(); // dbt's `ls` lists in sorted order
+    let m = &loaded.manifest;
+    // Sorted by unique id, as dbt prints them.
+    let chosen = loaded.graph.select(m, &global.select, &global.exclude)?;
+    let keys: Vec<String> = listing
+        .output_keys
+        .iter()
+        .flat_map(|k| k.split_whitespace().map(str::to_string))
+        .collect();
     let mut stdout = String::new();
-    for l in lines {
-        stdout.push_str(&l);
+    for id in &chosen {
+        let Some(kind) = m.kind(id) else { continue };
+        if !listed(kind, listing.resource_types)
+            || (!listing.exclude_resource_types.is_empty()
+                && listed(kind, listing.exclude_resource_types))
+        {
+            continue;
+        }
+        let line = match (listing.output, kind) {
+            (LsOutput::Json, _) => {
+                let full = match kind {
+                    NodeKind::Model => m.node(id).map(|n| artifacts::model_json(m, n)),
+                    NodeKind::Test => m.test(id).map(|t| artifacts::test_json(m, t)),
+                    NodeKind::Source => m.source(id).map(|s| artifacts::source_json(m, s)),
+                };
+                let Some(Value::Object(full)) = full else {
+                    continue;
+                };
+                let wanted = |k: &str| {
+                    if keys.is_empty() {
+                        JSON_KEYS.contains(&k)
+                    } else {
+                        keys.iter().any(|x| x == k)
+                    }
+                };
+                let obj: Map<String, Value> = full.into_iter().filter(|(k, _)| wanted(k)).collect();
+                python_json(&Value::Object(obj))
+            }
+            (out, NodeKind::Source) => {
+                let Some(s) = m.source(id) else { continue };
+                match out {
+                    LsOutput::Selector => format!(
+                        "source:{}.{}.{}",
+                        m.project_name, s.table.source_name, s.table.name
+                    ),
+                    LsOutput::Name => format!("{}.{}", s.table.source_name, s.table.name),
+                    _ => s.table.file.clone(),
+                }
+            }
+            (out, NodeKind::Model) => {
+                let Some(n) = m.node(id) else { continue };
+                match out {
+                    LsOutput::Selector => n.fqn.join("."),
+                    LsOutput::Name => n.name.clone(),
+                    _ => n.original_file_path.clone(),
+                }
+            }
+            (out, NodeKind::Test) => {
+                let Some(t) = m.test(id) else { continue };
+                match out {
+                    LsOutput::Selector => t.fqn.join("."),
+                    LsOutput::Name => t.name.clone(),
+                    _ => t.original_file_path.clone(),
+                }
+            }
+        };
+        stdout.push_str(&line);
         stdout.push('\n');
     }
     print!("{stdout}");
     Ok(0)
+}
+
+/// JSON as Python's `json.dumps` writes it, as dbt prints it: `", "` and `": "`
+/// between items, non-ASCII characters escaped.
+fn python_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_python_json(v, &mut out);
+    out
+}
+
+fn write_python_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_json(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(o) => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_string(k, out);
+                out.push_str(": ");
+                write_python_json(x, out);
+            }
+            out.push('}');
+        }
+        Value::String(s) => write_python_string(s, out),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_python_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }

@@ -135,7 +135,20 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         Command::Ls {
             output,
             resource_type,
-        } => ls::ls(inv, settings, global, &out, *output, *resource_type),
+            exclude_resource_type,
+            output_keys,
+        } => ls::ls(
+            inv,
+            settings,
+            global,
+            &out,
+            ls::Listing {
+                output: *output,
+                resource_types: resource_type,
+                exclude_resource_types: exclude_resource_type,
+                output_keys,
+            },
+        ),
         Command::Debug => debug::debug(inv, settings),
     };
     match result {
@@ -188,46 +201,54 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
 }
 
 /// Renders the given models and tests, writes their compiled SQL and the manifest.
-fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> Result<()> {
+/// A node whose SQL cannot be rendered keeps the error in `compile_error` (it fails
+/// at run time, as in dbt); returns how many did.
+fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> Result<usize> {
     let project_name = loaded.manifest.project_name.clone();
+    let mut failed = 0;
     for id in order {
         cancel.check("while compiling; nothing was run")?;
-        if let Some(node) = loaded.manifest.node(id) {
-            let sql = loaded
-                .renderer
-                .compile(node)
-                .map_err(|e| e.for_node(&node.unique_id))?;
-            let path = artifacts::compiled_path(
-                &loaded.target_dir,
-                &project_name,
-                &node.original_file_path,
-            );
-            artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())?;
-            if let Some(node) = loaded.manifest.node_mut(id) {
-                node.compiled_code = Some(sql);
-            }
-        } else if let Some(t) = loaded.manifest.test(id) {
-            let sql = loaded
-                .renderer
-                .compile_test(t, &loaded.manifest)
-                .map_err(|e| e.for_node(&t.unique_id))?;
+        let m = &loaded.manifest;
+        let (rendered, rel) = if let Some(node) = m.node(id) {
+            (
+                loaded.renderer.compile(node),
+                node.original_file_path.clone(),
+            )
+        } else if let Some(t) = m.test(id) {
             // dbt's layout: generic tests under their YAML file, singular ones as is.
             let rel = match t.kind {
-                TestKind::Generic => format!("{}/{}.sql", t.original_file_path, t.name),
+                TestKind::Generic => format!("{}/{}.sql", t.original_file_path, t.file_name),
                 TestKind::Singular => t.original_file_path.clone(),
             };
-            let path = artifacts::compiled_path(&loaded.target_dir, &project_name, &rel);
-            artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())?;
-            if let Some(t) = loaded.manifest.test_mut(id) {
-                t.compiled_code = Some(sql);
+            (loaded.renderer.compile_test(t, m), rel)
+        } else {
+            continue;
+        };
+        let (compiled, error) = match rendered {
+            Ok(sql) => {
+                let path = artifacts::compiled_path(&loaded.target_dir, &project_name, &rel);
+                artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())?;
+                (Some(sql), None)
             }
+            Err(e) => {
+                failed += 1;
+                (None, Some(e.for_node(id).to_string()))
+            }
+        };
+        if let Some(node) = loaded.manifest.node_mut(id) {
+            node.compiled_code = compiled;
+            node.compile_error = error;
+        } else if let Some(t) = loaded.manifest.test_mut(id) {
+            t.compiled_code = compiled;
+            t.compile_error = error;
         }
     }
     artifacts::write_json(
         &loaded.target_dir,
         "manifest.json",
         &artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id),
-    )
+    )?;
+    Ok(failed)
 }
 
 /// dbt's warning for each selector of `--select` and `--exclude` that matches

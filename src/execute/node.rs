@@ -59,6 +59,12 @@ impl NodeRunner {
     }
 
     async fn test(&self, t: &TestNode) -> NodeResult {
+        if let Some(message) = &t.compile_error {
+            let failure = NodeFailure::Compile {
+                message: message.clone(),
+            };
+            return NodeResult::new(&t.unique_id, Outcome::Failed(failure));
+        }
         let sql = t.compiled_code.clone().unwrap_or_default();
         // --store-failures (or the setting) for every test; a test's own
         // `store_failures` config for that test alone.
@@ -92,6 +98,15 @@ impl NodeRunner {
     }
 
     async fn model(&self, node: &Node) -> NodeResult {
+        if let Some(message) = &node.compile_error {
+            let failure = NodeFailure::Compile {
+                message: message.clone(),
+            };
+            return NodeResult {
+                relation_name: Some(node.relation_name()),
+                ..NodeResult::new(&node.unique_id, Outcome::Failed(failure))
+            };
+        }
         let sql = node.compiled_code.clone().unwrap_or_default();
         let outcome = match self.pool.get().await {
             Ok(mut client) => {

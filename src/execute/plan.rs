@@ -39,22 +39,15 @@ pub(crate) fn plan(
     job: Job,
 ) -> Result<(Vec<String>, Graph)> {
     let chosen = graph.select(manifest, select, exclude)?;
-    let excluded = if exclude.is_empty() {
-        BTreeSet::new()
-    } else {
-        graph.select(manifest, exclude, &[])?
-    };
-    let of_kind = |ids: &BTreeSet<String>, kind: NodeKind| -> BTreeSet<String> {
-        ids.iter()
+    let of_kind = |kind: NodeKind| -> BTreeSet<String> {
+        chosen
+            .iter()
             .filter(|id| manifest.kind(id) == Some(kind))
             .cloned()
             .collect()
     };
-    let models = of_kind(&chosen, NodeKind::Model);
-    let tests = of_kind(
-        &graph.with_tests(manifest, &chosen, &excluded),
-        NodeKind::Test,
-    );
+    let models = of_kind(NodeKind::Model);
+    let tests = of_kind(NodeKind::Test);
     Ok(match job {
         Job::Run => (graph.topo_order(&models), graph.clone()),
         Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),

@@ -1,15 +1,15 @@
 //! The dependency graph of a manifest: parent and child edges between unique ids
 //! (models, data tests, and sources, which are leaves that never run), cycle
-//! detection naming every node on the cycle with its file, dependency order, the
-//! extra edges of `build` and which tests come along with selected nodes.
-//! Selection itself is in [`select`].
+//! detection naming every node on the cycle with its file, dependency order and
+//! the extra edges of `build`. Selection (with the tests that come along) is in
+//! [`select`].
 
 mod select;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, NodeKind};
+use crate::manifest::Manifest;
 
 /// Parent and child edges between unique ids.
 #[derive(Debug, Clone, Default)]
@@ -140,55 +140,32 @@ impl Graph {
         self.reach(id, &self.children, None)
     }
 
-    /// The graph `build` runs: each data test also precedes the children of the
-    /// node it tests, so a failing test skips them (dbt's semantics). An edge that
-    /// would close a cycle (a child the test itself depends on) is left out.
+    /// The graph `build` runs (dbt's `add_test_edges`): a data test also precedes
+    /// every model that descends from *all* the nodes the test depends on, so a
+    /// failing test skips them. A test of one model thus holds back that model's
+    /// descendants; a relationships test between two models, only the nodes
+    /// downstream of both.
     pub(crate) fn for_build(&self, manifest: &Manifest) -> Graph {
         let mut g = self.clone();
-        for t in &manifest.tests {
-            let Some(attached) = &t.attached_node else {
-                continue;
-            };
-            let ancestors = self.ancestors(&t.unique_id);
-            for child in self.children.get(attached).cloned().unwrap_or_default() {
-                if manifest.kind(&child) == Some(NodeKind::Test)
-                    || ancestors.contains(&child)
-                    || child == t.unique_id
+        for n in &manifest.nodes {
+            let upstream = self.ancestors(&n.unique_id);
+            for t in &manifest.tests {
+                if t.depends_on_nodes.is_empty()
+                    || !t.depends_on_nodes.iter().all(|d| upstream.contains(d))
                 {
                     continue;
                 }
                 g.parents
-                    .entry(child.clone())
+                    .entry(n.unique_id.clone())
                     .or_default()
                     .push(t.unique_id.clone());
                 g.children
                     .entry(t.unique_id.clone())
                     .or_default()
-                    .push(child);
+                    .push(n.unique_id.clone());
             }
         }
         g
-    }
-
-    /// Adds the data tests whose every parent is selected or is a source
-    /// ("buildable" indirect selection would be stricter; this is dbt's default
-    /// "eager": a test comes along when any parent it tests is selected).
-    pub(crate) fn with_tests(
-        &self,
-        manifest: &Manifest,
-        selected: &BTreeSet<String>,
-        excluded: &BTreeSet<String>,
-    ) -> BTreeSet<String> {
-        let mut out = selected.clone();
-        for t in &manifest.tests {
-            if excluded.contains(&t.unique_id) {
-                continue;
-            }
-            if t.depends_on_nodes.iter().any(|d| selected.contains(d)) {
-                out.insert(t.unique_id.clone());
-            }
-        }
-        out
     }
 
     /// `ids` in an order where every node comes after its parents (ties by id).

@@ -1,42 +1,53 @@
-//! Node selection, dbt's syntax: `name`, `+name` (ancestors), `name+`
-//! (descendants), `2+name`/`name+1` (bounded depth), `tag:x`, `path:models/marts`,
-//! `source:raw_stripe[.charges]`, `fqn:a.b.c`, `test_type:generic`,
-//! `test_name:unique`, `resource_type:model`, `config.materialized:table`, `*`;
-//! space-separated specs are a union, comma-joined ones an intersection;
-//! `--exclude` removes. [`Graph::unmatched`] names the specs that match nothing,
-//! which dbt warns about.
+//! Node selection, dbt's syntax and semantics: `name` or a bare path of the fqn
+//! (`marts`, `staging.crm`, `marts.*`), `+name` (ancestors), `name+`
+//! (descendants), `2+name`/`name+1` (bounded depth), `@name`, `tag:x`,
+//! `path:models/marts`, `file:a.sql`, `source:raw_stripe[.charges]`, `fqn:a.b.c`,
+//! `test_type:generic`, `test_name:unique`, `resource_type:model`,
+//! `config.<key>:value`, `*`; space-separated specs are a union, comma-joined ones
+//! an intersection; `--exclude` removes. [`Graph::unmatched`] names the specs
+//! that match nothing, which dbt warns about.
+//!
+//! As dbt's default ("eager") indirect selection, each selector brings along the
+//! data tests of any node it selects, before the union, intersection and
+//! difference are taken: so `--exclude x` also excludes the tests of `x`.
 
 use std::collections::BTreeSet;
 
+use serde_json::Value as Json;
+
+use crate::artifacts;
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, TestKind};
+use crate::manifest::{Manifest, NodeKind, TestKind};
 
 use super::Graph;
 
 impl Graph {
-    /// The ids selected by `select` (all when empty) minus `exclude`.
+    /// The ids selected by `select` (all when empty) minus `exclude`, with the
+    /// data tests each selector brings along.
     pub(crate) fn select(
         &self,
         manifest: &Manifest,
         select: &[String],
         exclude: &[String],
     ) -> Result<BTreeSet<String>> {
-        let mut chosen: BTreeSet<String> = if select.iter().all(|s| s.trim().is_empty()) {
+        let specs = |args: &[String]| -> Vec<String> {
+            args.iter()
+                .flat_map(|a| a.split_whitespace().map(str::to_string))
+                .collect()
+        };
+        let wanted = specs(select);
+        let mut chosen: BTreeSet<String> = if wanted.is_empty() {
             self.ids.clone()
         } else {
             let mut acc = BTreeSet::new();
-            for arg in select {
-                for spec in arg.split_whitespace() {
-                    acc.extend(self.intersection(manifest, spec)?);
-                }
+            for spec in &wanted {
+                acc.extend(self.intersection(manifest, spec)?);
             }
             acc
         };
-        for arg in exclude {
-            for spec in arg.split_whitespace() {
-                for id in self.intersection(manifest, spec)? {
-                    chosen.remove(&id);
-                }
+        for spec in specs(exclude) {
+            for id in self.intersection(manifest, &spec)? {
+                chosen.remove(&id);
             }
         }
         Ok(chosen)
@@ -69,13 +80,25 @@ impl Graph {
         Ok(acc)
     }
 
-    /// One selector with its optional graph operators.
+    /// One selector with its optional graph operators, and the tests of what it
+    /// selects.
     fn one(&self, manifest: &Manifest, spec: &str) -> Result<BTreeSet<String>> {
+        let (at, spec) = match spec.strip_prefix('@') {
+            Some(rest) => (true, rest),
+            None => (false, spec),
+        };
         let (up, rest) = graph_op_prefix(spec);
         let (body, down) = graph_op_suffix(rest);
         let mut base = self.method(manifest, body)?;
         let mut extra = BTreeSet::new();
         for id in &base {
+            if at {
+                let below = self.descendants(id);
+                for d in below.iter().chain(std::iter::once(id)) {
+                    extra.extend(self.ancestors(d));
+                }
+                extra.extend(below);
+            }
             if let Some(depth) = up {
                 extra.extend(self.reach(id, &self.parents, depth));
             }
@@ -84,26 +107,83 @@ impl Graph {
             }
         }
         base.extend(extra);
+        // Eager indirect selection: a test comes along when any of its parents is
+        // selected.
+        for t in &manifest.tests {
+            if t.depends_on_nodes.iter().any(|d| base.contains(d)) {
+                base.insert(t.unique_id.clone());
+            }
+        }
         Ok(base)
     }
 
     fn method(&self, manifest: &Manifest, body: &str) -> Result<BTreeSet<String>> {
         let (method, value) = match body.split_once(':') {
             Some((m, v)) => (m, v),
-            None => ("", body),
+            None if body.contains('/') => ("path", body),
+            None if [".sql", ".py", ".csv"]
+                .iter()
+                .any(|ext| body.to_ascii_lowercase().ends_with(ext)) =>
+            {
+                ("file", body)
+            }
+            None => ("fqn", body),
         };
         let mut out = BTreeSet::new();
+        // Models and tests: the nodes that are not sources.
+        let non_sources = manifest
+            .nodes
+            .iter()
+            .map(|n| (&n.unique_id, &n.fqn, n.original_file_path.as_str()))
+            .chain(
+                manifest
+                    .tests
+                    .iter()
+                    .map(|t| (&t.unique_id, &t.fqn, t.original_file_path.as_str())),
+            );
         match method {
-            "" | "fqn" => {
+            "fqn" => {
+                for (id, fqn, _) in non_sources {
+                    if fqn_matches(fqn, value) || fqn_matches(&fqn[1..], value) {
+                        out.insert(id.clone());
+                    }
+                }
+            }
+            "file" => {
+                for (id, _, path) in non_sources {
+                    let file = path.rsplit('/').next().unwrap_or(path);
+                    let stem = file.rsplit_once('.').map(|(s, _)| s).unwrap_or(file);
+                    if glob(value, file) || glob(value, stem) {
+                        out.insert(id.clone());
+                    }
+                }
+            }
+            "path" => {
+                let want = value.trim_start_matches("./").trim_end_matches('/');
+                let under = |p: &str| {
+                    let mut cur = Some(p);
+                    while let Some(c) = cur {
+                        if glob(want, c) {
+                            return true;
+                        }
+                        cur = c.rsplit_once('/').map(|(parent, _)| parent);
+                    }
+                    false
+                };
                 for n in &manifest.nodes {
-                    let fqn = n.fqn.join(".");
-                    if value == "*" || n.name == value || fqn == value || fqn.ends_with(&format!(".{value}")) {
+                    let patch = n.patch_path.as_deref().and_then(|p| p.split_once("://"));
+                    if under(&n.original_file_path) || patch.is_some_and(|(_, f)| glob(want, f)) {
                         out.insert(n.unique_id.clone());
                     }
                 }
                 for t in &manifest.tests {
-                    if value == "*" || t.name == value {
+                    if under(&t.original_file_path) {
                         out.insert(t.unique_id.clone());
+                    }
+                }
+                for s in &manifest.sources {
+                    if under(&s.table.file) {
+                        out.insert(s.unique_id.clone());
                     }
                 }
             }
@@ -120,64 +200,175 @@ impl Graph {
             }
             "test_name" => {
                 for t in &manifest.tests {
-                    if t.test_name.as_deref() == Some(value) {
+                    if t.test_name.as_deref().is_some_and(|n| glob(value, n)) {
                         out.insert(t.unique_id.clone());
                     }
                 }
             }
             "tag" => {
                 for n in &manifest.nodes {
-                    if n.tags.iter().any(|t| t == value) {
+                    if n.tags.iter().any(|t| glob(value, t)) {
                         out.insert(n.unique_id.clone());
                     }
                 }
                 for t in &manifest.tests {
-                    if t.tags.iter().any(|x| x == value) {
+                    if t.tags.iter().any(|x| glob(value, x)) {
                         out.insert(t.unique_id.clone());
                     }
                 }
-            }
-            "path" => {
-                let want = value.trim_end_matches('/');
-                for n in &manifest.nodes {
-                    let p = n.original_file_path.as_str();
-                    if p == want || p.starts_with(&format!("{want}/")) {
-                        out.insert(n.unique_id.clone());
+                for s in &manifest.sources {
+                    if s.tags().iter().any(|x| glob(value, x)) {
+                        out.insert(s.unique_id.clone());
                     }
                 }
             }
             "source" => {
+                let parts: Vec<&str> = value.split('.').collect();
                 for s in &manifest.sources {
-                    let full = format!("{}.{}", s.table.source_name, s.table.name);
-                    if value == "*" || s.table.source_name == value || full == value {
+                    let t = &s.table;
+                    let hit = match parts.as_slice() {
+                        [src] => glob(src, &t.source_name),
+                        [src, table] => glob(src, &t.source_name) && glob(table, &t.name),
+                        [pkg, src, table] => {
+                            glob(pkg, &manifest.project_name)
+                                && glob(src, &t.source_name)
+                                && glob(table, &t.name)
+                        }
+                        _ => false,
+                    };
+                    if hit {
                         out.insert(s.unique_id.clone());
                     }
                 }
             }
             "resource_type" => {
-                if value == "model" {
-                    out.extend(manifest.nodes.iter().map(|n| n.unique_id.clone()));
-                } else if value == "source" {
-                    out.extend(manifest.sources.iter().map(|s| s.unique_id.clone()));
-                } else if value == "test" {
-                    out.extend(manifest.tests.iter().map(|t| t.unique_id.clone()));
-                }
+                let kind = match value {
+                    "model" => Some(NodeKind::Model),
+                    "source" => Some(NodeKind::Source),
+                    "test" => Some(NodeKind::Test),
+                    _ => None,
+                };
+                out.extend(
+                    self.ids
+                        .iter()
+                        .filter(|id| kind.is_some() && manifest.kind(id) == kind)
+                        .cloned(),
+                );
             }
-            "config.materialized" => {
-                for n in &manifest.nodes {
-                    if n.materialized.as_str() == value {
-                        out.insert(n.unique_id.clone());
+            m if m.starts_with("config.") => {
+                let key = &m["config.".len()..];
+                let configs = manifest
+                    .nodes
+                    .iter()
+                    .map(|n| (&n.unique_id, artifacts::model_config(n)))
+                    .chain(
+                        manifest
+                            .tests
+                            .iter()
+                            .map(|t| (&t.unique_id, artifacts::test_config(t))),
+                    )
+                    .chain(
+                        manifest
+                            .sources
+                            .iter()
+                            .map(|s| (&s.unique_id, artifacts::source_config(s))),
+                    );
+                for (id, config) in configs {
+                    if config.get(key).is_some_and(|v| config_matches(v, value)) {
+                        out.insert(id.clone());
                     }
                 }
             }
             other => {
                 return Err(Error::usage(format!(
-                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, source:, fqn:, resource_type:, test_type:, test_name: or config.materialized:"
+                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, file:, source:, fqn:, resource_type:, test_type:, test_name: or config.<key>:"
                 )))
             }
         }
         Ok(out)
     }
+}
+
+/// dbt's fqn match: the selector's dot-separated parts match the fqn's first
+/// parts (a wildcard part matches the rest as a glob), or the selector is the
+/// node's name.
+fn fqn_matches(fqn: &[String], selector: &str) -> bool {
+    if fqn.last().is_some_and(|n| n == selector) {
+        return true;
+    }
+    let flat: Vec<&str> = fqn.iter().flat_map(|s| s.split('.')).collect();
+    let parts: Vec<&str> = selector.split('.').collect();
+    if flat.len() < parts.len() {
+        return false;
+    }
+    for (i, part) in parts.iter().enumerate() {
+        if part.contains(['*', '?', '[', ']']) {
+            return glob(&parts[i..].join("."), &flat[i..].join("."));
+        }
+        if flat[i] != *part {
+            return false;
+        }
+    }
+    true
+}
+
+/// A config value against a selector value: strings and other scalars by their
+/// text, lists by any item.
+fn config_matches(v: &Json, want: &str) -> bool {
+    match v {
+        Json::String(s) => s == want,
+        Json::Array(items) => items.iter().any(|i| config_matches(i, want)),
+        Json::Bool(b) => want.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+        Json::Number(n) => n.to_string() == want,
+        _ => false,
+    }
+}
+
+/// Shell-style matching as Python's `fnmatch`: `*`, `?`, `[abc]`, `[!abc]`.
+pub(super) fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    fn class(p: &[char], c: char) -> Option<(bool, usize)> {
+        // Returns (matched, length of the class in p) for p starting at '['.
+        let mut i = 1;
+        let negate = matches!(p.get(i), Some('!'));
+        if negate {
+            i += 1;
+        }
+        let start = i;
+        let mut hit = false;
+        while i < p.len() && (p[i] != ']' || i == start) {
+            if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+                if p[i] <= c && c <= p[i + 2] {
+                    hit = true;
+                }
+                i += 3;
+            } else {
+                if p[i] == c {
+                    hit = true;
+                }
+                i += 1;
+            }
+        }
+        if i >= p.len() {
+            return None; // no closing bracket: a literal '['
+        }
+        Some((hit != negate, i + 1))
+    }
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).any(|k| go(&p[1..], &t[k..])),
+            Some('?') => !t.is_empty() && go(&p[1..], &t[1..]),
+            Some('[') => match (t.first(), class(p, t.first().copied().unwrap_or('\0'))) {
+                (Some(_), Some((hit, len))) => hit && go(&p[len..], &t[1..]),
+                (None, _) => false,
+                (Some(c), None) => *c == '[' && go(&p[1..], &t[1..]),
+            },
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(&p, &t)
 }
 
 /// `+x`, `2+x` → (Some(depth), "x").
@@ -201,4 +392,29 @@ fn graph_op_suffix(spec: &str) -> (&str, Option<Option<usize>>) {
         }
     }
     (spec, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", "anything"));
+        assert!(glob("stg_*", "stg_orders"));
+        assert!(!glob("stg_?", "stg_ab"));
+        assert!(glob("[ab]x", "bx"));
+        assert!(glob("[!ab]x", "cx"));
+        assert!(glob("models/staging", "models/staging"));
+    }
+
+    #[test]
+    fn fqn_prefixes() {
+        let fqn: Vec<String> = ["p", "marts", "sales", "x"].map(String::from).to_vec();
+        assert!(fqn_matches(&fqn, "x"));
+        assert!(fqn_matches(&fqn[1..], "marts"));
+        assert!(fqn_matches(&fqn[1..], "marts.sales"));
+        assert!(fqn_matches(&fqn, "p.marts.*"));
+        assert!(!fqn_matches(&fqn[1..], "sales"));
+    }
 }

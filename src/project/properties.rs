@@ -58,6 +58,9 @@ pub(crate) struct Column {
     pub(crate) data_type: Option<String>,
     #[serde(skip)]
     pub(crate) tests: Vec<Value>,
+    /// The column's `tags:`, which its data tests inherit.
+    #[serde(skip)]
+    pub(crate) tags: Vec<String>,
 }
 
 /// Reads one YAML property file into the project.
@@ -226,6 +229,7 @@ fn columns_of(entry: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Vec<C
             description: text(c, "description", file)?.unwrap_or_default(),
             data_type: text(c, "data_type", file)?,
             tests: tests_of(c, file, warnings)?,
+            tags: tags(c, file)?,
         });
     }
     Ok(out)

@@ -33,6 +33,16 @@ pub(super) struct Calls {
 impl Object for Calls {}
 
 impl Calls {
+    /// `macro.<project>.<name>` of every project macro this render called.
+    pub(super) fn macro_ids(&self, project: &str) -> Vec<String> {
+        self.macros
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| format!("macro.{project}.{n}"))
+            .collect()
+    }
+
     pub(super) fn new(phase: Phase) -> Arc<Calls> {
         Arc::new(Calls {
             phase,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, TestKind, TestNode};
-use crate::project::{merge_config, tree_config, Project, Resource};
+use crate::project::{merge_config, tree_config, Column, Project, Resource};
 
 use super::context::{Calls, Phase};
 use super::parse::tags_of;
@@ -25,57 +25,59 @@ impl Renderer {
         manifest: &Manifest,
     ) -> Result<Vec<TestNode>> {
         let mut tests: Vec<TestNode> = Vec::new();
-        let base_config = tree_config(
-            Resource::DataTest,
-            &project.tests_config,
-            &project.name,
-            &[],
-        );
         for node in &manifest.nodes {
             let Some(props) = project.model_props.get(&node.name) else {
                 continue;
             };
-            let mut entries: Vec<(Option<String>, &Json)> =
+            let on = TestTarget {
+                name: node.name.clone(),
+                unique_id: node.unique_id.clone(),
+                is_source: false,
+                file: props.file.clone(),
+                model_arg: format!("{{{{ get_where_subquery(ref('{}')) }}}}", node.name),
+                tags: Vec::new(),
+            };
+            let mut entries: Vec<(Option<&Column>, &Json)> =
                 props.tests.iter().map(|t| (None, t)).collect();
             for c in &props.columns {
-                entries.extend(c.tests.iter().map(|t| (Some(c.name.clone()), t)));
+                entries.extend(c.tests.iter().map(|t| (Some(c), t)));
             }
             for (column, entry) in entries {
-                let t = self.generic_test(
-                    project,
-                    &base_config,
-                    &props.file,
-                    entry,
-                    column,
-                    &node.name,
-                    &node.unique_id,
-                    false,
-                )?;
-                tests.push(t);
+                tests.push(self.generic_test(project, &on, entry, column)?);
             }
         }
         for s in &manifest.sources {
-            let mut entries: Vec<(Option<String>, &Json)> =
+            let on = TestTarget {
+                name: format!("{}_{}", s.table.source_name, s.table.name),
+                unique_id: s.unique_id.clone(),
+                is_source: true,
+                file: s.table.file.clone(),
+                model_arg: format!(
+                    "{{{{ get_where_subquery(source('{}', '{}')) }}}}",
+                    s.table.source_name, s.table.name
+                ),
+                tags: s.table.tags.clone(),
+            };
+            let mut entries: Vec<(Option<&Column>, &Json)> =
                 s.table.tests.iter().map(|t| (None, t)).collect();
             for c in &s.table.columns {
-                entries.extend(c.tests.iter().map(|t| (Some(c.name.clone()), t)));
+                entries.extend(c.tests.iter().map(|t| (Some(c), t)));
             }
-            let target = format!("{}_{}", s.table.source_name, s.table.name);
             for (column, entry) in entries {
-                let t = self.generic_test(
-                    project,
-                    &base_config,
-                    &s.table.file,
-                    entry,
-                    column,
-                    &target,
-                    &s.unique_id,
-                    true,
-                )?;
-                tests.push(t);
+                tests.push(self.generic_test(project, &on, entry, column)?);
             }
         }
         for f in &project.singular_tests {
+            let mut fqn = vec![project.name.clone()];
+            let dirs: Vec<&str> = f.path.split('/').collect();
+            fqn.extend(dirs[..dirs.len() - 1].iter().map(|d| d.to_string()));
+            fqn.push(f.name.clone());
+            let base_config = tree_config(
+                Resource::DataTest,
+                &project.tests_config,
+                &project.name,
+                &fqn[1..],
+            );
             let calls = Calls::new(Phase::Parse);
             let ctx = self.singular_test_context(
                 &calls,
@@ -87,9 +89,12 @@ impl Renderer {
                 .env
                 .get_template(&f.original_file_path)
                 .map_err(|e| template_error(&e, &f.original_file_path))?;
-            tmpl.render(ctx)
-                .map_err(|e| template_error(&e, &f.original_file_path))?;
-            let mut config = base_config.clone();
+            if let Err(e) = tmpl.render(ctx) {
+                if !super::parse::is_run_time_error(&e) {
+                    return Err(template_error(&e, &f.original_file_path));
+                }
+            }
+            let mut config = base_config;
             for (k, v) in calls.config.lock().unwrap().iter() {
                 merge_config(&mut config, k, v.clone());
             }
@@ -97,12 +102,19 @@ impl Renderer {
                 continue;
             }
             let depends_on_nodes = self.deps_of(project, &calls, &f.original_file_path)?;
+            let alias = config
+                .get("alias")
+                .and_then(Json::as_str)
+                .unwrap_or(&f.name)
+                .to_string();
             tests.push(TestNode {
                 unique_id: format!("test.{}.{}", project.name, f.name),
                 name: f.name.clone(),
+                alias,
+                file_name: f.name.clone(),
                 kind: TestKind::Singular,
                 original_file_path: f.original_file_path.clone(),
-                fqn: vec![project.name.clone(), f.name.clone()],
+                fqn,
                 test_name: None,
                 kwargs: Map::new(),
                 column_name: None,
@@ -110,9 +122,10 @@ impl Renderer {
                 tags: tags_of(&config),
                 config,
                 depends_on_nodes,
-                depends_on_macros: Vec::new(),
+                depends_on_macros: calls.macro_ids(&project.name),
                 raw_code: f.content.clone(),
                 compiled_code: None,
+                compile_error: None,
             });
         }
         let mut seen = BTreeSet::new();
@@ -149,35 +162,75 @@ impl Renderer {
         self.context(calls, this, config, model)
     }
 
-    /// One generic test entry of a YAML file, on a model or a source table.
-    #[allow(clippy::too_many_arguments)]
+    /// One generic test entry of a YAML file, on a model or a source table, named
+    /// and identified as dbt does (see [`generic_test_names`] and [`test_hash`]).
     pub(super) fn generic_test(
         &self,
         project: &Project,
-        base_config: &Map<String, Json>,
-        file: &str,
+        on: &TestTarget,
         entry: &Json,
-        column: Option<String>,
-        target_name: &str,
-        attached: &str,
-        on_source: bool,
+        column: Option<&Column>,
     ) -> Result<TestNode> {
-        let (test_name, mut kwargs, yaml_config, custom_name) =
-            parse_test_entry(entry, file, target_name)?;
+        let file = on.file.as_str();
+        let parsed = parse_test_entry(entry, file, &on.name, column.map(|c| c.name.as_str()))?;
+        let TestEntry {
+            test_name,
+            namespace,
+            kwargs,
+            config: yaml_config,
+            custom_name,
+        } = parsed;
         let macro_name = format!("test_{test_name}");
         if !self.macros.contains_key(&macro_name) {
-            return Err(Error::in_file(file.to_string(), format!("unknown data test '{test_name}' on {target_name}{}; use unique, not_null, accepted_values, relationships or define `{{% test {test_name}(model, …) %}}` in the macro paths", column.as_deref().map(|c| format!(".{c}")).unwrap_or_default())));
+            return Err(Error::in_file(file.to_string(), format!("unknown data test '{test_name}' on {}{}; use unique, not_null, accepted_values, relationships or define `{{% test {test_name}(model, …) %}}` in the macro paths", on.name, column.map(|c| format!(".{}", c.name)).unwrap_or_default())));
         }
-        if let Some(c) = &column {
-            kwargs.insert("column_name".into(), Json::String(c.clone()));
-        }
-        let mut config = base_config.clone();
+        let prefix = match &namespace {
+            Some(ns) => format!(
+                "{ns}_{}{test_name}",
+                if on.is_source { "source_" } else { "" }
+            ),
+            None => format!("{}{test_name}", if on.is_source { "source_" } else { "" }),
+        };
+        let (short_name, full_name) = generic_test_names(&prefix, &on.name, &kwargs);
+        let (name, file_name) = match custom_name {
+            Some(n) => (n.clone(), n),
+            None => (full_name, short_name),
+        };
+        let fqn = yaml_fqn(&project.name, file, &name);
+        let mut config = tree_config(
+            Resource::DataTest,
+            &project.tests_config,
+            &project.name,
+            &fqn[1..],
+        );
+        let own_tags = tags_of(&yaml_config);
         for (k, v) in yaml_config {
             merge_config(&mut config, &k, v);
         }
-        let name = custom_name
-            .unwrap_or_else(|| generic_test_name(on_source, &test_name, target_name, &kwargs));
-        // Arguments such as `to: ref('x')` add dependencies.
+        let alias = match config.get("alias").and_then(Json::as_str) {
+            Some(a) => a.to_string(),
+            None => {
+                if file_name != name {
+                    config.insert("alias".into(), Json::String(file_name.clone()));
+                }
+                file_name.clone()
+            }
+        };
+        // dbt's tags: those of the column (and of the source and table), with the
+        // test's own, sorted; then the configured ones not yet there.
+        let mut tags: Vec<String> = on.tags.clone();
+        if let Some(c) = column {
+            tags.extend(c.tags.iter().cloned());
+        }
+        tags.extend(own_tags);
+        tags.sort();
+        tags.dedup();
+        for t in tags_of(&config) {
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        // Arguments such as `to: ref('x')` add dependencies, before the tested node.
         let calls = Calls::new(Phase::Parse);
         for v in kwargs.values() {
             self.eval_arg(v, &calls).map_err(|e| {
@@ -187,31 +240,66 @@ impl Renderer {
                 )
             })?;
         }
-        let mut depends_on_nodes = vec![attached.to_string()];
+        let mut refs: Vec<String> = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
         for d in self.deps_of(project, &calls, file)? {
+            if d.starts_with("source.") {
+                sources.push(d);
+            } else {
+                refs.push(d);
+            }
+        }
+        let attached = on.unique_id.clone();
+        if on.is_source {
+            &mut sources
+        } else {
+            &mut refs
+        }
+        .push(attached.clone());
+        let mut depends_on_nodes: Vec<String> = Vec::new();
+        for d in refs.into_iter().chain(sources) {
             if !depends_on_nodes.contains(&d) {
                 depends_on_nodes.push(d);
             }
         }
-        let hash = short_hash(&format!(
-            "{file}\u{0}{name}\u{0}{}",
-            Json::Object(kwargs.clone())
-        ));
+        let hash = test_hash(
+            &name,
+            &test_name,
+            namespace.as_deref(),
+            &kwargs,
+            &on.model_arg,
+        );
+        let macro_id = match self.macros.get(&macro_name).map(String::as_str) {
+            Some(super::BUILTIN_TESTS_FILE) => format!("macro.dbt.{macro_name}"),
+            _ => format!("macro.{}.{macro_name}", project.name),
+        };
+        let mut depends_on_macros = vec![macro_id.clone()];
+        // dbt resolves `unique` and `not_null` without rendering the test; the others
+        // call `get_where_subquery`.
+        if !matches!(
+            macro_id.as_str(),
+            "macro.dbt.test_unique" | "macro.dbt.test_not_null"
+        ) {
+            depends_on_macros.push("macro.dbt.get_where_subquery".into());
+        }
         Ok(TestNode {
             unique_id: format!("test.{}.{name}.{hash}", project.name),
-            name: name.clone(),
+            name,
+            alias,
+            file_name,
             kind: TestKind::Generic,
             original_file_path: file.to_string(),
-            fqn: vec![project.name.clone(), name.clone()],
+            fqn,
             test_name: Some(test_name),
-            column_name: column,
-            attached_node: Some(attached.to_string()),
-            tags: tags_of(&config),
+            column_name: column.map(|c| c.name.clone()),
+            attached_node: Some(attached),
+            tags,
             config,
             depends_on_nodes,
-            depends_on_macros: vec![format!("macro.{}.{macro_name}", project.name)],
+            depends_on_macros,
             raw_code: String::new(),
             compiled_code: None,
+            compile_error: None,
             kwargs,
         })
     }
@@ -273,7 +361,7 @@ impl Renderer {
                     }
                 } else if let Some(s) = manifest.source(attached) {
                     Relation {
-                        database: self.shared.database.clone(),
+                        database: s.database.clone(),
                         schema: s.table.schema.clone(),
                         identifier: s.table.identifier.clone(),
                         filter: None,
@@ -311,128 +399,248 @@ impl Renderer {
     }
 }
 
-/// One YAML test entry: (test name, arguments, config, custom name).
-pub(super) type TestEntry = (String, Map<String, Json>, Map<String, Json>, Option<String>);
+/// What a generic test is declared on: a model or a source table.
+pub(super) struct TestTarget {
+    /// `stg_orders`, or `<source>_<table>` for a source table.
+    pub(super) name: String,
+    pub(super) unique_id: String,
+    pub(super) is_source: bool,
+    /// The YAML file that declares the test.
+    pub(super) file: String,
+    /// dbt's `model` argument: `{{ get_where_subquery(ref('x')) }}`.
+    pub(super) model_arg: String,
+    /// Tags the test inherits (a source's and its table's).
+    pub(super) tags: Vec<String>,
+}
 
-/// Parses one YAML test entry. Accepts
-/// `- unique`, `- accepted_values: {values: […], config: {…}}`, arguments under
-/// `arguments:` (dbt ≥ 1.10), and `test_name:` with `name:`.
-pub(super) fn parse_test_entry(entry: &Json, file: &str, on: &str) -> Result<TestEntry> {
-    const CONFIG_KEYS: &[&str] = &[
-        "severity",
-        "where",
-        "error_if",
-        "warn_if",
-        "store_failures",
-        "tags",
-        "enabled",
-        "limit",
-        "meta",
-    ];
+/// One YAML test entry, its arguments separated from its configs as dbt does.
+pub(super) struct TestEntry {
+    pub(super) test_name: String,
+    /// `pkg` of `pkg.test`.
+    pub(super) namespace: Option<String>,
+    /// The arguments in dbt's order (the entry's keys, `column_name`, then those
+    /// under `arguments:`), without `model`.
+    pub(super) kwargs: Map<String, Json>,
+    pub(super) config: Map<String, Json>,
+    pub(super) custom_name: Option<String>,
+}
+
+/// Keys of a test entry that dbt reads as configs (`TestBuilder.CONFIG_ARGS`).
+const CONFIG_ARGS: &[&str] = &[
+    "severity",
+    "tags",
+    "enabled",
+    "where",
+    "limit",
+    "warn_if",
+    "error_if",
+    "fail_calc",
+    "store_failures",
+    "store_failures_as",
+    "meta",
+    "database",
+    "schema",
+    "alias",
+];
+
+/// Parses one YAML test entry: `- unique`, `- accepted_values: {values: […],
+/// config: {…}}`, arguments under `arguments:` (dbt ≥ 1.10) or beside the configs,
+/// and `test_name:` with `name:`.
+pub(super) fn parse_test_entry(
+    entry: &Json,
+    file: &str,
+    on: &str,
+    column: Option<&str>,
+) -> Result<TestEntry> {
     let bad = || {
         Error::in_file(file.to_string(), format!("a data test on {on} is not understood: {entry}; write `- unique` or `- accepted_values: {{values: [...]}}`"))
     };
-    let (name, body) = match entry {
-        Json::String(n) => return Ok((n.clone(), Map::new(), Map::new(), None)),
+    let (full_name, body) = match entry {
+        Json::String(n) => (n.clone(), Map::new()),
         Json::Object(obj) => match obj.get("test_name").and_then(Json::as_str) {
-            Some(tn) => (tn.to_string(), entry.clone()),
+            Some(tn) => {
+                let mut body = obj.clone();
+                body.remove("test_name");
+                (tn.to_string(), body)
+            }
             None if obj.len() == 1 => {
                 let (k, v) = obj.iter().next().ok_or_else(bad)?;
-                (k.clone(), v.clone())
+                match v {
+                    Json::Object(b) => (k.clone(), b.clone()),
+                    Json::Null => (k.clone(), Map::new()),
+                    _ => return Err(bad()),
+                }
             }
             None => return Err(bad()),
         },
         _ => return Err(bad()),
     };
-    let (mut kwargs, mut config, mut custom) = (Map::new(), Map::new(), None);
-    if let Json::Object(b) = body {
-        for (k, v) in b {
-            match k.as_str() {
-                "config" => {
-                    if let Json::Object(c) = v {
-                        config.extend(c);
-                    }
-                }
-                "arguments" => {
-                    if let Json::Object(a) = v {
-                        kwargs.extend(a);
-                    }
-                }
-                "name" => custom = v.as_str().map(str::to_string),
-                "test_name" | "description" => {}
-                key if CONFIG_KEYS.contains(&key) => {
-                    config.insert(k, v);
-                }
-                _ => {
-                    kwargs.insert(k, v);
-                }
+    let (namespace, test_name) = match full_name.split_once('.') {
+        Some((ns, n)) => (Some(ns.to_string()), n.to_string()),
+        None => (None, full_name),
+    };
+    let mut args = body;
+    if let Some(c) = column {
+        args.insert("column_name".into(), Json::String(c.to_string()));
+    }
+    if let Some(Json::Object(a)) = args.remove("arguments") {
+        for (k, v) in a {
+            args.insert(k, v);
+        }
+    }
+    let mut config = Map::new();
+    for key in CONFIG_ARGS {
+        if let Some(v) = args.remove(*key) {
+            if !v.is_null() {
+                config.insert((*key).to_string(), v);
             }
         }
     }
-    Ok((name, kwargs, config, custom))
+    if let Some(Json::Object(c)) = args.remove("config") {
+        for (k, v) in c {
+            if !v.is_null() {
+                config.insert(k, v);
+            }
+        }
+    }
+    args.remove("description");
+    let custom_name = match args.remove("name") {
+        Some(Json::String(n)) => Some(n),
+        Some(Json::Null) | None => None,
+        Some(other) => Some(super::pystr::py_str(&other)),
+    };
+    Ok(TestEntry {
+        test_name,
+        namespace,
+        kwargs: args,
+        config,
+        custom_name,
+    })
 }
 
-/// dbt's naming of generic tests: `[source_]<test>_<model>_<column>__<args…>`,
-/// shortened with a hash past 63 characters.
-pub(super) fn generic_test_name(
-    on_source: bool,
-    test: &str,
+/// dbt's names of a generic test: `(short, full)`. The full name is
+/// `<prefix>_<target>_<arguments>`, the arguments (`column_name` among them) in
+/// sorted key order, each value's items as Python's `str()`, every run of
+/// characters outside `[0-9a-zA-Z_]` made one `_`, joined by `__`. It names the
+/// test (unique id, fqn, `--select`). The short name, for the compiled file and
+/// the relation alias, is the full name when it has fewer than 64 characters, else
+/// `<prefix>_<target>` cut to 30 characters, `_` and the md5 of the full name.
+pub(super) fn generic_test_names(
+    prefix: &str,
     target: &str,
     kwargs: &Map<String, Json>,
-) -> String {
-    pub(super) fn flat(v: &Json, out: &mut Vec<String>) {
-        match v {
-            Json::Array(a) => a.iter().for_each(|x| flat(x, out)),
-            Json::Object(o) => o.values().for_each(|x| flat(x, out)),
-            Json::String(s) => out.push(s.clone()),
-            Json::Null => {}
-            other => out.push(other.to_string()),
+) -> (String, String) {
+    let mut keys: Vec<&String> = kwargs.keys().filter(|k| *k != "model").collect();
+    keys.sort();
+    let mut pieces: Vec<String> = Vec::new();
+    for k in keys {
+        match &kwargs[k] {
+            Json::Object(o) => pieces.extend(o.values().map(super::pystr::py_str)),
+            Json::Array(a) => pieces.extend(a.iter().map(super::pystr::py_str)),
+            other => pieces.push(super::pystr::py_str(other)),
         }
     }
-    let mut parts = vec![format!(
-        "{}{test}_{target}",
-        if on_source { "source_" } else { "" }
-    )];
-    if let Some(c) = kwargs.get("column_name").and_then(Json::as_str) {
-        parts[0].push('_');
-        parts[0].push_str(c);
-    }
-    let mut keys: Vec<&String> = kwargs
-        .keys()
-        .filter(|k| *k != "column_name" && *k != "model")
-        .collect();
-    keys.sort();
-    for k in keys {
-        let mut vals = Vec::new();
-        flat(&kwargs[k], &mut vals);
-        parts.extend(vals);
-    }
-    let name: String = parts
-        .join("__")
-        .chars()
-        .filter(|c| *c != '\'' && *c != '"')
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.len() <= 63 {
-        name
+    let clean: Vec<String> = pieces.iter().map(|p| clean_piece(p)).collect();
+    let identifier = format!("{prefix}_{target}");
+    let full = format!("{identifier}_{}", clean.join("__"));
+    if full.chars().count() >= 64 {
+        let head: String = identifier.chars().take(30).collect();
+        (format!("{head}_{}", super::pystr::md5_hex(&full)), full)
     } else {
-        let head: String = name.chars().take(52).collect();
-        format!("{head}_{}", &short_hash(&name)[..10])
+        (full.clone(), full)
     }
 }
 
-/// A short stable hash (FNV-1a, hex) for unique ids.
-pub(super) fn short_hash(s: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
+/// Every run of characters outside `[0-9a-zA-Z_]` replaced by one `_`.
+fn clean_piece(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_run = false;
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
     }
-    format!("{h:016x}")[..10].to_string()
+    out
+}
+
+/// The 10-hex suffix of a generic test's unique id: the last 10 hex digits of the
+/// md5 of its name followed by Python's `repr()` of its metadata (`kwargs` with
+/// `model`, `name`, `namespace`), every mapping sorted and every scalar a string.
+pub(super) fn test_hash(
+    name: &str,
+    test_name: &str,
+    namespace: Option<&str>,
+    kwargs: &Map<String, Json>,
+    model_arg: &str,
+) -> String {
+    let mut kw = kwargs.clone();
+    kw.insert("model".into(), Json::String(model_arg.to_string()));
+    let metadata = serde_json::json!({
+        "kwargs": Json::Object(kw),
+        "name": test_name,
+        "namespace": namespace,
+    });
+    let text = format!(
+        "{name}{}",
+        super::pystr::py_repr(&super::pystr::hashable(&metadata))
+    );
+    let digest = super::pystr::md5_hex(&text);
+    digest[digest.len() - 10..].to_string()
+}
+
+/// A node's fqn from the file that defines it: the project, the folders of the
+/// path below its top folder, the name.
+pub(super) fn yaml_fqn(project: &str, original_file_path: &str, name: &str) -> Vec<String> {
+    let mut fqn = vec![project.to_string()];
+    let parts: Vec<&str> = original_file_path.split('/').collect();
+    if parts.len() > 2 {
+        fqn.extend(parts[1..parts.len() - 1].iter().map(|p| p.to_string()));
+    }
+    fqn.push(name.to_string());
+    fqn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Json) -> Map<String, Json> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn names_as_dbt_builds_them() {
+        let kw = obj(json!({"values": [0], "quote": false, "column_name": "balance"}));
+        let (short, full) = generic_test_names("accepted_values", "balances", &kw);
+        assert_eq!(full, "accepted_values_balances_balance__False__0");
+        assert_eq!(short, full);
+        let kw = obj(
+            json!({"column_name": "account_id", "to": "ref('stg_accounts')", "field": "account_id"}),
+        );
+        let (_, full) = generic_test_names("relationships", "stg_entries", &kw);
+        assert_eq!(
+            full,
+            "relationships_stg_entries_account_id__account_id__ref_stg_accounts_"
+        );
+        let (short, _) = generic_test_names("x", "y", &obj(json!({})));
+        assert_eq!(short, "x_y_");
+    }
+
+    #[test]
+    fn hash_checked_against_dbt() {
+        let kw = obj(json!({"column_name": "entry_id"}));
+        let h = test_hash(
+            "unique_stg_entries_entry_id",
+            "unique",
+            None,
+            &kw,
+            "{{ get_where_subquery(ref('stg_entries')) }}",
+        );
+        assert_eq!(h, "54610e658f");
+    }
 }

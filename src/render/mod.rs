@@ -28,6 +28,8 @@ mod context;
 mod data_tests;
 mod macros;
 mod parse;
+mod pycompat;
+mod pystr;
 mod relation;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
@@ -58,6 +60,9 @@ pub(crate) struct Renderer {
     run_started_at: String,
     /// Project macro name → file that defines it.
     macros: BTreeMap<String, String>,
+    /// Whether every test stores its failures (`--store-failures` or the setting),
+    /// for `should_store_failures()`.
+    store_all: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Template name of the built-in generic tests.
@@ -106,6 +111,12 @@ impl Renderer {
         invocation_id: &str,
     ) -> Result<Renderer> {
         let mut env = Environment::new();
+        env.set_unknown_method_callback(pycompat::python_method);
+        // `{{ value | as_python }}`: a value as dbt's Jinja prints it (`True`, `None`).
+        env.add_filter("as_python", |v: Value| {
+            let json = serde_json::to_value(&v).unwrap_or(Json::Null);
+            pystr::py_str(&json)
+        });
         let mut vars = project.vars.clone();
         for (k, v) in &settings.vars {
             vars.insert(k.clone(), v.clone());
@@ -318,6 +329,25 @@ impl Renderer {
         });
 
         env.add_function("is_incremental", || false);
+        // dbt's `should_store_failures()`: the node's `store_failures` config, else
+        // the `store_failures` setting.
+        let store_all = Arc::new(std::sync::atomic::AtomicBool::new(settings.store_failures));
+        let default_store = store_all.clone();
+        env.add_function(
+            "should_store_failures",
+            move |state: &mut State| -> std::result::Result<bool, minijinja::Error> {
+                let default_store = default_store.load(std::sync::atomic::Ordering::Relaxed);
+                let Some(cfg) = state.lookup("config") else {
+                    return Ok(default_store);
+                };
+                let v = cfg.call_method(state, "get", &[Value::from("store_failures")])?;
+                Ok(if v.is_none() || v.is_undefined() {
+                    default_store
+                } else {
+                    v.is_true()
+                })
+            },
+        );
         env.add_function("log", |msg: Value, _kwargs: Kwargs| {
             log::info!("{msg}");
             Value::from("")
@@ -348,6 +378,7 @@ impl Renderer {
             invocation_id: invocation_id.to_string(),
             run_started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             macros,
+            store_all,
         })
     }
 
@@ -368,6 +399,13 @@ impl Renderer {
                 ))
                 .at(file, None)
             })
+    }
+
+    /// `test`/`build --store-failures`: tests compiled from now on store their
+    /// failures unless their config says otherwise.
+    pub(crate) fn store_failures(&self, all: bool) {
+        self.store_all
+            .store(all, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn context(

@@ -20,6 +20,8 @@ impl Renderer {
     /// Parses and compiles every enabled model of `project` into a [`Manifest`].
     pub(crate) fn build_manifest(&self, project: &Project) -> Result<Manifest> {
         let mut manifest = Manifest::new(&project.name);
+        manifest.database = self.shared.database.clone();
+        manifest.target_schema = self.shared.target_schema.clone();
         let mut warnings = Warnings::default();
         for s in &project.sources {
             let mut table = s.clone();
@@ -30,7 +32,17 @@ impl Renderer {
             }
             manifest.sources.push(SourceNode {
                 unique_id: format!("source.{}.{}.{}", project.name, s.source_name, s.name),
-                fqn: vec![project.name.clone(), s.source_name.clone(), s.name.clone()],
+                // dbt's: the folders of the YAML file, the source, the table.
+                fqn: {
+                    let mut fqn =
+                        super::data_tests::yaml_fqn(&project.name, &s.file, &s.source_name);
+                    fqn.push(s.name.clone());
+                    fqn
+                },
+                database: s
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| self.shared.database.clone()),
                 table,
             });
         }
@@ -71,8 +83,13 @@ impl Renderer {
                 .env
                 .get_template(&m.original_file_path)
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
-            tmpl.render(ctx)
-                .map_err(|e| template_error(&e, &m.original_file_path))?;
+            let empty = match tmpl.render(ctx) {
+                Ok(sql) => !has_sql(&sql),
+                // dbt finds an undefined macro only when it compiles the node, which
+                // then fails at run time while the others run: keep the node.
+                Err(e) if is_run_time_error(&e) => false,
+                Err(e) => return Err(template_error(&e, &m.original_file_path)),
+            };
             let own = calls.config.lock().unwrap().clone();
             check_call_config(Resource::Model, &own, &m.original_file_path, &mut warnings)?;
             for (k, v) in own {
@@ -86,6 +103,10 @@ impl Renderer {
                 manifest.disabled.push(m.name.clone());
                 self.shared.disabled.lock().unwrap().insert(m.name.clone());
                 continue;
+            }
+            if empty {
+                // It would fail as `syntax error at or near ")"` in the wrapper.
+                return Err(empty_model(&m.original_file_path, &m.name));
             }
             // Every value was checked where it was given: a materialization here
             // is one reluvia-transform builds.
@@ -104,18 +125,13 @@ impl Renderer {
                 fqn,
                 raw_code: m.content.clone(),
                 compiled_code: None,
+                compile_error: None,
                 materialized,
                 schema: String::new(),
                 alias: String::new(),
                 database: self.shared.database.clone(),
                 depends_on_nodes: Vec::new(),
-                depends_on_macros: calls
-                    .macros
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .map(|n| format!("macro.{}.{n}", project.name))
-                    .collect(),
+                depends_on_macros: calls.macro_ids(&project.name),
                 refs: Vec::new(),
                 sources: Vec::new(),
                 description: match props {
@@ -300,18 +316,21 @@ impl Renderer {
             .render(ctx)
             .map_err(|e| template_error(&e, &node.original_file_path))?;
         if !has_sql(&sql) {
-            // It would fail as `syntax error at or near ")"` in the wrapper.
-            return Err(Error::in_file(
-                node.original_file_path.clone(),
-                format!(
-                    "model '{}' has no SQL (the file renders to nothing but blanks and comments); a model must be a select statement: write it, or delete the file (or disable the model with enabled: false)",
-                    node.name
-                ),
-            )
-            .for_node(&node.unique_id));
+            return Err(empty_model(&node.original_file_path, &node.name).for_node(&node.unique_id));
         }
         Ok(sql.trim().to_string())
     }
+}
+
+/// A model whose SQL is empty (a compile error: it would fail as `syntax error at
+/// or near ")"` in the statement that builds it).
+fn empty_model(file: &str, name: &str) -> Error {
+    Error::in_file(
+        file.to_string(),
+        format!(
+            "model '{name}' has no SQL (the file renders to nothing but blanks and comments); a model must be a select statement: write it, or delete the file (or disable the model with enabled: false)"
+        ),
+    )
 }
 
 /// Whether rendered SQL holds anything besides whitespace and comments.
@@ -361,6 +380,15 @@ fn check_identifiers(node: &Node) -> Result<()> {
 
 /// The longest identifier PostgreSQL keeps whole, in bytes (NAMEDATALEN - 1).
 const MAX_IDENTIFIER: usize = 63;
+
+/// Render errors dbt reports only when it compiles the node (at run time): a call
+/// of a macro or function that does not exist.
+pub(super) fn is_run_time_error(e: &minijinja::Error) -> bool {
+    matches!(
+        e.kind(),
+        minijinja::ErrorKind::UnknownFunction | minijinja::ErrorKind::UndefinedError
+    )
+}
 
 pub(super) fn tags_of(config: &Map<String, Json>) -> Vec<String> {
     config

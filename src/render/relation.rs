@@ -5,9 +5,10 @@ use std::sync::Arc;
 use minijinja::value::Object;
 use minijinja::Value;
 
-use crate::manifest::quote_ident;
+use crate::manifest::full_relation_name;
 
-/// A relation as templates see it: renders as `"schema"."identifier"` and has
+/// A relation as templates see it: renders as `"database"."schema"."identifier"`
+/// (as dbt-postgres does) and has
 /// `.schema`, `.identifier`/`.name`/`.table` and `.database` attributes.
 #[derive(Debug, Clone)]
 pub(crate) struct Relation {
@@ -30,11 +31,7 @@ impl Object for Relation {
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rel = format!(
-            "{}.{}",
-            quote_ident(&self.schema),
-            quote_ident(&self.identifier)
-        );
+        let rel = full_relation_name(&self.database, &self.schema, &self.identifier);
         match &self.filter {
             None => f.write_str(&rel),
             Some(w) => write!(f, "(select * from {rel} where {w}) dbt_subquery"),

@@ -186,7 +186,7 @@ fn custom_generic_and_singular_tests() {
         vec![
             "is_positive_orders_amount|pass|0",
             "no_refunds|fail|1",
-            "positive_sum_orders__amount|pass|0"
+            "positive_sum_orders_amount|pass|0"
         ]
     );
     // --select picks one model's tests only; test_type:singular only the singular one.
@@ -206,7 +206,7 @@ fn custom_generic_and_singular_tests() {
     ]);
     assert_eq!(
         stdout(&out),
-        "is_positive_orders_amount\nno_refunds\npositive_sum_orders__amount\n"
+        "is_positive_orders_amount\nno_refunds\npositive_sum_orders_amount\n"
     );
 }
 
@@ -226,6 +226,15 @@ fn store_failures_keeps_failing_rows() {
     assert_eq!(
         db.lines("select unique_field, n_records from analytics_dbt_test__audit.unique_orders_id"),
         vec!["11|2"]
+    );
+    // dbt's not_null keeps whole rows when failures are stored.
+    let dir_nn = models_project("version: 2\nmodels:\n  - name: customers\n    columns:\n      - name: name\n        data_tests: [not_null]\n");
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir_nn)]), 0);
+    let out = db.cli(&["test", "--project-dir", pd(&dir_nn), "--store-failures"]);
+    assert_code(&out, 1);
+    assert_eq!(
+        db.lines("select id, name, tier from analytics_dbt_test__audit.not_null_customers_name"),
+        vec!["3|∅|tin"]
     );
     // Replaced on the next run: once fixed, the table is empty.
     db.exec("delete from raw_shop.orders where customer_id = 9");
@@ -310,6 +319,67 @@ fn build_runs_tests_after_their_model_and_skips_descendants_on_failure() {
         db.lines("select name, revenue from analytics.customer_report order by 1"),
         vec!["ada|5", "bob|7"]
     );
+}
+
+#[test]
+fn a_failing_test_of_two_models_skips_only_what_depends_on_both() {
+    // dbt's test edges: a relationships test on orders → customers holds back the
+    // models downstream of both, not every child of orders.
+    let db = TestDb::new("build_edges");
+    raw(&db);
+    let dir = models_project(
+        "version: 2\nmodels:\n  - name: orders\n    columns:\n      - name: customer_id\n        data_tests:\n          - relationships:\n              to: ref('customers')\n              field: id\n",
+    );
+    write(dir.path(), "models/customer_report.sql", "select c.name, r.revenue from {{ ref('customers') }} c join {{ ref('customer_revenue') }} r on r.customer_id = c.id\n");
+    let out = db.cli(&["build", "--project-dir", pd(&dir), "--threads", "1"]);
+    assert_code(&out, 1);
+    assert_eq!(
+        model_tests(&dir),
+        vec![
+            "customer_report|skipped|null",
+            "customer_revenue|success|null",
+            "customers|success|null",
+            "orders|success|null",
+            "relationships_orders_customer_id__id__ref_customers_|fail|1",
+        ]
+    );
+}
+
+#[test]
+fn an_undefined_macro_fails_its_model_at_run_time() {
+    let db = TestDb::new("undefined_macro");
+    raw(&db);
+    let dir = models_project("version: 2\n");
+    write(
+        dir.path(),
+        "models/bad.sql",
+        "select {{ no_such_macro('x') }} as x\n",
+    );
+    write(
+        dir.path(),
+        "models/after_bad.sql",
+        "select * from {{ ref('bad') }}\n",
+    );
+    let out = db.cli(&["run", "--project-dir", pd(&dir)]);
+    assert_code(&out, 1);
+    assert_eq!(
+        model_tests(&dir),
+        vec![
+            "after_bad|skipped|null",
+            "bad|error|null",
+            "customer_revenue|success|null",
+            "customers|success|null",
+            "orders|success|null",
+        ]
+    );
+    assert!(
+        stderr(&out).contains("Compilation Error"),
+        "{}",
+        stderr(&out)
+    );
+    // A Jinja syntax error is still found before anything runs (exit 2).
+    write(dir.path(), "models/bad.sql", "select {% if %} 1\n");
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 2);
 }
 
 #[test]

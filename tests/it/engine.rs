@@ -88,10 +88,12 @@ fn run_builds_everything_in_order_and_writes_artifacts() {
     assert_eq!(revenue["status"], "success");
     assert_eq!(revenue["adapter_response"]["rows_affected"], 2);
     assert_eq!(revenue["adapter_response"]["_message"], "SELECT 2");
+    // dbt-postgres's relation names: "database"."schema"."identifier".
+    let db_q = format!("\"{}\"", db.name);
     assert!(revenue["compiled_code"]
         .as_str()
         .unwrap()
-        .contains("from \"analytics\".\"stg_orders\" o"));
+        .contains(&format!("from {db_q}.\"analytics\".\"stg_orders\" o")));
     assert!(rr["metadata"]["invocation_id"].as_str().unwrap().len() == 36);
 
     let m = read_json(target.join("manifest.json"));
@@ -102,14 +104,17 @@ fn run_builds_everything_in_order_and_writes_artifacts() {
     );
     assert_eq!(node["fqn"], serde_json::json!(["shop", "marts", "revenue"]));
     assert_eq!(node["config"]["materialized"], "table");
-    assert_eq!(node["relation_name"], "\"analytics\".\"revenue\"");
+    assert_eq!(
+        node["relation_name"],
+        format!("{db_q}.\"analytics\".\"revenue\"")
+    );
     assert_eq!(
         m["nodes"]["model.shop.top_customer"]["tags"],
         serde_json::json!(["daily", "exec"])
     );
     assert_eq!(
         m["sources"]["source.shop.raw.orders"]["relation_name"],
-        "\"raw_shop\".\"orders\""
+        format!("{db_q}.\"raw_shop\".\"orders\"")
     );
     assert_eq!(
         m["child_map"]["model.shop.revenue"],
@@ -120,7 +125,9 @@ fn run_builds_everything_in_order_and_writes_artifacts() {
             .unwrap();
     assert_eq!(
         compiled,
-        "select name from \"analytics\".\"revenue\" order by revenue desc limit 1\n"
+        format!(
+            "select name from {db_q}.\"analytics\".\"revenue\" order by revenue desc limit 1\n"
+        )
     );
     // Artifacts are written atomically: no temporary files remain.
     let stray: Vec<_> = std::fs::read_dir(&target)
@@ -826,7 +833,7 @@ fn compile_writes_sql_without_a_database() {
     .unwrap();
     assert_eq!(
         sql,
-        "select id, customer_id, amount from \"raw_shop\".\"orders\"\n"
+        "select id, customer_id, amount from \"d\".\"raw_shop\".\"orders\"\n"
     );
     // --target-path redirects artifacts.
     let t = tempfile::tempdir().unwrap();

@@ -1720,8 +1720,10 @@ fn unique_combination_test_returns_duplicated_pairs() {
     let compiled = find_files(&target.path().join("compiled"))
         .into_iter()
         .find(|p| {
+            // dbt's short file name of a test name of 64+ characters: its first
+            // 30 characters and an md5.
             p.to_string_lossy()
-                .contains("unique_combination_of_columns")
+                .contains("source_unique_combination_of_c_")
         })
         .unwrap_or_else(|| {
             panic!(

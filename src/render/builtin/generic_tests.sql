@@ -1,14 +1,17 @@
-{#- dbt's four built-in generic data tests. Each returns the failing rows. A
-    project overrides one by defining a test of the same name in its macro paths. -#}
+{#- dbt's four built-in generic data tests, giving the same SQL as dbt's (compared
+    whitespace-normalised by the differential test). Each returns the failing rows.
+    A project overrides one by defining a test of the same name in its macro paths. -#}
 
 {% test not_null(model, column_name) %}
-select {{ column_name }}
+select {{ '*' if should_store_failures() else column_name }}
 from {{ model }}
 where {{ column_name }} is null
 {% endtest %}
 
 {% test unique(model, column_name) %}
-select {{ column_name }} as unique_field, count(*) as n_records
+select
+    {{ column_name }} as unique_field,
+    count(*) as n_records
 from {{ model }}
 where {{ column_name }} is not null
 group by {{ column_name }}
@@ -16,17 +19,17 @@ having count(*) > 1
 {% endtest %}
 
 {% test accepted_values(model, column_name, values, quote=true) %}
-with observed as (
-    select {{ column_name }} as value_field, count(*) as n_records
+with all_values as (
+    select
+        {{ column_name }} as value_field,
+        count(*) as n_records
     from {{ model }}
     group by {{ column_name }}
 )
-select value_field, n_records
-from observed
+select *
+from all_values
 where value_field not in (
-    {%- for v in values -%}
-    {%- if quote %}'{{ v | replace("'", "''") }}'{% else %}{{ v }}{% endif %}{% if not loop.last %}, {% endif %}
-    {%- endfor -%}
+    {% for v in values %}{% if quote %}'{{ v | as_python }}'{% else %}{{ v | as_python }}{% endif %}{{ ',' if not loop.last }}{% endfor %}
 )
 {% endtest %}
 
@@ -40,8 +43,10 @@ parent as (
     select {{ field }} as to_field
     from {{ to }}
 )
-select child.from_field
+select
+    from_field
 from child
-left join parent on child.from_field = parent.to_field
+left join parent
+    on child.from_field = parent.to_field
 where parent.to_field is null
 {% endtest %}
