@@ -56,6 +56,9 @@ pub(crate) enum NodeFailure {
     /// The node's configuration cannot be run (a test condition that is not a
     /// comparison, …).
     Config { message: String },
+    /// A seed's CSV file cannot be loaded as it is (a malformed row, a column
+    /// the existing table does not have, …).
+    Seed { message: String },
 }
 
 impl NodeFailure {
@@ -68,7 +71,8 @@ impl NodeFailure {
             | NodeFailure::Dependents { message }
             | NodeFailure::Connection { message }
             | NodeFailure::Interrupted { message }
-            | NodeFailure::Config { message } => message,
+            | NodeFailure::Config { message }
+            | NodeFailure::Seed { message } => message,
         }
     }
 
@@ -82,6 +86,7 @@ impl NodeFailure {
             NodeFailure::Connection { .. } => "Connection error",
             NodeFailure::Interrupted { .. } => "Interrupted",
             NodeFailure::Config { .. } => "Configuration error",
+            NodeFailure::Seed { .. } => "Seed error",
         }
     }
 

@@ -29,6 +29,7 @@ pub(super) fn compile(
         Job::Build {
             store_failures: false,
             check_freshness: false,
+            full_refresh: false,
         },
     )?;
     compile_selected(&mut loaded, &order, &inv.cancel)?;

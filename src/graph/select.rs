@@ -1,7 +1,7 @@
 //! Node selection, dbt's syntax: `name`, `+name` (ancestors), `name+`
 //! (descendants), `2+name`/`name+1` (bounded depth), `tag:x`, `path:models/marts`,
 //! `source:raw_stripe[.charges]`, `fqn:a.b.c`, `test_type:generic`,
-//! `test_name:unique`, `resource_type:model`, `config.materialized:table`, `*`;
+//! `test_name:unique`, `resource_type:model|seed`, `config.materialized:table`, `*`;
 //! space-separated specs are a union, comma-joined ones an intersection;
 //! `--exclude` removes.
 
@@ -140,8 +140,14 @@ impl Graph {
                 }
             }
             "resource_type" => {
-                if value == "model" {
-                    out.extend(manifest.nodes.iter().map(|n| n.unique_id.clone()));
+                if value == "model" || value == "seed" {
+                    out.extend(
+                        manifest
+                            .nodes
+                            .iter()
+                            .filter(|n| n.resource_type == value)
+                            .map(|n| n.unique_id.clone()),
+                    );
                 } else if value == "source" {
                     out.extend(manifest.sources.iter().map(|s| s.unique_id.clone()));
                 } else if value == "test" {
