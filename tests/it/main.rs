@@ -13,3 +13,4 @@ mod engine;
 mod fixtures;
 mod marts;
 mod safety;
+mod seeds;
