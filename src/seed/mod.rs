@@ -268,24 +268,24 @@ pub(crate) fn stream(
                 record.len(),
             ));
         }
-        for i in 0..n {
+        for (i, (t, out)) in shape.types.iter().zip(outputs).enumerate() {
             if i > 0 {
                 buf.push(b'\t');
             }
             match record.get(i) {
                 None => buf.extend_from_slice(b"\\N"),
-                Some(v) => write_value(&mut buf, v, shape.types[i], outputs[i])
+                Some(v) => write_value(&mut buf, v, *t, *out)
                     .map_err(|e| format!("line {}: {e}", reader.line()))?,
             }
         }
         buf.push(b'\n');
-        if buf.len() >= chunk {
-            if !emit(std::mem::replace(
+        if buf.len() >= chunk
+            && !emit(std::mem::replace(
                 &mut buf,
                 Vec::with_capacity(chunk + 4096),
-            )) {
-                return Ok(rows);
-            }
+            ))
+        {
+            return Ok(rows);
         }
     }
     if rows != shape.rows {

@@ -445,8 +445,7 @@ pub(crate) fn parse_iso_datetime(s: &str) -> Option<IsoDateTime> {
         return None;
     }
     let date = iso_date(date)?;
-    let (time, micros_extra, offset) = iso_time(time)?;
-    let _ = micros_extra;
+    let (time, offset) = iso_time(time)?;
     Some(IsoDateTime {
         local: date.and_time(time),
         offset_minutes: offset,
@@ -515,7 +514,7 @@ fn in_range(d: NaiveDate) -> Option<NaiveDate> {
 
 /// `hh[:mm[:ss]]` (colons optional together), the last part possibly with a
 /// `.`/`,` fraction, then `Z`, `±hh`, `±hhmm` or `±hh:mm`.
-fn iso_time(s: &str) -> Option<(NaiveTime, (), Option<i64>)> {
+fn iso_time(s: &str) -> Option<(NaiveTime, Option<i64>)> {
     // Patterns in isodate's order: hh:mm:ss, hhmmss, hh:mm, hhmm, hh.
     for pattern in [
         &["hh", ":", "mm", ":", "ss"][..],
@@ -531,7 +530,7 @@ fn iso_time(s: &str) -> Option<(NaiveTime, (), Option<i64>)> {
     None
 }
 
-fn iso_time_pattern(s: &str, pattern: &[&str]) -> Option<(NaiveTime, (), Option<i64>)> {
+fn iso_time_pattern(s: &str, pattern: &[&str]) -> Option<(NaiveTime, Option<i64>)> {
     let mut rest = s;
     let mut fields: Vec<i64> = Vec::new();
     for p in pattern {
@@ -623,7 +622,7 @@ fn iso_time_pattern(s: &str, pattern: &[&str]) -> Option<(NaiveTime, (), Option<
     if second >= 60 || micro >= 1_000_000 {
         return None;
     }
-    Some((time, (), offset))
+    Some((time, offset))
 }
 
 // ------------------------------------------------------------------ output
