@@ -52,6 +52,15 @@ pub(crate) enum Command {
         /// Check source freshness first and build nothing when a source is stale past error_after.
         #[arg(long)]
         check_freshness: bool,
+        /// Recreate seeds' tables from their CSV files instead of reloading them (new columns, new types).
+        #[arg(long)]
+        full_refresh: bool,
+    },
+    /// Load the selected seeds (CSV files of the seed paths) into tables.
+    Seed {
+        /// Recreate the seeds' tables from their CSV files instead of reloading them (new columns, new types).
+        #[arg(long)]
+        full_refresh: bool,
     },
     /// Source commands: `source freshness`.
     Source {

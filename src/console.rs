@@ -110,7 +110,11 @@ impl Output {
             Outcome::Failed(f) => (Status::Error, f.message().to_string(), None),
             Outcome::Skipped(_) => (Status::Skipped, String::new(), None),
         };
+        let seed = what.starts_with("seed file ");
         let (word, code, tag) = match outcome {
+            Outcome::Built(_) if seed => {
+                ("OK loaded", "32", format!("[{detail} in {seconds:.2}s]"))
+            }
             Outcome::Built(_) => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
             Outcome::Tested(_) => match status {
                 Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
@@ -120,6 +124,8 @@ impl Output {
             Outcome::Failed(f) => (
                 if what.starts_with("test ") {
                     "ERROR"
+                } else if seed {
+                    "ERROR loading"
                 } else {
                     "ERROR creating"
                 },

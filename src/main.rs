@@ -34,6 +34,7 @@ mod postgres;
 mod project;
 mod render;
 mod results;
+mod seed;
 mod settings;
 
 /// The version printed by `--version` and recorded in artifacts.

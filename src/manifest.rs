@@ -35,18 +35,31 @@ pub(crate) fn full_relation_name(database: &str, schema: &str, identifier: &str)
 pub(crate) enum Materialization {
     Table,
     View,
+    /// A seed: a CSV file loaded into a table.
+    Seed,
 }
 
 impl Materialization {
+    /// The name dbt gives it (`config.materialized`).
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Materialization::Table => "table",
+            Materialization::View => "view",
+            Materialization::Seed => "seed",
+        }
+    }
+
+    /// The kind of relation it builds, as DDL spells it (`alter table …`).
+    pub(crate) fn relation_kind(self) -> &'static str {
+        match self {
+            Materialization::Table | Materialization::Seed => "table",
             Materialization::View => "view",
         }
     }
 }
 
-/// A model of the project (dbt's `ModelNode`).
+/// A model of the project (dbt's `ModelNode`), or a seed (`SeedNode`:
+/// `resource_type` "seed", materialized [`Materialization::Seed`], no SQL).
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     /// `model.<project>.<name>`.
@@ -203,6 +216,7 @@ impl TestNode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NodeKind {
     Model,
+    Seed,
     Test,
     Source,
 }
@@ -222,7 +236,7 @@ pub(crate) struct Manifest {
     /// The target's database and schema.
     pub(crate) database: String,
     pub(crate) target_schema: String,
-    /// Enabled models, in file order.
+    /// Enabled models, in file order, then enabled seeds.
     pub(crate) nodes: Vec<Node>,
     pub(crate) sources: Vec<SourceNode>,
     /// Data tests of enabled models and of sources.
@@ -263,6 +277,7 @@ impl Manifest {
 
     pub(crate) fn kind(&self, unique_id: &str) -> Option<NodeKind> {
         Some(match self.slots.get(unique_id)? {
+            Slot::Model(i) if self.nodes[*i].resource_type == "seed" => NodeKind::Seed,
             Slot::Model(_) => NodeKind::Model,
             Slot::Test(_) => NodeKind::Test,
             Slot::Source(_) => NodeKind::Source,

@@ -59,6 +59,9 @@ pub(crate) enum NodeFailure {
     /// Rendering the node's SQL failed (an undefined macro, `raise_compiler_error`):
     /// as in dbt, that node fails at run time and the others still run.
     Compile { message: String },
+    /// A seed's CSV file cannot be loaded as it is (a malformed row, a column
+    /// the existing table does not have, …).
+    Seed { message: String },
 }
 
 impl NodeFailure {
@@ -73,6 +76,7 @@ impl NodeFailure {
             | NodeFailure::Interrupted { message }
             | NodeFailure::Config { message }
             | NodeFailure::Compile { message } => message,
+            NodeFailure::Seed { message } => message,
         }
     }
 
@@ -87,6 +91,7 @@ impl NodeFailure {
             NodeFailure::Interrupted { .. } => "Interrupted",
             NodeFailure::Config { .. } => "Configuration error",
             NodeFailure::Compile { .. } => "Compilation Error",
+            NodeFailure::Seed { .. } => "Seed error",
         }
     }
 

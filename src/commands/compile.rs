@@ -30,6 +30,7 @@ pub(super) fn compile(
         Job::Build {
             store_failures: false,
             check_freshness: false,
+            full_refresh: false,
         },
     )?;
     let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;

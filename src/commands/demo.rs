@@ -75,6 +75,7 @@ pub(super) fn run(inv: &Invocation, keep: bool, sample: &SampleArgs) -> Result<i
     let job = Job::Build {
         store_failures: false,
         check_freshness: true,
+        full_refresh: false,
     };
     let code = match super::job::run(inv, settings.clone(), &GlobalArgs::default(), &out, job) {
         Ok(code) => code,

@@ -41,7 +41,7 @@ pub(super) fn run(
         Job::Test { store_failures } | Job::Build { store_failures, .. } => {
             store_failures || settings.store_failures
         }
-        Job::Run => false,
+        Job::Run | Job::Seed { .. } => false,
     };
     loaded.renderer.store_failures(store_failures);
     compile_selected(&mut loaded, &order, &inv.cancel)?;
@@ -51,10 +51,15 @@ pub(super) fn run(
         } => check_freshness || settings.check_freshness,
         _ => false,
     };
+    let full_refresh = match job {
+        Job::Seed { full_refresh } | Job::Build { full_refresh, .. } => full_refresh,
+        _ => false,
+    };
     let args = json!({
         "which": job.name(), "select": global.select, "exclude": global.exclude,
         "threads": settings.threads, "vars": settings.vars, "fail_fast": settings.fail_fast,
         "store_failures": store_failures, "check_freshness": check_freshness,
+        "full_refresh": full_refresh,
     });
     if order.is_empty() {
         out.warn(
@@ -80,6 +85,7 @@ pub(super) fn run(
         cancel: inv.cancel.clone(),
         store_failures,
         check_freshness,
+        full_refresh,
     };
     let (results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
         Executed::Ran {
@@ -114,7 +120,7 @@ fn summarize(
     let mut failures = Vec::new();
     for r in results {
         let label = match (manifest.node(&r.unique_id), manifest.test(&r.unique_id)) {
-            (Some(n), _) => format!("model {} ({})", n.name, n.original_file_path),
+            (Some(n), _) => format!("{} {} ({})", n.resource_type, n.name, n.original_file_path),
             (_, Some(t)) => format!("test {} ({})", t.name, t.original_file_path),
             _ => r.unique_id.clone(),
         };
@@ -131,9 +137,10 @@ fn summarize(
             Status::Skipped => counts.skip += 1,
         }
     }
-    let (mut tables, mut views, mut tests) = (0, 0, 0);
+    let (mut seeds, mut tables, mut views, mut tests) = (0, 0, 0, 0);
     for id in order {
         match manifest.node(id).map(|n| n.materialized) {
+            Some(Materialization::Seed) => seeds += 1,
             Some(Materialization::Table) => tables += 1,
             Some(Materialization::View) => views += 1,
             None => tests += 1,
@@ -141,6 +148,7 @@ fn summarize(
     }
     let mut what = Vec::new();
     for (n, label) in [
+        (seeds, "seed"),
         (tables, "table model"),
         (views, "view model"),
         (tests, "data test"),

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::artifacts;
 use crate::cli::{GlobalArgs, LsOutput, ResourceTypeArg};
 use crate::console::Output;
 use crate::error::Result;
-use crate::manifest::NodeKind;
+use crate::manifest::{Node, NodeKind};
 use crate::settings::Settings;
 
 use super::{load, warn_unmatched, Invocation};
@@ -43,6 +43,7 @@ fn listed(kind: NodeKind, types: &[ResourceTypeArg]) -> bool {
         NodeKind::Model => ResourceTypeArg::Model,
         NodeKind::Source => ResourceTypeArg::Source,
         NodeKind::Test => ResourceTypeArg::Test,
+        NodeKind::Seed => ResourceTypeArg::Seed,
     };
     types.is_empty()
         || types
@@ -81,6 +82,7 @@ pub(super) fn ls(
             (LsOutput::Json, _) => {
                 let full = match kind {
                     NodeKind::Model => m.node(id).map(|n| artifacts::model_json(m, n)),
+                    NodeKind::Seed => m.node(id).map(seed_json),
                     NodeKind::Test => m.test(id).map(|t| artifacts::test_json(m, t)),
                     NodeKind::Source => m.source(id).map(|s| artifacts::source_json(m, s)),
                 };
@@ -108,7 +110,7 @@ pub(super) fn ls(
                     _ => s.table.file.clone(),
                 }
             }
-            (out, NodeKind::Model) => {
+            (out, NodeKind::Model | NodeKind::Seed) => {
                 let Some(n) = m.node(id) else { continue };
                 match out {
                     LsOutput::Selector => n.fqn.join("."),
@@ -188,4 +190,32 @@ fn write_python_string(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+/// A seed as dbt's `ls --output json` shows it (its config with every default
+/// dbt gives a seed).
+fn seed_json(n: &Node) -> Value {
+    let mut config = json!({
+        "enabled": true, "alias": null, "schema": null, "database": null, "tags": [],
+        "meta": {}, "group": null, "materialized": "seed", "incremental_strategy": null,
+        "batch_size": null, "lookback": 1, "begin": null, "persist_docs": {},
+        "post-hook": [], "pre-hook": [], "quoting": {}, "column_types": {},
+        "full_refresh": null, "unique_key": null, "on_schema_change": "ignore",
+        "on_configuration_change": "apply", "grants": {}, "packages": [],
+        "docs": {"show": true, "node_color": null},
+        "contract": {"enforced": false, "alias_types": true}, "event_time": null,
+        "concurrent_batches": null, "delimiter": ",", "quote_columns": null,
+    });
+    if let Some(c) = config.as_object_mut() {
+        for (k, v) in &n.config {
+            c.insert(k.clone(), v.clone());
+        }
+        c.insert("tags".into(), json!(n.tags));
+    }
+    json!({
+        "name": n.name, "resource_type": "seed", "package_name": n.package_name,
+        "original_file_path": n.original_file_path, "unique_id": n.unique_id,
+        "alias": n.alias, "config": config, "tags": n.tags,
+        "depends_on": {"macros": []},
+    })
 }

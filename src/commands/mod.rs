@@ -62,6 +62,7 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
                 &Command::Build {
                     store_failures: false,
                     check_freshness: false,
+                    full_refresh: false,
                 },
                 &cli.global,
             );
@@ -112,6 +113,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         Command::Build {
             store_failures,
             check_freshness,
+            full_refresh,
         } => job::run(
             inv,
             settings,
@@ -120,6 +122,16 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             Job::Build {
                 store_failures: *store_failures,
                 check_freshness: *check_freshness,
+                full_refresh: *full_refresh,
+            },
+        ),
+        Command::Seed { full_refresh } => job::run(
+            inv,
+            settings,
+            global,
+            &out,
+            Job::Seed {
+                full_refresh: *full_refresh,
             },
         ),
         Command::Source {
@@ -210,6 +222,9 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
         cancel.check("while compiling; nothing was run")?;
         let m = &loaded.manifest;
         let (rendered, rel) = if let Some(node) = m.node(id) {
+            if node.resource_type == "seed" {
+                continue; // a CSV file: nothing to compile
+            }
             (
                 loaded.renderer.compile(node),
                 node.original_file_path.clone(),
@@ -271,12 +286,18 @@ fn header(out: &Output, loaded: &Loaded) {
         &format!("Running with reluvia-transform={}", crate::VERSION),
     );
     let m = &loaded.manifest;
+    let seeds = m.nodes.iter().filter(|n| n.resource_type == "seed").count();
+    let models = m.nodes.len() - seeds;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {} data test{}, {} source{}, {} macro{}",
-            m.nodes.len(),
-            plural(m.nodes.len()),
+            "Found {} model{}, {}{} data test{}, {} source{}, {} macro{}",
+            models,
+            plural(models),
+            match seeds {
+                0 => String::new(),
+                n => format!("{n} seed{}, ", plural(n)),
+            },
             m.tests.len(),
             plural(m.tests.len()),
             m.sources.len(),

@@ -38,6 +38,8 @@ pub(crate) struct Execution {
     pub(crate) cancel: Cancel,
     pub(crate) store_failures: bool,
     pub(crate) check_freshness: bool,
+    /// `--full-refresh` (seeds are recreated rather than reloaded).
+    pub(crate) full_refresh: bool,
 }
 
 /// How an execution ended.
@@ -65,6 +67,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         cancel,
         store_failures,
         check_freshness,
+        full_refresh,
     } = ex;
     let first =
         postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
@@ -165,6 +168,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
             .collect(),
         audit: store_failures.then(|| datatest::audit_schema(&settings.schema)),
         total: order.len(),
+        full_refresh,
     });
     let job = |id: String, index: usize| runner.clone().run(id, index);
     let skip = |id: &str, index: usize, reason| runner.skip(id, index, reason);

@@ -8,8 +8,9 @@ use std::time::Instant;
 use crate::console::Output;
 use crate::datatest;
 use crate::manifest::{Manifest, Node, TestNode};
-use crate::postgres::{self, Pool, SwapOptions};
-use crate::results::{NodeFailure, NodeResult, Outcome, SkipReason};
+use crate::postgres::{self, Pool, SeedLoad, SwapOptions};
+use crate::results::{Built, NodeFailure, NodeResult, Outcome, SkipReason};
+use crate::seed::{self, SeedFile};
 use crate::settings::Settings;
 
 /// What every node of one execution shares.
@@ -25,6 +26,8 @@ pub(super) struct NodeRunner {
     pub(super) audit: Option<String>,
     /// How many nodes the job runs, for `3 of 8`.
     pub(super) total: usize,
+    /// `--full-refresh`: seeds are recreated rather than reloaded.
+    pub(super) full_refresh: bool,
 }
 
 impl NodeRunner {
@@ -36,6 +39,14 @@ impl NodeRunner {
             let what = format!("test {}", t.name);
             self.out.node_start(index, self.total, &what, &id);
             (self.test(t).await, what)
+        } else if let Some(node) = self
+            .manifest
+            .node(&id)
+            .filter(|n| n.resource_type == "seed")
+        {
+            let what = format!("seed file {}.{}", node.schema, node.alias);
+            self.out.node_start(index, self.total, &what, &id);
+            (self.seed(node).await, what)
         } else if let Some(node) = self.manifest.node(&id) {
             let what = format!(
                 "sql {} model {}.{}",
@@ -46,7 +57,7 @@ impl NodeRunner {
             self.out.node_start(index, self.total, &what, &id);
             (self.model(node).await, what)
         } else {
-            unreachable!("the plan holds only models and tests")
+            unreachable!("the plan holds only models, seeds and tests")
         };
         let secs = clock.elapsed().as_secs_f64();
         result.started_at = Some(started_at);
@@ -137,6 +148,82 @@ impl NodeRunner {
         }
     }
 
+    /// Reads a seed's CSV once to infer its columns, then loads it (see
+    /// [`postgres::load_seed`]).
+    async fn seed(&self, node: &Node) -> NodeResult {
+        let outcome = match self.load_seed(node).await {
+            Ok(built) => Outcome::Built(built),
+            Err(f) => Outcome::Failed(f),
+        };
+        NodeResult {
+            relation_name: Some(node.relation_name()),
+            ..NodeResult::new(&node.unique_id, outcome)
+        }
+    }
+
+    async fn load_seed(&self, node: &Node) -> Result<Built, NodeFailure> {
+        let config = |k: &str| node.config.get(k);
+        let file = SeedFile {
+            path: self.settings.project_dir.join(&node.original_file_path),
+            display: node.original_file_path.clone(),
+            delimiter: config("delimiter")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|d| d.chars().next())
+                .unwrap_or(','),
+            column_types: config("column_types")
+                .and_then(serde_json::Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        let reading = file.clone();
+        let cancel = self.swap.clone();
+        let shape =
+            tokio::task::spawn_blocking(move || seed::infer(&reading, &|| !cancel.cancelled()))
+                .await
+                .map_err(|e| NodeFailure::Seed {
+                    message: format!("{}: {e}", file.display),
+                })?;
+        let shape = match shape {
+            Ok(s) => s,
+            Err(_) if self.swap_cancelled() => {
+                return Err(NodeFailure::Interrupted {
+                    message: format!(
+                        "cancelled; {}.{} was left as it was",
+                        node.schema, node.alias
+                    ),
+                })
+            }
+            Err(e) => {
+                return Err(NodeFailure::Seed {
+                    message: format!("{}: {e}", file.display),
+                })
+            }
+        };
+        let load = SeedLoad {
+            file,
+            shape,
+            // The seed's own `full_refresh` config wins over the flag, as in dbt.
+            full_refresh: config("full_refresh")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(self.full_refresh),
+            quote_columns: config("quote_columns")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true),
+        };
+        let mut client = self.pool.get().await.map_err(|e| NodeFailure::Connection {
+            message: e.to_string(),
+        })?;
+        let notify = |m: &str| self.out.warn("waiting", m);
+        let r =
+            postgres::load_seed(&mut client, node, &load, &self.suffix, &self.swap, &notify).await;
+        self.pool.put(client);
+        r
+    }
+
     fn swap_cancelled(&self) -> bool {
         self.swap.cancelled()
     }
@@ -144,6 +231,11 @@ impl NodeRunner {
     /// Reports node `id`, the `index`-th, as skipped.
     pub(super) fn skip(&self, id: &str, index: usize, reason: SkipReason) -> NodeResult {
         let (what, compiled, relation) = match (self.manifest.node(id), self.manifest.test(id)) {
+            (Some(n), _) if n.resource_type == "seed" => (
+                format!("seed file {}.{}", n.schema, n.alias),
+                None,
+                Some(n.relation_name()),
+            ),
             (Some(n), _) => (
                 format!("relation {}.{}", n.schema, n.alias),
                 n.compiled_code.clone(),

@@ -10,12 +10,17 @@ use crate::manifest::{Manifest, NodeKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Job {
     Run,
+    /// `seed`: load the selected seeds.
+    Seed {
+        full_refresh: bool,
+    },
     Test {
         store_failures: bool,
     },
     Build {
         store_failures: bool,
         check_freshness: bool,
+        full_refresh: bool,
     },
 }
 
@@ -23,6 +28,7 @@ impl Job {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Job::Run => "run",
+            Job::Seed { .. } => "seed",
             Job::Test { .. } => "test",
             Job::Build { .. } => "build",
         }
@@ -47,13 +53,15 @@ pub(crate) fn plan(
             .collect()
     };
     let models = of_kind(NodeKind::Model);
+    let seeds = of_kind(NodeKind::Seed);
     let tests = of_kind(NodeKind::Test);
     Ok(match job {
         Job::Run => (graph.topo_order(&models), graph.clone()),
+        Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),
         Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
         Job::Build { .. } => {
             let g = graph.for_build(manifest);
-            let ids: BTreeSet<String> = models.union(&tests).cloned().collect();
+            let ids: BTreeSet<String> = models.union(&tests).chain(&seeds).cloned().collect();
             (g.topo_order(&ids), g)
         }
     })

@@ -2,7 +2,7 @@
 //! (`marts`, `staging.crm`, `marts.*`), `+name` (ancestors), `name+`
 //! (descendants), `2+name`/`name+1` (bounded depth), `@name`, `tag:x`,
 //! `path:models/marts`, `file:a.sql`, `source:raw_stripe[.charges]`, `fqn:a.b.c`,
-//! `test_type:generic`, `test_name:unique`, `resource_type:model`,
+//! `test_type:generic`, `test_name:unique`, `resource_type:model|seed`,
 //! `config.<key>:value`, `*`; space-separated specs are a union, comma-joined ones
 //! an intersection; `--exclude` removes. [`Graph::unmatched`] names the specs
 //! that match nothing, which dbt warns about.
@@ -246,6 +246,7 @@ impl Graph {
                     "model" => Some(NodeKind::Model),
                     "source" => Some(NodeKind::Source),
                     "test" => Some(NodeKind::Test),
+                    "seed" => Some(NodeKind::Seed),
                     _ => None,
                 };
                 out.extend(

@@ -6,6 +6,7 @@
 mod connect;
 mod db_error;
 mod pool;
+mod seed;
 mod swap;
 mod tls;
 
@@ -22,7 +23,8 @@ use crate::settings::Settings;
 pub(crate) use connect::{connect, connect_with_retry};
 pub(crate) use db_error::describe_db_error;
 pub(crate) use pool::Pool;
-pub(crate) use swap::{materialize, SwapOptions};
+pub(crate) use seed::SeedLoad;
+pub(crate) use swap::{load_seed, materialize, SwapOptions};
 
 /// Server version string (`SHOW server_version`) and how the session is
 /// encrypted, as `debug` shows them: `16.4 over TLSv1.3` or `16.4 without TLS`.

@@ -77,6 +77,11 @@ impl SwapOptions {
     pub(crate) fn cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
+
+    /// The invocation's cancellation token.
+    pub(super) fn cancel_token(&self) -> &Cancel {
+        &self.cancel
+    }
 }
 
 /// Longest a polite lock attempt may queue where PostgreSQL has no NOWAIT (views:
@@ -85,7 +90,7 @@ impl SwapOptions {
 const POLITE_WAIT: Duration = Duration::from_millis(2);
 
 /// Why a swap failed.
-enum Failure {
+pub(super) enum Failure {
     /// A database error; `statement` is the statement that failed, when its text
     /// helps place the error (the model's SQL).
     Db {
@@ -102,6 +107,8 @@ enum Failure {
     Interrupted,
     /// Anything else, as a complete one-line message.
     Message(String),
+    /// A seed that cannot be loaded (its file, its columns), as a complete message.
+    Seed(String),
 }
 
 impl From<tokio_postgres::Error> for Failure {
@@ -127,6 +134,14 @@ impl From<tokio_postgres::Error> for Step {
     }
 }
 
+/// What a swap builds under the temporary name.
+pub(crate) enum Build<'a> {
+    /// A model's compiled SQL.
+    Sql(&'a str),
+    /// A seed's CSV file.
+    Seed(&'a super::seed::SeedLoad),
+}
+
 /// Builds `node` from `sql` and swaps it in; see the module documentation.
 /// `suffix` is unique to the invocation (temporary and backup names derive from
 /// it). On failure the transaction is rolled back and the error is one line.
@@ -138,8 +153,31 @@ pub(crate) async fn materialize(
     opts: &SwapOptions,
     notify: &Notify<'_>,
 ) -> Result<Built, NodeFailure> {
+    let r = swap_in(client, node, Build::Sql(sql), suffix, opts, notify).await;
+    outcome(r, node, opts)
+}
+
+/// Loads a seed's CSV into a new table and swaps it in, as [`materialize`] does
+/// for a table model (see [`super::seed`]).
+pub(crate) async fn load_seed(
+    client: &mut Client,
+    node: &Node,
+    seed: &super::seed::SeedLoad,
+    suffix: &str,
+    opts: &SwapOptions,
+    notify: &Notify<'_>,
+) -> Result<Built, NodeFailure> {
+    let r = swap_in(client, node, Build::Seed(seed), suffix, opts, notify).await;
+    outcome(r, node, opts)
+}
+
+fn outcome(
+    r: Result<Built, Failure>,
+    node: &Node,
+    opts: &SwapOptions,
+) -> Result<Built, NodeFailure> {
     let display = format!("{}.{}", node.schema, node.alias);
-    match swap_in(client, node, sql, suffix, opts, notify).await {
+    match r {
         Ok(b) => Ok(b),
         // Whatever failed once the token was set failed because of it (a query
         // cancelled on the server, a wait cut short).
@@ -163,28 +201,28 @@ pub(crate) async fn materialize(
             sqlstate: None,
             message,
         }),
+        Err(Failure::Seed(message)) => Err(NodeFailure::Seed { message }),
     }
 }
 
 /// The names a swap works with.
-struct Names {
-    schema: String,
-    target: String,
-    tmp: String,
+pub(super) struct Names {
+    pub(super) schema: String,
+    pub(super) target: String,
+    pub(super) tmp: String,
     old: String,
     /// `schema.name` as users write it, for messages.
-    display: String,
+    pub(super) display: String,
 }
 
 async fn swap_in(
     client: &mut Client,
     node: &Node,
-    sql: &str,
+    build: Build<'_>,
     suffix: &str,
     opts: &SwapOptions,
     notify: &Notify<'_>,
 ) -> Result<Built, Failure> {
-    let sql = sql.trim().trim_end_matches(';').trim_end();
     let names = Names {
         schema: node.schema.clone(),
         target: node.alias.clone(),
@@ -195,8 +233,16 @@ async fn swap_in(
     let tx = client.transaction().await?;
     serialise(&tx, &names, opts, notify).await?;
 
-    let (message, code, rows) = match node.materialized {
-        Materialization::Table => {
+    let (message, code, rows) = match (build, node.materialized) {
+        (Build::Seed(seed), _) => super::seed::build(&tx, &names, seed, opts).await?,
+        (Build::Sql(_), Materialization::Seed) => {
+            return Err(Failure::Message(format!(
+                "{} is a seed: it is loaded from its CSV file, not built from SQL",
+                names.display
+            )))
+        }
+        (Build::Sql(sql), Materialization::Table) => {
+            let sql = sql.trim().trim_end_matches(';').trim_end();
             let statement = format!(
                 "create table {} as (\n{sql}\n)",
                 relation_name(&names.schema, &names.tmp)
@@ -207,7 +253,8 @@ async fn swap_in(
                 .map_err(|error| Failure::Db { error, statement })?;
             (format!("SELECT {n}"), "SELECT".to_string(), Some(n))
         }
-        Materialization::View => {
+        (Build::Sql(sql), Materialization::View) => {
+            let sql = sql.trim().trim_end_matches(';').trim_end();
             let statement = format!(
                 "create view {} as (\n{sql}\n)",
                 relation_name(&names.schema, &names.tmp)
@@ -230,7 +277,7 @@ async fn swap_in(
         // First build: nothing to lock, nobody can be reading it.
         rename(
             &tx,
-            node.materialized.as_str(),
+            node.materialized.relation_kind(),
             &names.schema,
             &names.tmp,
             &names.target,
@@ -597,7 +644,7 @@ async fn locked_swap_inner(
 
     if let Err(e) = rename(
         tx,
-        node.materialized.as_str(),
+        node.materialized.relation_kind(),
         &names.schema,
         &names.tmp,
         &names.target,
@@ -672,7 +719,7 @@ fn is_lock_wait(e: &tokio_postgres::Error) -> bool {
 }
 
 /// The OID and kind of `schema.name`, if it exists.
-async fn current(
+pub(super) async fn current(
     tx: &Transaction<'_>,
     schema: &str,
     name: &str,
@@ -813,7 +860,7 @@ async fn carry_over(
     notify: &Notify<'_>,
 ) -> Result<(), Failure> {
     let new = relation_name(&names.schema, &names.target);
-    let keyword = node.materialized.as_str();
+    let keyword = node.materialized.relation_kind();
     let rows = tx
         .query(
             "with new as (select to_regclass($2::text)::oid as oid),

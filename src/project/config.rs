@@ -65,7 +65,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
     };
     let is_str = matches!(v.value, YamlValue::Str(_));
     match key {
-        "enabled" | "full_refresh" | "store_failures" => {
+        "enabled" | "full_refresh" | "store_failures" | "quote_columns" => {
             if !matches!(v.value, YamlValue::Bool(_)) {
                 return Err(want("true or false"));
             }
@@ -107,6 +107,22 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         "freshness" if resource == Resource::Source => {
             FreshnessPolicy::from_yaml(v, at).map_err(|e| prefix(e, path))?;
         }
+        "column_types" => {
+            let ok = match &v.value {
+                YamlValue::Map(entries) => entries.iter().all(|(_, _, t)| t.as_str().is_some()),
+                YamlValue::Null => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(want(
+                    "a mapping of column names to PostgreSQL types, e.g. {code: varchar(3)}",
+                ));
+            }
+        }
+        "delimiter" => match v.as_str() {
+            Some(d) if d.chars().count() == 1 => {}
+            _ => return Err(want("one character, e.g. ';' or '|'")),
+        },
         "access" => match v.as_str() {
             Some("private" | "protected" | "public") => {}
             _ => return Err(want("'private', 'protected' or 'public'")),

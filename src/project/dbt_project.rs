@@ -26,10 +26,11 @@ pub(crate) struct ProjectFile {
     pub(crate) target_path: String,
     /// Project-level `vars:` (global ones and those scoped to this project).
     pub(crate) vars: Map<String, Value>,
-    /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`.
+    /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`, `seeds:`.
     pub(crate) models: Value,
     pub(crate) data_tests: Value,
     pub(crate) sources: Value,
+    pub(crate) seeds: Value,
 }
 
 /// Reads the parsed `dbt_project.yml` (`file` names it in messages).
@@ -87,6 +88,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
     let models = tree(&["models"], Resource::Model, warnings)?;
     let data_tests = tree(&["data_tests", "tests"], Resource::DataTest, warnings)?;
     let sources = tree(&["sources"], Resource::Source, warnings)?;
+    let seeds = tree(&["seeds"], Resource::Seed, warnings)?;
 
     // vars: top-level keys are global, except a key named after the project, whose
     // contents are scoped to it (dbt-core semantics) and take precedence.
@@ -129,6 +131,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
         models,
         data_tests,
         sources,
+        seeds,
         name,
     })
 }
@@ -169,7 +172,7 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
         | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
         | "clean-targets" | "vars" | "models" | "data_tests" | "tests" | "sources"
-        | "docs-paths" => Ok(()),
+        | "docs-paths" | "seeds" => Ok(()),
         "source-paths" => {
             warnings.push(
                 "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
@@ -203,7 +206,6 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         "quoting" => {
             refuse("quoting configuration is not supported yet (identifiers are always quoted)")
         }
-        "seeds" => refuse("seeds are not supported yet"),
         "snapshots" => refuse("snapshots are not supported yet"),
         "unit_tests" => refuse("unit tests are not supported yet"),
         "analyses" => refuse("analyses are not supported yet"),

@@ -6,7 +6,8 @@ use std::path::Path;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
-/// A `.sql` file of the project.
+/// A file of the project: a `.sql` file, a YAML property file, or a seed's CSV
+/// (whose `content` is left empty).
 #[derive(Debug, Clone)]
 pub(crate) struct SqlFile {
     /// Node name: the file stem.
@@ -21,6 +22,18 @@ pub(crate) struct SqlFile {
 
 /// Every file under `root/sub`, sorted by path so loading is deterministic.
 pub(super) fn walk(root: &Path, sub: &str, cancel: &Cancel) -> Result<Vec<SqlFile>> {
+    walk_reading(root, sub, cancel, &|_| true)
+}
+
+/// Like [`walk`], reading the contents only of the files `read` accepts (by
+/// name); the others come with empty contents (seeds: a CSV is read when it is
+/// loaded, not when the project is).
+pub(super) fn walk_reading(
+    root: &Path,
+    sub: &str,
+    cancel: &Cancel,
+    read: &dyn Fn(&str) -> bool,
+) -> Result<Vec<SqlFile>> {
     let base = root.join(sub);
     let mut out = Vec::new();
     if !base.is_dir() {
@@ -42,8 +55,12 @@ pub(super) fn walk(root: &Path, sub: &str, cancel: &Cancel) -> Result<Vec<SqlFil
                 stack.push(p);
                 continue;
             }
-            let content = std::fs::read_to_string(&p)
-                .map_err(|e| Error::usage(format!("cannot read {}: {e}", p.display())))?;
+            let content = if read(&fname) {
+                std::fs::read_to_string(&p)
+                    .map_err(|e| Error::usage(format!("cannot read {}: {e}", p.display())))?
+            } else {
+                String::new()
+            };
             cancel.check("while loading the project; nothing was run")?;
             let rel = p.strip_prefix(root).unwrap_or(&p);
             let within = p.strip_prefix(&base).unwrap_or(&p);

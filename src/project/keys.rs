@@ -15,6 +15,7 @@ pub(crate) enum Resource {
     Model,
     DataTest,
     Source,
+    Seed,
 }
 
 impl Resource {
@@ -24,6 +25,7 @@ impl Resource {
             Resource::Model => "models",
             Resource::DataTest => "data_tests",
             Resource::Source => "sources",
+            Resource::Seed => "seeds",
         }
     }
 }
@@ -77,6 +79,22 @@ const SOURCE: &[&str] = &[
     "description",
 ];
 
+const SEED: &[&str] = &[
+    "enabled",
+    "schema",
+    "alias",
+    "database",
+    "tags",
+    "meta",
+    "docs",
+    "group",
+    "description",
+    "full_refresh",
+    "column_types",
+    "quote_columns",
+    "delimiter",
+];
+
 /// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
 fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
     Some(match (resource, key) {
@@ -89,7 +107,6 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
         (_, "sql_header") => "sql_header is not supported yet",
         (_, "quoting") => "quoting configs are not supported yet (identifiers are always quoted)",
         (_, "on_configuration_change") => "materialized views are not supported yet",
-        (_, "column_types" | "quote_columns" | "delimiter") => "seeds are not supported yet",
         (Resource::Source, "loaded_at_query") => "loaded_at_query is not supported yet",
         (Resource::DataTest, "store_failures_as") => "store_failures_as is not supported yet",
         (Resource::DataTest, "schema" | "alias" | "database") => {
@@ -117,11 +134,14 @@ const INERT: &[&str] = &[
     "catalog_name",
     "cluster_by",
     "clustered_by",
+    // Seed configs, which change nothing on other resources.
+    "column_types",
     "compression",
     "concurrent_batches",
     "copy_grants",
     "databricks_compute",
     "databricks_tags",
+    "delimiter",
     "dist",
     "enable_refresh",
     "event_time",
@@ -156,6 +176,7 @@ const INERT: &[&str] = &[
     "partitions",
     "predicates",
     "query_tag",
+    "quote_columns",
     "refresh_interval_minutes",
     "refresh_mode",
     "require_partition_filter",
@@ -186,6 +207,7 @@ pub(crate) fn classify(resource: Resource, key: &str) -> KeyClass {
         Resource::Model => MODEL,
         Resource::DataTest => DATA_TEST,
         Resource::Source => SOURCE,
+        Resource::Seed => SEED,
     };
     if implemented.contains(&key) {
         KeyClass::Implemented
@@ -222,6 +244,15 @@ mod tests {
         assert_eq!(classify(Resource::Model, "cluster_by"), KeyClass::Inert);
         assert_eq!(classify(Resource::Model, "owner_team"), KeyClass::Custom);
         assert_eq!(classify(Resource::DataTest, "limit"), KeyClass::Implemented);
+        assert_eq!(
+            classify(Resource::Seed, "column_types"),
+            KeyClass::Implemented
+        );
+        assert!(matches!(
+            classify(Resource::Seed, "post-hook"),
+            KeyClass::Unsupported(_)
+        ));
+        assert_eq!(classify(Resource::Model, "delimiter"), KeyClass::Inert);
         assert!(matches!(
             classify(Resource::Source, "loaded_at_query"),
             KeyClass::Unsupported(_)

@@ -37,6 +37,7 @@ pub(crate) struct Project {
     pub(crate) model_paths: Vec<String>,
     pub(crate) macro_paths: Vec<String>,
     pub(crate) test_paths: Vec<String>,
+    pub(crate) seed_paths: Vec<String>,
     /// `target-path`, relative to the project directory unless absolute.
     pub(crate) target_path: String,
     /// Project-level `vars:` (global ones and those scoped to this project).
@@ -45,6 +46,8 @@ pub(crate) struct Project {
     pub(crate) models_config: Value,
     /// The `data_tests:` (or `tests:`) config tree of `dbt_project.yml`.
     pub(crate) tests_config: Value,
+    /// The `seeds:` config tree of `dbt_project.yml`.
+    pub(crate) seeds_config: Value,
     /// Sources disabled by config (`source.table`), so a `source()` to one can say so.
     pub(crate) disabled_sources: Vec<String>,
     /// Deprecations and custom keys found while reading, shown once loaded.
@@ -58,6 +61,10 @@ pub(crate) struct Project {
     pub(crate) sources: Vec<SourceTable>,
     /// Model properties from YAML, by model name.
     pub(crate) model_props: BTreeMap<String, ModelProps>,
+    /// Seeds: the `.csv` files of the seed paths (contents not read).
+    pub(crate) seeds: Vec<SqlFile>,
+    /// Seed properties from YAML, by seed name.
+    pub(crate) seed_props: BTreeMap<String, ModelProps>,
 }
 
 /// Reads the project in `dir`.
@@ -77,10 +84,12 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         model_paths: pf.model_paths,
         macro_paths: pf.macro_paths,
         test_paths: pf.test_paths,
+        seed_paths: pf.seed_paths.clone(),
         target_path: pf.target_path,
         vars: pf.vars,
         models_config: pf.models,
         tests_config: pf.data_tests,
+        seeds_config: pf.seeds,
         disabled_sources: Vec::new(),
         warnings: Vec::new(),
         docs: BTreeMap::new(),
@@ -89,10 +98,11 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         singular_tests: Vec::new(),
         sources: Vec::new(),
         model_props: BTreeMap::new(),
+        seeds: Vec::new(),
+        seed_props: BTreeMap::new(),
     };
     // Resources that are not built yet must not be skipped silently.
     for (paths, ext, what) in [
-        (&pf.seed_paths, ".csv", "seeds are not supported yet"),
         (
             &pf.snapshot_paths,
             ".sql",
@@ -158,8 +168,34 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         }
     }
 
+    for sp in project.seed_paths.clone() {
+        let is_csv = |name: &str| name.ends_with(".csv");
+        for f in files::walk_reading(dir, &sp, cancel, &|name| !is_csv(name))? {
+            if is_csv(&f.original_file_path) {
+                project.seeds.push(f);
+            } else if is_yml(&f) {
+                yml_files.push(f);
+            }
+        }
+    }
+
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for s in &project.seeds {
+        if let Some(other) = seen.insert(s.name.clone(), s.original_file_path.clone()) {
+            return Err(Error::usage(format!(
+                "two seeds are named '{}': {} and {}; rename one of the files",
+                s.name, other, s.original_file_path
+            )));
+        }
+    }
+    let seeds = std::mem::take(&mut seen);
     for m in &project.models {
+        if let Some(seed) = seeds.get(&m.name) {
+            return Err(Error::usage(format!(
+                "a model and a seed are both named '{}': {} and {}; rename one of the files, ref() could not tell them apart",
+                m.name, m.original_file_path, seed
+            )));
+        }
         if let Some(other) = seen.insert(m.name.clone(), m.original_file_path.clone()) {
             return Err(Error::usage(format!(
                 "two models are named '{}': {} and {}; rename one of the files",
@@ -168,6 +204,9 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         }
     }
 
+    // A folder that is both a model path and a seed path is read once.
+    let mut read_yml = std::collections::BTreeSet::new();
+    yml_files.retain(|f| read_yml.insert(f.original_file_path.clone()));
     for f in &yml_files {
         properties::read_properties(&mut project, f, &mut warnings)?;
     }
@@ -188,8 +227,10 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     });
     docs_paths.dedup();
     for dp in &docs_paths {
-        for f in files::walk(dir, dp, cancel)? {
-            if f.original_file_path.ends_with(".md") {
+        // Only the .md files are read: the docs paths also hold seeds' CSV files.
+        let is_md = |name: &str| name.ends_with(".md");
+        for f in files::walk_reading(dir, dp, cancel, &is_md)? {
+            if is_md(&f.original_file_path) {
                 docs::read(&f, &mut project.docs)?;
             }
         }

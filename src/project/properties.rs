@@ -86,10 +86,10 @@ pub(super) fn read_properties(
         };
         match key.as_str() {
             "sources" => read_sources(project, value, file, warnings)?,
-            "models" => read_models(project, value, file, warnings)?,
+            "models" => read_models(project, value, file, warnings, Resource::Model)?,
+            "seeds" => read_models(project, value, file, warnings, Resource::Seed)?,
             "version" | "exposures" | "metrics" | "semantic_models" | "saved_queries"
             | "groups" | "macros" | "anchors" | "data_tests" | "tests" => {}
-            "seeds" => return refuse("seeds are not supported yet"),
             "snapshots" => return refuse("snapshots are not supported yet"),
             "analyses" => return refuse("analyses are not supported yet"),
             "unit_tests" => return refuse("unit tests are not supported yet"),
@@ -235,17 +235,27 @@ fn columns_of(entry: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Vec<C
     Ok(out)
 }
 
+/// The `models:` or `seeds:` entries of a property file (`resource` says which).
 fn read_models(
     project: &mut Project,
     models: &Yaml,
     file: &str,
     warnings: &mut Warnings,
+    resource: Resource,
 ) -> Result<()> {
-    for m in list(models, "models", file)? {
-        let name = name_of(m, "a model entry", file)?;
-        if let Some(prev) = project.model_props.get(name) {
+    let (root, what) = match resource {
+        Resource::Seed => ("seeds", "seed"),
+        _ => ("models", "model"),
+    };
+    for m in list(models, root, file)? {
+        let name = name_of(m, &format!("a {what} entry"), file)?;
+        let known = match resource {
+            Resource::Seed => &project.seed_props,
+            _ => &project.model_props,
+        };
+        if let Some(prev) = known.get(name) {
             return Err(m.at(file).error(format!(
-                "model '{name}' already has properties in {}; keep one entry per model",
+                "{what} '{name}' already has properties in {}; keep one entry per {what}",
                 prev.file
             )));
         }
@@ -254,7 +264,7 @@ fn read_models(
             let at = At { file, line: *line };
             match k.as_str() {
                 "config" => {
-                    check_config_block(Resource::Model, v, &format!("models.{name}.config"), file, warnings)?;
+                    check_config_block(resource, v, &format!("{root}.{name}.config"), file, warnings)?;
                     if let Value::Object(c) = v.to_json() {
                         for (ck, cv) in c {
                             merge_config(&mut config, &ck, cv);
@@ -263,17 +273,17 @@ fn read_models(
                 }
                 // Older places of configs, which dbt 1.10 still reads as configs.
                 "meta" | "docs" | "tags" | "access" | "group" => {
-                    check_value(Resource::Model, k, v, &format!("models.{name}.{k}"), at, warnings)?;
+                    check_value(resource, k, v, &format!("{root}.{name}.{k}"), at, warnings)?;
                     merge_config(&mut config, k, v.to_json());
                 }
                 "versions" | "latest_version" => {
                     return Err(at.error(format!(
-                        "models.{name}.{k}: model versions are not supported yet; remove them or run this project with dbt-core"
+                        "{root}.{name}.{k}: model versions are not supported yet; remove them or run this project with dbt-core"
                     )))
                 }
                 "constraints" => {
                     return Err(at.error(format!(
-                        "models.{name}.constraints: constraints are not supported yet; remove them or run this project with dbt-core"
+                        "{root}.{name}.constraints: constraints are not supported yet; remove them or run this project with dbt-core"
                     )))
                 }
                 _ => {}
@@ -286,7 +296,10 @@ fn read_models(
             tests: tests_of(m, file, warnings)?,
             file: file.to_string(),
         };
-        project.model_props.insert(name.to_string(), props);
+        match resource {
+            Resource::Seed => project.seed_props.insert(name.to_string(), props),
+            _ => project.model_props.insert(name.to_string(), props),
+        };
     }
     Ok(())
 }

@@ -26,7 +26,11 @@ impl Renderer {
     ) -> Result<Vec<TestNode>> {
         let mut tests: Vec<TestNode> = Vec::new();
         for node in &manifest.nodes {
-            let Some(props) = project.model_props.get(&node.name) else {
+            let props = match node.resource_type {
+                "seed" => project.seed_props.get(&node.name),
+                _ => project.model_props.get(&node.name),
+            };
+            let Some(props) = props else {
                 continue;
             };
             let on = TestTarget {

@@ -44,6 +44,8 @@ struct Shared {
     vars: Map<String, Json>,
     /// Every model file name (enabled or not), for `ref` checks at parse time.
     model_names: BTreeSet<String>,
+    /// Every seed name (enabled or not): `ref` reaches seeds too.
+    seed_names: BTreeSet<String>,
     /// `(source, table)` → relation.
     sources: BTreeMap<(String, String), Relation>,
     /// Model name → relation; filled between the parse and compile phases.
@@ -140,6 +142,7 @@ impl Renderer {
             target_schema: settings.schema.clone(),
             vars,
             model_names: project.models.iter().map(|m| m.name.clone()).collect(),
+            seed_names: project.seeds.iter().map(|m| m.name.clone()).collect(),
             sources,
             relations: Mutex::default(),
             disabled: Mutex::default(),
@@ -234,9 +237,9 @@ impl Renderer {
                 _ => return Err(jerr("ref() takes a model name, e.g. ref('stg_orders')")),
             };
             let calls = calls_of(state)?;
-            if !sh.model_names.contains(&name) {
+            if !sh.model_names.contains(&name) && !sh.seed_names.contains(&name) {
                 return Err(jerr(format!(
-                    "ref('{name}'): there is no model named '{name}'; check the name or add models/…/{name}.sql"
+                    "ref('{name}'): there is no model or seed named '{name}'; check the name or add models/…/{name}.sql"
                 )));
             }
             calls.refs.lock().unwrap().push(name.clone());
@@ -250,7 +253,8 @@ impl Renderer {
                 })),
                 Phase::Compile => {
                     if sh.disabled.lock().unwrap().contains(&name) {
-                        return Err(jerr(format!("ref('{name}'): model '{name}' is disabled; enable it or remove the ref")));
+                        let what = if sh.seed_names.contains(&name) { "seed" } else { "model" };
+                        return Err(jerr(format!("ref('{name}'): {what} '{name}' is disabled; enable it or remove the ref")));
                     }
                     let rel = sh.relations.lock().unwrap().get(&name).cloned();
                     rel.map(Value::from_object).ok_or_else(|| jerr(format!("ref('{name}'): model '{name}' is unknown")))

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Materialization, Node, SourceNode};
 use crate::project::{check_call_config, Resource, Warnings};
-use crate::project::{merge_config, tree_config, Project};
+use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 
 use super::context::{node_json, Calls, Phase};
 use super::{template_error, Relation, Renderer};
@@ -50,25 +50,19 @@ impl Renderer {
             manifest.macros.push((name.clone(), file.clone()));
         }
 
-        // Parse phase: configs and dependencies.
+        // Seeds first: their configs need no rendering, and whether one is
+        // enabled decides whether a ref to it is valid.
         let mut parsed: Vec<(Node, Arc<Calls>)> = Vec::new();
-        for m in &project.models {
-            let dirs: Vec<String> = m.path.split('/').map(str::to_string).collect();
-            let mut fqn = vec![project.name.clone()];
-            fqn.extend(dirs[..dirs.len() - 1].iter().cloned());
-            fqn.push(m.name.clone());
-            let mut config = tree_config(
-                Resource::Model,
-                &project.models_config,
-                &project.name,
-                &fqn[1..],
-            );
-            let props = project.model_props.get(&m.name);
-            if let Some(p) = props {
-                for (k, v) in &p.config {
-                    merge_config(&mut config, k, v.clone());
-                }
+        for s in &project.seeds {
+            if let Some(node) = self.seed_node(project, s) {
+                parsed.push((node, Calls::new(Phase::Parse)));
             }
+        }
+
+        // Parse phase: configs and dependencies.
+        for m in &project.models {
+            let props = project.model_props.get(&m.name);
+            let (fqn, mut config) = fqn_and_config(project, m, Resource::Model, props);
             let calls = Calls::new(Phase::Parse);
             let this = Relation {
                 database: self.shared.database.clone(),
@@ -155,6 +149,9 @@ impl Renderer {
             parsed.push((node, calls));
         }
 
+        // Models first, then seeds, as dbt lists them.
+        parsed.sort_by_key(|(n, _)| n.resource_type == "seed");
+
         // Names: schema and alias through the project's overrides, if any.
         for (node, _) in parsed.iter_mut() {
             let custom_schema = node
@@ -223,11 +220,21 @@ impl Renderer {
                 return Err(Error::in_file(
                     file.to_string(),
                     format!(
-                        "ref('{r}') points at a disabled model; enable '{r}' or remove the ref"
+                        "ref('{r}') points at a disabled {}; enable '{r}' or remove the ref",
+                        if self.shared.seed_names.contains(r) {
+                            "seed"
+                        } else {
+                            "model"
+                        }
                     ),
                 ));
             }
-            let id = format!("model.{}.{r}", project.name);
+            let kind = if self.shared.seed_names.contains(r) {
+                "seed"
+            } else {
+                "model"
+            };
+            let id = format!("{kind}.{}.{r}", project.name);
             if !deps.contains(&id) {
                 deps.push(id);
             }
@@ -239,6 +246,42 @@ impl Renderer {
             }
         }
         Ok(deps)
+    }
+
+    /// The node of a seed's CSV file, with its config from the `seeds:` tree and
+    /// its YAML properties; `None` when it is disabled.
+    fn seed_node(&self, project: &Project, s: &SqlFile) -> Option<Node> {
+        let props = project.seed_props.get(&s.name);
+        let (fqn, config) = fqn_and_config(project, s, Resource::Seed, props);
+        if config.get("enabled").and_then(Json::as_bool) == Some(false) {
+            self.shared.disabled.lock().unwrap().insert(s.name.clone());
+            return None;
+        }
+        Some(Node {
+            unique_id: format!("seed.{}.{}", project.name, s.name),
+            name: s.name.clone(),
+            resource_type: "seed",
+            package_name: project.name.clone(),
+            path: s.path.clone(),
+            original_file_path: s.original_file_path.clone(),
+            fqn,
+            raw_code: String::new(),
+            compiled_code: None,
+            compile_error: None,
+            materialized: Materialization::Seed,
+            schema: String::new(),
+            alias: String::new(),
+            database: self.shared.database.clone(),
+            depends_on_nodes: Vec::new(),
+            depends_on_macros: Vec::new(),
+            refs: Vec::new(),
+            sources: Vec::new(),
+            description: props.map(|p| p.description.clone()).unwrap_or_default(),
+            columns: props.map(|p| p.columns.clone()).unwrap_or_default(),
+            patch_path: props.map(|p| format!("{}://{}", project.name, p.file)),
+            tags: tags_of(&config),
+            config,
+        })
     }
 
     /// Calls a project's `generate_schema_name`/`generate_alias_name` override, or
@@ -388,6 +431,31 @@ pub(super) fn is_run_time_error(e: &minijinja::Error) -> bool {
         e.kind(),
         minijinja::ErrorKind::UnknownFunction | minijinja::ErrorKind::UndefinedError
     )
+}
+
+/// A model's or seed's fqn (`[project, folders…, name]`) and its configs from
+/// the `dbt_project.yml` tree, then its YAML properties.
+fn fqn_and_config(
+    project: &Project,
+    f: &SqlFile,
+    resource: Resource,
+    props: Option<&ModelProps>,
+) -> (Vec<String>, Map<String, Json>) {
+    let dirs: Vec<String> = f.path.split('/').map(str::to_string).collect();
+    let mut fqn = vec![project.name.clone()];
+    fqn.extend(dirs[..dirs.len() - 1].iter().cloned());
+    fqn.push(f.name.clone());
+    let tree = match resource {
+        Resource::Seed => &project.seeds_config,
+        _ => &project.models_config,
+    };
+    let mut config = tree_config(resource, tree, &project.name, &fqn[1..]);
+    if let Some(p) = props {
+        for (k, v) in &p.config {
+            merge_config(&mut config, k, v.clone());
+        }
+    }
+    (fqn, config)
 }
 
 pub(super) fn tags_of(config: &Map<String, Json>) -> Vec<String> {

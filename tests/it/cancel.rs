@@ -10,31 +10,8 @@
 //! `/proc` or `pg_stat_activity`, never on sleeps.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-/// Polls `cond` until it holds; panics after a generous watchdog.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !cond() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting until {what}"
-        );
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM failed");
-}
 
 /// A mart `m` over `raw.src`, built once with `v = 1`.
 fn built_project(db: &TestDb) -> (tempfile::TempDir, String) {

@@ -17,4 +17,5 @@ mod guards;
 mod marts;
 mod safety;
 mod secrets;
+mod seeds;
 mod timeouts;
