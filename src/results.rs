@@ -56,6 +56,9 @@ pub(crate) enum NodeFailure {
     /// The node's configuration cannot be run (a test condition that is not a
     /// comparison, …).
     Config { message: String },
+    /// The model's columns do not match its enforced contract: dbt's message and
+    /// table of mismatches (several lines), then what to do.
+    Contract { message: String },
 }
 
 impl NodeFailure {
@@ -68,7 +71,8 @@ impl NodeFailure {
             | NodeFailure::Dependents { message }
             | NodeFailure::Connection { message }
             | NodeFailure::Interrupted { message }
-            | NodeFailure::Config { message } => message,
+            | NodeFailure::Config { message }
+            | NodeFailure::Contract { message } => message,
         }
     }
 
@@ -82,6 +86,7 @@ impl NodeFailure {
             NodeFailure::Connection { .. } => "Connection error",
             NodeFailure::Interrupted { .. } => "Interrupted",
             NodeFailure::Config { .. } => "Configuration error",
+            NodeFailure::Contract { .. } => "Contract error",
         }
     }
 

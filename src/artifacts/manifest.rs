@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::Manifest;
-use crate::project::FreshnessPolicy;
+use crate::manifest::{Manifest, Materialization, Node};
+use crate::project::{Constraint, FreshnessPolicy};
 
 const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 
@@ -20,10 +20,15 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         child_map.insert(n.unique_id.clone(), json!([]));
     }
     for n in &manifest.nodes {
+        let compiled = n.compiled_code.is_some();
         let columns: Map<String, Value> = n
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), json!({"name": c.name, "description": c.description, "data_type": c.data_type, "meta": {}, "tags": []})))
+            .declared_columns()
+            .into_iter()
+            .map(|c| {
+                let constraints: Vec<Value> =
+                    c.constraints.iter().map(|k| k.to_json(compiled)).collect();
+                (c.name.clone(), json!({"name": c.name, "description": c.description, "data_type": c.data_type, "constraints": constraints, "meta": {}, "tags": []}))
+            })
             .collect();
         nodes.insert(
             n.unique_id.clone(),
@@ -42,6 +47,8 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
                 "tags": n.tags,
                 "description": n.description,
                 "columns": columns,
+                "contract": {"enforced": n.contract.enforced, "alias_types": n.contract.alias_types, "checksum": contract_checksum(n)},
+                "constraints": n.constraints.iter().map(|k| k.to_json(compiled)).collect::<Vec<_>>(),
                 "patch_path": n.patch_path,
                 "raw_code": n.raw_code,
                 "language": "sql",
@@ -145,4 +152,32 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         "parent_map": parent_map,
         "child_map": child_map,
     })
+}
+
+/// dbt's `contract.checksum` of an enforced contract: the SHA-256 of each declared
+/// column (sorted by name) as `|name`, its data type and Python's repr of its
+/// constraints, then for a table its materialization and model-level constraints.
+fn contract_checksum(n: &Node) -> Option<String> {
+    if !n.contract.enforced {
+        return None;
+    }
+    let repr = |cs: &[Constraint]| {
+        let items: Vec<String> = cs.iter().map(Constraint::python_repr).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let mut columns = n.declared_columns();
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut state = String::new();
+    for c in columns {
+        state.push('|');
+        state.push_str(&c.name);
+        state.push_str(c.data_type.as_deref().unwrap_or("None"));
+        state.push_str(&repr(&c.constraints));
+    }
+    if n.materialized == Materialization::Table {
+        state.push_str("table");
+        state.push_str(&repr(&n.constraints));
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, state.as_bytes());
+    Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -7,6 +7,7 @@ mod common;
 
 mod cancel;
 mod connect;
+mod contracts;
 mod datatests;
 mod demo;
 mod engine;
