@@ -219,7 +219,9 @@ impl Output {
             for (head, msg) in failures {
                 self.blank();
                 self.emit("failure", "error", head, json!({}));
-                self.emit("failure_detail", "error", &format!("  {msg}"), json!({}));
+                // A contract's table of mismatches spans several lines.
+                let detail = format!("  {}", msg.replace('\n', "\n  "));
+                self.emit("failure_detail", "error", &detail, json!({}));
             }
         }
         self.blank();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::project::{Column, SourceTable};
+use crate::project::{Column, Constraint, Contract, SourceTable};
 
 /// Quotes an identifier for PostgreSQL: `"name"`, with embedded quotes doubled.
 pub(crate) fn quote_ident(s: &str) -> String {
@@ -97,13 +97,32 @@ pub(crate) struct Node {
     pub(crate) columns: Vec<Column>,
     /// YAML file that documents the model, as dbt's `patch_path`.
     pub(crate) patch_path: Option<String>,
+    /// That file (relative to the project) and the line of the model's entry.
+    pub(crate) properties_at: Option<(String, usize)>,
     pub(crate) tags: Vec<String>,
+    /// The `contract` config.
+    pub(crate) contract: Contract,
+    /// Model-level constraints (column-level ones are in `columns`).
+    pub(crate) constraints: Vec<Constraint>,
 }
 
 impl Node {
     /// `"database"."schema"."alias"`.
     pub(crate) fn relation_name(&self) -> String {
         full_relation_name(&self.database, &self.schema, &self.alias)
+    }
+
+    /// The columns of its properties as dbt keys them, by name: a name given
+    /// twice keeps its first place and its last entry.
+    pub(crate) fn declared_columns(&self) -> Vec<&Column> {
+        let mut out: Vec<&Column> = Vec::new();
+        for c in &self.columns {
+            match out.iter_mut().find(|o| o.name == c.name) {
+                Some(slot) => *slot = c,
+                None => out.push(c),
+            }
+        }
+        out
     }
 }
 

@@ -62,6 +62,9 @@ pub(crate) enum NodeFailure {
     /// A seed's CSV file cannot be loaded as it is (a malformed row, a column
     /// the existing table does not have, …).
     Seed { message: String },
+    /// The model's columns do not match its enforced contract: dbt's message and
+    /// table of mismatches (several lines), then what to do.
+    Contract { message: String },
 }
 
 impl NodeFailure {
@@ -77,6 +80,7 @@ impl NodeFailure {
             | NodeFailure::Config { message }
             | NodeFailure::Compile { message } => message,
             NodeFailure::Seed { message } => message,
+            NodeFailure::Contract { message } => message,
         }
     }
 
@@ -92,6 +96,7 @@ impl NodeFailure {
             NodeFailure::Config { .. } => "Configuration error",
             NodeFailure::Compile { .. } => "Compilation Error",
             NodeFailure::Seed { .. } => "Seed error",
+            NodeFailure::Contract { .. } => "Contract error",
         }
     }
 

@@ -5,8 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::{Manifest, Node, SourceNode, TestNode};
-use crate::project::FreshnessPolicy;
+use crate::manifest::{Manifest, Materialization, Node, SourceNode, TestNode};
+use crate::project::{Constraint, FreshnessPolicy};
 
 const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 
@@ -97,6 +97,22 @@ fn columns_json(columns: &[crate::project::Column]) -> Map<String, Value> {
         .collect()
 }
 
+/// A model's declared columns, with their data types and constraints.
+fn model_columns_json(n: &Node) -> Map<String, Value> {
+    let compiled = n.compiled_code.is_some();
+    n.declared_columns()
+        .into_iter()
+        .map(|c| {
+            let constraints: Vec<Value> =
+                c.constraints.iter().map(|k| k.to_json(compiled)).collect();
+            (
+                c.name.clone(),
+                json!({"name": c.name, "description": c.description, "data_type": c.data_type, "constraints": constraints, "meta": {}, "tags": c.tags}),
+            )
+        })
+        .collect()
+}
+
 /// A model's node in `manifest.json`.
 pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
     json!({
@@ -113,7 +129,9 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "config": model_config(n),
         "tags": n.tags,
         "description": n.description,
-        "columns": columns_json(&n.columns),
+        "columns": model_columns_json(n),
+        "contract": {"enforced": n.contract.enforced, "alias_types": n.contract.alias_types, "checksum": contract_checksum(n)},
+        "constraints": n.constraints.iter().map(|k| k.to_json(n.compiled_code.is_some())).collect::<Vec<_>>(),
         "patch_path": n.patch_path,
         "raw_code": n.raw_code,
         "language": "sql",
@@ -242,4 +260,32 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         "parent_map": parent_map,
         "child_map": child_map,
     })
+}
+
+/// dbt's `contract.checksum` of an enforced contract: the SHA-256 of each declared
+/// column (sorted by name) as `|name`, its data type and Python's repr of its
+/// constraints, then for a table its materialization and model-level constraints.
+fn contract_checksum(n: &Node) -> Option<String> {
+    if !n.contract.enforced {
+        return None;
+    }
+    let repr = |cs: &[Constraint]| {
+        let items: Vec<String> = cs.iter().map(Constraint::python_repr).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let mut columns = n.declared_columns();
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut state = String::new();
+    for c in columns {
+        state.push('|');
+        state.push_str(&c.name);
+        state.push_str(c.data_type.as_deref().unwrap_or("None"));
+        state.push_str(&repr(&c.constraints));
+    }
+    if n.materialized == Materialization::Table {
+        state.push_str("table");
+        state.push_str(&repr(&n.constraints));
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, state.as_bytes());
+    Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -4,7 +4,9 @@
 //! commands need (server version, target schemas).
 
 mod connect;
+mod contract;
 mod db_error;
+mod foreign_keys;
 mod pool;
 mod seed;
 mod swap;

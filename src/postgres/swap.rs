@@ -22,18 +22,24 @@
 //! 5. **Swap**: rename the old relation away and the new one in; re-point the views
 //!    that depend on the old one (anyone's, with `CREATE OR REPLACE VIEW` on their
 //!    definitions captured before the rename, so they keep their OID, owner,
-//!    grants, comments, options and the views built on them); carry the old
-//!    relation's grants (table and column) and comments over; drop the old one
-//!    without CASCADE.
+//!    grants, comments, options and the views built on them); carry the foreign
+//!    keys of other tables that reference it over ([`super::foreign_keys`]:
+//!    captured and dropped before the rename, added again after it, so PostgreSQL
+//!    re-validates them against the new rows); carry the old relation's grants
+//!    (table and column) and comments over; drop the old one without CASCADE.
+//!
+//! A contracted model ([`super::contract`]) has its columns checked before step 1,
+//! and its table is created with its declared columns and constraints in step 2.
 //!
 //! Dependent views are locked before the relation itself, in the order readers
 //! lock them (a query on a view locks the view, then what it reads), so a reader
-//! of a view and the swap cannot deadlock. Nothing is ever dropped silently: a
+//! of a view and the swap cannot deadlock; the tables whose foreign keys move are
+//! locked after the relation, as politely. Nothing is ever dropped silently: a
 //! dependent that cannot be carried over (a materialized view, a view the new
-//! relation no longer satisfies, a foreign key) fails the model with a message
-//! naming it, and the rollback leaves everything as it was. Every identifier is
-//! quoted and every value bound; statements that need a value inside DDL are
-//! built by the server with `format(%I, %L)`.
+//! relation no longer satisfies, a foreign key the new rows do not satisfy) fails
+//! the model with a message naming it, and the rollback leaves everything as it
+//! was. Every identifier is quoted and every value bound; statements that need a
+//! value inside DDL are built by the server with `format(%I, %L)`.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -47,6 +53,7 @@ use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
 use super::db_error::{describe_db_error, sql_failure, Privilege};
+use super::{contract, foreign_keys};
 
 /// Receives console lines while a swap waits (for another invocation, for locks).
 pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
@@ -103,6 +110,8 @@ pub(super) enum Failure {
     Busy(String),
     /// A dependent of the relation cannot follow it.
     Dependents(String),
+    /// The model's columns do not match its enforced contract (dbt's table).
+    Contract(String),
     /// The invocation was cancelled between statements.
     Interrupted,
     /// Anything else, as a complete one-line message.
@@ -194,6 +203,7 @@ fn outcome(
         Err(Failure::LockTimeout(message)) => Err(NodeFailure::LockTimeout { message }),
         Err(Failure::Busy(message)) => Err(NodeFailure::LockBusy { message }),
         Err(Failure::Dependents(message)) => Err(NodeFailure::Dependents { message }),
+        Err(Failure::Contract(message)) => Err(NodeFailure::Contract { message }),
         Err(Failure::Interrupted) => Err(NodeFailure::Interrupted {
             message: format!("stopped before the swap; {display} was left as it was"),
         }),
@@ -213,6 +223,9 @@ pub(super) struct Names {
     old: String,
     /// `schema.name` as users write it, for messages.
     pub(super) display: String,
+    /// Constraints of the new relation created under a temporary name, renamed
+    /// to their declared one once the old relation is gone: (temporary, declared).
+    renames: Vec<(String, String)>,
 }
 
 async fn swap_in(
@@ -223,14 +236,19 @@ async fn swap_in(
     opts: &SwapOptions,
     notify: &Notify<'_>,
 ) -> Result<Built, Failure> {
-    let names = Names {
+    let mut names = Names {
         schema: node.schema.clone(),
         target: node.alias.clone(),
         tmp: derived_name(&node.alias, &format!("__rt_new_{suffix}")),
         old: derived_name(&node.alias, &format!("__rt_old_{suffix}")),
         display: format!("{}.{}", node.schema, node.alias),
+        renames: Vec::new(),
     };
     let tx = client.transaction().await?;
+    if let (Build::Sql(sql), true) = (&build, node.contract.enforced) {
+        // Before anything is built or waited for, as dbt checks it.
+        contract::check(&tx, node, sql.trim().trim_end_matches(';').trim_end()).await?;
+    }
     serialise(&tx, &names, opts, notify).await?;
 
     let (message, code, rows) = match (build, node.materialized) {
@@ -240,6 +258,14 @@ async fn swap_in(
                 "{} is a seed: it is loaded from its CSV file, not built from SQL",
                 names.display
             )))
+        }
+        (Build::Sql(sql), Materialization::Table) if node.contract.enforced => {
+            let sql = sql.trim().trim_end_matches(';').trim_end();
+            let created =
+                contract::create_table(&tx, node, sql, &names.schema, &names.tmp, suffix).await?;
+            names.renames = created.renames;
+            let n = created.rows;
+            (format!("INSERT 0 {n}"), "INSERT".to_string(), Some(n))
         }
         (Build::Sql(sql), Materialization::Table) => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
@@ -283,6 +309,7 @@ async fn swap_in(
             &names.target,
         )
         .await?;
+        rename_constraints(&tx, &names).await?;
         tx.commit().await?;
         return Ok(built);
     }
@@ -629,6 +656,28 @@ async fn locked_swap_inner(
             }
         }
     }
+    // Foreign keys of other tables that reference the relation: captured and
+    // dropped now (their definitions name the relation, not its backup name),
+    // added again once the new version is in place.
+    let keys = if kind == b'v' as i8 {
+        Vec::new()
+    } else {
+        match foreign_keys::referencing(tx, old_oid).await {
+            Ok(k) => k,
+            Err(e) => return e.into(),
+        }
+    };
+    for oid in foreign_keys::tables(&keys) {
+        relations.push(oid);
+        match foreign_keys::lock(tx, oid, matches!(phase, Phase::Polite(_))).await {
+            Ok(()) => {}
+            Err(e) if is_lock_wait(&e) => return Step::Busy(Vec::new()),
+            Err(e) => return e.into(),
+        }
+    }
+    if let Err(e) = foreign_keys::drop_all(tx, &keys).await {
+        return e.into();
+    }
     let locked = Instant::now();
     let rename_old = format!(
         "alter {} {} rename to {}",
@@ -667,6 +716,12 @@ async fn locked_swap_inner(
             )));
         }
     }
+    if let Err(e) = foreign_keys::add_all(tx, &keys, &names.display).await {
+        if e.lock_wait {
+            return Step::Busy(Vec::new());
+        }
+        return Step::Failed(Failure::Dependents(e.message));
+    }
     if let Err(f) = carry_over(tx, old_oid, node, names, notify).await {
         return Step::Failed(f);
     }
@@ -677,6 +732,9 @@ async fn locked_swap_inner(
     );
     match tx.batch_execute(&drop_old).await {
         Ok(()) => {
+            if let Err(e) = rename_constraints(tx, names).await {
+                return e.into();
+            }
             log::debug!(
                 "{}: swapped in {:.1} ms under its locks",
                 names.display,
@@ -701,6 +759,51 @@ async fn locked_swap_inner(
     }
 }
 
+/// Once the new relation has its name (and the old one is gone): gives the
+/// constraints created under a temporary name their declared name, and those
+/// PostgreSQL named after the temporary name (`x__rt_new_…_pkey`) the name they
+/// would have had on a table created under its own name (`x_pkey`), where that
+/// name is free.
+async fn rename_constraints(
+    tx: &Transaction<'_>,
+    names: &Names,
+) -> Result<(), tokio_postgres::Error> {
+    let target = relation_name(&names.schema, &names.target);
+    for (temporary, declared) in &names.renames {
+        tx.batch_execute(&format!(
+            "alter table {target} rename constraint {} to {}",
+            quote_ident(temporary),
+            quote_ident(declared)
+        ))
+        .await?;
+    }
+    let rows = tx
+        .query(
+            "with k as (
+               select c.conname::text as old, $3::text || substr(c.conname, length($2::text) + 1) as new,
+                      c.conrelid, c.conindid, t.relnamespace
+               from pg_constraint c join pg_class t on t.oid = c.conrelid
+               where c.conrelid = to_regclass($1::text) and starts_with(c.conname::text, $2::text || '_'))
+             select old, new from k
+             where octet_length(new) <= 63
+               and not exists (select 1 from pg_constraint o where o.conrelid = k.conrelid and o.conname = k.new)
+               and (k.conindid = 0 or not exists (select 1 from pg_class r where r.relnamespace = k.relnamespace and r.relname = k.new))
+             order by 1",
+            &[&target, &names.tmp, &names.target],
+        )
+        .await?;
+    for r in rows {
+        let (old, new): (String, String) = (r.get(0), r.get(1));
+        tx.batch_execute(&format!(
+            "alter table {target} rename constraint {} to {}",
+            quote_ident(&old),
+            quote_ident(&new)
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// A relation listed a moment ago was dropped meanwhile (another invocation
 /// swapped a dependent view): look again rather than fail.
 fn vanished(e: &tokio_postgres::Error) -> bool {
@@ -711,7 +814,7 @@ fn vanished(e: &tokio_postgres::Error) -> bool {
         })
 }
 
-fn is_lock_wait(e: &tokio_postgres::Error) -> bool {
+pub(super) fn is_lock_wait(e: &tokio_postgres::Error) -> bool {
     // 55P03 is both a lock timeout and a failed NOWAIT; a deadlock is resolved the
     // same way: roll back to the savepoint and try again.
     e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
@@ -779,17 +882,10 @@ async fn dependents(
     oid: u32,
     names: &Names,
 ) -> Result<Vec<Dependent>, Failure> {
-    // Fully qualified definitions: with only pg_catalog on the search path,
-    // pg_get_viewdef qualifies every other name.
-    let saved: String = tx
-        .query_one("select current_setting('search_path')", &[])
-        .await?
-        .get(0);
-    tx.execute("select set_config('search_path', 'pg_catalog', true)", &[])
-        .await?;
-    let rows = tx
-        .query(
-            "select c.oid, c.relkind, n.nspname::text, c.relname::text,
+    // Fully qualified definitions (pg_get_viewdef).
+    let rows = query_qualified(
+        tx,
+        "select c.oid, c.relkind, n.nspname::text, c.relname::text,
                     pg_get_userbyid(c.relowner)::text,
                     case when c.relkind = 'v' then pg_get_viewdef(c.oid) end,
                     coalesce(array_to_string(c.reloptions, ', '), '')
@@ -799,11 +895,9 @@ async fn dependents(
                              where d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
                                and d.refobjid = $1 and r.ev_class <> $1)
              order by 3, 4",
-            &[&oid],
-        )
-        .await?;
-    tx.execute("select set_config('search_path', $1, true)", &[&saved])
-        .await?;
+        &[&oid],
+    )
+    .await?;
     let mut out = Vec::new();
     for r in rows {
         let kind: i8 = r.get(1);
@@ -847,6 +941,26 @@ async fn dependents(
         });
     }
     Ok(out)
+}
+
+/// Runs `query` with only pg_catalog on the search path, so that the
+/// definitions PostgreSQL prints (`pg_get_viewdef`, `pg_get_constraintdef`)
+/// qualify every other name.
+pub(super) async fn query_qualified(
+    tx: &Transaction<'_>,
+    query: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let saved: String = tx
+        .query_one("select current_setting('search_path')", &[])
+        .await?
+        .get(0);
+    tx.execute("select set_config('search_path', 'pg_catalog', true)", &[])
+        .await?;
+    let rows = tx.query(query, params).await?;
+    tx.execute("select set_config('search_path', $1, true)", &[&saved])
+        .await?;
+    Ok(rows)
 }
 
 /// Grants (table and column) and comments of the old relation, onto the new one
@@ -899,6 +1013,11 @@ async fn carry_over(
              indexes as (
                select null::text as stmt, format('index %s not carried over: it was made outside the model', i.indexrelid::regclass) as lost
                from pg_index i where i.indrelid = $1
+                 -- The index of a constraint the new version has too (a contract's
+                 -- primary key…) came with the model.
+                 and not exists (select 1 from pg_constraint k, pg_constraint nk, new
+                                 where k.conrelid = $1 and k.conindid = i.indexrelid and nk.conrelid = new.oid
+                                   and nk.contype = k.contype and pg_get_constraintdef(nk.oid) = pg_get_constraintdef(k.oid))
              )
              select stmt, lost from grants
              union all select stmt, lost from column_grants
@@ -1004,7 +1123,7 @@ fn describe_blockers(blockers: &[Blocker]) -> String {
 }
 
 /// A name of at most 63 bytes: `base` cut at a character boundary, then `suffix`.
-fn derived_name(base: &str, suffix: &str) -> String {
+pub(super) fn derived_name(base: &str, suffix: &str) -> String {
     let room = 63usize.saturating_sub(suffix.len());
     let mut end = base.len().min(room);
     while !base.is_char_boundary(end) {

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+use super::contract::check_contract;
 use super::keys::{classify, is_config_name, KeyClass, Resource};
 use super::yaml::{At, Yaml, YamlValue};
 
@@ -123,6 +124,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
             Some(d) if d.chars().count() == 1 => {}
             _ => return Err(want("one character, e.g. ';' or '|'")),
         },
+        "contract" if resource == Resource::Model => check_contract(v, path, at)?,
         "access" => match v.as_str() {
             Some("private" | "protected" | "public") => {}
             _ => return Err(want("'private', 'protected' or 'public'")),
@@ -484,9 +486,18 @@ fn merge_level(resource: Resource, out: &mut Map<String, Value>, level: &Value, 
     }
 }
 
-/// Sets one config key dbt's way: `tags` accumulate, everything else replaces.
+/// Sets one config key dbt's way: `tags` accumulate, `contract` is updated key by
+/// key, everything else replaces.
 pub(crate) fn merge_config(out: &mut Map<String, Value>, key: &str, value: Value) {
-    if key == "tags" {
+    if key == "contract" {
+        if let (Some(Value::Object(old)), Value::Object(new)) = (out.get_mut(key), &value) {
+            for (k, v) in new {
+                old.insert(k.clone(), v.clone());
+            }
+            return;
+        }
+        out.insert(key.to_string(), value);
+    } else if key == "tags" {
         let mut tags: Vec<Value> = match out.get("tags") {
             Some(Value::Array(a)) => a.clone(),
             _ => Vec::new(),

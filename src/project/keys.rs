@@ -53,6 +53,7 @@ const MODEL: &[&str] = &[
     "access",
     "description",
     "full_refresh",
+    "contract",
 ];
 
 const DATA_TEST: &[&str] = &[
@@ -102,7 +103,6 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
         (_, "grants") => "grants are not supported yet",
         (_, "indexes") => "indexes are not supported yet",
         (_, "persist_docs") => "persist_docs is not supported yet",
-        (_, "contract") => "model contracts are not supported yet",
         (_, "unlogged") => "unlogged tables are not supported yet",
         (_, "sql_header") => "sql_header is not supported yet",
         (_, "quoting") => "quoting configs are not supported yet (identifiers are always quoted)",
@@ -242,6 +242,7 @@ mod tests {
             KeyClass::Unsupported(_)
         ));
         assert_eq!(classify(Resource::Model, "cluster_by"), KeyClass::Inert);
+        assert_eq!(classify(Resource::Model, "contract"), KeyClass::Implemented);
         assert_eq!(classify(Resource::Model, "owner_team"), KeyClass::Custom);
         assert_eq!(classify(Resource::DataTest, "limit"), KeyClass::Implemented);
         assert_eq!(

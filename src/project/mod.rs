@@ -13,6 +13,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
 mod config;
+mod contract;
 mod dbt_project;
 mod docs;
 mod files;
@@ -24,6 +25,7 @@ pub(crate) use config::{
     check_call_config, merge_config, tree_config, valid_condition, FreshnessPolicy, Threshold,
     Warnings,
 };
+pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;
 pub(crate) use files::SqlFile;
 pub(crate) use keys::Resource;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 
 use super::config::{check_config_block, check_value, merge_config, FreshnessPolicy, Warnings};
+use super::contract::{check_data_type, read_constraints, Constraint, ConstraintKind, Level};
 use super::files::SqlFile;
 use super::keys::Resource;
 use super::yaml::{self, At, Yaml, YamlValue};
@@ -47,7 +48,11 @@ pub(crate) struct ModelProps {
     pub(crate) config: Map<String, Value>,
     pub(crate) columns: Vec<Column>,
     pub(crate) tests: Vec<Value>,
+    /// Model-level `constraints:`.
+    pub(crate) constraints: Vec<Constraint>,
     pub(crate) file: String,
+    /// The line of the model's entry.
+    pub(crate) line: usize,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -61,6 +66,12 @@ pub(crate) struct Column {
     /// The column's `tags:`, which its data tests inherit.
     #[serde(skip)]
     pub(crate) tags: Vec<String>,
+    /// Column-level `constraints:`.
+    #[serde(skip)]
+    pub(crate) constraints: Vec<Constraint>,
+    /// The line of the column's entry.
+    #[serde(skip)]
+    pub(crate) line: usize,
 }
 
 /// Reads one YAML property file into the project.
@@ -211,11 +222,6 @@ fn columns_of(entry: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Vec<C
         for (k, line, v) in c.entries() {
             let at = At { file, line: *line };
             match k.as_str() {
-                "constraints" => {
-                    return Err(at.error(format!(
-                        "column {name}: constraints are not supported yet; remove them or run this project with dbt-core"
-                    )))
-                }
                 "quote" if matches!(v.value, YamlValue::Bool(true)) => {
                     return Err(at.error(format!(
                         "column {name}: `quote: true` is not supported yet; remove it or run this project with dbt-core"
@@ -227,9 +233,17 @@ fn columns_of(entry: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Vec<C
         out.push(Column {
             name: name.to_string(),
             description: text(c, "description", file)?.unwrap_or_default(),
-            data_type: text(c, "data_type", file)?,
+            data_type: match c.get("data_type") {
+                Some(v) => check_data_type(v, name, file)?,
+                None => None,
+            },
             tests: tests_of(c, file, warnings)?,
             tags: tags(c, file)?,
+            constraints: match c.get("constraints") {
+                Some(v) => read_constraints(v, Level::Column, &format!("column {name}"), file)?,
+                None => Vec::new(),
+            },
+            line: c.line,
         });
     }
     Ok(out)
@@ -260,6 +274,7 @@ fn read_models(
             )));
         }
         let mut config = Map::new();
+        let mut constraints = Vec::new();
         for (k, line, v) in m.entries() {
             let at = At { file, line: *line };
             match k.as_str() {
@@ -272,7 +287,12 @@ fn read_models(
                     }
                 }
                 // Older places of configs, which dbt 1.10 still reads as configs.
-                "meta" | "docs" | "tags" | "access" | "group" => {
+                "meta" | "docs" | "tags" | "access" | "group" | "contract" => {
+                    if k == "contract" && m.get("config").and_then(|c| c.get("contract")).is_some() {
+                        return Err(at.error(format!(
+                            "{root}.{name}: `contract` is both under `config:` and a top-level key; keep the one under `config:`"
+                        )));
+                    }
                     check_value(resource, k, v, &format!("{root}.{name}.{k}"), at, warnings)?;
                     merge_config(&mut config, k, v.to_json());
                 }
@@ -282,24 +302,59 @@ fn read_models(
                     )))
                 }
                 "constraints" => {
-                    return Err(at.error(format!(
-                        "{root}.{name}.constraints: constraints are not supported yet; remove them or run this project with dbt-core"
-                    )))
+                    constraints = read_constraints(v, Level::Model, &format!("model {name}"), file)?
                 }
                 _ => {}
             }
         }
+        let columns = columns_of(m, file, warnings)?;
+        check_primary_keys(name, &columns, &constraints, m.at(file))?;
         let props = ModelProps {
             description: text(m, "description", file)?.unwrap_or_default(),
             config,
-            columns: columns_of(m, file, warnings)?,
+            columns,
             tests: tests_of(m, file, warnings)?,
+            constraints,
             file: file.to_string(),
+            line: m.line,
         };
         match resource {
             Resource::Seed => project.seed_props.insert(name.to_string(), props),
             _ => project.model_props.insert(name.to_string(), props),
         };
+    }
+    Ok(())
+}
+
+/// dbt's rule: one primary key, declared on one column or on the model.
+fn check_primary_keys(
+    model: &str,
+    columns: &[Column],
+    constraints: &[Constraint],
+    at: At<'_>,
+) -> Result<()> {
+    let is_pk = |c: &Constraint| c.kind == ConstraintKind::PrimaryKey;
+    let on_columns: Vec<&Column> = columns
+        .iter()
+        .filter(|c| c.constraints.iter().any(is_pk))
+        .collect();
+    if on_columns.len() > 1 {
+        let names: Vec<&str> = on_columns.iter().map(|c| c.name.as_str()).collect();
+        return Err(At {
+            line: on_columns[1].line,
+            ..at
+        }
+        .error(format!(
+            "model {model}: columns {} each have a primary_key constraint; a primary key of several columns is a model-level constraint (constraints: [{{type: primary_key, columns: [{}]}}])",
+            names.join(", "),
+            names.join(", ")
+        )));
+    }
+    if let (Some(col), Some(c)) = (on_columns.first(), constraints.iter().find(|c| is_pk(c))) {
+        return Err(At { line: c.line, ..at }.error(format!(
+            "model {model}: a primary key is declared both on column {} and at the model level; keep one",
+            col.name
+        )));
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ use crate::project::{Project, SqlFile};
 use crate::settings::Settings;
 
 mod context;
+mod contracts;
 mod data_tests;
 mod macros;
 mod parse;

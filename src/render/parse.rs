@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Materialization, Node, SourceNode};
-use crate::project::{check_call_config, Resource, Warnings};
+use crate::project::{check_call_config, Contract, Resource, Warnings};
 use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 
 use super::context::{node_json, Calls, Phase};
@@ -109,6 +109,11 @@ impl Renderer {
                 _ => Materialization::View,
             };
             let tags = tags_of(&config);
+            let contract = Contract::of(&config);
+            if config.contains_key("contract") {
+                // dbt's config holds the whole contract, defaults included.
+                config.insert("contract".into(), contract.to_json());
+            }
             let node = Node {
                 unique_id: format!("model.{}.{}", project.name, m.name),
                 name: m.name.clone(),
@@ -143,8 +148,11 @@ impl Renderer {
                     None => Vec::new(),
                 },
                 patch_path: props.map(|p| format!("{}://{}", project.name, p.file)),
+                properties_at: props.map(|p| (p.file.clone(), p.line)),
                 tags,
                 config,
+                contract,
+                constraints: props.map(|p| p.constraints.clone()).unwrap_or_default(),
             };
             parsed.push((node, calls));
         }
@@ -192,6 +200,7 @@ impl Renderer {
                     node.sources.push(st.clone());
                 }
             }
+            self.resolve_contract(project, node, &mut warnings)?;
         }
         manifest.nodes = parsed.into_iter().map(|(n, _)| n).collect();
         manifest.index();
@@ -279,6 +288,9 @@ impl Renderer {
             description: props.map(|p| p.description.clone()).unwrap_or_default(),
             columns: props.map(|p| p.columns.clone()).unwrap_or_default(),
             patch_path: props.map(|p| format!("{}://{}", project.name, p.file)),
+            properties_at: props.map(|p| (p.file.clone(), p.line)),
+            contract: Contract::default(),
+            constraints: Vec::new(),
             tags: tags_of(&config),
             config,
         })
