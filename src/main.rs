@@ -25,14 +25,17 @@ mod cli;
 mod commands;
 mod console;
 mod datatest;
+mod docs;
 mod error;
 mod execute;
+mod exposures;
 mod freshness;
 mod graph;
 mod manifest;
 mod postgres;
 mod project;
 mod render;
+mod report;
 mod results;
 mod settings;
 

@@ -20,7 +20,7 @@ pub(crate) struct SqlFile {
 }
 
 /// Every file under `root/sub`, sorted by path so loading is deterministic.
-pub(super) fn walk(root: &Path, sub: &str, cancel: &Cancel) -> Result<Vec<SqlFile>> {
+pub(crate) fn walk(root: &Path, sub: &str, cancel: &Cancel) -> Result<Vec<SqlFile>> {
     let base = root.join(sub);
     let mut out = Vec::new();
     if !base.is_dir() {

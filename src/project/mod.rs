@@ -18,7 +18,7 @@ mod properties;
 mod yaml;
 
 pub(crate) use config::{merge_config, tree_config};
-pub(crate) use files::SqlFile;
+pub(crate) use files::{walk, SqlFile};
 pub(crate) use properties::{Column, ModelProps, SourceTable};
 pub(crate) use yaml::parse_yaml;
 
