@@ -69,7 +69,11 @@ fn inline(text: &str) -> String {
 
 /// The first sentence-ish of a description, for lists and search.
 fn snippet(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat: String = text
+        .replace(['`', '*'], "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if flat.chars().count() <= max {
         flat
     } else {

@@ -3,11 +3,13 @@
 //! harness in [`common`] (the test cluster, a database per test, output
 //! normalised for snapshots).
 
+mod browser;
 mod common;
 
 mod connect;
 mod datatests;
 mod demo;
+mod docs;
 mod engine;
 mod marts;
 mod safety;
