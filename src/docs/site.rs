@@ -18,10 +18,12 @@ use crate::report::format::count;
 
 const CSS: &str = include_str!("assets/site.css");
 const JS: &str = include_str!("assets/site.js");
+/// What only the index needs: search results, zoom tools, focus.
+const INDEX_CSS: &str = include_str!("assets/index.css");
 
 /// Nodes drawn at most on a node page; beyond, its lineage is cut to the
 /// nearest levels and the overview's focus shows the rest.
-pub(crate) const PAGE_LINEAGE_MAX: usize = 80;
+pub(crate) const PAGE_LINEAGE_MAX: usize = 60;
 
 /// Descriptions are Markdown in dbt; this renders the common part: paragraphs,
 /// `code`, **bold**, and bullet lines.
@@ -564,7 +566,7 @@ fn search_index(docs: &Docs) -> Value {
 
 /// The overview: counts, latest run, lineage with zoom and focus, search, lists.
 pub(crate) fn index_page(docs: &Docs) -> String {
-    let mut s = head(&format!("{} · docs", docs.project), "");
+    let mut s = head(&format!("{} · docs", docs.project), INDEX_CSS);
     s.push_str(&topbar(&docs.project, "index.html"));
     s.push_str("<main>");
     let _ = write!(

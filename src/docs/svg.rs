@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use super::layout::{layout, Item, NODE_H};
+
 use super::model::{Docs, Kind};
 use crate::report::chart::esc;
 
@@ -85,11 +86,11 @@ pub(crate) fn lineage(
             .map(|st| format!(" st-{}", st.status.replace(' ', "-")))
             .unwrap_or_default();
         let (x, y, w) = (placed.x[i], placed.y[i], items[i].width);
-        let tip = format!("{} {}", node.kind.label(), node.id);
+        // Box height, corners and the kind's dot are in the CSS (SVG 2 geometry
+        // properties): a 2,000-node drawing is a third smaller for it.
         let body = format!(
-            r#"<rect width="{w:.0}" height="{NODE_H}" rx="4"/><circle cx="10" cy="11" r="4"/><text x="19" y="15">{}</text><title>{}</title>"#,
+            r#"<rect width="{w:.0}"/><circle/><text x="19" y="15">{}</text>"#,
             esc(&shown(&node.label)),
-            esc(&tip)
         );
         match &mode {
             Mode::Links { prefix, focus } => {
@@ -98,10 +99,9 @@ pub(crate) fn lineage(
                     Some(page) if i != *focus => {
                         let _ = write!(
                             s,
-                            r#"<a href="{prefix}{}"><g class="n k-{}{status}{cls}" data-id="{}" transform="translate({x:.0},{y:.0})">{body}</g></a>"#,
+                            r#"<a href="{prefix}{}"><g class="n k-{}{status}{cls}" transform="translate({x:.0},{y:.0})">{body}</g></a>"#,
                             esc(page),
                             node.kind.label(),
-                            esc(&node.id)
                         );
                     }
                     _ => {
@@ -112,9 +112,8 @@ pub(crate) fn lineage(
                         };
                         let _ = write!(
                             s,
-                            r#"{anchor}<g class="n k-{}{status}{cls}" data-id="{}" transform="translate({x:.0},{y:.0})">{body}</g>{}"#,
+                            r#"{anchor}<g class="n k-{}{status}{cls}" transform="translate({x:.0},{y:.0})">{body}</g>{}"#,
                             node.kind.label(),
-                            esc(&node.id),
                             if anchor.is_empty() { "" } else { "</a>" }
                         );
                     }
@@ -123,7 +122,9 @@ pub(crate) fn lineage(
             Mode::Overview => {
                 let _ = write!(
                     s,
-                    r#"<g class="n k-{}{status}" data-i="{i}" data-id="{}" transform="translate({x:.0},{y:.0})">{body}</g>"#,
+                    r#"<g class="n k-{}{status}" data-i="{i}" data-id="{}" transform="translate({x:.0},{y:.0})">{body}<title>{} {}</title></g>"#,
+                    node.kind.label(),
+                    esc(&node.id),
                     node.kind.label(),
                     esc(&node.id)
                 );

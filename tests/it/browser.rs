@@ -78,10 +78,14 @@ impl Browser {
         let path = lines.next().unwrap().trim().to_string();
         let stream = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
         stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let (ws, _) = tungstenite::client(format!("ws://127.0.0.1:{port}{path}"), stream)
             .expect("websocket handshake with chromium");
+        // From here on reads poll, so a wait can also watch its deadline.
+        ws.get_ref()
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut b = Browser {
             child,
             _profile: profile,

@@ -476,3 +476,113 @@ fn common_write_ok(root: &Path) {
         "version: 2\nexposures:\n  - name: weekly\n    type: dashboard\n    owner: {name: Ops}\n    depends_on: [\"ref('a')\"]\n",
     );
 }
+
+/// Load and search times of a generated site in headless Chromium, with dbt-core's
+/// site beside it when `RELUVIA_BENCH_DBT_SITE` names its target directory. Run by
+/// `bash bench/docs.sh`, which sets `RELUVIA_BENCH_SITE`.
+#[test]
+#[ignore = "a benchmark: bash bench/docs.sh"]
+fn bench_docs_site() {
+    let Ok(site) = std::env::var("RELUVIA_BENCH_SITE") else {
+        return;
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let load = "performance.getEntriesByType('navigation')[0].loadEventEnd";
+    let fcp =
+        "(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: -1}).startTime";
+    let mut b = Browser::launch();
+    let site = Path::new(&site);
+    let index = file_url(&site.join("index.html"));
+    let (mut loads, mut paints) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        b.open(&index);
+        b.assert_clean(&index);
+        loads.push(b.eval(load).as_f64().unwrap());
+        paints.push(b.eval(fcp).as_f64().unwrap());
+    }
+    let nodes = b.eval("document.querySelectorAll('#overview g.n').length");
+    println!(
+        "bench reluvia index.html ({nodes} nodes drawn): load {:.0} ms, first contentful paint {:.0} ms",
+        median(loads),
+        median(paints)
+    );
+    for term in ["fct_d3_1", "customer_id", "domain 7", "no_such_thing"] {
+        let mut times = Vec::new();
+        let mut hits = Value::Null;
+        for _ in 0..5 {
+            let r = b.eval(&format!(
+                "(() => {{ const t0 = performance.now(); const n = reluviaSearch({term:?}); document.body.offsetHeight; return [performance.now() - t0, n]; }})()"
+            ));
+            times.push(r[0].as_f64().unwrap());
+            hits = r[1].clone();
+        }
+        println!(
+            "bench reluvia search {term:?}: {:.1} ms, {hits} matches",
+            median(times)
+        );
+    }
+    let mut page = None;
+    for e in std::fs::read_dir(site.join("nodes")).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("model.") {
+            page = Some(e.path());
+            break;
+        }
+    }
+    if let Some(page) = page {
+        let url = file_url(&page);
+        let mut loads = Vec::new();
+        for _ in 0..5 {
+            b.open(&url);
+            b.assert_clean(&url);
+            loads.push(b.eval(load).as_f64().unwrap());
+        }
+        println!(
+            "bench reluvia node page {}: load {:.0} ms",
+            page.file_name().unwrap().to_string_lossy(),
+            median(loads)
+        );
+    }
+    let dbt = std::env::var("RELUVIA_BENCH_DBT_SITE").unwrap_or_default();
+    if dbt.is_empty() {
+        return;
+    }
+    let url = file_url(&Path::new(&dbt).join("static_index.html"));
+    let (mut loads, mut ready) = (Vec::new(), Vec::new());
+    let mut requests = 0;
+    for _ in 0..5 {
+        b.open(&url);
+        requests = b.requests().len();
+        loads.push(b.eval(load).as_f64().unwrap());
+        // The app has drawn its project tree once a model's name is on screen.
+        ready.push(
+            b.eval(
+                "new Promise(r => { const t = () => document.body.innerText.includes('fct_d0_0') ? r(performance.now()) : performance.now() > 60000 ? r(-1) : setTimeout(t, 10); t(); })",
+            )
+            .as_f64()
+            .unwrap(),
+        );
+    }
+    println!(
+        "bench dbt static_index.html: load {:.0} ms, project tree shown at {:.0} ms, {requests} requests",
+        median(loads),
+        median(ready)
+    );
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let r = b.eval(
+            "new Promise(r => { const q = document.querySelector('input[ng-model], input[placeholder*=\"earch\"]'); if (!q) return r(-1);
+               const before = document.body.innerText.length; const t0 = performance.now();
+               q.value = 'customer_id'; q.dispatchEvent(new Event('input', {bubbles: true}));
+               const t = () => document.body.innerText.length !== before ? r(performance.now() - t0) : performance.now() - t0 > 20000 ? r(-1) : setTimeout(t, 5); t(); })",
+        );
+        times.push(r.as_f64().unwrap());
+        b.eval("(() => { const q = document.querySelector('input[ng-model], input[placeholder*=\"earch\"]'); if (q) { q.value = ''; q.dispatchEvent(new Event('input', {bubbles: true})); } return new Promise(r => setTimeout(r, 300)); })()");
+    }
+    println!(
+        "bench dbt search \"customer_id\": {:.1} ms until the page changed (-1: no search box found)",
+        median(times)
+    );
+}
