@@ -64,7 +64,7 @@ YML
   dbt_site="$d"
 fi
 
-echo "headless Chromium (load: navigation start to the load event, median of 5; search: the page's own search of a term, median of 5):"
+echo "headless Chromium (load: navigation start to the load event; ours: median of 5 loads and of 5 searches per term; dbt: median of 3 loads, one search):"
 RELUVIA_BENCH_SITE="$ours" RELUVIA_BENCH_DBT_SITE="$dbt_site" \
   cargo test --release --quiet --test it bench_docs_site -- --ignored --nocapture 2>&1 \
   | grep -E "^(bench|test result)" || true

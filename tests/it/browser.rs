@@ -47,6 +47,8 @@ impl Browser {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
+                "--disable-breakpad",
+                "--disable-crash-reporter",
                 "--hide-scrollbars",
                 "--remote-debugging-port=0",
             ])
@@ -58,6 +60,8 @@ impl Browser {
             .unwrap_or_else(|e| {
                 panic!("cannot start {exe} ({e}): install Debian's chromium (`apt-get install chromium`, as .ci/run does) or set RELUVIA_CHROMIUM")
             });
+        // Killed if launching fails from here on (a panic drops it).
+        let mut guard = ChildGuard(Some(child));
         // Chromium writes its port and the browser's websocket path here.
         let port_file = profile.path().join("DevToolsActivePort");
         let started = Instant::now();
@@ -87,7 +91,7 @@ impl Browser {
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let mut b = Browser {
-            child,
+            child: guard.0.take().unwrap(),
             _profile: profile,
             ws,
             next: 0,
@@ -130,6 +134,11 @@ impl Browser {
 
     /// Sends a command (to the tab once attached) and waits for its result.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.call_within(method, params, 60)
+    }
+
+    /// [`Browser::call`] waiting up to `secs` seconds.
+    pub fn call_within(&mut self, method: &str, params: Value, secs: u64) -> Value {
         self.next += 1;
         let id = self.next;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -137,10 +146,10 @@ impl Browser {
             msg["sessionId"] = json!(self.session);
         }
         self.ws.send(Message::text(msg.to_string())).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let Some(v) = self.recv(deadline) else {
-                panic!("no answer to {method} in 60 s");
+                panic!("no answer to {method} in {secs} s");
             };
             if v.get("id").and_then(Value::as_u64) == Some(id) {
                 if let Some(e) = v.get("error") {
@@ -177,9 +186,15 @@ impl Browser {
 
     /// Evaluates `expr` in the page (awaiting a promise) and returns its value.
     pub fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call(
+        self.eval_within(expr, 60)
+    }
+
+    /// [`Browser::eval`] waiting up to `secs` seconds.
+    pub fn eval_within(&mut self, expr: &str, secs: u64) -> Value {
+        let r = self.call_within(
             "Runtime.evaluate",
             json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+            secs,
         );
         if let Some(e) = r.get("exceptionDetails") {
             panic!("{expr}: {e}");
@@ -254,6 +269,17 @@ impl Browser {
         std::fs::write(&path, png).unwrap();
         println!("screenshot: {}", path.display());
         path
+    }
+}
+
+struct ChildGuard(Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

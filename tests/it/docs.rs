@@ -550,39 +550,73 @@ fn bench_docs_site() {
         return;
     }
     let url = file_url(&Path::new(&dbt).join("static_index.html"));
+    // dbt's page reads its inlined manifest and catalog through requests whose
+    // protocol events carry them whole: with the Network domain on, the test would
+    // time its own protocol client rather than the page.
+    b.call("Network.disable", serde_json::json!({}));
     let (mut loads, mut ready) = (Vec::new(), Vec::new());
-    let mut requests = 0;
-    for _ in 0..5 {
+    for _ in 0..3 {
         b.open(&url);
-        requests = b.requests().len();
         loads.push(b.eval(load).as_f64().unwrap());
-        // The app has drawn its project tree once a model's name is on screen.
+        // The app is ready once its project tree has a link per model.
         ready.push(
-            b.eval(
-                "new Promise(r => { const t = () => document.body.innerText.includes('fct_d0_0') ? r(performance.now()) : performance.now() > 60000 ? r(-1) : setTimeout(t, 10); t(); })",
+            b.eval_within(
+                "new Promise(r => { const t = () => [...document.querySelectorAll('a')].some(a => a.textContent.trim() === 'fct_d0_0') ? r(performance.now()) : performance.now() > 170000 ? r(-1) : setTimeout(t, 25); t(); })",
+                180,
             )
             .as_f64()
             .unwrap(),
         );
     }
     println!(
-        "bench dbt static_index.html: load {:.0} ms, project tree shown at {:.0} ms, {requests} requests",
+        "bench dbt static_index.html: load {:.0} ms, project tree ready at {:.0} ms",
         median(loads),
         median(ready)
     );
-    let mut times = Vec::new();
-    for _ in 0..3 {
-        let r = b.eval(
-            "new Promise(r => { const q = document.querySelector('input[ng-model], input[placeholder*=\"earch\"]'); if (!q) return r(-1);
-               const before = document.body.innerText.length; const t0 = performance.now();
+    // One search: dbt's takes long enough on 2,000 models that one is the measure.
+    let took = b
+        .eval_within(
+            "new Promise(r => { const q = document.getElementById('search'); if (!q) return r(-1); const t0 = performance.now();
                q.value = 'customer_id'; q.dispatchEvent(new Event('input', {bubbles: true}));
-               const t = () => document.body.innerText.length !== before ? r(performance.now() - t0) : performance.now() - t0 > 20000 ? r(-1) : setTimeout(t, 5); t(); })",
-        );
-        times.push(r.as_f64().unwrap());
-        b.eval("(() => { const q = document.querySelector('input[ng-model], input[placeholder*=\"earch\"]'); if (q) { q.value = ''; q.dispatchEvent(new Event('input', {bubbles: true})); } return new Promise(r => setTimeout(r, 300)); })()");
-    }
+               const t = () => document.querySelectorAll('.search-result.ng-scope').length > 0 ? r(performance.now() - t0) : performance.now() - t0 > 300000 ? r(-1) : setTimeout(t, 5); t(); })",
+            330,
+        )
+        .as_f64()
+        .unwrap();
+    let times = vec![took];
     println!(
-        "bench dbt search \"customer_id\": {:.1} ms until the page changed (-1: no search box found)",
+        "bench dbt search \"customer_id\": {:.1} ms until results show (-1: none in 300 s)",
         median(times)
+    );
+}
+
+/// The browser checks can fail: a page that requests an image, logs an error and
+/// throws is caught by each of them.
+#[test]
+fn the_browser_checks_see_requests_console_errors_and_exceptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bad.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><body><img src=\"missing.png\"><script>console.error('boom'); throw new Error('thrown');</script></body></html>",
+    )
+    .unwrap();
+    let mut b = Browser::launch();
+    let url = file_url(&page);
+    b.open(&url);
+    let requests = b.requests();
+    assert!(
+        requests.iter().any(|r| r.ends_with("/missing.png")),
+        "{requests:?}"
+    );
+    let errors = b.errors().join("\n");
+    assert!(
+        errors.contains("boom") && errors.contains("thrown"),
+        "{errors}"
+    );
+    let clean = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.assert_clean(&url)));
+    assert!(
+        clean.is_err(),
+        "assert_clean passed a page with errors and requests"
     );
 }
