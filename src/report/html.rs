@@ -22,7 +22,7 @@ const COLORS: &[&str] = &[
 pub(crate) fn page_height(data: &ReportData) -> u32 {
     let funnels = data.funnels.len().min(12) as u32;
     let codes = data.failure_codes.len().min(8) as u32;
-    1900 + 34 * funnels + 26 * codes
+    2150 + 34 * funnels + 26 * codes
 }
 
 /// The relative change from `avg` to `v`, when both are defined and avg is not 0.
