@@ -74,6 +74,9 @@ pub(crate) enum Command {
         /// Leave the cluster running and print how to connect.
         #[arg(long)]
         keep: bool,
+        /// Where the executive report (report.html) and the docs site (docs/) go [default: reluvia-demo in the temporary directory].
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
         #[command(flatten)]
         sample: SampleArgs,
     },
@@ -107,6 +110,49 @@ pub(crate) enum Command {
     },
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
+    /// Write the executive report from the marts: one self-contained HTML file with inline SVG charts.
+    Report(ReportArgs),
+    /// Documentation: `docs generate` (catalog.json and a static site), `docs serve`.
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
+}
+
+/// What `report` writes.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ReportArgs {
+    /// Where to write the report [default: <target-path>/report.html].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// The UTC day to report, YYYY-MM-DD [default: the latest complete UTC day, yesterday].
+    #[arg(long, value_name = "DATE")]
+    pub(crate) date: Option<chrono::NaiveDate>,
+    /// Complete days shown in the trend charts (today, partial, comes after them).
+    #[arg(long, value_name = "N", default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub(crate) days: u32,
+    /// Also write a PNG of the report beside it (needs headless Chromium: `chromium`, or $RELUVIA_CHROMIUM).
+    #[arg(long)]
+    pub(crate) png: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DocsCommand {
+    /// Write catalog.json (from the database) and the documentation site (index.html and a page per node) into the target path.
+    Generate {
+        /// Write the site without reading the database: no catalog.json, column types from YAML only.
+        #[arg(long)]
+        no_catalog: bool,
+    },
+    /// Serve the generated site on localhost.
+    Serve {
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
 }
 
 /// Size and seed of generated raw data.

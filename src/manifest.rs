@@ -231,6 +231,33 @@ impl TestNode {
     }
 }
 
+/// An exposure (dbt's `Exposure`): something downstream that reads the project's
+/// nodes, a dashboard or a report, declared under `exposures:` in YAML. It never
+/// runs; it is documented and drawn in the lineage.
+#[derive(Debug, Clone)]
+pub(crate) struct Exposure {
+    /// `exposure.<project>.<name>`.
+    pub(crate) unique_id: String,
+    pub(crate) name: String,
+    pub(crate) label: Option<String>,
+    /// `dashboard`, `notebook`, `analysis`, `ml` or `application`.
+    pub(crate) kind: String,
+    pub(crate) description: String,
+    pub(crate) owner_name: Option<String>,
+    pub(crate) owner_email: Option<String>,
+    pub(crate) maturity: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) meta: Value,
+    /// The YAML file that declares it.
+    pub(crate) original_file_path: String,
+    pub(crate) fqn: Vec<String>,
+    pub(crate) refs: Vec<String>,
+    pub(crate) sources: Vec<(String, String)>,
+    /// Unique ids of the models and sources it reads.
+    pub(crate) depends_on_nodes: Vec<String>,
+}
+
 /// What a unique id names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NodeKind {
@@ -266,6 +293,8 @@ pub(crate) struct Manifest {
     pub(crate) disabled: Vec<String>,
     /// Deprecations and custom keys found while loading and parsing.
     pub(crate) warnings: Vec<String>,
+    /// Exposures: what reads the project downstream (never run).
+    pub(crate) exposures: Vec<Exposure>,
     /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
     slots: HashMap<String, Slot>,
 }

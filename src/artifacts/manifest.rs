@@ -242,6 +242,41 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         parent_map.insert(s.unique_id.clone(), json!([]));
         sources.insert(s.unique_id.clone(), source_json(manifest, s));
     }
+    let mut exposures = Map::new();
+    for x in &manifest.exposures {
+        parent_map.insert(x.unique_id.clone(), json!(x.depends_on_nodes));
+        for p in &x.depends_on_nodes {
+            if let Some(Value::Array(a)) = child_map.get_mut(p) {
+                a.push(json!(x.unique_id));
+            }
+        }
+        child_map.insert(x.unique_id.clone(), json!([]));
+        exposures.insert(
+            x.unique_id.clone(),
+            json!({
+                "name": x.name,
+                "resource_type": "exposure",
+                "package_name": manifest.project_name,
+                "path": x.original_file_path.split_once('/').map(|(_, p)| p).unwrap_or(&x.original_file_path),
+                "original_file_path": x.original_file_path,
+                "unique_id": x.unique_id,
+                "fqn": x.fqn,
+                "type": x.kind,
+                "owner": {"name": x.owner_name, "email": x.owner_email},
+                "description": x.description,
+                "label": x.label,
+                "maturity": x.maturity,
+                "meta": x.meta,
+                "tags": x.tags,
+                "config": {"enabled": true, "tags": x.tags, "meta": x.meta},
+                "url": x.url,
+                "depends_on": {"macros": [], "nodes": x.depends_on_nodes},
+                "refs": x.refs.iter().map(|r| json!({"name": r, "package": null, "version": null})).collect::<Vec<_>>(),
+                "sources": x.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
+                "metrics": [],
+            }),
+        );
+    }
     let macros: Map<String, Value> = manifest
         .macros
         .iter()
@@ -250,12 +285,14 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
             (id.clone(), json!({"name": name, "unique_id": id, "package_name": manifest.project_name, "original_file_path": file, "resource_type": "macro"}))
         })
         .collect();
+    let mut metadata = super::metadata(MANIFEST_SCHEMA, invocation_id);
+    metadata["project_name"] = json!(manifest.project_name);
     json!({
-        "metadata": super::metadata(MANIFEST_SCHEMA, invocation_id),
+        "metadata": metadata,
         "nodes": nodes,
         "sources": sources,
         "macros": macros,
-        "exposures": {}, "metrics": {}, "groups": {}, "selectors": {},
+        "exposures": exposures, "metrics": {}, "groups": {}, "selectors": {},
         "disabled": manifest.disabled.iter().map(|d| (format!("model.{}.{d}", manifest.project_name), json!([]))).collect::<Map<String, Value>>(),
         "parent_map": parent_map,
         "child_map": child_map,

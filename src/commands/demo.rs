@@ -1,11 +1,10 @@
 //! The demo, the README's first command: a throwaway PostgreSQL cluster, the
 //! bundled sample of raw data (deterministic, about 90 days ending today), the
-//! shipped project built and tested with `build`, and the executive summary.
+//! shipped project built and tested with `build`, the executive summary on stdout,
+//! and the executive report and the docs site written to `--output-dir`.
 //! Everything comes from the binary itself: the project is embedded at compile
 //! time (build.rs) and the sample data is generated.
 //!
-
-mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use crate::cli::{GlobalArgs, SampleArgs};
 use crate::console::Output;
 use crate::error::{Error, Result};
 use crate::execute::Job;
-use crate::postgres;
+use crate::report;
 use crate::settings::LogFormat;
 use reluvia_sample::cluster::Cluster;
 
@@ -40,7 +39,12 @@ fn write_project(dir: &Path) -> Result<()> {
 /// Runs the demo; returns the exit code. Progress goes to stderr, the summary to
 /// stdout. Cancelled at any step, it stops the cluster and removes its files (the
 /// cluster and the project folder go when their owners are dropped).
-pub(super) fn run(inv: &Invocation, keep: bool, sample: &SampleArgs) -> Result<i32> {
+pub(super) fn run(
+    inv: &Invocation,
+    keep: bool,
+    sample: &SampleArgs,
+    output_dir: &Path,
+) -> Result<i32> {
     let interrupted = || Error::interrupted("during the demo; the throwaway cluster was removed");
     eprintln!("demo: starting a throwaway PostgreSQL cluster");
     let cluster = Cluster::start().map_err(Error::runtime)?;
@@ -88,11 +92,29 @@ pub(super) fn run(inv: &Invocation, keep: bool, sample: &SampleArgs) -> Result<i
         return Err(interrupted());
     }
     if code == 0 {
-        let summary = inv.runtime.block_on(async {
-            let client = postgres::connect(&settings).await?;
-            report::executive_summary(&client, &settings.schema, 14).await
-        })?;
+        let loaded = super::load(settings.clone(), &inv.cancel)?;
+        let summary = inv
+            .runtime
+            .block_on(report::summary(&settings, &loaded.manifest, 14))?;
         println!("\n{summary}");
+        std::fs::create_dir_all(output_dir)
+            .map_err(|e| Error::runtime(format!("cannot create {}: {e}", output_dir.display())))?;
+        let options = report::ReportOptions {
+            output: Some(output_dir.join("report.html")),
+            ..Default::default()
+        };
+        let written = super::report::write(inv, settings.clone(), &options, &out)?;
+        let site = super::docs::generate(
+            inv,
+            settings.clone(),
+            &out,
+            Some(&output_dir.join("docs")),
+            false,
+        )?;
+        for p in &written {
+            println!("Executive report: {}", p.display());
+        }
+        println!("Documentation site: {}", site.display());
     } else {
         eprintln!("demo: build failed (exit {code}); the summary is not printed");
     }

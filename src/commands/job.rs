@@ -13,6 +13,7 @@ use crate::console::{plural, Counts, Output};
 use crate::error::Result;
 use crate::execute::{self, plan, Executed, Execution, Job};
 use crate::manifest::{Manifest, Materialization};
+use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
 
@@ -104,6 +105,9 @@ pub(super) fn run(
     if interrupted {
         out.error("interrupted: in-flight work was cancelled and rolled back; those models are as they were");
         return Ok(1);
+    }
+    if code == 0 && matches!(job, Job::Build { .. }) && settings.report_after_build {
+        super::report::write(inv, settings, &ReportOptions::default(), out)?;
     }
     Ok(code)
 }

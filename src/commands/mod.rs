@@ -7,10 +7,12 @@ mod about;
 mod compile;
 mod debug;
 mod demo;
+mod docs;
 mod freshness;
 mod generate;
 mod job;
 mod ls;
+mod report;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use crate::cli::{Cli, Command, GlobalArgs, LogFormatArg, SourceCommand};
 use crate::console::{plural, Output};
 use crate::error::Result;
 use crate::execute::Job;
+use crate::exposures;
 use crate::graph::Graph;
 use crate::manifest::{Manifest, TestKind};
 use crate::project::{self, Project};
@@ -76,8 +79,16 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
 
 fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
     // The demo brings its own database: it reads no connection settings.
-    if let Command::Demo { keep, sample } = command {
-        return match demo::run(inv, *keep, sample) {
+    if let Command::Demo {
+        keep,
+        sample,
+        output_dir,
+    } = command
+    {
+        let dir = output_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("reluvia-demo"));
+        return match demo::run(inv, *keep, sample, &dir) {
             Ok(code) => code,
             Err(e) => {
                 Output::new(LogFormat::Text).error(&e.to_string());
@@ -162,6 +173,8 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             },
         ),
         Command::Debug => debug::debug(inv, settings),
+        Command::Report(args) => report::report(inv, settings, args, &out),
+        Command::Docs { command } => docs::docs(inv, settings, global, command, &out),
     };
     match result {
         Ok(code) => code,
@@ -198,7 +211,13 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     let project: Project = project::load(&settings.project_dir, cancel)?;
     let invocation_id = uuid::Uuid::new_v4().to_string();
     let renderer = Renderer::new(&project, &settings, &invocation_id)?;
-    let manifest = renderer.build_manifest(&project)?;
+    let mut manifest = renderer.build_manifest(&project)?;
+    manifest.exposures = exposures::load(
+        &settings.project_dir,
+        &project.model_paths,
+        &manifest,
+        cancel,
+    )?;
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
     let target_dir = settings.resolve_target_path(&project.target_path);

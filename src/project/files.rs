@@ -21,7 +21,7 @@ pub(crate) struct SqlFile {
 }
 
 /// Every file under `root/sub`, sorted by path so loading is deterministic.
-pub(super) fn walk(root: &Path, sub: &str, cancel: &Cancel) -> Result<Vec<SqlFile>> {
+pub(crate) fn walk(root: &Path, sub: &str, cancel: &Cancel) -> Result<Vec<SqlFile>> {
     walk_reading(root, sub, cancel, &|_| true)
 }
 

@@ -27,7 +27,7 @@ pub(crate) use config::{
 };
 pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;
-pub(crate) use files::SqlFile;
+pub(crate) use files::{walk, SqlFile};
 pub(crate) use keys::Resource;
 pub(crate) use properties::{Column, ModelProps, SourceTable};
 pub(crate) use yaml::parse_yaml;

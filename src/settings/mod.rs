@@ -123,6 +123,7 @@ pub(crate) struct Settings {
     pub(crate) fail_fast: bool,
     pub(crate) check_freshness: bool,
     pub(crate) store_failures: bool,
+    pub(crate) report_after_build: bool,
     pub(crate) log_format: LogFormat,
     pub(crate) application_name: String,
     /// Where each value came from, for `debug` and error messages.

@@ -5,7 +5,11 @@ use crate::common::*;
 
 #[test]
 fn demo_prints_the_executive_summary_and_cleans_up() {
-    let out = clean_command().arg("demo").output().unwrap();
+    let outdir = tempfile::tempdir().unwrap();
+    let out = clean_command()
+        .args(["demo", "--output-dir", outdir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_code(&out, 0);
     let summary = stdout(&out);
     let err = stderr(&out);
@@ -15,12 +19,21 @@ fn demo_prints_the_executive_summary_and_cleans_up() {
     );
     assert!(err.contains("Completed successfully"), "{err}");
     assert!(err.contains("ERROR=0 SKIP=0"), "{err}");
-    // 14 days of KPIs ending today (UTC), in date order, under an aligned header.
+    // It fits a 100-column terminal.
+    for line in summary.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "wider than 100 columns: {line}"
+        );
+    }
+    // 14 days of KPIs ending today (UTC), in date order, under an aligned header
+    // with units; today is marked partial.
     let lines: Vec<&str> = summary.lines().collect();
     let header = lines
         .iter()
-        .position(|l| l.starts_with("date ") && l.contains("conv_rate"))
+        .position(|l| l.starts_with("date (UTC) ") && l.contains("conversion"))
         .expect("KPI header");
+    assert!(summary.contains("money in US dollars"), "{summary}");
     let days: Vec<&str> = lines[header + 2..header + 16]
         .iter()
         .map(|l| &l[..10])
@@ -31,8 +44,34 @@ fn demo_prints_the_executive_summary_and_cleans_up() {
         .map(|d| (today - chrono::Duration::days(d)).to_string())
         .collect();
     assert_eq!(days, expected);
-    assert!(lines[header + 1].starts_with("----------  "));
+    assert!(lines[header + 1].starts_with("------------  "));
+    assert!(
+        lines[header + 15].starts_with(&format!("{today} *")),
+        "{summary}"
+    );
+    assert!(
+        lines[header + 2].contains('$') && lines[header + 2].contains('%'),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("* {today} is today: a partial day, up to ")),
+        "{summary}"
+    );
     assert!(summary.contains("Conversion by funnel"), "{summary}");
+    assert!(
+        summary.contains("Failed charges by failure code"),
+        "{summary}"
+    );
+    // The report and the docs site, written where it says.
+    let report = outdir.path().join("report.html");
+    assert!(
+        summary.contains(&format!("Executive report: {}", report.display())),
+        "{summary}"
+    );
+    assert!(std::fs::read_to_string(&report).unwrap().contains("<svg"));
+    let site = outdir.path().join("docs/index.html");
+    assert!(summary.contains(&format!("Documentation site: {}", site.display())));
+    assert!(site.is_file());
     // No cluster left running: no postgres process of the demo's data directory.
     let ps = std::process::Command::new("ps")
         .args(["-eo", "args"])

@@ -3,6 +3,7 @@
 //! harness in [`common`] (the test cluster, a database per test, output
 //! normalised for snapshots).
 
+mod browser;
 mod common;
 
 mod advice;
@@ -11,6 +12,7 @@ mod connect;
 mod contracts;
 mod datatests;
 mod demo;
+mod docs;
 mod engine;
 mod fallbacks;
 mod fixtures;

@@ -83,7 +83,8 @@ def definitions(repo: Path, about_file: Path) -> None:
             problems.append(f"plugin.yml {name}: kind password is deprecated")
         if not s.get("label") or not s.get("description"):
             problems.append(f"plugin.yml {name}: label and description are required")
-    for command in ["build", "run", "seed", "test", "compile", "freshness", "debug", "demo", "about"]:
+    for command in ["build", "run", "seed", "test", "compile", "freshness", "debug", "demo", "about",
+                    "report", "docs-generate", "docs-serve"]:
         if command not in plugin.get("commands", {}):
             problems.append(f"plugin.yml: command {command} is missing")
 
