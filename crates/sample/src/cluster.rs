@@ -478,9 +478,14 @@ impl Cluster {
 
     fn init(&mut self, options: &ClusterOptions) -> Result<(), String> {
         let mut cmd = self.server_command("initdb");
-        cmd.arg("-D")
-            .arg(&self.data)
-            .args(["-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]);
+        cmd.arg("-D").arg(&self.data).args([
+            "-U",
+            USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]);
         if !options.durable {
             // Durability is pointless for a throwaway cluster and syncing is slow.
             cmd.arg("--no-sync");

@@ -66,10 +66,7 @@ pub const BENCH_DATA_ENV: &str = "RELUVIA_BENCH_PGDATA";
 fn bench_data_dir() -> PathBuf {
     std::env::var_os(BENCH_DATA_ENV)
         .filter(|d| !d.is_empty())
-        .map_or_else(
-            || PathBuf::from("/var/tmp/reluvia-bench-pg"),
-            PathBuf::from,
-        )
+        .map_or_else(|| PathBuf::from("/var/tmp/reluvia-bench-pg"), PathBuf::from)
 }
 
 /// Starts the benchmark cluster (a stock, durable server), or reuses the one running.
