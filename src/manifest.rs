@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::project::{Column, Constraint, Contract, SourceTable};
+use crate::project::{Column, Constraint, Contract, Hooks, SourceTable};
 
 /// Quotes an identifier for PostgreSQL: `"name"`, with embedded quotes doubled.
 pub(crate) fn quote_ident(s: &str) -> String {
@@ -104,6 +104,10 @@ pub(crate) struct Node {
     pub(crate) contract: Contract,
     /// Model-level constraints (column-level ones are in `columns`).
     pub(crate) constraints: Vec<Constraint>,
+    /// `pre-hook`/`post-hook` as configured (Jinja).
+    pub(crate) hooks: Hooks,
+    /// The hooks rendered with the node's context (by the compile phase).
+    pub(crate) rendered_hooks: Hooks,
 }
 
 impl Node {

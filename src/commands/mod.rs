@@ -240,38 +240,53 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
     for id in order {
         cancel.check("while compiling; nothing was run")?;
         let m = &loaded.manifest;
+        // A node's hooks are rendered with it: a hook that cannot be rendered fails
+        // the node at run time, as its SQL would.
+        let mut hooks = None;
         let (rendered, rel) = if let Some(node) = m.node(id) {
+            hooks = Some(loaded.renderer.render_hooks(node));
             if node.resource_type == "seed" {
-                continue; // a CSV file: nothing to compile
+                (None, String::new()) // a CSV file: nothing to compile
+            } else {
+                (
+                    Some(loaded.renderer.compile(node)),
+                    node.original_file_path.clone(),
+                )
             }
-            (
-                loaded.renderer.compile(node),
-                node.original_file_path.clone(),
-            )
         } else if let Some(t) = m.test(id) {
             // dbt's layout: generic tests under their YAML file, singular ones as is.
             let rel = match t.kind {
                 TestKind::Generic => format!("{}/{}.sql", t.original_file_path, t.file_name),
                 TestKind::Singular => t.original_file_path.clone(),
             };
-            (loaded.renderer.compile_test(t, m), rel)
+            (Some(loaded.renderer.compile_test(t, m)), rel)
         } else {
             continue;
         };
-        let (compiled, error) = match rendered {
-            Ok(sql) => {
+        let (compiled, mut error) = match rendered {
+            Some(Ok(sql)) => {
                 let path = artifacts::compiled_path(&loaded.target_dir, &project_name, &rel);
                 artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())?;
                 (Some(sql), None)
             }
-            Err(e) => {
-                failed += 1;
-                (None, Some(e.for_node(id).to_string()))
-            }
+            Some(Err(e)) => (None, Some(e.for_node(id).to_string())),
+            None => (None, None),
         };
+        let hooks = match hooks {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => {
+                error = error.or_else(|| Some(e.for_node(id).to_string()));
+                Default::default()
+            }
+            None => Default::default(),
+        };
+        if error.is_some() {
+            failed += 1;
+        }
         if let Some(node) = loaded.manifest.node_mut(id) {
             node.compiled_code = compiled;
             node.compile_error = error;
+            node.rendered_hooks = hooks;
         } else if let Some(t) = loaded.manifest.test_mut(id) {
             t.compiled_code = compiled;
             t.compile_error = error;

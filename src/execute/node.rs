@@ -151,7 +151,14 @@ impl NodeRunner {
     /// Reads a seed's CSV once to infer its columns, then loads it (see
     /// [`postgres::load_seed`]).
     async fn seed(&self, node: &Node) -> NodeResult {
-        let outcome = match self.load_seed(node).await {
+        // A seed's compile error is one of its hooks'.
+        let loaded = match &node.compile_error {
+            Some(message) => Err(NodeFailure::Compile {
+                message: message.clone(),
+            }),
+            None => self.load_seed(node).await,
+        };
+        let outcome = match loaded {
             Ok(built) => Outcome::Built(built),
             Err(f) => Outcome::Failed(f),
         };

@@ -7,6 +7,7 @@ mod connect;
 mod contract;
 mod db_error;
 mod foreign_keys;
+mod hooks;
 mod pool;
 mod seed;
 mod swap;

@@ -28,6 +28,11 @@
 //!    re-validates them against the new rows); carry the old relation's grants
 //!    (table and column) and comments over; drop the old one without CASCADE.
 //!
+//! A node's hooks ([`super::hooks`]) run around these steps as dbt runs them:
+//! `before_begin` pre-hooks before the transaction, the other pre-hooks after
+//! step 1, the other post-hooks after step 5 (before the commit: a failing one
+//! rolls the swap back), `after_commit` post-hooks after the commit.
+//!
 //! A contracted model ([`super::contract`]) has its columns checked before step 1,
 //! and its table is created with its declared columns and constraints in step 2.
 //!
@@ -53,7 +58,7 @@ use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
 use super::db_error::{describe_db_error, sql_failure, Privilege};
-use super::{contract, foreign_keys};
+use super::{contract, foreign_keys, hooks};
 
 /// Receives console lines while a swap waits (for another invocation, for locks).
 pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
@@ -180,6 +185,12 @@ pub(crate) async fn load_seed(
     outcome(r, node, opts)
 }
 
+/// The end of a committed swap: the `after_commit` post-hooks.
+async fn after_commit(client: &Client, node: &Node, built: Built) -> Result<Built, Failure> {
+    hooks::run(client, &node.rendered_hooks.post, false).await?;
+    Ok(built)
+}
+
 fn outcome(
     r: Result<Built, Failure>,
     node: &Node,
@@ -244,12 +255,14 @@ async fn swap_in(
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
+    hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
     if let (Build::Sql(sql), true) = (&build, node.contract.enforced) {
         // Before anything is built or waited for, as dbt checks it.
         contract::check(&tx, node, sql.trim().trim_end_matches(';').trim_end()).await?;
     }
     serialise(&tx, &names, opts, notify).await?;
+    hooks::run(&tx, &node.rendered_hooks.pre, true).await?;
 
     let (message, code, rows) = match (build, node.materialized) {
         (Build::Seed(seed), _) => super::seed::build(&tx, &names, seed, opts).await?,
@@ -310,8 +323,9 @@ async fn swap_in(
         )
         .await?;
         rename_constraints(&tx, &names).await?;
+        hooks::run(&tx, &node.rendered_hooks.post, true).await?;
         tx.commit().await?;
-        return Ok(built);
+        return after_commit(client, node, built).await;
     }
 
     tx.batch_execute("savepoint rt_built").await?;
@@ -325,7 +339,10 @@ async fn swap_in(
         loop {
             check_interrupted(opts)?;
             match locked_swap(&tx, node, &names, Phase::Polite(polite), notify).await {
-                Step::Done => return finish(tx, built, opts).await,
+                Step::Done => {
+                    let built = finish(tx, node, built, opts).await?;
+                    return after_commit(client, node, built).await;
+                }
                 Step::Failed(f) => return Err(f),
                 Step::Busy(_) => {
                     tx.batch_execute("rollback to savepoint rt_built").await?;
@@ -340,7 +357,10 @@ async fn swap_in(
         check_interrupted(opts)?;
         let relations =
             match locked_swap(&tx, node, &names, Phase::Firm(opts.lock_timeout), notify).await {
-                Step::Done => return finish(tx, built, opts).await,
+                Step::Done => {
+                    let built = finish(tx, node, built, opts).await?;
+                    return after_commit(client, node, built).await;
+                }
                 Step::Failed(f) => return Err(f),
                 Step::Busy(relations) => relations,
             };
@@ -377,7 +397,14 @@ async fn swap_in(
     }
 }
 
-async fn finish(tx: Transaction<'_>, built: Built, opts: &SwapOptions) -> Result<Built, Failure> {
+/// After the swap: the post-hooks that run inside the transaction, then the commit.
+async fn finish(
+    tx: Transaction<'_>,
+    node: &Node,
+    built: Built,
+    opts: &SwapOptions,
+) -> Result<Built, Failure> {
+    hooks::run(&tx, &node.rendered_hooks.post, true).await?;
     check_interrupted(opts)?;
     let t = Instant::now();
     tx.commit().await?;

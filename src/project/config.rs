@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 use super::contract::check_contract;
+use super::hooks::{check_hooks, hook_key, merge_hooks};
 use super::keys::{classify, is_config_name, KeyClass, Resource};
 use super::yaml::{At, Yaml, YamlValue};
 
@@ -125,6 +126,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
             _ => return Err(want("one character, e.g. ';' or '|'")),
         },
         "contract" if resource == Resource::Model => check_contract(v, path, at)?,
+        "pre-hook" | "post-hook" | "pre_hook" | "post_hook" => check_hooks(v, path, at)?,
         "access" => match v.as_str() {
             Some("private" | "protected" | "public") => {}
             _ => return Err(want("'private', 'protected' or 'public'")),
@@ -486,10 +488,13 @@ fn merge_level(resource: Resource, out: &mut Map<String, Value>, level: &Value, 
     }
 }
 
-/// Sets one config key dbt's way: `tags` accumulate, `contract` is updated key by
-/// key, everything else replaces.
+/// Sets one config key dbt's way: `tags` and hooks accumulate, `contract` is
+/// updated key by key, everything else replaces.
 pub(crate) fn merge_config(out: &mut Map<String, Value>, key: &str, value: Value) {
-    if key == "contract" {
+    if let Some(canonical) = hook_key(key) {
+        let merged = merge_hooks(out.get(canonical), &value);
+        out.insert(canonical.to_string(), merged);
+    } else if key == "contract" {
         if let (Some(Value::Object(old)), Value::Object(new)) = (out.get_mut(key), &value) {
             for (k, v) in new {
                 old.insert(k.clone(), v.clone());

@@ -54,6 +54,10 @@ const MODEL: &[&str] = &[
     "description",
     "full_refresh",
     "contract",
+    "pre-hook",
+    "post-hook",
+    "pre_hook",
+    "post_hook",
 ];
 
 const DATA_TEST: &[&str] = &[
@@ -94,12 +98,18 @@ const SEED: &[&str] = &[
     "column_types",
     "quote_columns",
     "delimiter",
+    "pre-hook",
+    "post-hook",
+    "pre_hook",
+    "post_hook",
 ];
 
 /// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
 fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
     Some(match (resource, key) {
-        (_, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") => "hooks are not supported yet",
+        (_, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") => {
+            "hooks of data tests and sources are not supported yet"
+        }
         (_, "grants") => "grants are not supported yet",
         (_, "indexes") => "indexes are not supported yet",
         (_, "persist_docs") => "persist_docs is not supported yet",
@@ -249,8 +259,9 @@ mod tests {
             classify(Resource::Seed, "column_types"),
             KeyClass::Implemented
         );
+        assert_eq!(classify(Resource::Seed, "post-hook"), KeyClass::Implemented);
         assert!(matches!(
-            classify(Resource::Seed, "post-hook"),
+            classify(Resource::DataTest, "pre-hook"),
             KeyClass::Unsupported(_)
         ));
         assert_eq!(classify(Resource::Model, "delimiter"), KeyClass::Inert);

@@ -17,6 +17,7 @@ mod contract;
 mod dbt_project;
 mod docs;
 mod files;
+mod hooks;
 mod keys;
 mod properties;
 mod yaml;
@@ -28,6 +29,7 @@ pub(crate) use config::{
 pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;
 pub(crate) use files::{walk, SqlFile};
+pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use keys::Resource;
 pub(crate) use properties::{Column, ModelProps, SourceTable};
 pub(crate) use yaml::parse_yaml;

@@ -334,6 +334,17 @@ impl Renderer {
         });
 
         env.add_function("is_incremental", || false);
+        // dbt's hook helpers: a hook config as JSON text, read back when configs
+        // are merged (project::hook_values).
+        for (name, inside) in [
+            ("before_begin", false),
+            ("in_transaction", true),
+            ("after_commit", false),
+        ] {
+            env.add_function(name, move |sql: String| -> String {
+                serde_json::json!({"sql": sql, "transaction": inside}).to_string()
+            });
+        }
         // dbt's `should_store_failures()`: the node's `store_failures` config, else
         // the `store_failures` setting.
         let store_all = Arc::new(std::sync::atomic::AtomicBool::new(settings.store_failures));

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Materialization, Node, SourceNode};
-use crate::project::{check_call_config, Contract, Resource, Warnings};
+use crate::project::{check_call_config, Contract, Hook, Hooks, Resource, Warnings};
 use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 
 use super::context::{node_json, Calls, Phase};
@@ -110,6 +110,7 @@ impl Renderer {
             };
             let tags = tags_of(&config);
             let contract = Contract::of(&config);
+            let hooks = Hooks::of(&config);
             if config.contains_key("contract") {
                 // dbt's config holds the whole contract, defaults included.
                 config.insert("contract".into(), contract.to_json());
@@ -153,6 +154,8 @@ impl Renderer {
                 config,
                 contract,
                 constraints: props.map(|p| p.constraints.clone()).unwrap_or_default(),
+                hooks,
+                rendered_hooks: Hooks::default(),
             };
             parsed.push((node, calls));
         }
@@ -292,6 +295,8 @@ impl Renderer {
             contract: Contract::default(),
             constraints: Vec::new(),
             tags: tags_of(&config),
+            hooks: Hooks::of(&config),
+            rendered_hooks: Hooks::default(),
             config,
         })
     }
@@ -352,17 +357,21 @@ impl Renderer {
         })
     }
 
-    /// Renders the SQL of `node` with every relation resolved.
-    pub(crate) fn compile(&self, node: &Node) -> Result<String> {
+    /// The context `node`'s SQL and hooks are rendered in: `this` is its relation.
+    fn compile_context(&self, node: &Node) -> Value {
         let calls = Calls::new(Phase::Compile);
         let this = Relation {
             database: node.database.clone(),
             schema: node.schema.clone(),
             identifier: node.alias.clone(),
-
             filter: None,
         };
-        let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
+        self.context(&calls, this, node.config.clone(), node_json(node))
+    }
+
+    /// Renders the SQL of `node` with every relation resolved.
+    pub(crate) fn compile(&self, node: &Node) -> Result<String> {
+        let ctx = self.compile_context(node);
         let tmpl = self
             .env
             .get_template(&node.original_file_path)
@@ -374,6 +383,43 @@ impl Renderer {
             return Err(empty_model(&node.original_file_path, &node.name).for_node(&node.unique_id));
         }
         Ok(sql.trim().to_string())
+    }
+
+    /// Renders the hooks of `node` with its context (`this`, `config`, `ref` …),
+    /// as dbt renders them before it runs them. A hook that renders to nothing
+    /// is left out.
+    pub(crate) fn render_hooks(&self, node: &Node) -> Result<Hooks> {
+        let mut out = Hooks::default();
+        for (which, hooks, slot) in [
+            ("pre-hook", &node.hooks.pre, &mut out.pre),
+            ("post-hook", &node.hooks.post, &mut out.post),
+        ] {
+            for (i, h) in hooks.iter().enumerate() {
+                let sql = self
+                    .env
+                    .render_str(&h.sql, self.compile_context(node))
+                    .map_err(|e| {
+                        Error::usage(format!(
+                            "{which} {} of {}: {}",
+                            i + 1,
+                            node.name,
+                            e.detail()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| e.kind().to_string())
+                        ))
+                        .at(node.original_file_path.clone(), None)
+                        .for_node(&node.unique_id)
+                    })?;
+                let sql = sql.trim();
+                if !sql.is_empty() {
+                    slot.push(Hook {
+                        sql: sql.to_string(),
+                        transaction: h.transaction,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
