@@ -115,6 +115,9 @@ impl Output {
             Outcome::Built(_) if seed => {
                 ("OK loaded", "32", format!("[{detail} in {seconds:.2}s]"))
             }
+            Outcome::Built(_) if what.starts_with("hook: ") => {
+                ("OK", "32", format!("[OK in {seconds:.2}s]"))
+            }
             Outcome::Built(_) => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
             Outcome::Tested(_) => match status {
                 Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
@@ -122,7 +125,7 @@ impl Output {
                 _ => ("FAIL", "31", format!("[FAIL {detail} in {seconds:.2}s]")),
             },
             Outcome::Failed(f) => (
-                if what.starts_with("test ") {
+                if what.starts_with("test ") || what.starts_with("hook: ") {
                     "ERROR"
                 } else if seed {
                     "ERROR loading"

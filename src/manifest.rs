@@ -110,6 +110,20 @@ pub(crate) struct Node {
     pub(crate) rendered_hooks: Hooks,
 }
 
+/// An `on-run-start` or `on-run-end` hook of `dbt_project.yml` (dbt's
+/// `operation` node).
+#[derive(Debug, Clone)]
+pub(crate) struct RunHook {
+    /// `operation.<project>.<project>-on-run-start-<index>`.
+    pub(crate) unique_id: String,
+    /// `<project>.on-run-start.<index>`, as the console names it.
+    pub(crate) name: String,
+    /// As written (Jinja, rendered when it runs).
+    pub(crate) sql: String,
+    /// `on-run-end` (else `on-run-start`).
+    pub(crate) end: bool,
+}
+
 impl Node {
     /// `"database"."schema"."alias"`.
     pub(crate) fn relation_name(&self) -> String {
@@ -299,6 +313,8 @@ pub(crate) struct Manifest {
     pub(crate) warnings: Vec<String>,
     /// Exposures: what reads the project downstream (never run).
     pub(crate) exposures: Vec<Exposure>,
+    /// `on-run-start` then `on-run-end` hooks, in order.
+    pub(crate) run_hooks: Vec<RunHook>,
     /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
     slots: HashMap<String, Slot>,
 }

@@ -11,8 +11,9 @@ use crate::artifacts;
 use crate::cli::GlobalArgs;
 use crate::console::{plural, Counts, Output};
 use crate::error::Result;
-use crate::execute::{self, plan, Executed, Execution, Job};
+use crate::execute::{self, plan, Executed, Execution, Job, RenderedRunHook};
 use crate::manifest::{Manifest, Materialization};
+use crate::render;
 use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
@@ -74,6 +75,19 @@ pub(super) fn run(
         )?;
         return Ok(0);
     }
+    let run_hooks = loaded.manifest.run_hooks.clone();
+    let render_run_hooks = |end: bool, extra: serde_json::Value| -> Vec<RenderedRunHook> {
+        run_hooks
+            .iter()
+            .filter(|h| h.end == end)
+            .map(|h| RenderedRunHook {
+                unique_id: h.unique_id.clone(),
+                name: h.name.clone(),
+                sql: loaded.renderer.render_run_hook(h, extra.clone()),
+            })
+            .collect()
+    };
+    let on_run_start = render_run_hooks(false, json!({}));
     let manifest = Arc::new(loaded.manifest);
     let execution = Execution {
         settings: settings.clone(),
@@ -87,14 +101,20 @@ pub(super) fn run(
         store_failures,
         check_freshness,
         full_refresh,
+        on_run_start,
     };
-    let (results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
+    let (mut results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
         Executed::Ran {
             results,
             interrupted,
         } => (results, interrupted),
         Executed::StaleSources => return Ok(1), // nothing was built
     };
+    if !interrupted {
+        let on_run_end = render_run_hooks(true, render::run_end_context(&manifest, &results));
+        let ran = execute::run_end_hooks(&settings, &on_run_end, out, &inv.cancel);
+        results.extend(inv.runtime.block_on(ran)?);
+    }
     let elapsed = started.elapsed().as_secs_f64();
     artifacts::write_json(
         &loaded.target_dir,
@@ -126,7 +146,13 @@ fn summarize(
         let label = match (manifest.node(&r.unique_id), manifest.test(&r.unique_id)) {
             (Some(n), _) => format!("{} {} ({})", n.resource_type, n.name, n.original_file_path),
             (_, Some(t)) => format!("test {} ({})", t.name, t.original_file_path),
-            _ => r.unique_id.clone(),
+            _ => match r.unique_id.strip_prefix("operation.") {
+                Some(op) => format!(
+                    "operation {} (dbt_project.yml)",
+                    op.split_once('.').map_or(op, |(_, name)| name)
+                ),
+                None => r.unique_id.clone(),
+            },
         };
         match r.status() {
             Status::Success | Status::Pass => counts.pass += 1,
@@ -150,8 +176,14 @@ fn summarize(
             None => tests += 1,
         }
     }
+    let hooks = manifest
+        .run_hooks
+        .iter()
+        .filter(|h| results.iter().any(|r| r.unique_id == h.unique_id))
+        .count();
     let mut what = Vec::new();
     for (n, label) in [
+        (hooks, "project hook"),
         (seeds, "seed"),
         (tables, "table model"),
         (views, "view model"),

@@ -1,10 +1,12 @@
 //! Executing a job (`run`, `test`, `build`): its [`plan`], then on one connection
-//! the optional freshness gate and the target schemas, then the [`scheduler`] over
-//! a pool of connections, each node run by [`node`]. Cancellation stops new work,
+//! the optional freshness gate, the target schemas and the `on-run-start` hooks
+//! ([`run_hooks`]), then the [`scheduler`] over a pool of connections, each node
+//! run by [`node`]; [`run_end_hooks`] runs the `on-run-end` hooks after it. Cancellation stops new work,
 //! cancels the running statements on the server and skips the rest.
 
 mod node;
 mod plan;
+mod run_hooks;
 mod scheduler;
 
 use std::collections::BTreeSet;
@@ -24,6 +26,7 @@ use crate::results::NodeResult;
 use crate::settings::Settings;
 
 pub(crate) use plan::{plan, Job};
+pub(crate) use run_hooks::RenderedRunHook;
 
 /// Everything an execution needs: the compiled manifest, the ids to run in
 /// dependency order and the graph they run on.
@@ -40,6 +43,8 @@ pub(crate) struct Execution {
     pub(crate) check_freshness: bool,
     /// `--full-refresh` (seeds are recreated rather than reloaded).
     pub(crate) full_refresh: bool,
+    /// The `on-run-start` hooks, rendered.
+    pub(crate) on_run_start: Vec<RenderedRunHook>,
 }
 
 /// How an execution ended.
@@ -68,6 +73,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         store_failures,
         check_freshness,
         full_refresh,
+        on_run_start,
     } = ex;
     let first =
         postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
@@ -142,8 +148,6 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         )
         .await?;
     }
-    let pool = Arc::new(Pool::new(settings.clone(), settings.threads));
-    pool.adopt(first);
     out.info(
         "concurrency",
         &format!(
@@ -154,6 +158,12 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         ),
     );
     out.blank();
+    let start_results = run_hooks::run(&first, &on_run_start, &out, &cancel).await;
+    if !on_run_start.is_empty() {
+        out.blank();
+    }
+    let pool = Arc::new(Pool::new(settings.clone(), settings.threads));
+    pool.adopt(first);
 
     let runner = Arc::new(node::NodeRunner {
         manifest: manifest.clone(),
@@ -192,7 +202,23 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
     .await;
     log::debug!("connections opened: {}", pool.opened());
     Ok(Executed::Ran {
-        results,
+        results: start_results.into_iter().chain(results).collect(),
         interrupted,
     })
+}
+
+/// Connects and runs the `on-run-end` hooks, once the job's nodes are done.
+pub(crate) async fn run_end_hooks(
+    settings: &Settings,
+    hooks: &[RenderedRunHook],
+    out: &Arc<Output>,
+    cancel: &Cancel,
+) -> Result<Vec<NodeResult>> {
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client =
+        postgres::connect_with_retry(settings, cancel, &|m| out.warn("connect_retry", m)).await?;
+    out.blank();
+    Ok(run_hooks::run(&client, hooks, out, cancel).await)
 }

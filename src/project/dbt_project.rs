@@ -31,6 +31,9 @@ pub(crate) struct ProjectFile {
     pub(crate) data_tests: Value,
     pub(crate) sources: Value,
     pub(crate) seeds: Value,
+    /// `on-run-start` and `on-run-end`: SQL (Jinja) run before and after a job.
+    pub(crate) on_run_start: Vec<String>,
+    pub(crate) on_run_end: Vec<String>,
 }
 
 /// Reads the parsed `dbt_project.yml` (`file` names it in messages).
@@ -115,7 +118,29 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
             }
         }
     }
+    let run_hooks = |key: &str| -> Result<Vec<String>> {
+        let Some(v) = doc.get(key) else {
+            return Ok(Vec::new());
+        };
+        let want = |y: &Yaml| {
+            y.at(file).error(format!(
+                "{key}: expected SQL text or a list of SQL texts, got {}",
+                y.kind()
+            ))
+        };
+        match &v.value {
+            YamlValue::Null => Ok(Vec::new()),
+            YamlValue::Str(s) => Ok(vec![s.clone()]),
+            YamlValue::Seq(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| want(i)))
+                .collect(),
+            _ => Err(want(v)),
+        }
+    };
     Ok(ProjectFile {
+        on_run_start: run_hooks("on-run-start")?,
+        on_run_end: run_hooks("on-run-end")?,
         model_paths: paths(&["model-paths", "source-paths"], "models")?,
         macro_paths: paths(&["macro-paths"], "macros")?,
         test_paths: paths(&["test-paths"], "tests")?,
@@ -172,7 +197,7 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
         | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
         | "clean-targets" | "vars" | "models" | "data_tests" | "tests" | "sources"
-        | "docs-paths" | "seeds" => Ok(()),
+        | "docs-paths" | "seeds" | "on-run-start" | "on-run-end" => Ok(()),
         "source-paths" => {
             warnings.push(
                 "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
@@ -200,7 +225,6 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
             YamlValue::Bool(false) | YamlValue::Null => Ok(()),
             _ => refuse("restricted model access (groups) is not supported yet"),
         },
-        "on-run-start" | "on-run-end" => refuse("run hooks are not supported yet"),
         "dispatch" => refuse("dispatch configuration (packages) is not supported yet"),
         "query-comment" => refuse("query comments are not supported yet"),
         "quoting" => {

@@ -52,6 +52,9 @@ pub(crate) struct Project {
     pub(crate) tests_config: Value,
     /// The `seeds:` config tree of `dbt_project.yml`.
     pub(crate) seeds_config: Value,
+    /// `on-run-start` and `on-run-end` of `dbt_project.yml` (Jinja).
+    pub(crate) on_run_start: Vec<String>,
+    pub(crate) on_run_end: Vec<String>,
     /// Sources disabled by config (`source.table`), so a `source()` to one can say so.
     pub(crate) disabled_sources: Vec<String>,
     /// Deprecations and custom keys found while reading, shown once loaded.
@@ -94,6 +97,8 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         models_config: pf.models,
         tests_config: pf.data_tests,
         seeds_config: pf.seeds,
+        on_run_start: pf.on_run_start,
+        on_run_end: pf.on_run_end,
         disabled_sources: Vec::new(),
         warnings: Vec::new(),
         docs: BTreeMap::new(),

@@ -35,6 +35,7 @@ mod relation;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
 use macros::{call_project_macro, rewrite_test_blocks};
+pub(crate) use parse::run_end_context;
 pub(crate) use relation::Relation;
 
 /// Facts every render shares.

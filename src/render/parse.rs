@@ -9,9 +9,10 @@ use minijinja::Value;
 use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, Materialization, Node, SourceNode};
+use crate::manifest::{Manifest, Materialization, Node, RunHook, SourceNode};
 use crate::project::{check_call_config, Contract, Hook, Hooks, Resource, Warnings};
 use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
+use crate::results::{NodeResult, Status};
 
 use super::context::{node_json, Calls, Phase};
 use super::{template_error, Relation, Renderer};
@@ -48,6 +49,18 @@ impl Renderer {
         }
         for (name, file) in &self.macros {
             manifest.macros.push((name.clone(), file.clone()));
+        }
+        for (end, hooks) in [(false, &project.on_run_start), (true, &project.on_run_end)] {
+            let kind = if end { "on-run-end" } else { "on-run-start" };
+            for (i, sql) in hooks.iter().enumerate() {
+                let p = &project.name;
+                manifest.run_hooks.push(RunHook {
+                    unique_id: format!("operation.{p}.{p}-{kind}-{i}"),
+                    name: format!("{p}.{kind}.{i}"),
+                    sql: sql.clone(),
+                    end,
+                });
+            }
         }
 
         // Seeds first: their configs need no rendering, and whether one is
@@ -369,6 +382,36 @@ impl Renderer {
         self.context(&calls, this, node.config.clone(), node_json(node))
     }
 
+    /// Renders an `on-run-start`/`on-run-end` hook; `extra` adds dbt's `schemas`,
+    /// `database_schemas` and `results` for `on-run-end`. The error is one line.
+    pub(crate) fn render_run_hook(
+        &self,
+        hook: &RunHook,
+        extra: Json,
+    ) -> std::result::Result<String, String> {
+        let calls = Calls::new(Phase::Compile);
+        let this = Relation {
+            database: self.shared.database.clone(),
+            schema: self.shared.target_schema.clone(),
+            identifier: hook.unique_id.rsplit('.').next().unwrap_or_default().into(),
+            filter: None,
+        };
+        let node = serde_json::json!({"name": hook.name, "unique_id": hook.unique_id,
+            "resource_type": "operation", "original_file_path": "dbt_project.yml"});
+        let base = self.context(&calls, this, Map::new(), node);
+        let ctx = minijinja::context! { ..Value::from(minijinja::value::Serde(&extra)), ..base };
+        match self.env.render_str(&hook.sql, ctx) {
+            Ok(sql) => Ok(sql.trim().to_string()),
+            Err(e) => Err(format!(
+                "{}: {}",
+                hook.name,
+                e.detail()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.kind().to_string())
+            )),
+        }
+    }
+
     /// Renders the SQL of `node` with every relation resolved.
     pub(crate) fn compile(&self, node: &Node) -> Result<String> {
         let ctx = self.compile_context(node);
@@ -527,4 +570,48 @@ pub(super) fn tags_of(config: &Map<String, Json>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// What dbt gives `on-run-end` hooks besides the usual context: `results` (every
+/// node's result but the on-run-start hooks that passed: `status`, `message`,
+/// `execution_time`, `thread_id`, `failures`, `adapter_response` and its `node`),
+/// and the schemas (`schemas`) and `[database, schema]` pairs
+/// (`database_schemas`) of the models and seeds that were built.
+pub(crate) fn run_end_context(manifest: &Manifest, results: &[NodeResult]) -> Json {
+    let mut built = std::collections::BTreeSet::new();
+    let mut listed = Vec::new();
+    for r in results {
+        let node = manifest.node(&r.unique_id);
+        if let (Some(n), Status::Success) = (node, r.status()) {
+            built.insert((n.database.clone(), n.schema.clone()));
+        }
+        let is_hook = manifest
+            .run_hooks
+            .iter()
+            .any(|h| h.unique_id == r.unique_id);
+        if is_hook && r.status() != Status::Error {
+            continue;
+        }
+        let node_json = match (node, manifest.test(&r.unique_id)) {
+            (Some(n), _) => node_json(n),
+            (_, Some(t)) => serde_json::json!({"name": t.name, "unique_id": t.unique_id,
+                "resource_type": "test", "original_file_path": t.original_file_path}),
+            _ => serde_json::json!({"unique_id": r.unique_id, "resource_type": "operation"}),
+        };
+        listed.push(serde_json::json!({
+            "status": r.status().as_str(),
+            "message": r.message(),
+            "execution_time": r.execution_time,
+            "thread_id": r.thread_id,
+            "failures": r.failures(),
+            "adapter_response": {"_message": r.message(), "code": r.code(),
+                                 "rows_affected": r.rows_affected()},
+            "node": node_json,
+        }));
+    }
+    serde_json::json!({
+        "results": listed,
+        "schemas": built.iter().map(|(_, s)| s).collect::<std::collections::BTreeSet<_>>(),
+        "database_schemas": built.iter().map(|(d, s)| [d, s]).collect::<Vec<_>>(),
+    })
 }
