@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::project::{Column, Constraint, Contract, Hooks, SourceTable};
+use crate::project::{Column, Constraint, Contract, Hooks, Index, SourceTable};
 
 /// Quotes an identifier for PostgreSQL: `"name"`, with embedded quotes doubled.
 pub(crate) fn quote_ident(s: &str) -> String {
@@ -108,6 +108,8 @@ pub(crate) struct Node {
     pub(crate) hooks: Hooks,
     /// The hooks rendered with the node's context (by the compile phase).
     pub(crate) rendered_hooks: Hooks,
+    /// `indexes` (tables and seeds; dbt ignores them on views).
+    pub(crate) indexes: Vec<Index>,
 }
 
 /// An `on-run-start` or `on-run-end` hook of `dbt_project.yml` (dbt's

@@ -8,6 +8,7 @@ mod contract;
 mod db_error;
 mod foreign_keys;
 mod hooks;
+mod indexes;
 mod pool;
 mod seed;
 mod swap;

@@ -28,7 +28,8 @@
 //!    re-validates them against the new rows); carry the old relation's grants
 //!    (table and column) and comments over; drop the old one without CASCADE.
 //!
-//! A node's hooks ([`super::hooks`]) run around these steps as dbt runs them:
+//! A table's or seed's `indexes` ([`super::indexes`]) are created on the new
+//! relation in step 2. A node's hooks ([`super::hooks`]) run around these steps as dbt runs them:
 //! `before_begin` pre-hooks before the transaction, the other pre-hooks after
 //! step 1, the other post-hooks after step 5 (before the commit: a failing one
 //! rolls the swap back), `after_commit` post-hooks after the commit.
@@ -58,7 +59,7 @@ use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
 use super::db_error::{describe_db_error, sql_failure, Privilege};
-use super::{contract, foreign_keys, hooks};
+use super::{contract, foreign_keys, hooks, indexes};
 
 /// Receives console lines while a swap waits (for another invocation, for locks).
 pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
@@ -306,6 +307,9 @@ async fn swap_in(
             ("CREATE VIEW".to_string(), "CREATE VIEW".to_string(), None)
         }
     };
+    if node.materialized != Materialization::View {
+        indexes::create(&tx, &names, &node.indexes).await?;
+    }
     let built = Built {
         message,
         code,
@@ -1045,6 +1049,11 @@ async fn carry_over(
                  and not exists (select 1 from pg_constraint k, pg_constraint nk, new
                                  where k.conrelid = $1 and k.conindid = i.indexrelid and nk.conrelid = new.oid
                                    and nk.contype = k.contype and pg_get_constraintdef(nk.oid) = pg_get_constraintdef(k.oid))
+                 -- One of the model's `indexes`, built again on the new version.
+                 and not exists (select 1 from pg_index ni, new
+                                 where ni.indrelid = new.oid and ni.indisunique = i.indisunique
+                                   and split_part(pg_get_indexdef(ni.indexrelid), ' USING ', 2)
+                                     = split_part(pg_get_indexdef(i.indexrelid), ' USING ', 2))
              )
              select stmt, lost from grants
              union all select stmt, lost from column_grants

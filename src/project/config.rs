@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 
 use super::contract::check_contract;
 use super::hooks::{check_hooks, hook_key, merge_hooks};
+use super::indexes::check_indexes;
 use super::keys::{classify, is_config_name, KeyClass, Resource};
 use super::yaml::{At, Yaml, YamlValue};
 
@@ -127,6 +128,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         },
         "contract" if resource == Resource::Model => check_contract(v, path, at)?,
         "pre-hook" | "post-hook" | "pre_hook" | "post_hook" => check_hooks(v, path, at)?,
+        "indexes" => check_indexes(v, path, at)?,
         "access" => match v.as_str() {
             Some("private" | "protected" | "public") => {}
             _ => return Err(want("'private', 'protected' or 'public'")),

@@ -58,6 +58,7 @@ const MODEL: &[&str] = &[
     "post-hook",
     "pre_hook",
     "post_hook",
+    "indexes",
 ];
 
 const DATA_TEST: &[&str] = &[
@@ -102,6 +103,7 @@ const SEED: &[&str] = &[
     "post-hook",
     "pre_hook",
     "post_hook",
+    "indexes",
 ];
 
 /// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
@@ -111,7 +113,7 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
             "hooks of data tests and sources are not supported yet"
         }
         (_, "grants") => "grants are not supported yet",
-        (_, "indexes") => "indexes are not supported yet",
+        (_, "indexes") => "indexes of stored test failures and sources are not supported yet",
         (_, "persist_docs") => "persist_docs is not supported yet",
         (_, "unlogged") => "unlogged tables are not supported yet",
         (_, "sql_header") => "sql_header is not supported yet",

@@ -18,6 +18,7 @@ mod dbt_project;
 mod docs;
 mod files;
 mod hooks;
+mod indexes;
 mod keys;
 mod properties;
 mod yaml;
@@ -30,6 +31,7 @@ pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelati
 pub(crate) use docs::DocBlock;
 pub(crate) use files::{walk, SqlFile};
 pub(crate) use hooks::{Hook, Hooks};
+pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
 pub(crate) use properties::{Column, ModelProps, SourceTable};
 pub(crate) use yaml::parse_yaml;

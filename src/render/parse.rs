@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Materialization, Node, RunHook, SourceNode};
-use crate::project::{check_call_config, Contract, Hook, Hooks, Resource, Warnings};
+use crate::project::{check_call_config, Contract, Hook, Hooks, Index, Resource, Warnings};
 use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 use crate::results::{NodeResult, Status};
 
@@ -124,6 +124,7 @@ impl Renderer {
             let tags = tags_of(&config);
             let contract = Contract::of(&config);
             let hooks = Hooks::of(&config);
+            let indexes = Index::list(&config);
             if config.contains_key("contract") {
                 // dbt's config holds the whole contract, defaults included.
                 config.insert("contract".into(), contract.to_json());
@@ -169,6 +170,7 @@ impl Renderer {
                 constraints: props.map(|p| p.constraints.clone()).unwrap_or_default(),
                 hooks,
                 rendered_hooks: Hooks::default(),
+                indexes,
             };
             parsed.push((node, calls));
         }
@@ -310,6 +312,7 @@ impl Renderer {
             tags: tags_of(&config),
             hooks: Hooks::of(&config),
             rendered_hooks: Hooks::default(),
+            indexes: Index::list(&config),
             config,
         })
     }

@@ -15,6 +15,7 @@ scenario (`steps.yml`):
           models/broken.sql: "select {{ nope }}"  #   before the command (null deletes)
         command: [build, --select, "x+"]          # run with BOTH tools
         expect_exit: 1                            # optional: what dbt must exit with
+    observe: [indexes]                            # optional: also compare these
 
 Each tool gets its own fresh database (same setup and step SQL) and a profiles.yml
 pointing at it. After each step this compares, tool against tool:
@@ -26,8 +27,9 @@ pointing at it. After each step this compares, tool against tool:
   * compile: every file under target/compiled/ (whitespace-normalised text);
   * then every schema of the database but the system ones, and in each every table,
     view, materialized view, partitioned and foreign table: its kind, its columns
-    (name, format_type, not null) in order, its constraints (pg_get_constraintdef)
-    and its rows as a multiset (every column cast to text) — except a foreign key
+    (name, format_type, not null) in order, its constraints (pg_get_constraintdef),
+    with `observe: [indexes]` its indexes (pg_get_indexdef without the index's
+    name: dbt-postgres names them with an md5 of the time) and its rows as a multiset (every column cast to text) — except a foreign key
     dbt's `drop … cascade` lost and ours carried over (forgive_carried_foreign_keys).
 
 dbt is slow, so what dbt did is cached per fixture in
@@ -162,9 +164,10 @@ class Pg:
 
 
 # ----------------------------------------------------------------- observation
-def dump_database(conn) -> dict:
+def dump_database(conn, observe=()) -> dict:
     """Schemas and every relation of the non-system schemas: kind, columns,
-    constraints, rows (a sorted multiset of text tuples)."""
+    constraints, rows (a sorted multiset of text tuples); `observe` adds
+    "indexes" (their definitions without their names)."""
     cur = conn.cursor()
     cur.execute(
         """select nspname from pg_namespace
@@ -199,6 +202,14 @@ def dump_database(conn) -> dict:
             (oid,),
         )
         constraints = [f"{t}: {d}" for t, d in cur.fetchall()]
+        extra = {}
+        if "indexes" in observe:
+            cur.execute(
+                """select regexp_replace(pg_get_indexdef(indexrelid), 'INDEX \\S+ ON ', 'INDEX ON ')
+                   from pg_index where indrelid = %s order by 1""",
+                (oid,),
+            )
+            extra["indexes"] = [r[0] for r in cur.fetchall()]
         rows = None
         error = None
         if columns:
@@ -213,7 +224,7 @@ def dump_database(conn) -> dict:
                 error = str(e).strip().splitlines()[0]
         relations[f"{schema}.{name}"] = {
             "kind": kinds[kind], "columns": columns, "constraints": constraints,
-            "rows": rows, "error": error,
+            "rows": rows, "error": error, **extra,
         }
     return {"schemas": schemas, "relations": relations}
 
@@ -352,7 +363,7 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                     obs["ls"] = [l for l in stdout.splitlines() if l.strip()]
                 if command[0] == "compile":
                     obs["compiled"] = read_compiled(target, database)
-                obs.update(dump_database(conn))
+                obs.update(dump_database(conn, scenario.get("observe") or ()))
                 steps_out.append(normalise_db(obs, database))
         finally:
             conn.close()
@@ -579,6 +590,8 @@ def compare_step(a: dict, b: dict, test_hashes: bool = False) -> list[str]:
             lines.append(f"columns:\n          dbt:  {show(x['columns'])}\n          ours: {show(y['columns'])}")
         if x["constraints"] != y["constraints"]:
             lines.append(f"constraints: dbt {x['constraints']}, ours {y['constraints']}")
+        if x.get("indexes") != y.get("indexes"):
+            lines.append(f"indexes: dbt {x.get('indexes')}, ours {y.get('indexes')}")
         if x.get("error") != y.get("error"):
             lines.append(f"select error: dbt {x.get('error')!r}, ours {y.get('error')!r}")
         elif x["columns"] == y["columns"]:

@@ -18,6 +18,7 @@ mod fallbacks;
 mod fixtures;
 mod guards;
 mod hooks;
+mod indexes;
 mod marts;
 mod safety;
 mod secrets;
