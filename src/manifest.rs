@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::project::{Column, Constraint, Contract, Hooks, Index, SourceTable};
+use crate::project::{Column, Constraint, Contract, Grants, Hooks, Index, SourceTable};
 
 /// Quotes an identifier for PostgreSQL: `"name"`, with embedded quotes doubled.
 pub(crate) fn quote_ident(s: &str) -> String {
@@ -110,6 +110,8 @@ pub(crate) struct Node {
     pub(crate) rendered_hooks: Hooks,
     /// `indexes` (tables and seeds; dbt ignores them on views).
     pub(crate) indexes: Vec<Index>,
+    /// `grants`; `None` without one (or an empty one): grants are carried over.
+    pub(crate) grants: Option<Grants>,
 }
 
 /// An `on-run-start` or `on-run-end` hook of `dbt_project.yml` (dbt's

@@ -7,6 +7,7 @@ mod connect;
 mod contract;
 mod db_error;
 mod foreign_keys;
+mod grants;
 mod hooks;
 mod indexes;
 mod pool;

@@ -32,7 +32,9 @@
 //! relation in step 2. A node's hooks ([`super::hooks`]) run around these steps as dbt runs them:
 //! `before_begin` pre-hooks before the transaction, the other pre-hooks after
 //! step 1, the other post-hooks after step 5 (before the commit: a failing one
-//! rolls the swap back), `after_commit` post-hooks after the commit.
+//! rolls the swap back), `after_commit` post-hooks after the commit. Configured
+//! `grants` ([`super::grants`]) are applied after the in-transaction post-hooks,
+//! over the carried-over ones, as dbt applies them.
 //!
 //! A contracted model ([`super::contract`]) has its columns checked before step 1,
 //! and its table is created with its declared columns and constraints in step 2.
@@ -59,7 +61,7 @@ use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
 use super::db_error::{describe_db_error, sql_failure, Privilege};
-use super::{contract, foreign_keys, hooks, indexes};
+use super::{contract, foreign_keys, grants, hooks, indexes};
 
 /// Receives console lines while a swap waits (for another invocation, for locks).
 pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
@@ -328,6 +330,9 @@ async fn swap_in(
         .await?;
         rename_constraints(&tx, &names).await?;
         hooks::run(&tx, &node.rendered_hooks.post, true).await?;
+        if let Some(g) = &node.grants {
+            grants::apply(&tx, &names.schema, &names.target, g).await?;
+        }
         tx.commit().await?;
         return after_commit(client, node, built).await;
     }
@@ -401,7 +406,8 @@ async fn swap_in(
     }
 }
 
-/// After the swap: the post-hooks that run inside the transaction, then the commit.
+/// After the swap: the post-hooks that run inside the transaction, the `grants`,
+/// then the commit.
 async fn finish(
     tx: Transaction<'_>,
     node: &Node,
@@ -409,6 +415,9 @@ async fn finish(
     opts: &SwapOptions,
 ) -> Result<Built, Failure> {
     hooks::run(&tx, &node.rendered_hooks.post, true).await?;
+    if let Some(g) = &node.grants {
+        grants::apply(&tx, &node.schema, &node.alias, g).await?;
+    }
     check_interrupted(opts)?;
     let t = Instant::now();
     tx.commit().await?;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 use super::contract::check_contract;
+use super::grants::{check_grants, merge_grants};
 use super::hooks::{check_hooks, hook_key, merge_hooks};
 use super::indexes::check_indexes;
 use super::keys::{classify, is_config_name, KeyClass, Resource};
@@ -129,6 +130,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         "contract" if resource == Resource::Model => check_contract(v, path, at)?,
         "pre-hook" | "post-hook" | "pre_hook" | "post_hook" => check_hooks(v, path, at)?,
         "indexes" => check_indexes(v, path, at)?,
+        "grants" => check_grants(v, path, at)?,
         "access" => match v.as_str() {
             Some("private" | "protected" | "public") => {}
             _ => return Err(want("'private', 'protected' or 'public'")),
@@ -491,11 +493,15 @@ fn merge_level(resource: Resource, out: &mut Map<String, Value>, level: &Value, 
 }
 
 /// Sets one config key dbt's way: `tags` and hooks accumulate, `contract` is
-/// updated key by key, everything else replaces.
+/// updated key by key, `grants` privilege by privilege (`+select` extends),
+/// everything else replaces.
 pub(crate) fn merge_config(out: &mut Map<String, Value>, key: &str, value: Value) {
     if let Some(canonical) = hook_key(key) {
         let merged = merge_hooks(out.get(canonical), &value);
         out.insert(canonical.to_string(), merged);
+    } else if key == "grants" {
+        let merged = merge_grants(out.get(key), &value);
+        out.insert(key.to_string(), merged);
     } else if key == "contract" {
         if let (Some(Value::Object(old)), Value::Object(new)) = (out.get_mut(key), &value) {
             for (k, v) in new {

@@ -59,6 +59,7 @@ const MODEL: &[&str] = &[
     "pre_hook",
     "post_hook",
     "indexes",
+    "grants",
 ];
 
 const DATA_TEST: &[&str] = &[
@@ -104,6 +105,7 @@ const SEED: &[&str] = &[
     "pre_hook",
     "post_hook",
     "indexes",
+    "grants",
 ];
 
 /// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
@@ -112,7 +114,7 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
         (_, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") => {
             "hooks of data tests and sources are not supported yet"
         }
-        (_, "grants") => "grants are not supported yet",
+        (_, "grants") => "grants of stored test failures and sources are not supported yet",
         (_, "indexes") => "indexes of stored test failures and sources are not supported yet",
         (_, "persist_docs") => "persist_docs is not supported yet",
         (_, "unlogged") => "unlogged tables are not supported yet",
@@ -249,8 +251,9 @@ mod tests {
             classify(Resource::Model, "materialized"),
             KeyClass::Implemented
         );
+        assert_eq!(classify(Resource::Model, "grants"), KeyClass::Implemented);
         assert!(matches!(
-            classify(Resource::Model, "grants"),
+            classify(Resource::Source, "grants"),
             KeyClass::Unsupported(_)
         ));
         assert_eq!(classify(Resource::Model, "cluster_by"), KeyClass::Inert);

@@ -17,6 +17,7 @@ mod contract;
 mod dbt_project;
 mod docs;
 mod files;
+mod grants;
 mod hooks;
 mod indexes;
 mod keys;
@@ -30,6 +31,7 @@ pub(crate) use config::{
 pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;
 pub(crate) use files::{walk, SqlFile};
+pub(crate) use grants::{grants_of, Grants};
 pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;

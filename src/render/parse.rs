@@ -10,7 +10,9 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Materialization, Node, RunHook, SourceNode};
-use crate::project::{check_call_config, Contract, Hook, Hooks, Index, Resource, Warnings};
+use crate::project::{
+    check_call_config, grants_of, Contract, Hook, Hooks, Index, Resource, Warnings,
+};
 use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 use crate::results::{NodeResult, Status};
 
@@ -125,6 +127,7 @@ impl Renderer {
             let contract = Contract::of(&config);
             let hooks = Hooks::of(&config);
             let indexes = Index::list(&config);
+            let grants = grants_of(&config);
             if config.contains_key("contract") {
                 // dbt's config holds the whole contract, defaults included.
                 config.insert("contract".into(), contract.to_json());
@@ -171,6 +174,7 @@ impl Renderer {
                 hooks,
                 rendered_hooks: Hooks::default(),
                 indexes,
+                grants,
             };
             parsed.push((node, calls));
         }
@@ -313,6 +317,7 @@ impl Renderer {
             hooks: Hooks::of(&config),
             rendered_hooks: Hooks::default(),
             indexes: Index::list(&config),
+            grants: grants_of(&config),
             config,
         })
     }

@@ -15,7 +15,7 @@ scenario (`steps.yml`):
           models/broken.sql: "select {{ nope }}"  #   before the command (null deletes)
         command: [build, --select, "x+"]          # run with BOTH tools
         expect_exit: 1                            # optional: what dbt must exit with
-    observe: [indexes]                            # optional: also compare these
+    observe: [indexes, grants]                    # optional: also compare these
 
 Each tool gets its own fresh database (same setup and step SQL) and a profiles.yml
 pointing at it. After each step this compares, tool against tool:
@@ -29,7 +29,9 @@ pointing at it. After each step this compares, tool against tool:
     view, materialized view, partitioned and foreign table: its kind, its columns
     (name, format_type, not null) in order, its constraints (pg_get_constraintdef),
     with `observe: [indexes]` its indexes (pg_get_indexdef without the index's
-    name: dbt-postgres names them with an md5 of the time) and its rows as a multiset (every column cast to text) — except a foreign key
+    name: dbt-postgres names them with an md5 of the time), with `observe:
+    [grants]` its table privileges of other roles than the current user
+    (information_schema.role_table_grants) and its rows as a multiset (every column cast to text) — except a foreign key
     dbt's `drop … cascade` lost and ours carried over (forgive_carried_foreign_keys).
 
 dbt is slow, so what dbt did is cached per fixture in
@@ -167,7 +169,7 @@ class Pg:
 def dump_database(conn, observe=()) -> dict:
     """Schemas and every relation of the non-system schemas: kind, columns,
     constraints, rows (a sorted multiset of text tuples); `observe` adds
-    "indexes" (their definitions without their names)."""
+    "indexes" (their definitions without their names) and "grants"."""
     cur = conn.cursor()
     cur.execute(
         """select nspname from pg_namespace
@@ -210,6 +212,14 @@ def dump_database(conn, observe=()) -> dict:
                 (oid,),
             )
             extra["indexes"] = [r[0] for r in cur.fetchall()]
+        if "grants" in observe:
+            cur.execute(
+                """select grantee || ': ' || privilege_type from information_schema.role_table_grants
+                   where table_schema = %s and table_name = %s and grantee <> current_user
+                   order by 1""",
+                (schema, name),
+            )
+            extra["grants"] = [r[0] for r in cur.fetchall()]
         rows = None
         error = None
         if columns:
@@ -590,8 +600,9 @@ def compare_step(a: dict, b: dict, test_hashes: bool = False) -> list[str]:
             lines.append(f"columns:\n          dbt:  {show(x['columns'])}\n          ours: {show(y['columns'])}")
         if x["constraints"] != y["constraints"]:
             lines.append(f"constraints: dbt {x['constraints']}, ours {y['constraints']}")
-        if x.get("indexes") != y.get("indexes"):
-            lines.append(f"indexes: dbt {x.get('indexes')}, ours {y.get('indexes')}")
+        for what in ("indexes", "grants"):
+            if x.get(what) != y.get(what):
+                lines.append(f"{what}: dbt {x.get(what)}, ours {y.get(what)}")
         if x.get("error") != y.get("error"):
             lines.append(f"select error: dbt {x.get('error')!r}, ours {y.get('error')!r}")
         elif x["columns"] == y["columns"]:
