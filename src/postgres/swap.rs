@@ -237,11 +237,14 @@ async fn swap_in(
     opts: &SwapOptions,
     notify: &Notify<'_>,
 ) -> Result<Built, Failure> {
+    // The names PostgreSQL stores: a project that does not quote identifiers
+    // (`quoting:`) names relations folded to lower case.
+    let target = node.stored_alias();
     let mut names = Names {
-        schema: node.schema.clone(),
-        target: node.alias.clone(),
-        tmp: derived_name(&node.alias, &format!("__rt_new_{suffix}")),
-        old: derived_name(&node.alias, &format!("__rt_old_{suffix}")),
+        schema: node.stored_schema(),
+        tmp: derived_name(&target, &format!("__rt_new_{suffix}")),
+        old: derived_name(&target, &format!("__rt_old_{suffix}")),
+        target,
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
@@ -259,6 +262,12 @@ async fn swap_in(
                 "{} is a seed: it is loaded from its CSV file, not built from SQL",
                 names.display
             )))
+        }
+        (Build::Sql(_), Materialization::Ephemeral) => {
+            return Err(Failure::Message(format!(
+            "{} is an ephemeral model: it is inlined into the models that refer to it, never built",
+            names.display
+        )))
         }
         (Build::Sql(sql), Materialization::Table) if node.contract.enforced => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
