@@ -55,12 +55,15 @@ pub(crate) async fn run(
         let judged = client.query_one(statement.as_str(), &[]).await;
         if let Ok(row) = judged {
             log::debug!(
-                "test {}: answered by the catalog ({}.{} guarantees it)",
+                "test {}: answered by the catalog ({} of {}.{} guarantees it)",
                 t.name,
+                relation.by,
                 relation.schema,
                 relation.name
             );
-            return Ok(judge(t, 0, row.get(0), row.get(1), None));
+            let mut outcome = judge(t, 0, row.get(0), row.get(1), None);
+            outcome.guaranteed_by = Some(relation.by);
+            return Ok(outcome);
         }
     }
     let result = async {
@@ -148,6 +151,7 @@ fn judge(
         failures,
         message,
         stored_in,
+        guaranteed_by: None,
     }
 }
 
@@ -156,6 +160,8 @@ fn judge(
 pub(crate) struct Guaranteed {
     schema: String,
     name: String,
+    /// The unique index's name, or `NOT NULL`.
+    by: String,
 }
 
 /// Asks the catalog whether test `t`, on the table `schema.name`, cannot fail:
@@ -180,12 +186,16 @@ pub(crate) async fn guaranteed(
         return None;
     }
     let column = catalog_column_name(t.kwargs.get("column_name")?.as_str()?)?;
-    // The table (not a view: it has no constraint to rely on) and the column.
-    let sql = "select case when $4 = 'unique' then exists (
-                   select 1 from pg_index i
+    // The table (not a view: it has no constraint to rely on) and the column;
+    // what guarantees the answer: the unique index (a primary key's first) or
+    // the column's NOT NULL.
+    let sql = "select case when $4 = 'unique' then (
+                   select ic.relname::text from pg_index i
+                   join pg_class ic on ic.oid = i.indexrelid
                    where i.indrelid = c.oid and i.indisunique and i.indisvalid
-                     and i.indpred is null and i.indnkeyatts = 1 and i.indkey[0] = a.attnum)
-               else a.attnotnull end
+                     and i.indpred is null and i.indnkeyatts = 1 and i.indkey[0] = a.attnum
+                   order by i.indisprimary desc, ic.relname limit 1)
+               when a.attnotnull then 'NOT NULL' end
            from pg_class c
            join pg_namespace n on n.oid = c.relnamespace
            join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -194,9 +204,11 @@ pub(crate) async fn guaranteed(
         .query_opt(sql, &[&schema, &name, &column, &check])
         .await
         .ok()??;
-    row.get::<_, bool>(0).then(|| Guaranteed {
+    let by: String = row.get::<_, Option<String>>(0)?;
+    Some(Guaranteed {
         schema: schema.to_string(),
         name: name.to_string(),
+        by,
     })
 }
 

@@ -187,6 +187,22 @@ fn unique_and_not_null_guaranteed_by_constraints_are_answered_without_reading_th
             "source_unique_raw_items_id|pass|0",
         ]
     );
+    // The console says what answered each of them.
+    let err = stderr(&out);
+    for (test, by) in [
+        ("source_unique_raw_items_id", "items_pkey"),
+        ("source_unique_raw_items__Label_", "items_Label_key"),
+        ("source_not_null_raw_items_id", "NOT NULL"),
+        ("source_not_null_raw_items_code", "NOT NULL"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("PASS test {test} "))
+                    && l.contains(&format!("[PASS, guaranteed by {by} in "))),
+            "{test}: {err}"
+        );
+    }
+    assert!(err.contains("[WARN 0, guaranteed by NOT NULL in "), "{err}");
     wait_until("the statistics of the test's sessions", || {
         // Nothing read the table: every answer came from the catalog.
         scans_of_items(&db) == before
