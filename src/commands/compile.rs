@@ -1,4 +1,4 @@
-//! `compile`: renders the selected models' and tests' SQL into
+//! `compile`: renders the selected models', analyses' and tests' SQL into
 //! `<target-path>/compiled/` and writes `manifest.json`, without a database.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use crate::cli::GlobalArgs;
 use crate::console::{plural, Output};
 use crate::error::Result;
 use crate::execute::{plan, Job};
-use crate::manifest::NodeKind;
+use crate::manifest::{Materialization, NodeKind};
 use crate::settings::Settings;
 
 use super::{compile_selected, header, load, warn_unmatched, Invocation};
@@ -22,7 +22,7 @@ pub(super) fn compile(
     let mut loaded = load(settings, &inv.cancel)?;
     header(out, &loaded);
     warn_unmatched(out, &loaded, global)?;
-    let (order, _) = plan(
+    let (mut order, _) = plan(
         &loaded.graph,
         &loaded.manifest,
         &global.select,
@@ -33,6 +33,19 @@ pub(super) fn compile(
             full_refresh: false,
         },
     )?;
+    // compile also renders what never runs: the selected analyses and ephemeral
+    // models.
+    let m = &loaded.manifest;
+    let extra: Vec<String> = loaded
+        .graph
+        .select(m, &global.select, &global.exclude)?
+        .into_iter()
+        .filter(|id| {
+            m.kind(id) == Some(NodeKind::Analysis)
+                || m.node(id).map(|n| n.materialized) == Some(Materialization::Ephemeral)
+        })
+        .collect();
+    order.extend(extra);
     let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;
     let m = &loaded.manifest;
     for id in &order {

@@ -322,16 +322,26 @@ fn header(out: &Output, loaded: &Loaded) {
     );
     let m = &loaded.manifest;
     let seeds = m.nodes.iter().filter(|n| n.resource_type == "seed").count();
-    let models = m.nodes.len() - seeds;
+    let analyses = m
+        .nodes
+        .iter()
+        .filter(|n| n.resource_type == "analysis")
+        .count();
+    let models = m.nodes.len() - seeds - analyses;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {}{} data test{}, {} source{}, {} macro{}",
+            "Found {} model{}, {}{}{} data test{}, {} source{}, {} macro{}",
             models,
             plural(models),
             match seeds {
                 0 => String::new(),
                 n => format!("{n} seed{}, ", plural(n)),
+            },
+            match analyses {
+                0 => String::new(),
+                1 => "1 analysis, ".to_string(),
+                n => format!("{n} analyses, "),
             },
             m.tests.len(),
             plural(m.tests.len()),

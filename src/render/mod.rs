@@ -490,7 +490,12 @@ impl Renderer {
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
 
-        for m in project.models.iter().chain(project.singular_tests.iter()) {
+        for m in project
+            .models
+            .iter()
+            .chain(project.singular_tests.iter())
+            .chain(project.analyses.iter())
+        {
             env.add_template_owned(m.original_file_path.clone(), m.content.clone())
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
         }
