@@ -144,7 +144,11 @@ impl Graph {
         match method {
             "fqn" => {
                 for (id, fqn, _) in non_sources {
-                    if fqn_matches(fqn, value) || fqn_matches(&fqn[1..], value) {
+                    let versioned = manifest.node(id).is_some_and(|n| n.version.is_some());
+                    if (versioned && version_matches(fqn, value))
+                        || fqn_matches(fqn, value)
+                        || fqn_matches(&fqn[1..], value)
+                    {
                         out.insert(id.clone());
                     }
                 }
@@ -290,6 +294,21 @@ impl Graph {
     }
 }
 
+/// A versioned model (fqn `[…, name, v<version>]`) is selected by its name, and by
+/// `name.v1` or `name_v1`, as dbt matches it.
+fn version_matches(fqn: &[String], selector: &str) -> bool {
+    let n = fqn.len();
+    if n < 2 {
+        return false;
+    }
+    if fqn[n - 2] == selector {
+        return true;
+    }
+    let parts: Vec<&str> = selector.split('.').collect();
+    let tail = parts[parts.len().saturating_sub(2)..].join("_");
+    fqn[n - 2..].join("_") == tail
+}
+
 /// dbt's fqn match: the selector's dot-separated parts match the fqn's first
 /// parts (a wildcard part matches the rest as a glob), or the selector is the
 /// node's name.
@@ -417,5 +436,10 @@ mod tests {
         assert!(fqn_matches(&fqn[1..], "marts.sales"));
         assert!(fqn_matches(&fqn, "p.marts.*"));
         assert!(!fqn_matches(&fqn[1..], "sales"));
+        let v: Vec<String> = ["p", "core", "members", "v1"].map(String::from).to_vec();
+        assert!(version_matches(&v, "members"));
+        assert!(version_matches(&v, "members.v1"));
+        assert!(version_matches(&v, "members_v1"));
+        assert!(!version_matches(&v, "members.v2"));
     }
 }
