@@ -109,6 +109,7 @@ impl Output {
             Outcome::Tested(t) => (t.status, t.failures.to_string(), Some(t.failures)),
             Outcome::Failed(f) => (Status::Error, f.message().to_string(), None),
             Outcome::Skipped(_) => (Status::Skipped, String::new(), None),
+            Outcome::NoOp => (Status::NoOp, String::new(), None),
         };
         let seed = what.starts_with("seed file ");
         let (word, code, tag) = match outcome {
@@ -133,6 +134,7 @@ impl Output {
                 format!("[{} in {seconds:.2}s]", f.console_tag()),
             ),
             Outcome::Skipped(_) => ("SKIP", "33", "[SKIP]".to_string()),
+            Outcome::NoOp => ("NO-OP", "33", format!("[NO-OP in {seconds:.2}s]")),
         };
         let left = format!("{index} of {total} {} {what}", self.paint(word, code));
         // Colour codes add 9 invisible bytes (`\x1b[32m` and `\x1b[0m`).
@@ -229,14 +231,18 @@ impl Output {
             "summary",
             "info",
             &format!(
-                "Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
+                "Done. PASS={} WARN={} ERROR={} SKIP={}{} TOTAL={}",
                 counts.pass,
                 counts.warn,
                 counts.error,
                 counts.skip,
+                match counts.noop {
+                    0 => String::new(),
+                    n => format!(" NO-OP={n}"),
+                },
                 counts.total()
             ),
-            json!({"pass": counts.pass, "warn": counts.warn, "error": counts.error, "skip": counts.skip, "total": counts.total()}),
+            json!({"pass": counts.pass, "warn": counts.warn, "error": counts.error, "skip": counts.skip, "no_op": counts.noop, "total": counts.total()}),
         );
     }
 }
@@ -248,11 +254,13 @@ pub(crate) struct Counts {
     pub(crate) warn: usize,
     pub(crate) error: usize,
     pub(crate) skip: usize,
+    /// Exposures and saved queries in `build`.
+    pub(crate) noop: usize,
 }
 
 impl Counts {
     pub(crate) fn total(&self) -> usize {
-        self.pass + self.warn + self.error + self.skip
+        self.pass + self.warn + self.error + self.skip + self.noop
     }
 }
 

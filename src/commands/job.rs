@@ -139,10 +139,15 @@ fn summarize(
                 failures.push((format!("Failure in {label}"), r.message()));
             }
             Status::Skipped => counts.skip += 1,
+            Status::NoOp => counts.noop += 1,
         }
     }
-    let (mut seeds, mut tables, mut views, mut tests) = (0, 0, 0, 0);
+    let (mut seeds, mut tables, mut views, mut tests, mut noops) = (0, 0, 0, 0, 0);
     for id in order {
+        if manifest.test(id).is_none() && manifest.node(id).is_none() {
+            noops += 1; // an exposure or saved query
+            continue;
+        }
         match manifest.node(id).map(|n| n.materialized) {
             Some(Materialization::Seed) => seeds += 1,
             Some(Materialization::Table) => tables += 1,
@@ -158,6 +163,7 @@ fn summarize(
         (tables, "table model"),
         (views, "view model"),
         (tests, "data test"),
+        (noops, "no-op node"),
     ] {
         if n > 0 {
             what.push(format!("{n} {label}{}", plural(n)));

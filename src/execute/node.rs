@@ -56,8 +56,21 @@ impl NodeRunner {
             );
             self.out.node_start(index, self.total, &what, &id);
             (self.model(node).await, what)
+        } else if let Some(kind) = self.manifest.kind(&id) {
+            // An exposure or saved query: nothing to run, as in dbt's build.
+            let name = self
+                .manifest
+                .exposure(&id)
+                .map(|x| x.name.clone())
+                .or_else(|| self.manifest.semantic(&id).map(|x| x.name.clone()));
+            let what = format!(
+                "{} {}",
+                kind.as_str().replace('_', " "),
+                name.unwrap_or_default()
+            );
+            (NodeResult::new(&id, Outcome::NoOp), what)
         } else {
-            unreachable!("the plan holds only models, seeds and tests")
+            unreachable!("the plan holds only models, seeds, tests, exposures and saved queries")
         };
         let secs = clock.elapsed().as_secs_f64();
         result.started_at = Some(started_at);

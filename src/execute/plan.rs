@@ -71,7 +71,16 @@ pub(crate) fn plan(
         Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
         Job::Build { .. } => {
             let g = graph.for_build(manifest);
-            let ids: BTreeSet<String> = models.union(&tests).chain(&seeds).cloned().collect();
+            // Exposures and saved queries are no-ops in build, as in dbt.
+            let noops = of_kind(NodeKind::Exposure)
+                .into_iter()
+                .chain(of_kind(NodeKind::SavedQuery));
+            let ids: BTreeSet<String> = models
+                .union(&tests)
+                .chain(&seeds)
+                .cloned()
+                .chain(noops)
+                .collect();
             (g.topo_order(&ids), g)
         }
     })

@@ -245,12 +245,31 @@ impl Graph {
                     }
                 }
             }
+            "exposure" | "metric" | "semantic_model" | "saved_query" => {
+                // By name (or a glob of it), as dbt's exposure:/metric:/… methods.
+                let names = manifest
+                    .exposures
+                    .iter()
+                    .map(|x| (NodeKind::Exposure, &x.unique_id, &x.name))
+                    .chain(manifest.semantic.iter().map(|x| (x.kind, &x.unique_id, &x.name)));
+                for (kind, id, name) in names {
+                    let bare = value.rsplit('.').next().unwrap_or(value);
+                    if kind.as_str() == method && (glob(value, name) || glob(bare, name)) {
+                        out.insert(id.clone());
+                    }
+                }
+            }
             "resource_type" => {
                 let kind = match value {
                     "model" => Some(NodeKind::Model),
                     "source" => Some(NodeKind::Source),
                     "test" => Some(NodeKind::Test),
                     "seed" => Some(NodeKind::Seed),
+                    "analysis" => Some(NodeKind::Analysis),
+                    "exposure" => Some(NodeKind::Exposure),
+                    "metric" => Some(NodeKind::Metric),
+                    "semantic_model" => Some(NodeKind::SemanticModel),
+                    "saved_query" => Some(NodeKind::SavedQuery),
                     _ => None,
                 };
                 out.extend(
@@ -286,7 +305,7 @@ impl Graph {
             }
             other => {
                 return Err(Error::usage(format!(
-                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, file:, source:, fqn:, resource_type:, test_type:, test_name: or config.<key>:"
+                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, file:, source:, exposure:, metric:, semantic_model:, saved_query:, fqn:, resource_type:, test_type:, test_name: or config.<key>:"
                 )))
             }
         }
