@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::results::{FreshnessStatus, Outcome, Status};
+use crate::results::{FreshnessStatus, Outcome, Status, TestOutcome};
 use crate::settings::LogFormat;
 
 /// Severity of an event, and the minimum shown on the console or written to the
@@ -460,7 +460,9 @@ impl Output {
         );
     }
 
-    /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`.
+    /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`;
+    /// a test the catalog answered says what guaranteed it:
+    /// `[PASS, guaranteed by events_pkey in 0.01s]`.
     pub(crate) fn node_end(
         &self,
         index: usize,
@@ -483,8 +485,16 @@ impl Output {
             }
             Outcome::Built(_) => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
             Outcome::Tested(_) => match status {
-                Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
-                Status::Warn => ("WARN", "33", format!("[WARN {detail} in {seconds:.2}s]")),
+                Status::Pass => (
+                    "PASS",
+                    "32",
+                    format!("[PASS{} in {seconds:.2}s]", by(outcome)),
+                ),
+                Status::Warn => (
+                    "WARN",
+                    "33",
+                    format!("[WARN {detail}{} in {seconds:.2}s]", by(outcome)),
+                ),
                 _ => ("FAIL", "31", format!("[FAIL {detail} in {seconds:.2}s]")),
             },
             Outcome::Failed(f) => (
@@ -508,7 +518,11 @@ impl Output {
             if status.is_failure() { "error" } else { "info" },
             &text,
             json!({"unique_id": unique_id, "index": index, "total": total, "status": status.as_str(),
-                   "message": detail, "execution_time": seconds, "rows_affected": rows}),
+                   "message": detail, "execution_time": seconds, "rows_affected": rows,
+                   "guaranteed_by": match outcome {
+                       Outcome::Tested(t) => t.guaranteed_by.as_deref(),
+                       _ => None,
+                   }}),
         );
     }
 
@@ -733,5 +747,16 @@ pub(crate) fn install_logger() {
     let max = inner.filter();
     if log::set_boxed_logger(Box::new(Logger { inner })).is_ok() {
         log::set_max_level(max);
+    }
+}
+
+/// `, guaranteed by <index or NOT NULL>` for a test the catalog answered.
+fn by(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Tested(TestOutcome {
+            guaranteed_by: Some(by),
+            ..
+        }) => format!(", guaranteed by {by}"),
+        _ => String::new(),
     }
 }
