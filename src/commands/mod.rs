@@ -50,10 +50,17 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
         print!("{}", about::about(cli.format));
         return 0;
     }
-    let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
-        return 2;
+    // Under Meltano the bare plugin name means the daily job, `build`.
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::env::var_os("MELTANO_PROJECT_ROOT").is_some() => {
+            Command::Build(crate::cli::BuildArgs::default())
+        }
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return 2;
+        }
     };
     if cli.implicit {
         // A command name read as a selector (`-s run`): without a command, the

@@ -513,3 +513,22 @@ fn flags_not_supported_yet_are_refused() {
     assert!(!dir.path().join("target/run_results.json").exists());
     assert_console_snapshot!("flags_not_supported_yet", text);
 }
+
+#[test]
+fn the_bare_name_under_meltano_builds() {
+    let db = TestDb::new("cli_bare_meltano");
+    let meltano = tempfile::tempdir().unwrap();
+    let dir = small_project();
+    std::fs::rename(dir.path(), meltano.path().join("transforms")).unwrap();
+    let out = db
+        .cmd()
+        .env("MELTANO_PROJECT_ROOT", meltano.path())
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("PASS=3"), "{}", stderr(&out));
+    // Outside Meltano: the help, exit 2.
+    let out = db.cmd().output().unwrap();
+    assert_code(&out, 2);
+    assert!(stdout(&out).contains("Usage:"), "{}", stdout(&out));
+}
