@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::artifacts;
-use crate::cli::{DocsCommand, GlobalArgs};
+use crate::cli::DocsCommand;
 use crate::console::Output;
 use crate::docs::{self, catalog, model};
 use crate::error::{Error, Result};
@@ -21,7 +21,6 @@ use super::{compile_selected, header, load, Invocation};
 pub(super) fn docs(
     inv: &Invocation,
     settings: Arc<Settings>,
-    _global: &GlobalArgs,
     command: &DocsCommand,
     out: &Output,
 ) -> Result<i32> {

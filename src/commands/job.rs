@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::artifacts;
-use crate::cli::GlobalArgs;
+use crate::cli::Selection;
 use crate::console::{plural, Counts, Output};
 use crate::error::Result;
 use crate::execute::{self, plan, Executed, Execution, Job};
@@ -17,27 +17,22 @@ use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, warn_unmatched, Invocation};
+use super::{chosen, compile_selected, header, load, warn_unmatched, Invocation};
 
 /// Runs `job` over the selected nodes; returns the exit code.
 pub(super) fn run(
     inv: &Invocation,
     settings: Arc<Settings>,
-    global: &GlobalArgs,
+    sel: &Selection,
     out: &Arc<Output>,
     job: Job,
 ) -> Result<i32> {
     let started = Instant::now();
     let mut loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
-    warn_unmatched(out, &loaded, global)?;
-    let (order, graph) = plan(
-        &loaded.graph,
-        &loaded.manifest,
-        &global.select,
-        &global.exclude,
-        job,
-    )?;
+    warn_unmatched(out, &loaded, sel)?;
+    let chosen = chosen(&loaded, sel, out)?;
+    let (order, graph) = plan(&loaded.graph, &loaded.manifest, &chosen, job);
     let store_failures = match job {
         Job::Test { store_failures } | Job::Build { store_failures, .. } => {
             store_failures || settings.store_failures
@@ -57,7 +52,7 @@ pub(super) fn run(
         _ => false,
     };
     let args = json!({
-        "which": job.name(), "select": global.select, "exclude": global.exclude,
+        "which": job.name(), "select": sel.select, "exclude": sel.exclude, "selector": sel.selector,
         "threads": settings.threads, "vars": settings.vars, "fail_fast": settings.fail_fast,
         "store_failures": store_failures, "check_freshness": check_freshness,
         "full_refresh": full_refresh,

@@ -9,7 +9,7 @@ use crate::console::Output;
 use crate::datatest;
 use crate::manifest::{Manifest, Node, TestNode};
 use crate::postgres::{self, Pool, SeedLoad, SwapOptions};
-use crate::results::{Built, NodeFailure, NodeResult, Outcome, SkipReason};
+use crate::results::{Built, NodeFailure, NodeResult, Outcome, SkipReason, Status};
 use crate::seed::{self, SeedFile};
 use crate::settings::Settings;
 
@@ -112,6 +112,16 @@ impl NodeRunner {
                 let r = datatest::run(&mut client, t, &sql, store.as_deref(), guaranteed).await;
                 self.pool.put(client);
                 match r {
+                    // `--warn-error`: a warning test fails, worded as dbt words it.
+                    Ok(mut o)
+                        if o.status == Status::Warn && self.out.warn_is_error("LogTestResult") =>
+                    {
+                        o.status = Status::Fail;
+                        o.message = o
+                            .message
+                            .replace("configured to warn", "configured to fail");
+                        Outcome::Tested(o)
+                    }
                     Ok(o) => Outcome::Tested(o),
                     Err(_) if self.swap_cancelled() => Outcome::Failed(interrupted_test(t)),
                     Err(f) => Outcome::Failed(f),

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 
-use crate::error::Result;
 use crate::graph::Graph;
 use crate::manifest::{Manifest, Materialization, NodeKind};
 
@@ -40,11 +39,9 @@ impl Job {
 pub(crate) fn plan(
     graph: &Graph,
     manifest: &Manifest,
-    select: &[String],
-    exclude: &[String],
+    chosen: &BTreeSet<String>,
     job: Job,
-) -> Result<(Vec<String>, Graph)> {
-    let chosen = graph.select(manifest, select, exclude)?;
+) -> (Vec<String>, Graph) {
     let of_kind = |kind: NodeKind| -> BTreeSet<String> {
         chosen
             .iter()
@@ -65,7 +62,7 @@ pub(crate) fn plan(
     models.retain(|id| !ephemeral.contains(id));
     let seeds = of_kind(NodeKind::Seed);
     let tests = of_kind(NodeKind::Test);
-    Ok(match job {
+    match job {
         Job::Run => (graph.topo_order(&models), graph.clone()),
         Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),
         Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
@@ -83,5 +80,5 @@ pub(crate) fn plan(
                 .collect();
             (g.topo_order(&ids), g)
         }
-    })
+    }
 }

@@ -19,7 +19,10 @@ use crate::artifacts;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, NodeKind, TestKind};
 
+use super::spec::{Op, Spec};
 use super::Graph;
+use crate::cli::IndirectSelection;
+use clap::ValueEnum;
 
 impl Graph {
     /// The ids selected by `select` (all when empty) minus `exclude`, with the
@@ -51,6 +54,38 @@ impl Graph {
             }
         }
         Ok(chosen)
+    }
+
+    /// The ids a `selectors.yml` definition selects: each criterion with the
+    /// tests it brings along (eager), then unions, intersections, differences.
+    pub(crate) fn select_spec(&self, manifest: &Manifest, spec: &Spec) -> Result<BTreeSet<String>> {
+        match spec {
+            Spec::Criteria(c) => {
+                if c.indirect != IndirectSelection::Eager {
+                    return Err(Error::usage(format!(
+                        "indirect_selection: {} is not supported yet (in '{}'); remove it to bring along the tests of every selected node",
+                        c.indirect.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
+                        c.raw
+                    )));
+                }
+                self.one(manifest, &c.selector())
+            }
+            Spec::Group { op, components, .. } => {
+                let sets = components
+                    .iter()
+                    .map(|c| self.select_spec(manifest, c))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut sets = sets.into_iter();
+                let Some(first) = sets.next() else {
+                    return Ok(BTreeSet::new());
+                };
+                Ok(sets.fold(first, |acc, s| match op {
+                    Op::Union => acc.union(&s).cloned().collect(),
+                    Op::Intersection => acc.intersection(&s).cloned().collect(),
+                    Op::Difference => acc.difference(&s).cloned().collect(),
+                }))
+            }
+        }
     }
 
     /// The selectors of `specs` (each space-separated one: an intersection such as

@@ -8,6 +8,7 @@ mod common;
 
 mod advice;
 mod cancel;
+mod cli;
 mod connect;
 mod contracts;
 mod datatests;
