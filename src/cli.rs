@@ -37,7 +37,11 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Build the selected models in dependency order.
-    Run,
+    Run {
+        /// Rebuild incremental models from scratch (through the safe swap) instead of applying an increment.
+        #[arg(long)]
+        full_refresh: bool,
+    },
     /// Run the data tests of the selected nodes.
     Test {
         /// Keep each test's failing rows in a table of the audit schema (<schema>_dbt_test__audit).
@@ -52,7 +56,7 @@ pub(crate) enum Command {
         /// Check source freshness first and build nothing when a source is stale past error_after.
         #[arg(long)]
         check_freshness: bool,
-        /// Recreate seeds' tables from their CSV files instead of reloading them (new columns, new types).
+        /// Recreate seeds' tables from their CSV files and rebuild incremental models from scratch.
         #[arg(long)]
         full_refresh: bool,
     },
@@ -88,8 +92,12 @@ pub(crate) enum Command {
         #[arg(long)]
         replace_raw: bool,
     },
-    /// Render the selected models' SQL into the target path without touching the database.
-    Compile,
+    /// Render the selected models' SQL into the target path (the database is only asked which incremental models' tables exist).
+    Compile {
+        /// Compile incremental models as for a full refresh (is_incremental() false).
+        #[arg(long)]
+        full_refresh: bool,
+    },
     /// List the selected nodes, one per line.
     #[command(alias = "list")]
     Ls {

@@ -35,6 +35,9 @@ pub(crate) fn full_relation_name(database: &str, schema: &str, identifier: &str)
 pub(crate) enum Materialization {
     Table,
     View,
+    /// A table built once, then changed by increments (see
+    /// `postgres::incremental`).
+    Incremental,
     /// A seed: a CSV file loaded into a table.
     Seed,
 }
@@ -45,6 +48,7 @@ impl Materialization {
         match self {
             Materialization::Table => "table",
             Materialization::View => "view",
+            Materialization::Incremental => "incremental",
             Materialization::Seed => "seed",
         }
     }
@@ -52,7 +56,9 @@ impl Materialization {
     /// The kind of relation it builds, as DDL spells it (`alter table …`).
     pub(crate) fn relation_kind(self) -> &'static str {
         match self {
-            Materialization::Table | Materialization::Seed => "table",
+            Materialization::Table | Materialization::Incremental | Materialization::Seed => {
+                "table"
+            }
             Materialization::View => "view",
         }
     }
@@ -104,9 +110,21 @@ pub(crate) struct Node {
     pub(crate) contract: Contract,
     /// Model-level constraints (column-level ones are in `columns`).
     pub(crate) constraints: Vec<Constraint>,
+    /// An incremental model compiled with `is_incremental()` true: its table
+    /// exists and no full refresh applies, so it is built as an increment.
+    pub(crate) incremental: bool,
 }
 
 impl Node {
+    /// Whether the node is rebuilt from scratch: its own `full_refresh` config
+    /// wins over the `--full-refresh` flag, as in dbt.
+    pub(crate) fn full_refresh(&self, flag: bool) -> bool {
+        self.config
+            .get("full_refresh")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(flag)
+    }
+
     /// `"database"."schema"."alias"`.
     pub(crate) fn relation_name(&self) -> String {
         full_relation_name(&self.database, &self.schema, &self.alias)

@@ -1,5 +1,6 @@
 //! `compile`: renders the selected models' and tests' SQL into
-//! `<target-path>/compiled/` and writes `manifest.json`, without a database.
+//! `<target-path>/compiled/` and writes `manifest.json`. The database is only
+//! asked which selected incremental models' tables exist (`is_incremental()`).
 
 use std::sync::Arc;
 
@@ -11,15 +12,16 @@ use crate::execute::{plan, Job};
 use crate::manifest::NodeKind;
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, warn_unmatched, Invocation};
+use super::{compile_selected, header, load, mark_incremental, warn_unmatched, Invocation};
 
 pub(super) fn compile(
     inv: &Invocation,
     settings: Arc<Settings>,
     global: &GlobalArgs,
     out: &Output,
+    full_refresh: bool,
 ) -> Result<i32> {
-    let mut loaded = load(settings, &inv.cancel)?;
+    let mut loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
     warn_unmatched(out, &loaded, global)?;
     let (order, _) = plan(
@@ -33,6 +35,7 @@ pub(super) fn compile(
             full_refresh: false,
         },
     )?;
+    mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
     let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;
     let m = &loaded.manifest;
     for id in &order {

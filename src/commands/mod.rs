@@ -25,7 +25,8 @@ use crate::error::Result;
 use crate::execute::Job;
 use crate::exposures;
 use crate::graph::Graph;
-use crate::manifest::{Manifest, TestKind};
+use crate::manifest::{Manifest, Materialization, TestKind};
+use crate::postgres;
 use crate::project::{self, Project};
 use crate::render::Renderer;
 use crate::settings::{self, LogFormat, Settings};
@@ -111,7 +112,15 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         out.warn("settings_warning", w);
     }
     let result = match command {
-        Command::Run => job::run(inv, settings, global, &out, Job::Run),
+        Command::Run { full_refresh } => job::run(
+            inv,
+            settings,
+            global,
+            &out,
+            Job::Run {
+                full_refresh: *full_refresh,
+            },
+        ),
         Command::Test { store_failures } => job::run(
             inv,
             settings,
@@ -149,7 +158,9 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             command: SourceCommand::Freshness,
         }
         | Command::Freshness => freshness::source_freshness(inv, settings, global, &out),
-        Command::Compile => compile::compile(inv, settings, global, &out),
+        Command::Compile { full_refresh } => {
+            compile::compile(inv, settings, global, &out, *full_refresh)
+        }
         Command::Demo { .. } => unreachable!("demo runs before settings are read"),
         Command::Generate {
             sample,
@@ -229,6 +240,47 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
         target_dir,
         invocation_id,
     })
+}
+
+/// Decides which selected incremental models compile with `is_incremental()`
+/// true, as dbt does: their table exists (the database is asked once, and only
+/// when one is selected) and neither their `full_refresh` config nor the
+/// `--full-refresh` flag asks for a rebuild.
+fn mark_incremental(
+    inv: &Invocation,
+    settings: &Settings,
+    out: &Output,
+    loaded: &mut Loaded,
+    order: &[String],
+    full_refresh: bool,
+) -> Result<()> {
+    let wanted: Vec<(String, String, String)> = order
+        .iter()
+        .filter_map(|id| loaded.manifest.node(id))
+        .filter(|n| n.materialized == Materialization::Incremental && !n.full_refresh(full_refresh))
+        .map(|n| (n.unique_id.clone(), n.schema.clone(), n.alias.clone()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let relations: Vec<(String, String)> = wanted
+        .iter()
+        .map(|(_, s, a)| (s.clone(), a.clone()))
+        .collect();
+    let tables = inv.runtime.block_on(async {
+        let client =
+            postgres::connect_with_retry(settings, &inv.cancel, &|m| out.warn("connect_retry", m))
+                .await?;
+        postgres::existing_tables(&client, &relations).await
+    })?;
+    for (id, schema, alias) in wanted {
+        if tables.contains(&(schema, alias)) {
+            if let Some(n) = loaded.manifest.node_mut(&id) {
+                n.incremental = true;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Renders the given models and tests, writes their compiled SQL and the manifest.

@@ -106,10 +106,14 @@ impl Renderer {
             // is one reluvia-transform builds.
             let materialized = match config.get("materialized").and_then(Json::as_str) {
                 Some("table") => Materialization::Table,
+                Some("incremental") => Materialization::Incremental,
                 _ => Materialization::View,
             };
             let tags = tags_of(&config);
             let contract = Contract::of(&config);
+            if materialized == Materialization::Incremental {
+                check_incremental(&config, &contract, &m.original_file_path)?;
+            }
             if config.contains_key("contract") {
                 // dbt's config holds the whole contract, defaults included.
                 config.insert("contract".into(), contract.to_json());
@@ -153,6 +157,7 @@ impl Renderer {
                 config,
                 contract,
                 constraints: props.map(|p| p.constraints.clone()).unwrap_or_default(),
+                incremental: false,
             };
             parsed.push((node, calls));
         }
@@ -291,6 +296,7 @@ impl Renderer {
             properties_at: props.map(|p| (p.file.clone(), p.line)),
             contract: Contract::default(),
             constraints: Vec::new(),
+            incremental: false,
             tags: tags_of(&config),
             config,
         })
@@ -352,7 +358,8 @@ impl Renderer {
         })
     }
 
-    /// Renders the SQL of `node` with every relation resolved.
+    /// Renders the SQL of `node` with every relation resolved; `is_incremental()`
+    /// is true when `node.incremental` is.
     pub(crate) fn compile(&self, node: &Node) -> Result<String> {
         let calls = Calls::new(Phase::Compile);
         let this = Relation {
@@ -363,6 +370,7 @@ impl Renderer {
             filter: None,
         };
         let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
+        let ctx = minijinja::context! { __incremental => node.incremental, ..ctx };
         let tmpl = self
             .env
             .get_template(&node.original_file_path)
@@ -375,6 +383,20 @@ impl Renderer {
         }
         Ok(sql.trim().to_string())
     }
+}
+
+/// What an incremental model cannot be configured with yet, or at all (dbt refuses
+/// both merge column lists at run time; we refuse them when the project loads).
+fn check_incremental(config: &Map<String, Json>, contract: &Contract, file: &str) -> Result<()> {
+    let refuse = |m: &str| Err(Error::in_file(file.to_string(), m.to_string()));
+    if contract.enforced {
+        return refuse("an enforced contract on an incremental model is not supported yet; remove `contract` from this model or make it a table");
+    }
+    let set = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
+    if set("merge_update_columns") && set("merge_exclude_columns") {
+        return refuse("Model cannot specify merge_update_columns and merge_exclude_columns. Please update model to use only one config");
+    }
+    Ok(())
 }
 
 /// A model whose SQL is empty (a compile error: it would fail as `syntax error at

@@ -17,6 +17,7 @@ mod engine;
 mod fallbacks;
 mod fixtures;
 mod guards;
+mod incremental;
 mod marts;
 mod safety;
 mod secrets;
