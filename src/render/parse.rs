@@ -112,7 +112,13 @@ impl Renderer {
             let tags = tags_of(&config);
             let contract = Contract::of(&config);
             if materialized == Materialization::Incremental {
-                check_incremental(&config, &contract, &m.original_file_path)?;
+                // Where a YAML entry configures the model, name that place.
+                let (file, line) = match props {
+                    Some(p) if p.config.contains_key("contract") => (p.file.as_str(), Some(p.line)),
+                    _ => (m.original_file_path.as_str(), None),
+                };
+                check_incremental(&config, &contract, &m.name)
+                    .map_err(|msg| Error::usage(msg).at(file, line))?;
             }
             if config.contains_key("contract") {
                 // dbt's config holds the whole contract, defaults included.
@@ -387,14 +393,17 @@ impl Renderer {
 
 /// What an incremental model cannot be configured with yet, or at all (dbt refuses
 /// both merge column lists at run time; we refuse them when the project loads).
-fn check_incremental(config: &Map<String, Json>, contract: &Contract, file: &str) -> Result<()> {
-    let refuse = |m: &str| Err(Error::in_file(file.to_string(), m.to_string()));
+fn check_incremental(
+    config: &Map<String, Json>,
+    contract: &Contract,
+    name: &str,
+) -> std::result::Result<(), String> {
     if contract.enforced {
-        return refuse("an enforced contract on an incremental model is not supported yet; remove `contract` from this model or make it a table");
+        return Err(format!("model {name}: an enforced contract on an incremental model is not supported yet; remove `contract` from this model or make it a table"));
     }
     let set = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
     if set("merge_update_columns") && set("merge_exclude_columns") {
-        return refuse("Model cannot specify merge_update_columns and merge_exclude_columns. Please update model to use only one config");
+        return Err(format!("model {name}: Model cannot specify merge_update_columns and merge_exclude_columns. Please update model to use only one config"));
     }
     Ok(())
 }
