@@ -1,7 +1,8 @@
 //! Incremental models on real PostgreSQL: what the console and run_results say
 //! of an increment, an increment applied while a reader holds the table, a failed
 //! increment and an interrupted one leaving the previous contents, and
-//! `--full-refresh` rebuilding through the swap.
+//! `--full-refresh` rebuilding through the swap, and an increment that cannot get
+//! its lock (a writer holding the table, another invocation) failing politely.
 //!
 //! The differential test (`tests/dbt`, fixture `incremental`) checks the
 //! strategies and `on_schema_change` against dbt-core itself; these tests pin the
@@ -155,4 +156,63 @@ fn sigterm_while_the_increment_is_applied_leaves_the_old_contents() {
         db.value("select count(*)::text from pg_stat_activity where application_name = 'reluvia-transform' and datname = current_database()")
             == Some("0".into())
     });
+}
+
+#[test]
+fn an_increment_waits_politely_and_fails_naming_a_writer_that_holds_the_table() {
+    let db = TestDb::new("inc_locked");
+    let dir = setup(&db, "append");
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 0);
+    db.exec("insert into raw.events values (4, 'd', 2);");
+    // A session that writes to the table (SHARE conflicts with the increment's
+    // EXCLUSIVE lock) and keeps its transaction open.
+    let mut writer = db.client();
+    writer
+        .batch_execute("begin; lock table analytics.m in share mode")
+        .unwrap();
+    let out = db
+        .cmd()
+        .args(["run", "--project-dir", pd(&dir)])
+        .env("RELUVIA_TRANSFORM_LOCK_TIMEOUT", "0.2")
+        .env("RELUVIA_TRANSFORM_SWAP_RETRIES", "1")
+        .output()
+        .unwrap();
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "cannot apply the increment of analytics.m: it was still in use after 2 tries"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("increment try 1 of 2"), "{err}");
+    writer.batch_execute("rollback").unwrap();
+    assert_eq!(
+        db.value("select count(*)::text from analytics.m"),
+        Some("3".into())
+    );
+    // Another invocation applying an increment of it: wait_for_lock false fails
+    // at once, naming it.
+    let mut other = db.client();
+    other
+        .batch_execute("begin; select pg_advisory_xact_lock(hashtextextended('reluvia-transform:analytics.m', 0))")
+        .unwrap();
+    let out = db
+        .cmd()
+        .args(["run", "--project-dir", pd(&dir)])
+        .env("RELUVIA_TRANSFORM_WAIT_FOR_LOCK", "false")
+        .output()
+        .unwrap();
+    assert_code(&out, 1);
+    assert!(
+        stderr(&out).contains("is building analytics.m right now"),
+        "{}",
+        stderr(&out)
+    );
+    other.batch_execute("rollback").unwrap();
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 0);
+    assert_eq!(
+        db.value("select count(*)::text from analytics.m"),
+        Some("4".into())
+    );
 }
