@@ -151,6 +151,8 @@ fn summarize(
             Some(Materialization::Table) => tables += 1,
             Some(Materialization::Incremental) => incrementals += 1,
             Some(Materialization::View) => views += 1,
+            // Never run: inlined into the models that use it.
+            Some(Materialization::Ephemeral) => {}
             None => tests += 1,
         }
     }

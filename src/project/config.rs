@@ -201,12 +201,12 @@ fn describe(v: &Yaml) -> String {
 /// A materialization reluvia-transform builds, or why not.
 pub(crate) fn check_materialized(m: &str) -> std::result::Result<(), String> {
     match m {
-        "table" | "view" | "incremental" => Ok(()),
-        "ephemeral" | "materialized_view" | "snapshot" | "seed" => Err(format!(
-            "materialized='{m}' is not supported yet; use 'table', 'view' or 'incremental'"
+        "table" | "view" | "ephemeral" | "incremental" => Ok(()),
+        "materialized_view" | "snapshot" | "seed" => Err(format!(
+            "materialized='{m}' is not supported yet; use 'table', 'view', 'incremental' or 'ephemeral'"
         )),
         other => Err(format!(
-            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table', 'view' or 'incremental'"
+            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table', 'view', 'incremental' or 'ephemeral'"
         )),
     }
 }

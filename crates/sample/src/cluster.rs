@@ -219,9 +219,22 @@ impl Cluster {
             );
             return Ok(cluster);
         }
-        if dir.join("postmaster.pid").exists() {
-            // A server that does not answer (or a stale postmaster.pid).
+        if dir.join("postmaster.pid").exists() && cluster.server_runs() {
+            // A server that runs but does not answer. (A stale postmaster.pid, left
+            // by a server that is gone, is the server's own business at start.)
             let _ = cluster.pg_ctl_stop("immediate");
+        }
+        if options.durable && dir.join("PG_VERSION").is_file() {
+            // A durable cluster whose server stopped (a reboot, a killed server):
+            // its data is what it is kept for, so start it again as it is.
+            cluster.write_hba(options)?;
+            cluster.launch()?;
+            log::info!(
+                "restarted PostgreSQL on {HOST}:{} (data {})",
+                cluster.port,
+                dir.display()
+            );
+            return Ok(cluster);
         }
         make_shared_dir(&dir, as_postgres)?;
         cluster.init(options)?;
