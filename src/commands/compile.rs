@@ -1,5 +1,6 @@
 //! `compile`: renders the selected models', analyses' and tests' SQL into
-//! `<target-path>/compiled/` and writes `manifest.json`, without a database.
+//! `<target-path>/compiled/` and writes `manifest.json`. The database is only
+//! asked which selected incremental models' tables exist (`is_incremental()`).
 //! With `--select`, the compiled SQL of the selected nodes whose name is part of
 //! the first selector (as dbt picks them: `-s orders` prints `orders`, `-s
 //! +orders` prints `orders` but not its parents) goes to stdout.
@@ -14,7 +15,9 @@ use crate::execute::{plan, Job};
 use crate::manifest::{Materialization, NodeKind};
 use crate::settings::Settings;
 
-use super::{chosen, compile_selected, header, load, warn_unmatched, Invocation, Loaded};
+use super::{
+    chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation, Loaded,
+};
 
 pub(super) fn compile(
     inv: &Invocation,
@@ -28,7 +31,7 @@ pub(super) fn compile(
         ));
     }
     let sel = &args.selection;
-    let mut loaded = load(settings, &inv.cancel)?;
+    let mut loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
     warn_unmatched(out, &loaded, sel)?;
     let chosen = chosen(&loaded, sel, out)?;
@@ -54,6 +57,7 @@ pub(super) fn compile(
         .cloned()
         .collect();
     order.extend(extra);
+    mark_incremental(inv, &settings, out, &mut loaded, &order, args.full_refresh)?;
     let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;
     let m = &loaded.manifest;
     for id in &order {

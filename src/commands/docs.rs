@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::manifest::NodeKind;
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, Invocation};
+use super::{compile_selected, header, load, mark_incremental, Invocation};
 
 pub(super) fn docs(
     inv: &Invocation,
@@ -72,6 +72,10 @@ pub(super) fn generate(
         .cloned()
         .collect();
     let order = loaded.graph.topo_order(&ids);
+    if !no_catalog {
+        // The SQL the site shows is what runs: is_incremental() as for `run`.
+        mark_incremental(inv, &settings, out, &mut loaded, &order, false)?;
+    }
     compile_selected(&mut loaded, &order, &inv.cancel)?;
     let manifest = artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id);
     let catalog = if no_catalog {

@@ -17,7 +17,7 @@ use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
 
-use super::{chosen, compile_selected, header, load, warn_unmatched, Invocation};
+use super::{chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation};
 
 /// Runs `job` over the selected nodes; returns the exit code.
 pub(super) fn run(
@@ -37,18 +37,21 @@ pub(super) fn run(
         Job::Test { store_failures } | Job::Build { store_failures, .. } => {
             store_failures || settings.store_failures
         }
-        Job::Run | Job::Seed { .. } => false,
+        Job::Run { .. } | Job::Seed { .. } => false,
     };
     loaded.renderer.store_failures(store_failures);
+    let full_refresh = match job {
+        Job::Run { full_refresh }
+        | Job::Seed { full_refresh }
+        | Job::Build { full_refresh, .. } => full_refresh,
+        Job::Test { .. } => false,
+    };
+    mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
     compile_selected(&mut loaded, &order, &inv.cancel)?;
     let check_freshness = match job {
         Job::Build {
             check_freshness, ..
         } => check_freshness || settings.check_freshness,
-        _ => false,
-    };
-    let full_refresh = match job {
-        Job::Seed { full_refresh } | Job::Build { full_refresh, .. } => full_refresh,
         _ => false,
     };
     let args = json!({
@@ -137,7 +140,8 @@ fn summarize(
             Status::NoOp => counts.noop += 1,
         }
     }
-    let (mut seeds, mut tables, mut views, mut tests, mut noops) = (0, 0, 0, 0, 0);
+    let (mut seeds, mut tables, mut incrementals, mut views, mut tests, mut noops) =
+        (0, 0, 0, 0, 0, 0);
     for id in order {
         if manifest.test(id).is_none() && manifest.node(id).is_none() {
             noops += 1; // an exposure or saved query
@@ -146,6 +150,7 @@ fn summarize(
         match manifest.node(id).map(|n| n.materialized) {
             Some(Materialization::Seed) => seeds += 1,
             Some(Materialization::Table) => tables += 1,
+            Some(Materialization::Incremental) => incrementals += 1,
             Some(Materialization::View) => views += 1,
             // Never run: inlined into the models that use it.
             Some(Materialization::Ephemeral) => {}
@@ -156,6 +161,7 @@ fn summarize(
     for (n, label) in [
         (seeds, "seed"),
         (tables, "table model"),
+        (incrementals, "incremental model"),
         (views, "view model"),
         (tests, "data test"),
         (noops, "no-op node"),

@@ -31,7 +31,8 @@ use crate::error::Result;
 use crate::execute::Job;
 use crate::exposures;
 use crate::graph::{Graph, Selectors};
-use crate::manifest::{Manifest, TestKind};
+use crate::manifest::{Manifest, Materialization, TestKind};
+use crate::postgres;
 use crate::project::{self, Project};
 use crate::render::{EphemeralCache, Renderer};
 use crate::semantic;
@@ -183,9 +184,15 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         .unwrap_or_default();
     let sel = &merged;
     let result = match command {
-        // Tables and views are rebuilt in full on every run: `--full-refresh`
-        // changes nothing for them (it will for incremental models).
-        Command::Run(_) => job::run(inv, settings, sel, &out, Job::Run),
+        Command::Run(a) => job::run(
+            inv,
+            settings,
+            sel,
+            &out,
+            Job::Run {
+                full_refresh: a.full_refresh,
+            },
+        ),
         Command::Test(a) => job::run(
             inv,
             settings,
@@ -383,6 +390,47 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
         target_dir,
         invocation_id,
     })
+}
+
+/// Decides which selected incremental models compile with `is_incremental()`
+/// true, as dbt does: their table exists (the database is asked once, and only
+/// when one is selected) and neither their `full_refresh` config nor the
+/// `--full-refresh` flag asks for a rebuild.
+fn mark_incremental(
+    inv: &Invocation,
+    settings: &Settings,
+    out: &Output,
+    loaded: &mut Loaded,
+    order: &[String],
+    full_refresh: bool,
+) -> Result<()> {
+    let wanted: Vec<(String, String, String)> = order
+        .iter()
+        .filter_map(|id| loaded.manifest.node(id))
+        .filter(|n| n.materialized == Materialization::Incremental && !n.full_refresh(full_refresh))
+        .map(|n| (n.unique_id.clone(), n.schema.clone(), n.alias.clone()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let relations: Vec<(String, String)> = wanted
+        .iter()
+        .map(|(_, s, a)| (s.clone(), a.clone()))
+        .collect();
+    let tables = inv.runtime.block_on(async {
+        let client =
+            postgres::connect_with_retry(settings, &inv.cancel, &|m| out.warn("connect_retry", m))
+                .await?;
+        postgres::existing_tables(&client, &relations).await
+    })?;
+    for (id, schema, alias) in wanted {
+        if tables.contains(&(schema, alias)) {
+            if let Some(n) = loaded.manifest.node_mut(&id) {
+                n.incremental = true;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Renders the given models, analyses and tests, with the CTEs of the ephemeral

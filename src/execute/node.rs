@@ -166,7 +166,7 @@ impl NodeRunner {
         let outcome = match self.pool.get().await {
             Ok(mut client) => {
                 let notify = |m: &str| self.out.warn("waiting", m);
-                let r = postgres::materialize(
+                let r = postgres::build_model(
                     &mut client,
                     node,
                     &sql,
@@ -251,9 +251,7 @@ impl NodeRunner {
             file,
             shape,
             // The seed's own `full_refresh` config wins over the flag, as in dbt.
-            full_refresh: config("full_refresh")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(self.full_refresh),
+            full_refresh: node.full_refresh(self.full_refresh),
             quote_columns: config("quote_columns")
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(true),

@@ -8,7 +8,9 @@ use crate::manifest::{Manifest, Materialization, NodeKind};
 /// What an executing command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Job {
-    Run,
+    Run {
+        full_refresh: bool,
+    },
     /// `seed`: load the selected seeds.
     Seed {
         full_refresh: bool,
@@ -26,7 +28,7 @@ pub(crate) enum Job {
 impl Job {
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Job::Run => "run",
+            Job::Run { .. } => "run",
             Job::Seed { .. } => "seed",
             Job::Test { .. } => "test",
             Job::Build { .. } => "build",
@@ -63,7 +65,7 @@ pub(crate) fn plan(
     let seeds = of_kind(NodeKind::Seed);
     let tests = of_kind(NodeKind::Test);
     match job {
-        Job::Run => (graph.topo_order(&models), graph.clone()),
+        Job::Run { .. } => (graph.topo_order(&models), graph.clone()),
         Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),
         Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
         Job::Build { .. } => {

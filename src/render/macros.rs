@@ -40,7 +40,8 @@ pub(super) fn rewrite_test_blocks(src: &str) -> String {
 }
 
 /// Runs the project macro `name` (defined in `file`) for a caller, with the
-/// caller's `this`, `model`, `config` and call recorder, honouring `return()`.
+/// caller's `this`, `model`, `config`, `is_incremental()` and call recorder,
+/// honouring `return()`.
 pub(super) fn call_project_macro(
     state: &State,
     file: &str,
@@ -57,6 +58,7 @@ pub(super) fn call_project_macro(
         model => state.lookup("model"),
         invocation_id => state.lookup("invocation_id"),
         run_started_at => state.lookup("run_started_at"),
+        __incremental => state.lookup("__incremental"),
     };
     let mut captured = tmpl.render_captured(ctx)?;
     calls.returns.lock().unwrap().push(None);

@@ -451,7 +451,21 @@ impl Renderer {
             }
         });
 
-        env.add_function("is_incremental", || false);
+        // True only while compiling an incremental model whose table exists and
+        // to which no full refresh applies (`Node::incremental`); false at parse
+        // time, as in dbt.
+        env.add_function(
+            "is_incremental",
+            |state: &State| -> std::result::Result<bool, minijinja::Error> {
+                // dbt lists it among the node's macros.
+                calls_of(state)?
+                    .macros
+                    .lock()
+                    .unwrap()
+                    .insert("dbt.is_incremental".to_string());
+                Ok(state.lookup("__incremental").is_some_and(|v| v.is_true()))
+            },
+        );
         // dbt's `should_store_failures()`: the node's `store_failures` config, else
         // the `store_failures` setting.
         let store_all = Arc::new(std::sync::atomic::AtomicBool::new(settings.store_failures));

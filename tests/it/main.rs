@@ -18,6 +18,7 @@ mod engine;
 mod fallbacks;
 mod fixtures;
 mod guards;
+mod incremental;
 mod marts;
 mod safety;
 mod secrets;
