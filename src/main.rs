@@ -76,10 +76,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
-        .target(env_logger::Target::Stderr)
-        .init();
-    let cli = <cli::Cli as clap::Parser>::parse_from(cli::arguments(std::env::args_os().collect()));
+    console::install_logger();
+    let cli = match cli::parse(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(code) => std::process::exit(code),
+    };
     let inv = commands::Invocation { runtime, cancel };
     let code = commands::main(cli, &inv);
     // Work still running in the background (a cancelled query's connection) must

@@ -118,6 +118,9 @@ pub(crate) fn version_json(v: Option<&str>) -> Value {
 pub(crate) enum Materialization {
     Table,
     View,
+    /// A table built once, then changed by increments (see
+    /// `postgres::incremental`).
+    Incremental,
     /// A seed: a CSV file loaded into a table.
     Seed,
     /// Never built: its SQL is inlined as a CTE (`__dbt__cte__<alias>`) into every
@@ -131,6 +134,7 @@ impl Materialization {
         match self {
             Materialization::Table => "table",
             Materialization::View => "view",
+            Materialization::Incremental => "incremental",
             Materialization::Seed => "seed",
             Materialization::Ephemeral => "ephemeral",
         }
@@ -140,7 +144,9 @@ impl Materialization {
     /// ephemeral model builds none and never reaches the adapter.
     pub(crate) fn relation_kind(self) -> &'static str {
         match self {
-            Materialization::Table | Materialization::Seed => "table",
+            Materialization::Table | Materialization::Incremental | Materialization::Seed => {
+                "table"
+            }
             Materialization::View | Materialization::Ephemeral => "view",
         }
     }
@@ -192,6 +198,9 @@ pub(crate) struct Node {
     pub(crate) contract: Contract,
     /// Model-level constraints (column-level ones are in `columns`).
     pub(crate) constraints: Vec<Constraint>,
+    /// An incremental model compiled with `is_incremental()` true: its table
+    /// exists and no full refresh applies, so it is built as an increment.
+    pub(crate) incremental: bool,
     /// A versioned model's version (`1` of `model.p.members.v1`), as written.
     pub(crate) version: Option<String>,
     /// The latest version of a versioned model.
@@ -223,6 +232,15 @@ pub(crate) struct RunHook {
 }
 
 impl Node {
+    /// Whether the node is rebuilt from scratch: its own `full_refresh` config
+    /// wins over the `--full-refresh` flag, as in dbt.
+    pub(crate) fn full_refresh(&self, flag: bool) -> bool {
+        self.config
+            .get("full_refresh")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(flag)
+    }
+
     /// `"database"."schema"."alias"` (parts the project does not quote bare).
     pub(crate) fn relation_name(&self) -> String {
         self.quoting

@@ -13,6 +13,8 @@ pub(crate) enum Status {
     Pass,
     Warn,
     Fail,
+    /// Nothing to do: an exposure or saved query in `build`.
+    NoOp,
 }
 
 impl Status {
@@ -24,6 +26,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Warn => "warn",
             Status::Fail => "fail",
+            Status::NoOp => "no-op",
         }
     }
 
@@ -142,6 +145,8 @@ pub(crate) enum Outcome {
     Tested(TestOutcome),
     Failed(NodeFailure),
     Skipped(SkipReason),
+    /// Nothing was run: an exposure or saved query in `build`, as dbt reports it.
+    NoOp,
 }
 
 /// One executed (or skipped) node, as `run_results.json` records it.
@@ -178,6 +183,7 @@ impl NodeResult {
             Outcome::Tested(t) => t.status,
             Outcome::Failed(_) => Status::Error,
             Outcome::Skipped(_) => Status::Skipped,
+            Outcome::NoOp => Status::NoOp,
         }
     }
 
@@ -192,6 +198,7 @@ impl NodeResult {
             },
             Outcome::Failed(f) => f.describe(),
             Outcome::Skipped(s) => s.message(),
+            Outcome::NoOp => "NO-OP".to_string(),
         }
     }
 

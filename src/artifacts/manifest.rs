@@ -52,6 +52,11 @@ pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
     );
     c.insert("tags".into(), json!(n.tags));
     c.insert("materialized".into(), json!(n.materialized.as_str()));
+    if n.resource_type == "analysis" {
+        // dbt's analysis config is a model's without these two.
+        c.remove("access");
+        c.remove("freshness");
+    }
     c
 }
 

@@ -1,38 +1,63 @@
-//! `compile`: renders the selected models' and tests' SQL into
-//! `<target-path>/compiled/` and writes `manifest.json`, without a database.
+//! `compile`: renders the selected models', analyses' and tests' SQL into
+//! `<target-path>/compiled/` and writes `manifest.json`. The database is only
+//! asked which selected incremental models' tables exist (`is_incremental()`).
+//! With `--select`, the compiled SQL of the selected nodes whose name is part of
+//! the first selector (as dbt picks them: `-s orders` prints `orders`, `-s
+//! +orders` prints `orders` but not its parents) goes to stdout.
 
 use std::sync::Arc;
 
 use crate::artifacts;
-use crate::cli::GlobalArgs;
+use crate::cli::{CompileArgs, TextOrJson};
 use crate::console::{plural, Output};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::execute::{plan, Job};
-use crate::manifest::NodeKind;
+use crate::manifest::{Materialization, NodeKind};
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, warn_unmatched, Invocation};
+use super::{
+    chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation, Loaded,
+};
 
 pub(super) fn compile(
     inv: &Invocation,
     settings: Arc<Settings>,
-    global: &GlobalArgs,
+    args: &CompileArgs,
     out: &Output,
 ) -> Result<i32> {
-    let mut loaded = load(settings, &inv.cancel)?;
+    if args.inline.is_some() {
+        return Err(Error::usage(
+            "compile --inline is not supported yet: put the SQL in a model file (or an analysis) and compile it with --select",
+        ));
+    }
+    let sel = &args.selection;
+    let mut loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
-    warn_unmatched(out, &loaded, global)?;
-    let (order, _) = plan(
+    warn_unmatched(out, &loaded, sel)?;
+    let chosen = chosen(&loaded, sel, out)?;
+    let (mut order, _) = plan(
         &loaded.graph,
         &loaded.manifest,
-        &global.select,
-        &global.exclude,
+        &chosen,
         Job::Build {
             store_failures: false,
             check_freshness: false,
             full_refresh: false,
         },
-    )?;
+    );
+    // compile also renders what never runs: the selected analyses and ephemeral
+    // models.
+    let m = &loaded.manifest;
+    let extra: Vec<String> = chosen
+        .iter()
+        .filter(|id| {
+            m.kind(id) == Some(NodeKind::Analysis)
+                || m.node(id).map(|n| n.materialized) == Some(Materialization::Ephemeral)
+        })
+        .cloned()
+        .collect();
+    order.extend(extra);
+    mark_incremental(inv, &settings, out, &mut loaded, &order, args.full_refresh)?;
     let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;
     let m = &loaded.manifest;
     for id in &order {
@@ -46,6 +71,9 @@ pub(super) fn compile(
     }
     if failed > 0 {
         return Ok(1);
+    }
+    if let Some(first) = sel.select.first() {
+        print_compiled(&loaded, &order, first, args.output, out);
     }
     let order: Vec<String> = order
         .into_iter()
@@ -62,4 +90,37 @@ pub(super) fn compile(
         ),
     );
     Ok(0)
+}
+
+/// Prints the compiled SQL of the nodes of `order` whose name is part of the
+/// first `--select` value: a header line on the console and the SQL on stdout
+/// (text), or `{"node": …, "compiled": …}` on stdout (json).
+fn print_compiled(
+    loaded: &Loaded,
+    order: &[String],
+    first: &str,
+    format: TextOrJson,
+    out: &Output,
+) {
+    let m = &loaded.manifest;
+    for id in order {
+        let (name, sql) = match (m.node(id), m.test(id)) {
+            (Some(n), _) => (&n.name, n.compiled_code.as_deref()),
+            (_, Some(t)) => (&t.name, t.compiled_code.as_deref()),
+            _ => continue,
+        };
+        let Some(sql) = sql.filter(|_| first.contains(name.as_str())) else {
+            continue;
+        };
+        match format {
+            TextOrJson::Text => {
+                out.info("compiled_node", &format!("Compiled node '{name}' is:"));
+                println!("{sql}");
+            }
+            TextOrJson::Json => {
+                let doc = serde_json::json!({"node": name, "compiled": sql});
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::{GlobalArgs, SampleArgs};
+use crate::cli::{SampleArgs, Selection};
 use crate::console::Output;
 use crate::error::{Error, Result};
 use crate::execute::Job;
@@ -81,7 +81,7 @@ pub(super) fn run(
         check_freshness: true,
         full_refresh: false,
     };
-    let code = match super::job::run(inv, settings.clone(), &GlobalArgs::default(), &out, job) {
+    let code = match super::job::run(inv, settings.clone(), &Selection::default(), &out, job) {
         Ok(code) => code,
         Err(e) => {
             out.error(&e.to_string());

@@ -9,19 +9,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::artifacts;
-use crate::cli::{DocsCommand, GlobalArgs};
+use crate::cli::DocsCommand;
 use crate::console::Output;
 use crate::docs::{self, catalog, model};
 use crate::error::{Error, Result};
 use crate::manifest::NodeKind;
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, Invocation};
+use super::{compile_selected, header, load, mark_incremental, Invocation};
 
 pub(super) fn docs(
     inv: &Invocation,
     settings: Arc<Settings>,
-    _global: &GlobalArgs,
     command: &DocsCommand,
     out: &Output,
 ) -> Result<i32> {
@@ -73,6 +72,10 @@ pub(super) fn generate(
         .cloned()
         .collect();
     let order = loaded.graph.topo_order(&ids);
+    if !no_catalog {
+        // The SQL the site shows is what runs: is_incremental() as for `run`.
+        mark_incremental(inv, &settings, out, &mut loaded, &order, false)?;
+    }
     compile_selected(&mut loaded, &order, &inv.cancel)?;
     let manifest = artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id);
     let catalog = if no_catalog {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::artifacts;
-use crate::cli::GlobalArgs;
+use crate::cli::{FreshnessArgs, Selection};
 use crate::console::{plural, Counts, Output};
 use crate::error::Result;
 use crate::freshness;
@@ -14,20 +14,21 @@ use crate::postgres;
 use crate::results::FreshnessStatus;
 use crate::settings::Settings;
 
-use super::{header, load, warn_unmatched, Invocation};
+use super::{chosen, header, load, warn_unmatched, Invocation};
 
 /// `source freshness`: checks every selected source table with a policy.
 pub(super) fn source_freshness(
     inv: &Invocation,
     settings: Arc<Settings>,
-    global: &GlobalArgs,
+    sel: &Selection,
+    args: &FreshnessArgs,
     out: &Output,
 ) -> Result<i32> {
     let started = Instant::now();
     let loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
-    warn_unmatched(out, &loaded, global)?;
-    let chosen = if global.select.is_empty() {
+    warn_unmatched(out, &loaded, sel)?;
+    let chosen = if sel.select.is_empty() && sel.selector.is_none() {
         loaded
             .manifest
             .sources
@@ -35,9 +36,7 @@ pub(super) fn source_freshness(
             .map(|s| s.unique_id.clone())
             .collect()
     } else {
-        loaded
-            .graph
-            .select(&loaded.manifest, &global.select, &global.exclude)?
+        chosen(&loaded, sel, out)?
     };
     let sources: Vec<&SourceNode> = loaded
         .manifest
@@ -60,9 +59,14 @@ pub(super) fn source_freshness(
         freshness::check_all(&client, &settings, &sources, out, &inv.cancel).await
     })?;
     let elapsed = started.elapsed().as_secs_f64();
+    // `--output FILE`: relative to the current directory, as dbt reads it.
+    let (dir, name) = match &args.output {
+        Some(file) => (std::path::PathBuf::new(), file.display().to_string()),
+        None => (loaded.target_dir.clone(), "sources.json".to_string()),
+    };
     artifacts::write_json(
-        &loaded.target_dir,
-        "sources.json",
+        &dir,
+        &name,
         &freshness::sources_json(&results, elapsed, &loaded.invocation_id),
     )?;
     let mut counts = Counts::default();

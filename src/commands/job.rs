@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::artifacts;
-use crate::cli::GlobalArgs;
+use crate::cli::Selection;
 use crate::console::{plural, Counts, Output};
 use crate::error::Result;
 use crate::execute::{self, plan, Executed, Execution, Job, RenderedRunHook};
@@ -18,34 +18,36 @@ use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
 
-use super::{compile_selected, header, load, warn_unmatched, Invocation};
+use super::{chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation};
 
 /// Runs `job` over the selected nodes; returns the exit code.
 pub(super) fn run(
     inv: &Invocation,
     settings: Arc<Settings>,
-    global: &GlobalArgs,
+    sel: &Selection,
     out: &Arc<Output>,
     job: Job,
 ) -> Result<i32> {
     let started = Instant::now();
     let mut loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
-    warn_unmatched(out, &loaded, global)?;
-    let (order, graph) = plan(
-        &loaded.graph,
-        &loaded.manifest,
-        &global.select,
-        &global.exclude,
-        job,
-    )?;
+    warn_unmatched(out, &loaded, sel)?;
+    let chosen = chosen(&loaded, sel, out)?;
+    let (order, graph) = plan(&loaded.graph, &loaded.manifest, &chosen, job);
     let store_failures = match job {
         Job::Test { store_failures } | Job::Build { store_failures, .. } => {
             store_failures || settings.store_failures
         }
-        Job::Run | Job::Seed { .. } => false,
+        Job::Run { .. } | Job::Seed { .. } => false,
     };
     loaded.renderer.store_failures(store_failures);
+    let full_refresh = match job {
+        Job::Run { full_refresh }
+        | Job::Seed { full_refresh }
+        | Job::Build { full_refresh, .. } => full_refresh,
+        Job::Test { .. } => false,
+    };
+    mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
     compile_selected(&mut loaded, &order, &inv.cancel)?;
     let check_freshness = match job {
         Job::Build {
@@ -53,12 +55,8 @@ pub(super) fn run(
         } => check_freshness || settings.check_freshness,
         _ => false,
     };
-    let full_refresh = match job {
-        Job::Seed { full_refresh } | Job::Build { full_refresh, .. } => full_refresh,
-        _ => false,
-    };
     let args = json!({
-        "which": job.name(), "select": global.select, "exclude": global.exclude,
+        "which": job.name(), "select": sel.select, "exclude": sel.exclude, "selector": sel.selector,
         "threads": settings.threads, "vars": settings.vars, "fail_fast": settings.fail_fast,
         "store_failures": store_failures, "check_freshness": check_freshness,
         "full_refresh": full_refresh,
@@ -165,13 +163,20 @@ fn summarize(
                 failures.push((format!("Failure in {label}"), r.message()));
             }
             Status::Skipped => counts.skip += 1,
+            Status::NoOp => counts.noop += 1,
         }
     }
-    let (mut seeds, mut tables, mut views, mut tests) = (0, 0, 0, 0);
+    let (mut seeds, mut tables, mut incrementals, mut views, mut tests, mut noops) =
+        (0, 0, 0, 0, 0, 0);
     for id in order {
+        if manifest.test(id).is_none() && manifest.node(id).is_none() {
+            noops += 1; // an exposure or saved query
+            continue;
+        }
         match manifest.node(id).map(|n| n.materialized) {
             Some(Materialization::Seed) => seeds += 1,
             Some(Materialization::Table) => tables += 1,
+            Some(Materialization::Incremental) => incrementals += 1,
             Some(Materialization::View) => views += 1,
             // Never run: inlined into the models that use it.
             Some(Materialization::Ephemeral) => {}
@@ -188,8 +193,10 @@ fn summarize(
         (hooks, "project hook"),
         (seeds, "seed"),
         (tables, "table model"),
+        (incrementals, "incremental model"),
         (views, "view model"),
         (tests, "data test"),
+        (noops, "no-op node"),
     ] {
         if n > 0 {
             what.push(format!("{n} {label}{}", plural(n)));

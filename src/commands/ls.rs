@@ -6,20 +6,20 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::artifacts;
-use crate::cli::{GlobalArgs, LsOutput, ResourceTypeArg};
+use crate::cli::{LsArgs, LsOutput, ResourceTypeArg};
 use crate::console::Output;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::{Node, NodeKind};
 use crate::settings::Settings;
 
-use super::{load, warn_unmatched, Invocation};
+use super::{chosen, load, warn_unmatched, Invocation};
 
 /// What `ls` prints and of which nodes.
-pub(super) struct Listing<'a> {
-    pub(super) output: LsOutput,
-    pub(super) resource_types: &'a [ResourceTypeArg],
-    pub(super) exclude_resource_types: &'a [ResourceTypeArg],
-    pub(super) output_keys: &'a [String],
+struct Listing<'a> {
+    output: LsOutput,
+    resource_types: &'a [ResourceTypeArg],
+    exclude_resource_types: &'a [ResourceTypeArg],
+    output_keys: &'a [String],
 }
 
 /// The keys of a node dbt prints by default with `--output json`.
@@ -63,16 +63,36 @@ fn listed(kind: NodeKind, types: &[ResourceTypeArg]) -> bool {
 pub(super) fn ls(
     inv: &Invocation,
     settings: Arc<Settings>,
-    global: &GlobalArgs,
+    args: &LsArgs,
     out: &Output,
-    listing: Listing<'_>,
 ) -> Result<i32> {
+    // As dbt's ls: `-m`/`--models` selects models only.
+    let (sel, resource_types) = if args.selection.models.is_empty() {
+        (args.selection.clone(), args.resource_type.clone())
+    } else if !args.selection.select.is_empty() {
+        return Err(Error::usage(
+            "ls: --models (-m) and --select are mutually exclusive; use one of them",
+        ));
+    } else if !args.resource_type.is_empty() {
+        return Err(Error::usage(
+            "ls: --models (-m) and --resource-type are mutually exclusive; --models lists models only, use --select with --resource-type",
+        ));
+    } else {
+        (args.selection.merged(), vec![ResourceTypeArg::Model])
+    };
+    let sel = &sel;
+    let listing = Listing {
+        output: args.output,
+        resource_types: &resource_types,
+        exclude_resource_types: &args.exclude_resource_type,
+        output_keys: &args.output_keys,
+    };
     let loaded = load(settings, &inv.cancel)?;
     super::warn_project(out, &loaded);
-    warn_unmatched(out, &loaded, global)?;
+    warn_unmatched(out, &loaded, sel)?;
     let m = &loaded.manifest;
     // Sorted by unique id, as dbt prints them.
-    let chosen = loaded.graph.select(m, &global.select, &global.exclude)?;
+    let chosen = chosen(&loaded, sel, out)?;
     let keys: Vec<String> = listing
         .output_keys
         .iter()

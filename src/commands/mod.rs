@@ -4,6 +4,7 @@
 //! they share: loading the project and compiling the selected nodes.
 
 mod about;
+mod clean;
 mod compile;
 mod debug;
 mod demo;
@@ -12,20 +13,26 @@ mod freshness;
 mod generate;
 mod job;
 mod ls;
+mod parse;
 mod report;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::artifacts;
 use crate::cancel::Cancel;
-use crate::cli::{Cli, Command, GlobalArgs, LogFormatArg, SourceCommand};
-use crate::console::{plural, Output};
+use crate::cli::{
+    Cli, Command, GlobalArgs, IndirectSelection, LogFileFormat, LogFormatArg, LogLevel, Selection,
+    SourceCommand,
+};
+use crate::console::{plural, FileFormat, Level, Output, OutputOptions, WarnError};
 use crate::error::Result;
 use crate::execute::Job;
 use crate::exposures;
-use crate::graph::Graph;
-use crate::manifest::{Manifest, TestKind};
+use crate::graph::{Graph, Selectors};
+use crate::manifest::{Manifest, Materialization, TestKind};
+use crate::postgres;
 use crate::project::{self, Project};
 use crate::render::{EphemeralCache, Renderer};
 use crate::semantic;
@@ -44,12 +51,26 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
         print!("{}", about::about(cli.format));
         return 0;
     }
-    let Some(command) = cli.command else {
+    // Under Meltano the bare plugin name means the daily job, `build`.
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::env::var_os("MELTANO_PROJECT_ROOT").is_some() => {
+            Command::Build(crate::cli::BuildArgs::default())
+        }
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return 2;
+        }
+    };
+    if cli.implicit {
         // A command name read as a selector (`-s run`): without a command, the
-        // default below would run something else than what was typed.
+        // default would run something else than what was typed.
         let commands = crate::cli::command_names();
-        let given = cli.global.select.iter().chain(&cli.global.exclude);
-        if let Some(word) = given
+        if let Some(word) = command
+            .selection()
+            .into_iter()
+            .flat_map(|s| s.select.iter().chain(&s.models).chain(&s.exclude))
             .flat_map(|s| s.split_whitespace())
             .find(|w| commands.iter().any(|c| c == w))
         {
@@ -60,22 +81,61 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
         }
         // Under Meltano (`meltano run … reluvia-transform`) the bare plugin name
         // means the daily job; from a terminal it means "show me the help".
-        if std::env::var_os("MELTANO_PROJECT_ROOT").is_some() {
-            return dispatch(
-                inv,
-                &Command::Build {
-                    store_failures: false,
-                    check_freshness: false,
-                    full_refresh: false,
-                },
-                &cli.global,
-            );
+        if std::env::var_os("MELTANO_PROJECT_ROOT").is_none() {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            return 2;
         }
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
-        return 2;
-    };
+    }
+    if let Err(e) = refuse_unsupported(&command, &cli.global) {
+        Output::new(flag_log_format(&cli.global)).error(&e.to_string());
+        return e.exit_code();
+    }
     dispatch(inv, &command, &cli.global)
+}
+
+/// Flags dbt has that this binary does not carry out yet: a clear error rather
+/// than a run that silently ignores them.
+fn refuse_unsupported(command: &Command, global: &GlobalArgs) -> Result<()> {
+    let refuse = |flag: &str, why: &str| {
+        Err(crate::error::Error::usage(format!(
+            "{flag} is not supported yet: {why}"
+        )))
+    };
+    if global.state.is_some() || global.defer_state.is_some() {
+        return refuse(
+            "--state",
+            "state: and result: selectors and --defer need a previous manifest.json to compare with; select the nodes by name, tag or path",
+        );
+    }
+    if global.defer || global.favor_state {
+        return refuse(
+            "--defer",
+            "refs resolve to this target's relations only; build the parents first",
+        );
+    }
+    if global
+        .indirect_selection
+        .is_some_and(|m| m != IndirectSelection::Eager)
+    {
+        return refuse(
+            "--indirect-selection",
+            "a selection brings along the tests of every selected node (eager, dbt's default); leave the flag out",
+        );
+    }
+    let empty = match command {
+        Command::Run(a) => a.empty,
+        Command::Build(a) => a.empty,
+        Command::Compile(a) => a.empty,
+        _ => false,
+    };
+    if empty {
+        return refuse(
+            "--empty",
+            "refs and sources are read in full; select fewer nodes instead",
+        );
+    }
+    Ok(())
 }
 
 fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
@@ -107,76 +167,79 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             return e.exit_code();
         }
     };
-    let out = Arc::new(Output::new(settings.log_format));
+    let out = match output(global, &settings) {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            Output::new(settings.log_format).error(&e.to_string());
+            return e.exit_code();
+        }
+    };
+    crate::console::capture_sql(&out);
     for w in &settings.warnings {
         out.warn("settings_warning", w);
     }
+    let merged = command
+        .selection()
+        .map(Selection::merged)
+        .unwrap_or_default();
+    let sel = &merged;
     let result = match command {
-        Command::Run => job::run(inv, settings, global, &out, Job::Run),
-        Command::Test { store_failures } => job::run(
+        Command::Run(a) => job::run(
             inv,
             settings,
-            global,
+            sel,
+            &out,
+            Job::Run {
+                full_refresh: a.full_refresh,
+            },
+        ),
+        Command::Test(a) => job::run(
+            inv,
+            settings,
+            sel,
             &out,
             Job::Test {
-                store_failures: *store_failures,
+                store_failures: a.store_failures,
             },
         ),
-        Command::Build {
-            store_failures,
-            check_freshness,
-            full_refresh,
-        } => job::run(
+        Command::Build(a) => job::run(
             inv,
             settings,
-            global,
+            sel,
             &out,
             Job::Build {
-                store_failures: *store_failures,
-                check_freshness: *check_freshness,
-                full_refresh: *full_refresh,
+                store_failures: a.store_failures,
+                check_freshness: a.check_freshness,
+                full_refresh: a.full_refresh,
             },
         ),
-        Command::Seed { full_refresh } => job::run(
+        Command::Seed(a) => job::run(
             inv,
             settings,
-            global,
+            sel,
             &out,
             Job::Seed {
-                full_refresh: *full_refresh,
+                full_refresh: a.full_refresh,
             },
         ),
         Command::Source {
-            command: SourceCommand::Freshness,
+            command: SourceCommand::Freshness(a),
         }
-        | Command::Freshness => freshness::source_freshness(inv, settings, global, &out),
-        Command::Compile => compile::compile(inv, settings, global, &out),
+        | Command::Freshness(a) => freshness::source_freshness(inv, settings, sel, a, &out),
+        Command::Compile(a) => compile::compile(inv, settings, a, &out),
+        Command::Parse => parse::parse(inv, settings, &out),
+        Command::Clean(a) => clean::clean(inv, settings, a, &out),
         Command::Demo { .. } => unreachable!("demo runs before settings are read"),
         Command::Generate {
             sample,
             replace_raw,
         } => generate::generate(inv, settings, sample, *replace_raw, &out),
-        Command::Ls {
-            output,
-            resource_type,
-            exclude_resource_type,
-            output_keys,
-        } => ls::ls(
-            inv,
-            settings,
-            global,
-            &out,
-            ls::Listing {
-                output: *output,
-                resource_types: resource_type,
-                exclude_resource_types: exclude_resource_type,
-                output_keys,
-            },
-        ),
+        Command::Ls(a) => ls::ls(inv, settings, a, &out),
         Command::Debug => debug::debug(inv, settings),
         Command::Report(args) => report::report(inv, settings, args, &out),
-        Command::Docs { command } => docs::docs(inv, settings, global, command, &out),
+        Command::Docs { command } => docs::docs(inv, settings, command, &out),
     };
+    let result = result.and_then(|code| out.check_warnings().map(|()| code));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -199,9 +262,103 @@ fn flag_log_format(global: &GlobalArgs) -> LogFormat {
     }
 }
 
+/// The console and log file of a command, as the flags and settings ask.
+fn output(global: &GlobalArgs, settings: &Settings) -> Result<Output> {
+    let level = |l: LogLevel| match l {
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Info => Level::Info,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Error => Level::Error,
+        LogLevel::None => Level::None,
+    };
+    let console_level = if global.debug {
+        Level::Debug
+    } else if global.quiet {
+        Level::Error
+    } else {
+        global.log_level.map(level).unwrap_or(Level::Info)
+    };
+    let file_level = global.log_level_file.map(level).unwrap_or(Level::Debug);
+    let file_format = match global.log_format_file {
+        None | Some(LogFileFormat::Debug) => FileFormat::Debug,
+        Some(LogFileFormat::Text) => FileFormat::Text,
+        Some(LogFileFormat::Json) => FileFormat::Json,
+    };
+    let log_dir = match &global.log_path {
+        Some(p) if p.is_absolute() => p.clone(),
+        Some(p) => settings.project_dir.join(p),
+        // The project's `log-path` (dbt reads it unrendered), else `logs`.
+        None => settings.project_dir.join(
+            project::project_file(&settings.project_dir)
+                .ok()
+                .and_then(|pf| pf.log_path)
+                .unwrap_or_else(|| "logs".to_string()),
+        ),
+    };
+    let warn_error = match (&global.warn_error_options, global.warn_error) {
+        (Some(text), _) => WarnError::parse(text).map_err(crate::error::Error::usage)?,
+        (None, true) => WarnError {
+            all: true,
+            ..WarnError::default()
+        },
+        (None, false) => WarnError::default(),
+    };
+    Ok(Output::configured(OutputOptions {
+        format: settings.log_format,
+        colors: global.colors(),
+        console_level,
+        file: Some((log_dir.join("dbt.log"), file_level, file_format)),
+        secrets: settings.password.iter().cloned().collect(),
+        warn_error,
+        invocation_id: invocation_id().to_string(),
+    }))
+}
+
+/// The id of this invocation (one per process), in the artifacts and the log file.
+fn invocation_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The ids the command line selects: `--selector` (or the selectors.yml default
+/// when neither `--select` nor `--exclude` is given), else `--select` minus
+/// `--exclude`.
+fn chosen(loaded: &Loaded, sel: &Selection, out: &Output) -> Result<BTreeSet<String>> {
+    let (graph, manifest, selectors) = (&loaded.graph, &loaded.manifest, &loaded.selectors);
+    let name = match (&sel.selector, &selectors.default) {
+        (Some(name), _) => Some(name),
+        (None, Some(default)) if sel.select.is_empty() && sel.exclude.is_empty() => {
+            out.info(
+                "default_selector",
+                &format!("Using default selector {default}"),
+            );
+            Some(default)
+        }
+        _ => None,
+    };
+    match name {
+        Some(name) => {
+            let spec = selectors.by_name.get(name).ok_or_else(|| {
+                crate::error::Error::usage(format!(
+                    "--selector: no selector named '{name}' in selectors.yml; it defines {}",
+                    if selectors.order.is_empty() {
+                        "none".to_string()
+                    } else {
+                        selectors.order.join(", ")
+                    }
+                ))
+            })?;
+            graph.select_spec(manifest, spec)
+        }
+        None => graph.select(manifest, &sel.select, &sel.exclude),
+    }
+}
+
 /// A project loaded for a command: settings → project → manifest → graph.
 struct Loaded {
     renderer: Renderer,
+    /// The project's `selectors.yml` (none: no selectors).
+    selectors: Selectors,
     manifest: Manifest,
     graph: Graph,
     target_dir: PathBuf,
@@ -210,7 +367,7 @@ struct Loaded {
 
 fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     let project: Project = project::load(&settings.project_dir, cancel)?;
-    let invocation_id = uuid::Uuid::new_v4().to_string();
+    let invocation_id = invocation_id().to_string();
     let renderer = Renderer::new(&project, &settings, &invocation_id)?;
     let mut manifest = renderer.build_manifest(&project)?;
     (manifest.semantic, manifest.groups) = semantic::load(&project.entries, &manifest)?;
@@ -219,15 +376,61 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     manifest.index();
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
+    let selectors = match project::selectors_yml(&settings.project_dir)? {
+        Some((doc, file)) => Selectors::parse(&doc, &file, IndirectSelection::Eager)?,
+        None => Selectors::default(),
+    };
     let target_dir = settings.resolve_target_path(&project.target_path);
     artifacts::remove_leftovers(&target_dir);
     Ok(Loaded {
         renderer,
+        selectors,
         manifest,
         graph,
         target_dir,
         invocation_id,
     })
+}
+
+/// Decides which selected incremental models compile with `is_incremental()`
+/// true, as dbt does: their table exists (the database is asked once, and only
+/// when one is selected) and neither their `full_refresh` config nor the
+/// `--full-refresh` flag asks for a rebuild.
+fn mark_incremental(
+    inv: &Invocation,
+    settings: &Settings,
+    out: &Output,
+    loaded: &mut Loaded,
+    order: &[String],
+    full_refresh: bool,
+) -> Result<()> {
+    let wanted: Vec<(String, String, String)> = order
+        .iter()
+        .filter_map(|id| loaded.manifest.node(id))
+        .filter(|n| n.materialized == Materialization::Incremental && !n.full_refresh(full_refresh))
+        .map(|n| (n.unique_id.clone(), n.schema.clone(), n.alias.clone()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let relations: Vec<(String, String)> = wanted
+        .iter()
+        .map(|(_, s, a)| (s.clone(), a.clone()))
+        .collect();
+    let tables = inv.runtime.block_on(async {
+        let client =
+            postgres::connect_with_retry(settings, &inv.cancel, &|m| out.warn("connect_retry", m))
+                .await?;
+        postgres::existing_tables(&client, &relations).await
+    })?;
+    for (id, schema, alias) in wanted {
+        if tables.contains(&(schema, alias)) {
+            if let Some(n) = loaded.manifest.node_mut(&id) {
+                n.incremental = true;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Renders the given models, analyses and tests, with the CTEs of the ephemeral
@@ -316,15 +519,16 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
 
 /// dbt's warning for each selector of `--select` and `--exclude` that matches
 /// nothing, also when others in the same union do.
-fn warn_unmatched(out: &Output, loaded: &Loaded, global: &GlobalArgs) -> Result<()> {
-    let specs = [global.select.as_slice(), global.exclude.as_slice()].concat();
+fn warn_unmatched(out: &Output, loaded: &Loaded, sel: &Selection) -> Result<()> {
+    let specs = [sel.select.as_slice(), sel.exclude.as_slice()].concat();
     for spec in loaded.graph.unmatched(&loaded.manifest, &specs)? {
         out.warn(
             "no_nodes_for_selection_criteria",
             &format!("The selection criterion '{spec}' does not match any enabled nodes"),
         );
     }
-    Ok(())
+    // With --warn-error, dbt stops here: nothing runs, no run_results.json.
+    out.check_warnings()
 }
 
 /// The first lines of a command that loaded a project.
@@ -335,16 +539,26 @@ fn header(out: &Output, loaded: &Loaded) {
     );
     let m = &loaded.manifest;
     let seeds = m.nodes.iter().filter(|n| n.resource_type == "seed").count();
-    let models = m.nodes.len() - seeds;
+    let analyses = m
+        .nodes
+        .iter()
+        .filter(|n| n.resource_type == "analysis")
+        .count();
+    let models = m.nodes.len() - seeds - analyses;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {}{} data test{}, {} source{}, {} macro{}",
+            "Found {} model{}, {}{}{} data test{}, {} source{}, {} macro{}",
             models,
             plural(models),
             match seeds {
                 0 => String::new(),
                 n => format!("{n} seed{}, ", plural(n)),
+            },
+            match analyses {
+                0 => String::new(),
+                1 => "1 analysis, ".to_string(),
+                n => format!("{n} analyses, "),
             },
             m.tests.len(),
             plural(m.tests.len()),

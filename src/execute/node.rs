@@ -9,7 +9,7 @@ use crate::console::Output;
 use crate::datatest;
 use crate::manifest::{Manifest, Node, TestNode};
 use crate::postgres::{self, Pool, SeedLoad, SwapOptions};
-use crate::results::{Built, NodeFailure, NodeResult, Outcome, SkipReason};
+use crate::results::{Built, NodeFailure, NodeResult, Outcome, SkipReason, Status};
 use crate::seed::{self, SeedFile};
 use crate::settings::Settings;
 
@@ -56,8 +56,21 @@ impl NodeRunner {
             );
             self.out.node_start(index, self.total, &what, &id);
             (self.model(node).await, what)
+        } else if let Some(kind) = self.manifest.kind(&id) {
+            // An exposure or saved query: nothing to run, as in dbt's build.
+            let name = self
+                .manifest
+                .exposure(&id)
+                .map(|x| x.name.clone())
+                .or_else(|| self.manifest.semantic(&id).map(|x| x.name.clone()));
+            let what = format!(
+                "{} {}",
+                kind.as_str().replace('_', " "),
+                name.unwrap_or_default()
+            );
+            (NodeResult::new(&id, Outcome::NoOp), what)
         } else {
-            unreachable!("the plan holds only models, seeds and tests")
+            unreachable!("the plan holds only models, seeds, tests, exposures and saved queries")
         };
         let secs = clock.elapsed().as_secs_f64();
         result.started_at = Some(started_at);
@@ -99,6 +112,16 @@ impl NodeRunner {
                 let r = datatest::run(&mut client, t, &sql, store.as_deref(), guaranteed).await;
                 self.pool.put(client);
                 match r {
+                    // `--warn-error`: a warning test fails, worded as dbt words it.
+                    Ok(mut o)
+                        if o.status == Status::Warn && self.out.warn_is_error("LogTestResult") =>
+                    {
+                        o.status = Status::Fail;
+                        o.message = o
+                            .message
+                            .replace("configured to warn", "configured to fail");
+                        Outcome::Tested(o)
+                    }
                     Ok(o) => Outcome::Tested(o),
                     Err(_) if self.swap_cancelled() => Outcome::Failed(interrupted_test(t)),
                     Err(f) => Outcome::Failed(f),
@@ -143,7 +166,7 @@ impl NodeRunner {
         let outcome = match self.pool.get().await {
             Ok(mut client) => {
                 let notify = |m: &str| self.out.warn("waiting", m);
-                let r = postgres::materialize(
+                let r = postgres::build_model(
                     &mut client,
                     node,
                     &sql,
@@ -235,9 +258,7 @@ impl NodeRunner {
             file,
             shape,
             // The seed's own `full_refresh` config wins over the flag, as in dbt.
-            full_refresh: config("full_refresh")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(self.full_refresh),
+            full_refresh: node.full_refresh(self.full_refresh),
             quote_columns: config("quote_columns")
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(true),

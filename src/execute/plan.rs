@@ -2,14 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use crate::error::Result;
 use crate::graph::Graph;
 use crate::manifest::{Manifest, Materialization, NodeKind};
 
 /// What an executing command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Job {
-    Run,
+    Run {
+        full_refresh: bool,
+    },
     /// `seed`: load the selected seeds.
     Seed {
         full_refresh: bool,
@@ -27,7 +28,7 @@ pub(crate) enum Job {
 impl Job {
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Job::Run => "run",
+            Job::Run { .. } => "run",
             Job::Seed { .. } => "seed",
             Job::Test { .. } => "test",
             Job::Build { .. } => "build",
@@ -40,11 +41,9 @@ impl Job {
 pub(crate) fn plan(
     graph: &Graph,
     manifest: &Manifest,
-    select: &[String],
-    exclude: &[String],
+    chosen: &BTreeSet<String>,
     job: Job,
-) -> Result<(Vec<String>, Graph)> {
-    let chosen = graph.select(manifest, select, exclude)?;
+) -> (Vec<String>, Graph) {
     let of_kind = |kind: NodeKind| -> BTreeSet<String> {
         chosen
             .iter()
@@ -65,14 +64,23 @@ pub(crate) fn plan(
     models.retain(|id| !ephemeral.contains(id));
     let seeds = of_kind(NodeKind::Seed);
     let tests = of_kind(NodeKind::Test);
-    Ok(match job {
-        Job::Run => (graph.topo_order(&models), graph.clone()),
+    match job {
+        Job::Run { .. } => (graph.topo_order(&models), graph.clone()),
         Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),
         Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
         Job::Build { .. } => {
             let g = graph.for_build(manifest);
-            let ids: BTreeSet<String> = models.union(&tests).chain(&seeds).cloned().collect();
+            // Exposures and saved queries are no-ops in build, as in dbt.
+            let noops = of_kind(NodeKind::Exposure)
+                .into_iter()
+                .chain(of_kind(NodeKind::SavedQuery));
+            let ids: BTreeSet<String> = models
+                .union(&tests)
+                .chain(&seeds)
+                .cloned()
+                .chain(noops)
+                .collect();
             (g.topo_order(&ids), g)
         }
-    })
+    }
 }

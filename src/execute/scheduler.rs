@@ -84,7 +84,8 @@ where
             }
             index += 1;
             let fut = job(id.to_string(), index);
-            running.spawn(fut);
+            // The SQL statements this node's work sends are logged under its id.
+            running.spawn(crate::console::NODE.scope(id.to_string(), fut));
         }
         if running.is_empty() {
             break;

@@ -2,9 +2,12 @@
 //! (models, data tests, and sources, which are leaves that never run), cycle
 //! detection naming every node on the cycle with its file, dependency order and
 //! the extra edges of `build`. Selection (with the tests that come along) is in
-//! [`select`].
+//! [`select`]; the selectors of `selectors.yml` in [`spec`].
 
 mod select;
+mod spec;
+
+pub(crate) use spec::Selectors;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -19,7 +19,10 @@ use crate::artifacts;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, NodeKind, TestKind};
 
+use super::spec::{Op, Spec};
 use super::Graph;
+use crate::cli::IndirectSelection;
+use clap::ValueEnum;
 
 impl Graph {
     /// The ids selected by `select` (all when empty) minus `exclude`, with the
@@ -51,6 +54,38 @@ impl Graph {
             }
         }
         Ok(chosen)
+    }
+
+    /// The ids a `selectors.yml` definition selects: each criterion with the
+    /// tests it brings along (eager), then unions, intersections, differences.
+    pub(crate) fn select_spec(&self, manifest: &Manifest, spec: &Spec) -> Result<BTreeSet<String>> {
+        match spec {
+            Spec::Criteria(c) => {
+                if c.indirect != IndirectSelection::Eager {
+                    return Err(Error::usage(format!(
+                        "indirect_selection: {} is not supported yet (in '{}'); remove it to bring along the tests of every selected node",
+                        c.indirect.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
+                        c.raw
+                    )));
+                }
+                self.one(manifest, &c.selector())
+            }
+            Spec::Group { op, components, .. } => {
+                let sets = components
+                    .iter()
+                    .map(|c| self.select_spec(manifest, c))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut sets = sets.into_iter();
+                let Some(first) = sets.next() else {
+                    return Ok(BTreeSet::new());
+                };
+                Ok(sets.fold(first, |acc, s| match op {
+                    Op::Union => acc.union(&s).cloned().collect(),
+                    Op::Intersection => acc.intersection(&s).cloned().collect(),
+                    Op::Difference => acc.difference(&s).cloned().collect(),
+                }))
+            }
+        }
     }
 
     /// The selectors of `specs` (each space-separated one: an intersection such as
@@ -144,7 +179,11 @@ impl Graph {
         match method {
             "fqn" => {
                 for (id, fqn, _) in non_sources {
-                    if fqn_matches(fqn, value) || fqn_matches(&fqn[1..], value) {
+                    let versioned = manifest.node(id).is_some_and(|n| n.version.is_some());
+                    if (versioned && version_matches(fqn, value))
+                        || fqn_matches(fqn, value)
+                        || fqn_matches(&fqn[1..], value)
+                    {
                         out.insert(id.clone());
                     }
                 }
@@ -241,12 +280,31 @@ impl Graph {
                     }
                 }
             }
+            "exposure" | "metric" | "semantic_model" | "saved_query" => {
+                // By name (or a glob of it), as dbt's exposure:/metric:/… methods.
+                let names = manifest
+                    .exposures
+                    .iter()
+                    .map(|x| (NodeKind::Exposure, &x.unique_id, &x.name))
+                    .chain(manifest.semantic.iter().map(|x| (x.kind, &x.unique_id, &x.name)));
+                for (kind, id, name) in names {
+                    let bare = value.rsplit('.').next().unwrap_or(value);
+                    if kind.as_str() == method && (glob(value, name) || glob(bare, name)) {
+                        out.insert(id.clone());
+                    }
+                }
+            }
             "resource_type" => {
                 let kind = match value {
                     "model" => Some(NodeKind::Model),
                     "source" => Some(NodeKind::Source),
                     "test" => Some(NodeKind::Test),
                     "seed" => Some(NodeKind::Seed),
+                    "analysis" => Some(NodeKind::Analysis),
+                    "exposure" => Some(NodeKind::Exposure),
+                    "metric" => Some(NodeKind::Metric),
+                    "semantic_model" => Some(NodeKind::SemanticModel),
+                    "saved_query" => Some(NodeKind::SavedQuery),
                     _ => None,
                 };
                 out.extend(
@@ -282,12 +340,27 @@ impl Graph {
             }
             other => {
                 return Err(Error::usage(format!(
-                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, file:, source:, fqn:, resource_type:, test_type:, test_name: or config.<key>:"
+                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, file:, source:, exposure:, metric:, semantic_model:, saved_query:, fqn:, resource_type:, test_type:, test_name: or config.<key>:"
                 )))
             }
         }
         Ok(out)
     }
+}
+
+/// A versioned model (fqn `[…, name, v<version>]`) is selected by its name, and by
+/// `name.v1` or `name_v1`, as dbt matches it.
+fn version_matches(fqn: &[String], selector: &str) -> bool {
+    let n = fqn.len();
+    if n < 2 {
+        return false;
+    }
+    if fqn[n - 2] == selector {
+        return true;
+    }
+    let parts: Vec<&str> = selector.split('.').collect();
+    let tail = parts[parts.len().saturating_sub(2)..].join("_");
+    fqn[n - 2..].join("_") == tail
 }
 
 /// dbt's fqn match: the selector's dot-separated parts match the fqn's first
@@ -417,5 +490,10 @@ mod tests {
         assert!(fqn_matches(&fqn[1..], "marts.sales"));
         assert!(fqn_matches(&fqn, "p.marts.*"));
         assert!(!fqn_matches(&fqn[1..], "sales"));
+        let v: Vec<String> = ["p", "core", "members", "v1"].map(String::from).to_vec();
+        assert!(version_matches(&v, "members"));
+        assert!(version_matches(&v, "members.v1"));
+        assert!(version_matches(&v, "members_v1"));
+        assert!(!version_matches(&v, "members.v2"));
     }
 }

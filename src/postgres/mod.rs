@@ -1,5 +1,6 @@
 //! The PostgreSQL adapter: connections ([`connect`]), TLS ([`tls`]), the pool of an
-//! execution ([`pool`]), materializations with safe swaps ([`swap`]) and how
+//! execution ([`pool`]), materializations with safe swaps ([`swap`]), increments
+//! of incremental models ([`incremental`]) and how
 //! database errors read ([`db_error`]); plus the few catalog statements the
 //! commands need (server version, target schemas).
 
@@ -9,6 +10,7 @@ mod db_error;
 mod foreign_keys;
 mod grants;
 mod hooks;
+mod incremental;
 mod indexes;
 mod pool;
 mod seed;
@@ -22,14 +24,15 @@ use tokio_postgres::{CancelToken, Client};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::manifest::quote_ident;
+use crate::manifest::{quote_ident, Node};
+use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
 pub(crate) use connect::{connect, connect_with_retry};
 pub(crate) use db_error::describe_db_error;
 pub(crate) use pool::Pool;
 pub(crate) use seed::SeedLoad;
-pub(crate) use swap::{load_seed, materialize, SwapOptions};
+pub(crate) use swap::{load_seed, SwapOptions};
 
 /// Server version string (`SHOW server_version`) and how the session is
 /// encrypted, as `debug` shows them: `16.4 over TLSv1.3` or `16.4 without TLS`.
@@ -42,6 +45,51 @@ pub(crate) async fn server_version(client: &Client) -> Result<String> {
         .await
         .map_err(|e| Error::runtime(format!("cannot read the server version: {e}")))?;
     Ok(row.get(0))
+}
+
+/// Builds a model: an increment when it is an incremental model compiled with
+/// `is_incremental()` true ([`incremental`]), else a new relation swapped in
+/// ([`swap`]: first builds and full refreshes of incremental models too).
+pub(crate) async fn build_model(
+    client: &mut Client,
+    node: &Node,
+    sql: &str,
+    suffix: &str,
+    opts: &SwapOptions,
+    notify: &swap::Notify<'_>,
+) -> std::result::Result<Built, NodeFailure> {
+    if node.incremental {
+        let r = incremental::increment(client, node, sql, suffix, opts, notify).await;
+        swap::outcome(r, node, opts)
+    } else {
+        swap::materialize(client, node, sql, suffix, opts, notify).await
+    }
+}
+
+/// Which of `relations` (schema, name) exist as tables: the incremental models
+/// that compile with `is_incremental()` true.
+pub(crate) async fn existing_tables(
+    client: &Client,
+    relations: &[(String, String)],
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    let schemas: Vec<&str> = relations.iter().map(|(s, _)| s.as_str()).collect();
+    let names: Vec<&str> = relations.iter().map(|(_, n)| n.as_str()).collect();
+    let rows = client
+        .query(
+            "select n.nspname::text, c.relname::text
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             join unnest($1::text[], $2::text[]) as w(s, r) on w.s = n.nspname and w.r = c.relname
+             where c.relkind in ('r', 'p')",
+            &[&schemas, &names],
+        )
+        .await
+        .map_err(|e| {
+            Error::runtime(format!(
+                "cannot look up the tables of the incremental models: {}",
+                describe_db_error(&e, "")
+            ))
+        })?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Creates `schema` unless it exists (only needs CREATE when it does not).

@@ -70,8 +70,8 @@ pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
 /// The swap's settings, and the invocation's cancellation token.
 #[derive(Clone)]
 pub(crate) struct SwapOptions {
-    lock_timeout: Duration,
-    retries: u32,
+    pub(super) lock_timeout: Duration,
+    pub(super) retries: u32,
     wait_for_lock: bool,
     /// The role that builds, for the grant a "permission denied" asks for.
     role: String,
@@ -127,6 +127,9 @@ pub(super) enum Failure {
     Message(String),
     /// A seed that cannot be loaded (its file, its columns), as a complete message.
     Seed(String),
+    /// What dbt raises as a compilation error while building (an incremental
+    /// model whose columns changed under `on_schema_change: fail`).
+    Compile(String),
 }
 
 impl From<tokio_postgres::Error> for Failure {
@@ -163,7 +166,7 @@ pub(crate) enum Build<'a> {
 /// Builds `node` from `sql` and swaps it in; see the module documentation.
 /// `suffix` is unique to the invocation (temporary and backup names derive from
 /// it). On failure the transaction is rolled back and the error is one line.
-pub(crate) async fn materialize(
+pub(super) async fn materialize(
     client: &mut Client,
     node: &Node,
     sql: &str,
@@ -195,7 +198,7 @@ async fn after_commit(client: &Client, node: &Node, built: Built) -> Result<Buil
     Ok(built)
 }
 
-fn outcome(
+pub(super) fn outcome(
     r: Result<Built, Failure>,
     node: &Node,
     opts: &SwapOptions,
@@ -227,6 +230,7 @@ fn outcome(
             message,
         }),
         Err(Failure::Seed(message)) => Err(NodeFailure::Seed { message }),
+        Err(Failure::Compile(message)) => Err(NodeFailure::Compile { message }),
     }
 }
 
@@ -235,12 +239,12 @@ pub(super) struct Names {
     pub(super) schema: String,
     pub(super) target: String,
     pub(super) tmp: String,
-    old: String,
+    pub(super) old: String,
     /// `schema.name` as users write it, for messages.
     pub(super) display: String,
     /// Constraints of the new relation created under a temporary name, renamed
     /// to their declared one once the old relation is gone: (temporary, declared).
-    renames: Vec<(String, String)>,
+    pub(super) renames: Vec<(String, String)>,
 }
 
 async fn swap_in(
@@ -285,7 +289,9 @@ async fn swap_in(
             names.display
         )))
         }
-        (Build::Sql(sql), Materialization::Table) if node.contract.enforced => {
+        (Build::Sql(sql), Materialization::Table | Materialization::Incremental)
+            if node.contract.enforced =>
+        {
             let sql = sql.trim().trim_end_matches(';').trim_end();
             let created =
                 contract::create_table(&tx, node, sql, &names.schema, &names.tmp, suffix).await?;
@@ -293,7 +299,7 @@ async fn swap_in(
             let n = created.rows;
             (format!("INSERT 0 {n}"), "INSERT".to_string(), Some(n))
         }
-        (Build::Sql(sql), Materialization::Table) => {
+        (Build::Sql(sql), Materialization::Table | Materialization::Incremental) => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
             let statement = format!(
                 "create table {} as (\n{sql}\n)",
@@ -358,7 +364,6 @@ async fn swap_in(
     }
 
     tx.batch_execute("savepoint rt_built").await?;
-    let attempts = opts.retries + 1;
     let polite = POLITE_WAIT.min(opts.lock_timeout);
     let mut attempt = 0;
     loop {
@@ -394,36 +399,59 @@ async fn swap_in(
                 Step::Busy(relations) => relations,
             };
         tx.batch_execute("rollback to savepoint rt_built").await?;
-        let holders = blockers(&tx, &relations).await?;
-        if attempt == attempts {
-            return Err(Failure::LockTimeout(format!(
-                "cannot swap in {d}: it was still in use after {attempts} tr{ies} (lock_timeout {t}s, swap_retries {r}), held by {who}; {d} was left as it was. Wait for or end {that} (select pg_terminate_backend({pid})), or raise lock_timeout or swap_retries",
-                d = names.display,
-                ies = if attempts == 1 { "y" } else { "ies" },
-                t = secs(opts.lock_timeout),
-                r = opts.retries,
-                who = describe_blockers(&holders),
-                that = if holders.len() == 1 { "that session" } else { "those sessions" },
-                pid = match holders.as_slice() {
-                    [Blocker { pid: Some(pid), .. }] => pid.to_string(),
-                    _ => "pid".to_string(),
-                },
-            )));
-        }
-        let backoff = backoff(attempt);
-        notify(&format!(
-            "{} is in use by {}; swap try {attempt} of {attempts} found no gap in {t}s and timed out after {t}s in line, retrying in {:.1}s",
-            names.display,
-            describe_blockers(&holders),
-            backoff.as_secs_f64(),
-            t = secs(opts.lock_timeout),
-        ));
-        let until = Instant::now() + backoff;
-        while Instant::now() < until {
-            check_interrupted(opts)?;
-            tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(100))).await;
-        }
+        timed_out(
+            &tx, &names, "swap in", "swap", &relations, attempt, opts, notify,
+        )
+        .await?;
     }
+}
+
+/// After a try whose locks timed out in line (the transaction back at its
+/// savepoint): on the last try, fails naming the sessions holding `relations`;
+/// otherwise says so and backs off (0.5 s, 1 s, 2 s… with jitter), interruptibly.
+/// `action` and `what` name the work in messages ("swap in", "swap").
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn timed_out(
+    tx: &Transaction<'_>,
+    names: &Names,
+    action: &str,
+    what: &str,
+    relations: &[u32],
+    attempt: u32,
+    opts: &SwapOptions,
+    notify: &Notify<'_>,
+) -> Result<(), Failure> {
+    let holders = &blockers(tx, relations).await?[..];
+    let attempts = opts.retries + 1;
+    if attempt >= attempts {
+        return Err(Failure::LockTimeout(format!(
+            "cannot {action} {d}: it was still in use after {attempts} tr{ies} (lock_timeout {t}s, swap_retries {r}), held by {who}; {d} was left as it was. Wait for or end {that} (select pg_terminate_backend({pid})), or raise lock_timeout or swap_retries",
+            d = names.display,
+            ies = if attempts == 1 { "y" } else { "ies" },
+            t = secs(opts.lock_timeout),
+            r = opts.retries,
+            who = describe_blockers(holders),
+            that = if holders.len() == 1 { "that session" } else { "those sessions" },
+            pid = match holders {
+                [Blocker { pid: Some(pid), .. }] => pid.to_string(),
+                _ => "pid".to_string(),
+            },
+        )));
+    }
+    let backoff = backoff(attempt);
+    notify(&format!(
+        "{} is in use by {}; {what} try {attempt} of {attempts} found no gap in {t}s and timed out after {t}s in line, retrying in {:.1}s",
+        names.display,
+        describe_blockers(holders),
+        backoff.as_secs_f64(),
+        t = secs(opts.lock_timeout),
+    ));
+    let until = Instant::now() + backoff;
+    while Instant::now() < until {
+        check_interrupted(opts)?;
+        tokio::time::sleep((until - Instant::now()).min(Duration::from_millis(100))).await;
+    }
+    Ok(())
 }
 
 /// After the swap: the post-hooks that run inside the transaction, the `grants`,
@@ -445,7 +473,7 @@ async fn finish(
     Ok(built)
 }
 
-fn check_interrupted(opts: &SwapOptions) -> Result<(), Failure> {
+pub(super) fn check_interrupted(opts: &SwapOptions) -> Result<(), Failure> {
     if opts.cancel.is_cancelled() {
         Err(Failure::Interrupted)
     } else {
@@ -461,7 +489,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// A random number in `0..=max` (uuid's random bytes: no extra dependency).
-fn jitter(max: u64) -> u64 {
+pub(super) fn jitter(max: u64) -> u64 {
     if max == 0 {
         return 0;
     }
@@ -481,7 +509,7 @@ fn secs(d: Duration) -> String {
 
 /// Step 1: the advisory lock of the relation, waiting (and saying so) or failing
 /// fast when another invocation holds it.
-async fn serialise(
+pub(super) async fn serialise(
     tx: &Transaction<'_>,
     names: &Names,
     opts: &SwapOptions,

@@ -131,6 +131,52 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         "pre-hook" | "post-hook" | "pre_hook" | "post_hook" => check_hooks(v, path, at)?,
         "indexes" => check_indexes(v, path, at)?,
         "grants" => check_grants(v, path, at)?,
+        "unique_key" if resource == Resource::Model => {
+            let ok = match &v.value {
+                YamlValue::Str(_) | YamlValue::Null => true,
+                YamlValue::Seq(items) => items.iter().all(|i| i.as_str().is_some()),
+                _ => false,
+            };
+            if !ok {
+                return Err(want("a column name or a list of column names"));
+            }
+        }
+        "incremental_predicates" | "predicates" | "merge_update_columns"
+        | "merge_exclude_columns"
+            if resource == Resource::Model =>
+        {
+            let ok = match &v.value {
+                YamlValue::Null => true,
+                YamlValue::Seq(items) => items.iter().all(|i| i.as_str().is_some()),
+                _ => false,
+            };
+            if !ok {
+                return Err(want("a list of strings"));
+            }
+        }
+        "incremental_strategy" if resource == Resource::Model => match v.as_str() {
+            None if v.is_null() => {}
+            Some("append" | "delete+insert" | "merge" | "default") => {}
+            Some("microbatch") => {
+                return Err(at.error(format!(
+                    "{path}: incremental_strategy='microbatch' is not supported yet; use 'append', 'delete+insert' or 'merge'"
+                )))
+            }
+            _ => {
+                return Err(want(
+                    "'append', 'delete+insert' or 'merge' (the strategies of dbt-postgres)",
+                ))
+            }
+        },
+        "on_schema_change" if resource == Resource::Model => match v.as_str() {
+            None if v.is_null() => {}
+            Some("ignore" | "fail" | "append_new_columns" | "sync_all_columns") => {}
+            _ => {
+                return Err(want(
+                    "'ignore', 'fail', 'append_new_columns' or 'sync_all_columns'",
+                ))
+            }
+        },
         "access" => match v.as_str() {
             Some("private" | "protected" | "public") => {}
             _ => return Err(want("'private', 'protected' or 'public'")),
@@ -161,12 +207,12 @@ fn describe(v: &Yaml) -> String {
 /// A materialization reluvia-transform builds, or why not.
 pub(crate) fn check_materialized(m: &str) -> std::result::Result<(), String> {
     match m {
-        "table" | "view" | "ephemeral" => Ok(()),
-        "incremental" | "materialized_view" | "snapshot" | "seed" => Err(format!(
-            "materialized='{m}' is not supported yet; use 'table', 'view' or 'ephemeral'"
+        "table" | "view" | "ephemeral" | "incremental" => Ok(()),
+        "materialized_view" | "snapshot" | "seed" => Err(format!(
+            "materialized='{m}' is not supported yet; use 'table', 'view', 'incremental' or 'ephemeral'"
         )),
         other => Err(format!(
-            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table', 'view' or 'ephemeral'"
+            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table', 'view', 'incremental' or 'ephemeral'"
         )),
     }
 }

@@ -26,6 +26,10 @@ pub(crate) struct ProjectFile {
     pub(crate) docs_paths: Option<Vec<String>>,
     /// `target-path`, relative to the project directory unless absolute.
     pub(crate) target_path: String,
+    /// `clean-targets`: what `clean` deletes (default: the target path).
+    pub(crate) clean_targets: Vec<String>,
+    /// `log-path`: where the log file goes (default: `logs`).
+    pub(crate) log_path: Option<String>,
     /// Project-level `vars:` (global ones and those scoped to this project).
     pub(crate) vars: Map<String, Value>,
     /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`, `seeds:`,
@@ -162,6 +166,18 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
             Some(v) => Some(string_list(v, "docs-paths", file)?),
             None => None,
         },
+        clean_targets: match doc.get("clean-targets") {
+            Some(v) => string_list(v, "clean-targets", file)?,
+            None => vec![target_path.clone()],
+        },
+        log_path: match doc.get("log-path") {
+            Some(v) => Some(
+                v.as_str()
+                    .ok_or_else(|| v.at(file).error("log-path: expected a path"))?
+                    .to_string(),
+            ),
+            None => None,
+        },
         target_path,
         vars,
         models,
@@ -250,7 +266,7 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         // Understood (the config trees are checked where they are read).
         "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
         | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
-        | "clean-targets" | "vars" | "models" | "data_tests" | "tests" | "sources"
+        | "clean-targets" | "log-path" | "vars" | "models" | "data_tests" | "tests" | "sources"
         | "docs-paths" | "seeds" | "analyses" | "quoting" | "on-run-start" | "on-run-end" => Ok(()),
         "source-paths" => {
             warnings.push(
@@ -266,7 +282,6 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         }
         // Accepted: they change nothing reluvia-transform builds.
         "require-dbt-version"
-        | "log-path"
         | "asset-paths"
         | "packages-install-path"
         | "exposures"

@@ -66,6 +66,18 @@ const MODEL: &[&str] = &[
     "grants",
 ];
 
+/// The configs of incremental models: implemented for models, and changing
+/// nothing dbt-postgres builds for the other resources.
+const INCREMENTAL: &[&str] = &[
+    "unique_key",
+    "incremental_strategy",
+    "incremental_predicates",
+    "predicates",
+    "merge_update_columns",
+    "merge_exclude_columns",
+    "on_schema_change",
+];
+
 const DATA_TEST: &[&str] = &[
     "enabled",
     "severity",
@@ -168,8 +180,6 @@ const INERT: &[&str] = &[
     "grant_access_to",
     "hours_to_expiration",
     "include_full_name_in_path",
-    "incremental_predicates",
-    "incremental_strategy",
     "initialize",
     "kms_key_name",
     "labels",
@@ -180,18 +190,14 @@ const INERT: &[&str] = &[
     "lookback",
     "matched_condition",
     "max_staleness",
-    "merge_exclude_columns",
-    "merge_update_columns",
     "merge_with_schema_evolution",
     "not_matched_by_source_action",
     "not_matched_by_source_condition",
     "not_matched_condition",
-    "on_schema_change",
     "packages",
     "partition_by",
     "partition_expiration_days",
     "partitions",
-    "predicates",
     "query_tag",
     // A node's own `quoting` config is recorded by dbt but not read when it names
     // relations (the project's `quoting:` and a source's are).
@@ -218,7 +224,6 @@ const INERT: &[&str] = &[
     "tblproperties",
     "tmp_relation_type",
     "transient",
-    "unique_key",
 ];
 
 /// What reluvia-transform does with config `key` of `resource`.
@@ -229,14 +234,14 @@ pub(crate) fn classify(resource: Resource, key: &str) -> KeyClass {
         Resource::Source => SOURCE,
         Resource::Seed => SEED,
     };
-    if implemented.contains(&key) {
+    if implemented.contains(&key) || (resource == Resource::Model && INCREMENTAL.contains(&key)) {
         KeyClass::Implemented
     } else if let Some(why) = unsupported(resource, key) {
         KeyClass::Unsupported(why)
     } else if resource == Resource::Source && key == "quoting" {
         // A source's quoting is a property beside `config:`, not a config.
         KeyClass::Custom
-    } else if INERT.contains(&key) {
+    } else if INERT.contains(&key) || INCREMENTAL.contains(&key) {
         KeyClass::Inert
     } else {
         KeyClass::Custom

@@ -109,8 +109,12 @@ impl Project {
     }
 }
 
-/// Reads the project in `dir`.
-pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
+/// Reads `dir`'s `dbt_project.yml` only (what `clean` and the log file need).
+pub(crate) fn project_file(dir: &Path) -> Result<dbt_project::ProjectFile> {
+    read_project_file(dir, &mut Warnings::default())
+}
+
+fn read_project_file(dir: &Path, warnings: &mut Warnings) -> Result<dbt_project::ProjectFile> {
     let path = dir.join("dbt_project.yml");
     let file = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -118,8 +122,27 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
             "cannot read {file}: {e}; point --project-dir (or the project_dir setting) at the directory holding dbt_project.yml"
         ))
     })?;
+    dbt_project::read(&yaml::parse(&text, &file)?, &file, warnings)
+}
+
+/// `dir`'s `selectors.yml` as JSON, with its path for messages; `None` when
+/// there is none.
+pub(crate) fn selectors_yml(dir: &Path) -> Result<Option<(Value, String)>> {
+    let path = dir.join("selectors.yml");
+    let file = path.display().to_string();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((yaml::parse_yaml(&text, &file)?, file))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::usage(format!(
+            "cannot read {file}: {e}; check its permissions"
+        ))),
+    }
+}
+
+/// Reads the project in `dir`.
+pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     let mut warnings = Warnings::default();
-    let pf = dbt_project::read(&yaml::parse(&text, &file)?, &file, &mut warnings)?;
+    let pf = read_project_file(dir, &mut warnings)?;
     let sources_tree = pf.sources.clone();
     let mut project = Project {
         name: pf.name,

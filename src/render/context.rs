@@ -42,7 +42,11 @@ impl Calls {
             .lock()
             .unwrap()
             .iter()
-            .map(|n| format!("macro.{project}.{n}"))
+            .map(|n| match n.strip_prefix("dbt.") {
+                // dbt's own macros that dbt lists (`is_incremental`).
+                Some(_) => format!("macro.{n}"),
+                None => format!("macro.{project}.{n}"),
+            })
             .collect()
     }
 

@@ -40,8 +40,9 @@ pub(super) fn rewrite_test_blocks(src: &str) -> String {
 }
 
 /// Runs the project macro `name` (defined in `file`) for a caller, with the
-/// caller's `this`, `model`, `config` (and an on-run-end hook's `results`,
-/// `schemas`, `database_schemas`) and call recorder, honouring `return()`.
+/// caller's `this`, `model`, `config`, `is_incremental()` (and an on-run-end
+/// hook's `results`, `schemas`, `database_schemas`) and call recorder, honouring
+/// `return()`.
 pub(super) fn call_project_macro(
     state: &State,
     file: &str,
@@ -58,6 +59,7 @@ pub(super) fn call_project_macro(
         model => state.lookup("model"),
         invocation_id => state.lookup("invocation_id"),
         run_started_at => state.lookup("run_started_at"),
+        __incremental => state.lookup("__incremental"),
         // An on-run-end hook's context.
         results => state.lookup("results"),
         schemas => state.lookup("schemas"),

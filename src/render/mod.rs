@@ -184,28 +184,27 @@ fn positional(args: &[Value]) -> Vec<String> {
 }
 
 /// The `v=`/`version=` keyword argument of a `ref()` as dbt writes versions
-/// (`1`, `2.5`, `beta`).
-fn version_kwarg(args: &[Value]) -> std::result::Result<Option<String>, minijinja::Error> {
-    for a in args.iter().filter(|a| a.is_kwargs()) {
-        let kwargs = Kwargs::try_from(a.clone())?;
-        for key in ["v", "version"] {
-            if let Some(v) = kwargs.get::<Option<Value>>(key)? {
-                return Ok(Some(match serde_json::to_value(&v).unwrap_or(Json::Null) {
-                    Json::String(s) => s,
-                    Json::Number(n) if n.is_f64() => {
-                        let f = n.as_f64().unwrap_or(0.0);
-                        if f.fract() == 0.0 {
-                            format!("{f:.1}")
-                        } else {
-                            f.to_string()
-                        }
+/// (`1`, `2.5`, `beta`); any other keyword is an error.
+fn version_kwarg(kwargs: &Kwargs) -> std::result::Result<Option<String>, minijinja::Error> {
+    let mut version = None;
+    for key in ["v", "version"] {
+        if let Some(v) = kwargs.get::<Option<Value>>(key)? {
+            version = Some(match serde_json::to_value(&v).unwrap_or(Json::Null) {
+                Json::String(s) => s,
+                Json::Number(n) if n.is_f64() => {
+                    let f = n.as_f64().unwrap_or(0.0);
+                    if f.fract() == 0.0 {
+                        format!("{f:.1}")
+                    } else {
+                        f.to_string()
                     }
-                    other => other.to_string(),
-                }));
-            }
+                }
+                other => other.to_string(),
+            });
         }
     }
-    Ok(None)
+    kwargs.assert_all_used()?;
+    Ok(version)
 }
 
 impl Renderer {
@@ -345,14 +344,14 @@ impl Renderer {
         }
 
         let sh = shared.clone();
-        env.add_function("ref", move |state: &State, args: Rest<Value>| -> std::result::Result<Value, minijinja::Error> {
+        env.add_function("ref", move |state: &State, args: Rest<Value>, kwargs: Kwargs| -> std::result::Result<Value, minijinja::Error> {
             let pos = positional(&args);
             let name = match pos.as_slice() {
                 [name] => name.clone(),
                 [_package, name] => name.clone(),
                 _ => return Err(jerr("ref() takes a model name, e.g. ref('stg_orders')")),
             };
-            let version = version_kwarg(&args)?;
+            let version = version_kwarg(&kwargs)?;
             let calls = calls_of(state)?;
             let target = sh.check_ref(&name, version.as_deref())?;
             calls.refs.lock().unwrap().push(target.clone());
@@ -453,7 +452,21 @@ impl Renderer {
             }
         });
 
-        env.add_function("is_incremental", || false);
+        // True only while compiling an incremental model whose table exists and
+        // to which no full refresh applies (`Node::incremental`); false at parse
+        // time, as in dbt.
+        env.add_function(
+            "is_incremental",
+            |state: &State| -> std::result::Result<bool, minijinja::Error> {
+                // dbt lists it among the node's macros.
+                calls_of(state)?
+                    .macros
+                    .lock()
+                    .unwrap()
+                    .insert("dbt.is_incremental".to_string());
+                Ok(state.lookup("__incremental").is_some_and(|v| v.is_true()))
+            },
+        );
         // dbt's hook helpers: a hook config as JSON text, read back when configs
         // are merged (project::hook_values).
         for (name, inside) in [
@@ -502,7 +515,12 @@ impl Renderer {
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
 
-        for m in project.models.iter().chain(project.singular_tests.iter()) {
+        for m in project
+            .models
+            .iter()
+            .chain(project.singular_tests.iter())
+            .chain(project.analyses.iter())
+        {
             env.add_template_owned(m.original_file_path.clone(), m.content.clone())
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
         }

@@ -262,6 +262,7 @@ impl Renderer {
             properties_at: props.map(|p| (p.file.clone(), p.line)),
             contract: Contract::default(),
             constraints: Vec::new(),
+            incremental: false,
             tags: tags_of(&config),
             hooks: Hooks::of(&config),
             rendered_hooks: Hooks::default(),
@@ -369,12 +370,14 @@ impl Renderer {
         }
     }
 
-    /// Renders the SQL of `node` with every relation resolved; returns it with
-    /// the unique ids of the ephemeral models it refers to, in the order of their
-    /// first `ref()` (their CTEs are not injected yet: see [`super::ephemeral`]).
+    /// Renders the SQL of `node` with every relation resolved (`is_incremental()`
+    /// is true when `node.incremental` is); returns it with the unique ids of the
+    /// ephemeral models it refers to, in the order of their first `ref()` (their
+    /// CTEs are not injected yet: see [`super::ephemeral`]).
     pub(super) fn render_node(&self, node: &Node) -> Result<(String, Vec<String>)> {
         let calls = Calls::new(Phase::Compile);
         let ctx = self.compile_context(&calls, node);
+        let ctx = minijinja::context! { __incremental => node.incremental, ..ctx };
         let tmpl = self
             .env
             .get_template(&node.original_file_path)
@@ -469,6 +472,7 @@ impl Renderer {
         let materialized = match config.get("materialized").and_then(Json::as_str) {
             Some("table") => Materialization::Table,
             Some("ephemeral") if resource == Resource::Model => Materialization::Ephemeral,
+            Some("incremental") if resource == Resource::Model => Materialization::Incremental,
             _ => Materialization::View,
         };
         let tags = tags_of(&config);
@@ -476,6 +480,26 @@ impl Renderer {
         let hooks = Hooks::of(&config);
         let indexes = Index::list(&config);
         let grants = grants_of(&config);
+        if materialized == Materialization::Incremental {
+            // Where a YAML entry configures the model, name that place.
+            let (file, line) = match props {
+                Some(p) if p.config.contains_key("contract") => (p.file.as_str(), Some(p.line)),
+                _ => (m.original_file_path.as_str(), None),
+            };
+            check_incremental(&config, &contract, &name)
+                .map_err(|msg| Error::usage(msg).at(file, line))?;
+            let extras = [
+                (!hooks.pre.is_empty() || !hooks.post.is_empty(), "hooks"),
+                (!indexes.is_empty(), "indexes"),
+                (grants.is_some(), "grants"),
+            ];
+            if let Some((_, what)) = extras.iter().find(|(set, _)| *set) {
+                let message = format!(
+                    "model '{name}': {what} on an incremental model are not supported yet; remove them or make it a table"
+                );
+                return Err(Error::usage(message).at(&m.original_file_path, None));
+            }
+        }
         if config.contains_key("contract") {
             // dbt's config holds the whole contract, defaults included.
             config.insert("contract".into(), contract.to_json());
@@ -519,6 +543,7 @@ impl Renderer {
             config,
             contract,
             constraints: props.map(|p| p.constraints.clone()).unwrap_or_default(),
+            incremental: false,
             latest_version: version
                 .as_ref()
                 .and_then(|_| props.and_then(|p| p.latest_version.clone())),
@@ -571,6 +596,23 @@ impl Renderer {
         }
         Ok(out)
     }
+}
+
+/// What an incremental model cannot be configured with yet, or at all (dbt refuses
+/// both merge column lists at run time; we refuse them when the project loads).
+fn check_incremental(
+    config: &Map<String, Json>,
+    contract: &Contract,
+    name: &str,
+) -> std::result::Result<(), String> {
+    if contract.enforced {
+        return Err(format!("model {name}: an enforced contract on an incremental model is not supported yet; remove `contract` from this model or make it a table"));
+    }
+    let set = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
+    if set("merge_update_columns") && set("merge_exclude_columns") {
+        return Err(format!("model {name}: Model cannot specify merge_update_columns and merge_exclude_columns. Please update model to use only one config"));
+    }
+    Ok(())
 }
 
 /// A model whose SQL is empty (a compile error: it would fail as `syntax error at

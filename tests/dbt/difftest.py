@@ -278,6 +278,20 @@ def normalise_sql(text: str, database: str) -> str:
     return " ".join(text.replace(database, "{database}").split())
 
 
+def stdout_lines(stdout: str) -> list[str]:
+    """A command's result on stdout, line by line with whitespace runs collapsed;
+    a JSON document (`compile --output json`) with its strings' whitespace
+    collapsed too (compiled SQL is compared that way everywhere)."""
+    try:
+        doc = json.loads(stdout)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        doc = {k: " ".join(v.split()) if isinstance(v, str) else v for k, v in doc.items()}
+        stdout = json.dumps(doc, indent=2)
+    return [" ".join(l.split()) for l in stdout.splitlines() if l.strip()]
+
+
 def normalise_db(value, database: str):
     """Each tool builds in its own database, so its name is replaced by `{database}`
     wherever it shows (compiled SQL, ls --output json, rows that print `this`)."""
@@ -352,7 +366,7 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                     shutil.rmtree(target / stale, ignore_errors=True)
                 argv = tool.argv0 + command + ["--project-dir", str(project),
                                                "--profiles-dir", str(wdir / "profiles")]
-                if command[0] in LS_COMMANDS:
+                if command[0] in LS_COMMANDS or step.get("stdout"):
                     argv += tool.ls_extra
                 started = time.monotonic()
                 try:
@@ -373,6 +387,10 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                     obs["ls"] = [l for l in stdout.splitlines() if l.strip()]
                 if command[0] == "compile":
                     obs["compiled"] = read_compiled(target, database)
+                if step.get("stdout"):
+                    # What a command prints as its result (`compile -s x`: the SQL),
+                    # dbt run with --quiet; whitespace-normalised, line by line.
+                    obs["stdout"] = stdout_lines(stdout)
                 obs.update(dump_database(conn, scenario.get("observe") or ()))
                 steps_out.append(normalise_db(obs, database))
         finally:
@@ -569,6 +587,8 @@ def compare_step(a: dict, b: dict, test_hashes: bool = False) -> list[str]:
                 out.append("run results differ:\n" + "\n".join(lines))
     if "ls" in a or "ls" in b:
         out += compare_ls(a.get("ls") or [], b.get("ls") or [], a["command"])
+    if "stdout" in a or "stdout" in b:
+        out += compare_lists("stdout", a.get("stdout") or [], b.get("stdout") or [])
     if "compiled" in a or "compiled" in b:
         ca, cb = a.get("compiled") or {}, b.get("compiled") or {}
         lines = []

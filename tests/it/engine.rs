@@ -1040,3 +1040,45 @@ fn docs_blocks_render_into_descriptions() {
         "plain text"
     );
 }
+
+/// A model that reads an ephemeral model waits for what the ephemeral model reads
+/// and is skipped when that fails; the ephemeral model itself never runs.
+#[test]
+fn a_failure_upstream_of_an_ephemeral_model_skips_its_readers() {
+    let db = TestDb::new("ephemeral_skip");
+    let dir = project(&[
+        (
+            "dbt_project.yml",
+            "name: p\nmodels:\n  p:\n    +materialized: table\n",
+        ),
+        ("models/base.sql", "select 1 / 0 as v\n"),
+        (
+            "models/middle.sql",
+            "{{ config(materialized='ephemeral') }}\nselect v + 1 as v from {{ ref('base') }}\n",
+        ),
+        ("models/top.sql", "select v from {{ ref('middle') }}\n"),
+    ]);
+    let out = db.cli(&["run", "--project-dir", pd(&dir)]);
+    assert_code(&out, 1);
+    let rr = read_json(dir.path().join("target/run_results.json"));
+    let results = rr["results"].as_array().unwrap();
+    let status = |id: &str| {
+        results
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .map(|r| r["status"].clone())
+    };
+    assert_eq!(status("model.p.base"), Some(Value::from("error")));
+    assert_eq!(status("model.p.top"), Some(Value::from("skipped")));
+    assert_eq!(status("model.p.middle"), None);
+    // Fixed, top is built from the CTE.
+    write(dir.path(), "models/base.sql", "select 1 as v\n");
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 0);
+    assert_eq!(db.lines("select v from analytics.top"), vec!["2"]);
+    let compiled =
+        std::fs::read_to_string(dir.path().join("target/compiled/p/models/top.sql")).unwrap();
+    assert!(
+        compiled.starts_with("with __dbt__cte__middle as ("),
+        "{compiled}"
+    );
+}

@@ -8,6 +8,7 @@ mod common;
 
 mod advice;
 mod cancel;
+mod cli;
 mod connect;
 mod contracts;
 mod datatests;
@@ -18,6 +19,7 @@ mod fallbacks;
 mod fixtures;
 mod guards;
 mod hooks;
+mod incremental;
 mod indexes;
 mod marts;
 mod safety;
