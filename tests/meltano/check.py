@@ -10,7 +10,7 @@ Run with the Python of the Meltano virtual environment (it has PyYAML):
         settings and commands for reluvia-transform.
     python check.py raw-types COLUMNS_FILE REPO_DIR
         COLUMNS_FILE holds `schema|table|column|data_type` lines of the landed raw
-        tables; they must be the columns and types of raw-contract.md (derived from
+        tables; they must be the columns and types of docs/raw-contract.md (derived from
         schemas/raw/*.json) plus the loader's seven _sdc_* columns.
     python check.py config-list OUTPUT_FILE ABOUT_JSON
         `meltano config list --all reluvia-transform` lists every setting with its
