@@ -49,6 +49,9 @@ pub struct ClusterOptions {
     conf_lines: Vec<String>,
     hba: Option<String>,
     files: Vec<(String, PathBuf)>,
+    /// Keep PostgreSQL's durability settings (fsync, synchronous_commit,
+    /// full_page_writes) as a production server has them.
+    durable: bool,
 }
 
 impl ClusterOptions {
@@ -73,6 +76,14 @@ impl ClusterOptions {
     /// wins over them), e.g. `ssl = on`.
     pub fn conf_line(mut self, line: &str) -> Self {
         self.conf_lines.push(line.to_string());
+        self
+    }
+
+    /// A server as durable as a production one: fsync, synchronous_commit and
+    /// full_page_writes keep PostgreSQL's defaults (a throwaway cluster turns them
+    /// off). For benchmarks, whose figures must hold on a real server.
+    pub fn durable(mut self) -> Self {
+        self.durable = true;
         self
     }
 
@@ -208,9 +219,22 @@ impl Cluster {
             );
             return Ok(cluster);
         }
-        if dir.join("postmaster.pid").exists() {
-            // A server that does not answer (or a stale postmaster.pid).
+        if dir.join("postmaster.pid").exists() && cluster.server_runs() {
+            // A server that runs but does not answer. (A stale postmaster.pid, left
+            // by a server that is gone, is the server's own business at start.)
             let _ = cluster.pg_ctl_stop("immediate");
+        }
+        if options.durable && dir.join("PG_VERSION").is_file() {
+            // A durable cluster whose server stopped (a reboot, a killed server):
+            // its data is what it is kept for, so start it again as it is.
+            cluster.write_hba(options)?;
+            cluster.launch()?;
+            log::info!(
+                "restarted PostgreSQL on {HOST}:{} (data {})",
+                cluster.port,
+                dir.display()
+            );
+            return Ok(cluster);
         }
         make_shared_dir(&dir, as_postgres)?;
         cluster.init(options)?;
@@ -467,11 +491,18 @@ impl Cluster {
 
     fn init(&mut self, options: &ClusterOptions) -> Result<(), String> {
         let mut cmd = self.server_command("initdb");
-        cmd.arg("-D")
-            .arg(&self.data)
-            .args(["-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        cmd.arg("-D").arg(&self.data).args([
+            "-U",
+            USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]);
+        if !options.durable {
             // Durability is pointless for a throwaway cluster and syncing is slow.
-            .arg("--no-sync");
+            cmd.arg("--no-sync");
+        }
         let out = run(&mut cmd, "initdb")?;
         if !out.status.success() {
             return Err(format!(
@@ -492,14 +523,14 @@ impl Cluster {
             "\n# reluvia throwaway cluster\n\
              listen_addresses = '{HOST}'\n\
              unix_socket_directories = '{}'\n\
-             fsync = off\n\
-             synchronous_commit = off\n\
-             full_page_writes = off\n\
              max_connections = {}\n\
              log_min_messages = warning\n",
             conf_quote(&socket_dir),
             options.max_connections.unwrap_or(100)
         );
+        if !options.durable {
+            settings.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
+        }
         if let Some(zone) = &options.timezone {
             settings.push_str(&format!("timezone = '{}'\n", conf_quote(zone)));
         }

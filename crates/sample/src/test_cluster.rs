@@ -10,6 +10,11 @@
 //! bugs show up), warnings only in the log; every loopback connection trusted
 //! except members of the role `pw_users`, who must give a password (scram-sha-256),
 //! for the tests of wrong passwords.
+//!
+//! The benchmarks use a second persistent cluster ([`start_bench`]), in
+//! `$RELUVIA_BENCH_PGDATA` (default `/var/tmp/reluvia-bench-pg`): a stock server
+//! (PostgreSQL's defaults: shared_buffers 128 MB, work_mem 4 MB, fsync on), its
+//! default time zone `America/New_York`, so that the figures hold for a real one.
 
 use std::path::PathBuf;
 
@@ -53,6 +58,28 @@ pub fn start() -> Result<Cluster, String> {
          exception when duplicate_object or unique_violation then null; end $$",
     )?;
     Ok(cluster)
+}
+
+/// The environment variable naming the benchmark cluster's data directory.
+pub const BENCH_DATA_ENV: &str = "RELUVIA_BENCH_PGDATA";
+
+fn bench_data_dir() -> PathBuf {
+    std::env::var_os(BENCH_DATA_ENV)
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("/var/tmp/reluvia-bench-pg"), PathBuf::from)
+}
+
+/// Starts the benchmark cluster (a stock, durable server), or reuses the one running.
+pub fn start_bench() -> Result<Cluster, String> {
+    Cluster::shared(
+        &bench_data_dir(),
+        &ClusterOptions::new().durable().timezone("America/New_York"),
+    )
+}
+
+/// Stops the benchmark cluster if it runs; returns whether it did.
+pub fn stop_bench() -> Result<bool, String> {
+    Cluster::stop_shared(&bench_data_dir())
 }
 
 /// Stops the test cluster if it runs; returns whether it did.

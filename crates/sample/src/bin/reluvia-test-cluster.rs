@@ -5,7 +5,9 @@
 //!   (default `/tmp/reluvia-test-pg`), or reuses the one running there, and prints
 //!   `export RELUVIA_TEST_PGHOST=… RELUVIA_TEST_PGPORT=… RELUVIA_TEST_PGUSER=…`
 //!   for a shell to `eval`;
-//! - `reluvia-test-cluster stop` stops it.
+//! - `reluvia-test-cluster stop` stops it;
+//! - `bench-env` and `bench-stop` do the same for the benchmarks' stock, durable
+//!   cluster in `$RELUVIA_BENCH_PGDATA` (default `/var/tmp/reluvia-bench-pg`).
 //!
 //! Works as root (the server runs as the `postgres` user) and as an ordinary user.
 
@@ -37,10 +39,15 @@ fn main() -> ExitCode {
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["env"] => test_cluster::start().map(|c| println!("{}", test_cluster::exports(&c))),
         ["stop"] => test_cluster::stop().map(|_| ()),
+        ["bench-env"] => {
+            test_cluster::start_bench().map(|c| println!("{}", test_cluster::exports(&c)))
+        }
+        ["bench-stop"] => test_cluster::stop_bench().map(|_| ()),
         _ => {
             eprintln!(
-                "usage: reluvia-test-cluster env|stop\n  env   start (or reuse) the test cluster in ${} and print its exports\n  stop  stop it",
-                test_cluster::DATA_ENV
+                "usage: reluvia-test-cluster env|stop|bench-env|bench-stop\n  env   start (or reuse) the test cluster in ${} and print its exports\n  stop  stop it\n  bench-env, bench-stop  the same for the benchmarks' stock cluster in ${}",
+                test_cluster::DATA_ENV,
+                test_cluster::BENCH_DATA_ENV
             );
             return ExitCode::from(2);
         }

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The marts at scale, side by side in one run: for each size, the time to read
+# every raw table once (the floor), our `run` (the 3 marts) and `build` (marts and
+# their data tests), and dbt-core's `build` of the same project, as medians of
+# ROUNDS interleaved rounds, with the ratios to the floor and the peak memory of
+# our binary and of the server.
+#
+# The server is the benchmarks' own stock, durable cluster
+# (`reluvia-test-cluster bench-env`: PostgreSQL's defaults, shared_buffers 128 MB,
+# work_mem 4 MB, fsync on, default time zone America/New_York), one database per
+# size with an ICU en-US collation, generated once and kept for the next run.
+#
+# Usage: bash bench/scale.sh [SIZE…]   SIZE = DAYSxSESSIONS_PER_DAY, default
+#   90x1112 (≈100k sessions, 1.1M events) and 360x2778 (≈1M sessions, 11M events).
+# ROUNDS=3 by default; NO_DBT=1 skips dbt-core; KEEP_OUTPUT=DIR keeps logs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+rounds="${ROUNDS:-3}"
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(90x1112 360x2778)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+cargo build --release --quiet --workspace
+bin="$CARGO_TARGET_DIR/release/reluvia-transform"
+eval "$("$CARGO_TARGET_DIR/release/reluvia-test-cluster" bench-env)"
+host=$RELUVIA_TEST_PGHOST port=$RELUVIA_TEST_PGPORT user=$RELUVIA_TEST_PGUSER
+psql_db() { psql -X -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d "$1" "${@:2}"; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+dbt_bin=""
+if [ "${NO_DBT:-}" != 1 ]; then
+  # dbt-core's virtual environment, as the differential test makes it.
+  venv=$(ls -d "${RELUVIA_DBT_CACHE:-/var/tmp/reluvia-dbt-cache}"/venv-*/ 2>/dev/null | head -1 || true)
+  if [ -z "$venv" ]; then bash tests/dbt/run.sh --help >/dev/null 2>&1 || true; venv=$(ls -d /var/tmp/reluvia-dbt-cache/venv-*/ | head -1); fi
+  dbt_bin="${venv}bin/dbt"
+  [ -x "$dbt_bin" ] || { echo "scale: no dbt-core venv (run bash tests/dbt/run.sh once, or NO_DBT=1)" >&2; exit 1; }
+fi
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", a / b }'; }
+
+# Peak memory of the server's processes while a command runs (KiB, the sum of
+# their proportional set sizes, so shared buffers count once), sampled every
+# 50 ms: written to $2.
+sample_server() {
+  local peak=0 cur
+  while kill -0 "$1" 2>/dev/null; do
+    cur=$(for p in $(pgrep -u postgres); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '/^Pss:/ {s+=$2} END {print s+0}')
+    [ "$cur" -gt "$peak" ] && peak=$cur
+    sleep 0.05
+  done
+  echo "$peak" >"$2"
+}
+
+printf '\n%-10s %-24s %10s %16s %16s %16s %12s %12s\n' size rows floor run build "dbt build" "our RSS" "server RSS"
+for size in "${sizes[@]}"; do
+  days=${size%x*} spd=${size#*x}
+  db="bench_scale_${days}x${spd}"
+  if ! psql_db postgres -At -c "select 1 from pg_database where datname = '$db'" | grep -q 1; then
+    psql_db postgres -c "create database $db template template0 encoding 'UTF8' locale_provider icu icu_locale 'en-US' locale 'C.UTF-8'"
+    PG_ANALYTICS_HOST=$host PG_ANALYTICS_PORT=$port PG_ANALYTICS_USER=$user PG_ANALYTICS_DBNAME=$db \
+      "$bin" generate --days "$days" --sessions-per-day "$spd" >"$work/generate.log" 2>&1 \
+      || { cat "$work/generate.log" >&2; exit 1; }
+    psql_db "$db" -c "vacuum analyze"
+  fi
+  rows=$(psql_db "$db" -At -c "select (select count(*) from raw_funnelfox.sessions) || ' sessions, ' || (select count(*) from raw_amplitude.events) || ' events'")
+  export PG_ANALYTICS_HOST=$host PG_ANALYTICS_PORT=$port PG_ANALYTICS_USER=$user PG_ANALYTICS_DBNAME=$db
+  cat >"$work/profiles.yml" <<YML
+reluvia:
+  target: bench
+  outputs:
+    bench:
+      type: postgres
+      host: $host
+      port: $port
+      user: $user
+      password: ''
+      dbname: $db
+      schema: analytics_dbt
+      threads: 4
+YML
+  floor_sql="set enable_indexonlyscan = off; set enable_bitmapscan = off;"
+  for t in raw_funnelfox.funnels raw_funnelfox.sessions raw_funnelfox.subscriptions raw_stripe.charges raw_stripe.subscriptions raw_amplitude.events raw_facebook.campaigns raw_facebook.ad_statistics; do
+    floor_sql="$floor_sql select count(*) from $t;"
+  done
+  f=() r=() b=() d=() mem=0 smem=0
+  for _ in $(seq "$rounds"); do
+    s=$(date +%s%N); psql_db "$db" -c "$floor_sql" >/dev/null; f+=("$(ms "$s")")
+    s=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$work/rss" "$bin" run --project-dir transforms --target-path "$work/target" >"$work/run.log" 2>&1 &
+    pid=$!; sample_server "$pid" "$work/srss" & sp=$!
+    wait "$pid" || { cat "$work/run.log" >&2; exit 1; }; r+=("$(ms "$s")"); wait "$sp"
+    mem=$(( $(tail -1 "$work/rss") > mem ? $(tail -1 "$work/rss") : mem )); smem=$(( $(cat "$work/srss") > smem ? $(cat "$work/srss") : smem ))
+    s=$(date +%s%N)
+    "$bin" build --project-dir transforms --target-path "$work/target" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
+    b+=("$(ms "$s")")
+    if [ -n "$dbt_bin" ]; then
+      s=$(date +%s%N)
+      (cd transforms && "$dbt_bin" build --profiles-dir "$work" --target-path "$work/dbt-target" --log-path "$work/dbt-logs" >"$work/dbt.log" 2>&1) \
+        || { tail -30 "$work/dbt.log" >&2; exit 1; }
+      d+=("$(ms "$s")")
+    fi
+  done
+  fm=$(median "${f[@]}") rm=$(median "${r[@]}") bm=$(median "${b[@]}")
+  dbt_col="-"
+  if [ ${#d[@]} -gt 0 ]; then dm=$(median "${d[@]}"); dbt_col="${dm} ms ($(ratio "$dm" "$fm"))"; fi
+  printf '%-10s %-24s %7s ms %16s %16s %16s %9s MiB %9s MiB\n' "$size" "$rows" "$fm" "$rm ms ($(ratio "$rm" "$fm"))" "$bm ms ($(ratio "$bm" "$fm"))" "$dbt_col" $((mem / 1024)) $((smem / 1024))
+  if [ -n "${KEEP_OUTPUT:-}" ]; then mkdir -p "$KEEP_OUTPUT/$size"; cp -r "$work"/*.log "$work/target" "$KEEP_OUTPUT/$size/" 2>/dev/null || true; fi
+done
+echo
+echo "medians of $rounds interleaved rounds on $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); floor: a sequential count(*) of every raw table"
