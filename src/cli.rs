@@ -110,6 +110,12 @@ pub(crate) enum Command {
     },
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
+    /// Write the project built into the binary into a directory to edit (never overwriting a file); the next run uses it.
+    Init {
+        /// Where to write it [default: transform/ of the Meltano project, or ./transform].
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Write the executive report from the marts: one self-contained HTML file with inline SVG charts.
     Report(ReportArgs),
     /// Documentation: `docs generate` (catalog.json and a static site), `docs serve`.
@@ -224,10 +230,10 @@ pub(crate) enum LogFormatArg {
 
 #[derive(Debug, Args, Default)]
 pub(crate) struct GlobalArgs {
-    /// Directory holding dbt_project.yml [default: ./transforms, or $MELTANO_PROJECT_ROOT/transforms].
+    /// Directory holding dbt_project.yml [default: the current directory; under Meltano transforms/ or transform/ of the Meltano project, else the built-in project].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) project_dir: Option<PathBuf>,
-    /// Where compiled SQL and artifacts go, relative to the project directory [default: the project's target-path].
+    /// Where compiled SQL and artifacts go, relative to the project directory [default: the project's target-path; under Meltano .meltano/transformers/reluvia-transform/target].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) target_path: Option<PathBuf>,
     /// JSON file of settings (repeatable, later files win); `--config ENV` reads the environment only.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
+pub(crate) mod builtin;
 mod config;
 mod contract;
 mod dbt_project;

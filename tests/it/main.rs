@@ -18,6 +18,7 @@ mod fallbacks;
 mod fixtures;
 mod guards;
 mod marts;
+mod meltano;
 mod safety;
 mod secrets;
 mod seeds;

@@ -211,7 +211,7 @@ run_meltano() { # LOG EXPECTED_RC ARGS...: runs meltano, checks its exit code
 say "meltano run <8 taps> target-postgres reluvia-transform"
 run_meltano "$work/run_bare.log" 0 run "${blocks[@]}" reluvia-transform
 grep -q "Completed successfully" "$work/run_bare.log" || die "no 'Completed successfully' from reluvia-transform in $work/run_bare.log"
-"$venv/bin/python" - "$proj/transforms/target/run_results.json" <<'PY' || die "run_results.json of the bare run is not a successful build"
+"$venv/bin/python" - "$proj/.meltano/transformers/reluvia-transform/target/run_results.json" <<'PY' || die "run_results.json of the bare run is not a successful build"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["args"]["which"] == "build", r["args"]
@@ -257,10 +257,10 @@ for pattern in "Connection: OK" \
   "user +$RELUVIA_TEST_PGUSER +env RELUVIA_TRANSFORM_USER" \
   "password +\*\*\*\*\*\*\*\* +env RELUVIA_TRANSFORM_PASSWORD" \
   "threads +2 +env RELUVIA_TRANSFORM_THREADS" \
-  "project_dir +$proj/transforms +default"; do
+  "project_dir +$proj/transforms +transforms/ of the Meltano project"; do
   grep -Eq "$pattern" "$work/debug.log" || { cat "$work/debug.log" >&2; die "debug output lacks /$pattern/"; }
 done
-if grep -rq "$secret" "$work"/*.log "$proj/transforms/target"; then die "the password was printed or written"; fi
+if grep -rq "$secret" "$work"/*.log "$proj/.meltano/transformers/reluvia-transform/target"; then die "the password was printed or written"; fi
 
 # 5. config list: required and configured settings by default, every one with --all.
 say "meltano config list reluvia-transform"
