@@ -179,6 +179,8 @@ pub(crate) struct SampleArgs {
 pub(crate) enum SourceCommand {
     /// Check the age of the newest row of every source table with a freshness policy; writes sources.json.
     Freshness,
+    /// Compare the landed source tables with the columns (data_type) the project declares for them; exit 1 on a missing table or column or a changed type.
+    Check,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,6 +14,7 @@ mod init;
 mod job;
 mod ls;
 mod report;
+mod source_check;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -161,6 +162,9 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             command: SourceCommand::Freshness,
         }
         | Command::Freshness => freshness::source_freshness(inv, settings, global, &out),
+        Command::Source {
+            command: SourceCommand::Check,
+        } => source_check::source_check(inv, settings, global, &out),
         Command::Compile => compile::compile(inv, settings, global, &out),
         Command::Demo { .. } | Command::Init { .. } => {
             unreachable!("demo and init run before settings are read")

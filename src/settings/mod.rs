@@ -126,6 +126,7 @@ pub(crate) struct Settings {
     pub(crate) vars: Map<String, Value>,
     pub(crate) fail_fast: bool,
     pub(crate) check_freshness: bool,
+    pub(crate) source_check_warn_only: bool,
     pub(crate) store_failures: bool,
     pub(crate) report_after_build: bool,
     pub(crate) log_format: LogFormat,

@@ -17,6 +17,7 @@ mod engine;
 mod fallbacks;
 mod fixtures;
 mod guards;
+mod landing;
 mod marts;
 mod meltano;
 mod safety;

@@ -96,7 +96,7 @@ def definitions(repo: Path, about_file: Path) -> None:
         if not s.get("label") or not s.get("description"):
             problems.append(f"plugin.yml {name}: label and description are required")
     for command in ["build", "run", "seed", "test", "compile", "freshness", "debug", "demo", "about",
-                    "report", "docs-generate", "docs-serve", "init"]:
+                    "report", "docs-generate", "docs-serve", "init", "source-check"]:
         if command not in plugin.get("commands", {}):
             problems.append(f"plugin.yml: command {command} is missing")
 

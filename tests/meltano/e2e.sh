@@ -19,7 +19,8 @@
 #     same with `reluvia-transform:build`; `meltano invoke reluvia-transform:init`
 #     writes transform/, the next run uses it, a second init refuses; a broken model
 #     that makes `meltano run` fail (exit 1) and `meltano invoke` return the plugin's
-#     code; `meltano invoke reluvia-transform:debug`; `meltano config list` (user and
+#     code; a column dropped from a landed table stops the next run at the source
+#     check, marts untouched; `meltano invoke reluvia-transform:debug`; `meltano config list` (user and
 #     dbname from PG_ANALYTICS_*, not missing);
 #  4. checks the repository's own meltano.yml: its job and schedule, and that Meltano
 #     installs reluvia-transform from its pip_url (this repository, built from source).
@@ -306,6 +307,26 @@ run_meltano "$work/invoke_broken.log" 2 invoke reluvia-transform:build
 run_meltano "$work/run_broken2.log" 1 run reluvia-transform:build
 grep -q "no_such_model" "$work/invoke_broken.log" || die "the compile error is not reported"
 rm "$proj/transform/models/marts/mart_broken.sql"
+
+# 4b. The landing contract: a column dropped from a landed table stops the next run
+#     at the source check (exit 1), naming the table and the column; no mart is
+#     touched. `source check` says the same. The column comes back afterwards.
+say "a column dropped from raw_stripe.charges: the next run stops at the source check"
+marts_before="$(q "select string_agg(c.relname || ':' || c.relfilenode, ',' order by c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'analytics' and c.relname like 'mart\_%'")"
+q "alter table raw_stripe.charges drop column failure_code"
+run_meltano "$work/run_landing.log" 1 run reluvia-transform
+grep -Eq "raw_stripe +charges +failure_code +text +no such column" "$work/run_landing.log" \
+  || { tail -20 "$work/run_landing.log" >&2; die "the run did not name raw_stripe.charges.failure_code"; }
+grep -q "differ from the project's source declarations in 1 place; nothing was built" "$work/run_landing.log" \
+  || die "the run did not stop at the source check"
+grep -q "START sql" "$work/run_landing.log" && die "a model started although the source check failed"
+[ "$(q "select string_agg(c.relname || ':' || c.relfilenode, ',' order by c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'analytics' and c.relname like 'mart\_%'")" = "$marts_before" ] \
+  || die "a mart was touched although the source check failed"
+run_meltano "$work/source_check.log" 1 invoke reluvia-transform:source-check
+grep -Eq "raw_stripe +charges +failure_code +text +no such column" "$work/source_check.log" || die "source check did not name the column"
+q "alter table raw_stripe.charges add column failure_code text"
+run_meltano "$work/source_check_ok.log" 0 invoke reluvia-transform:source-check
+check_marts
 
 # 5. debug: settings from meltano.yml, .env and PG_ANALYTICS_*, password masked.
 say "meltano invoke reluvia-transform:debug"
