@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::results::{FreshnessStatus, Outcome, Status};
+use crate::results::{FreshnessStatus, Outcome, Status, TestOutcome};
 use crate::settings::LogFormat;
 
 /// The event sink of one invocation.
@@ -94,7 +94,9 @@ impl Output {
         );
     }
 
-    /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`.
+    /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`;
+    /// a test the catalog answered says what guaranteed it:
+    /// `[PASS, guaranteed by events_pkey in 0.01s]`.
     pub(crate) fn node_end(
         &self,
         index: usize,
@@ -117,8 +119,16 @@ impl Output {
             }
             Outcome::Built(_) => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
             Outcome::Tested(_) => match status {
-                Status::Pass => ("PASS", "32", format!("[PASS in {seconds:.2}s]")),
-                Status::Warn => ("WARN", "33", format!("[WARN {detail} in {seconds:.2}s]")),
+                Status::Pass => (
+                    "PASS",
+                    "32",
+                    format!("[PASS{} in {seconds:.2}s]", by(outcome)),
+                ),
+                Status::Warn => (
+                    "WARN",
+                    "33",
+                    format!("[WARN {detail}{} in {seconds:.2}s]", by(outcome)),
+                ),
                 _ => ("FAIL", "31", format!("[FAIL {detail} in {seconds:.2}s]")),
             },
             Outcome::Failed(f) => (
@@ -142,7 +152,11 @@ impl Output {
             if status.is_failure() { "error" } else { "info" },
             &text,
             json!({"unique_id": unique_id, "index": index, "total": total, "status": status.as_str(),
-                   "message": detail, "execution_time": seconds, "rows_affected": rows}),
+                   "message": detail, "execution_time": seconds, "rows_affected": rows,
+                   "guaranteed_by": match outcome {
+                       Outcome::Tested(t) => t.guaranteed_by.as_deref(),
+                       _ => None,
+                   }}),
         );
     }
 
@@ -292,5 +306,16 @@ pub(crate) fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+/// `, guaranteed by <index or NOT NULL>` for a test the catalog answered.
+fn by(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Tested(TestOutcome {
+            guaranteed_by: Some(by),
+            ..
+        }) => format!(", guaranteed by {by}"),
+        _ => String::new(),
     }
 }

@@ -39,6 +39,7 @@ mod render;
 mod report;
 mod results;
 mod seed;
+mod semantic;
 mod settings;
 
 /// The version printed by `--version` and recorded in artifacts.

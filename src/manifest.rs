@@ -19,15 +19,98 @@ pub(crate) fn relation_name(schema: &str, identifier: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(identifier))
 }
 
-/// `"database"."schema"."name"`: how dbt-postgres renders a relation in compiled
-/// SQL and records it (`relation_name`).
-pub(crate) fn full_relation_name(database: &str, schema: &str, identifier: &str) -> String {
-    format!(
-        "{}.{}.{}",
-        quote_ident(database),
-        quote_ident(schema),
-        quote_ident(identifier)
-    )
+/// Which parts of a relation's name are written quoted: dbt's quote policy,
+/// every part quoted on PostgreSQL unless `quoting:` in `dbt_project.yml` (or a
+/// source's `quoting:`) says otherwise. An unquoted part is folded to lower case
+/// by PostgreSQL, so the relation it names is the folded one ([`Quoting::stored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Quoting {
+    pub(crate) database: bool,
+    pub(crate) schema: bool,
+    pub(crate) identifier: bool,
+}
+
+impl Default for Quoting {
+    fn default() -> Quoting {
+        Quoting {
+            database: true,
+            schema: true,
+            identifier: true,
+        }
+    }
+}
+
+impl Quoting {
+    /// `database.schema.identifier` with each part quoted or not, as dbt-postgres
+    /// renders a relation.
+    pub(crate) fn render(&self, database: &str, schema: &str, identifier: &str) -> String {
+        let part = |name: &str, quoted: bool| {
+            if quoted {
+                quote_ident(name)
+            } else {
+                name.to_string()
+            }
+        };
+        format!(
+            "{}.{}.{}",
+            part(database, self.database),
+            part(schema, self.schema),
+            part(identifier, self.identifier)
+        )
+    }
+
+    /// The name PostgreSQL stores for `name` written `quoted` or not: itself, or
+    /// folded to lower case (ASCII letters only, as PostgreSQL folds in UTF-8).
+    pub(crate) fn stored(name: &str, quoted: bool) -> String {
+        if quoted {
+            name.to_string()
+        } else {
+            name.to_ascii_lowercase()
+        }
+    }
+
+    /// This policy with the parts `over` sets (`{identifier: false}`) replaced.
+    pub(crate) fn merged(mut self, over: &serde_json::Map<String, Value>) -> Quoting {
+        for (k, v) in over {
+            let Some(b) = v.as_bool() else { continue };
+            match k.as_str() {
+                "database" => self.database = b,
+                "schema" => self.schema = b,
+                "identifier" => self.identifier = b,
+                _ => {}
+            }
+        }
+        self
+    }
+}
+
+/// A `ref()` as written: a name and, for a versioned model, maybe a version
+/// (none: the latest).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Ref {
+    pub(crate) name: String,
+    pub(crate) version: Option<String>,
+}
+
+impl Ref {
+    /// `{"name", "package", "version"}` as `manifest.json` records a ref.
+    pub(crate) fn to_json(&self) -> Value {
+        serde_json::json!({"name": self.name, "package": null, "version": version_json(self.version.as_deref())})
+    }
+}
+
+/// A version as dbt records it: a number when it is one.
+pub(crate) fn version_json(v: Option<&str>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(v) => match (v.parse::<i64>(), v.parse::<f64>()) {
+            (Ok(i), _) => Value::from(i),
+            (_, Ok(f)) => serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::from(v)),
+            _ => Value::from(v),
+        },
+    }
 }
 
 /// How a model is persisted.
@@ -37,6 +120,9 @@ pub(crate) enum Materialization {
     View,
     /// A seed: a CSV file loaded into a table.
     Seed,
+    /// Never built: its SQL is inlined as a CTE (`__dbt__cte__<alias>`) into every
+    /// node that refers to it.
+    Ephemeral,
 }
 
 impl Materialization {
@@ -46,14 +132,16 @@ impl Materialization {
             Materialization::Table => "table",
             Materialization::View => "view",
             Materialization::Seed => "seed",
+            Materialization::Ephemeral => "ephemeral",
         }
     }
 
-    /// The kind of relation it builds, as DDL spells it (`alter table …`).
+    /// The kind of relation it builds, as DDL spells it (`alter table …`); an
+    /// ephemeral model builds none and never reaches the adapter.
     pub(crate) fn relation_kind(self) -> &'static str {
         match self {
             Materialization::Table | Materialization::Seed => "table",
-            Materialization::View => "view",
+            Materialization::View | Materialization::Ephemeral => "view",
         }
     }
 }
@@ -91,7 +179,7 @@ pub(crate) struct Node {
     pub(crate) depends_on_nodes: Vec<String>,
     /// Unique ids of the project macros this node called.
     pub(crate) depends_on_macros: Vec<String>,
-    pub(crate) refs: Vec<String>,
+    pub(crate) refs: Vec<Ref>,
     pub(crate) sources: Vec<(String, String)>,
     pub(crate) description: String,
     pub(crate) columns: Vec<Column>,
@@ -104,12 +192,40 @@ pub(crate) struct Node {
     pub(crate) contract: Contract,
     /// Model-level constraints (column-level ones are in `columns`).
     pub(crate) constraints: Vec<Constraint>,
+    /// A versioned model's version (`1` of `model.p.members.v1`), as written.
+    pub(crate) version: Option<String>,
+    /// The latest version of a versioned model.
+    pub(crate) latest_version: Option<String>,
+    /// How its relation's name is written (the project's `quoting:`).
+    pub(crate) quoting: Quoting,
 }
 
 impl Node {
-    /// `"database"."schema"."alias"`.
+    /// `"database"."schema"."alias"` (parts the project does not quote bare).
     pub(crate) fn relation_name(&self) -> String {
-        full_relation_name(&self.database, &self.schema, &self.alias)
+        self.quoting
+            .render(&self.database, &self.schema, &self.alias)
+    }
+
+    /// The schema as PostgreSQL stores it (folded when the project does not quote
+    /// schemas).
+    pub(crate) fn stored_schema(&self) -> String {
+        Quoting::stored(&self.schema, self.quoting.schema)
+    }
+
+    /// The relation's name as PostgreSQL stores it (folded when the project does
+    /// not quote identifiers).
+    pub(crate) fn stored_alias(&self) -> String {
+        Quoting::stored(&self.alias, self.quoting.identifier)
+    }
+
+    /// The name generic tests on it are named after: `<name>_v<version>` for a
+    /// versioned model.
+    pub(crate) fn test_target_name(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}_v{v}", self.name),
+            None => self.name.clone(),
+        }
     }
 
     /// The columns of its properties as dbt keys them, by name: a name given
@@ -138,9 +254,11 @@ pub(crate) struct SourceNode {
 }
 
 impl SourceNode {
-    /// `"database"."schema"."identifier"`.
+    /// `"database"."schema"."identifier"` (parts its quoting leaves bare).
     pub(crate) fn relation_name(&self) -> String {
-        full_relation_name(&self.database, &self.table.schema, &self.table.identifier)
+        self.table
+            .quoting
+            .render(&self.database, &self.table.schema, &self.table.identifier)
     }
 
     /// dbt's tags of a source table: those of the source and of the table, given
@@ -252,10 +370,39 @@ pub(crate) struct Exposure {
     /// The YAML file that declares it.
     pub(crate) original_file_path: String,
     pub(crate) fqn: Vec<String>,
-    pub(crate) refs: Vec<String>,
+    pub(crate) refs: Vec<Ref>,
     pub(crate) sources: Vec<(String, String)>,
-    /// Unique ids of the models and sources it reads.
+    /// Metrics it reads (`metric('x')`).
+    pub(crate) metrics: Vec<String>,
+    /// Unique ids of the models, sources and metrics it reads.
     pub(crate) depends_on_nodes: Vec<String>,
+    /// `enabled`, `tags` and `meta`, as dbt's exposure config.
+    pub(crate) config: Map<String, Value>,
+}
+
+/// A metric, semantic model or saved query (dbt's semantic layer), declared under
+/// `metrics:`, `semantic_models:` or `saved_queries:` in YAML. None is built;
+/// they are nodes of the graph so that `ls`, selection and `build` (a saved query
+/// is a no-op there) see them as dbt does.
+#[derive(Debug, Clone)]
+pub(crate) struct SemanticNode {
+    /// `metric.<project>.<name>`, `semantic_model.…`, `saved_query.…`.
+    pub(crate) unique_id: String,
+    pub(crate) kind: NodeKind,
+    pub(crate) name: String,
+    pub(crate) label: Option<String>,
+    pub(crate) description: String,
+    /// The YAML file that declares it.
+    pub(crate) original_file_path: String,
+    pub(crate) fqn: Vec<String>,
+    pub(crate) tags: Vec<String>,
+    /// dbt's config of the kind, every default included.
+    pub(crate) config: Map<String, Value>,
+    /// Unique ids of the nodes it reads: a semantic model's model, a metric's
+    /// semantic models or metrics, a saved query's metrics.
+    pub(crate) depends_on_nodes: Vec<String>,
+    /// The YAML entry as written, for `manifest.json`.
+    pub(crate) spec: Value,
 }
 
 /// What a unique id names.
@@ -265,6 +412,29 @@ pub(crate) enum NodeKind {
     Seed,
     Test,
     Source,
+    /// An analysis: compiled by `compile`, never run.
+    Analysis,
+    Exposure,
+    Metric,
+    SemanticModel,
+    SavedQuery,
+}
+
+impl NodeKind {
+    /// dbt's `resource_type`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Model => "model",
+            NodeKind::Seed => "seed",
+            NodeKind::Test => "test",
+            NodeKind::Source => "source",
+            NodeKind::Analysis => "analysis",
+            NodeKind::Exposure => "exposure",
+            NodeKind::Metric => "metric",
+            NodeKind::SemanticModel => "semantic_model",
+            NodeKind::SavedQuery => "saved_query",
+        }
+    }
 }
 
 /// Where a unique id's node is in the manifest's lists.
@@ -273,6 +443,8 @@ enum Slot {
     Model(usize),
     Test(usize),
     Source(usize),
+    Exposure(usize),
+    Semantic(usize),
 }
 
 /// Everything the project defines, after parsing.
@@ -295,6 +467,10 @@ pub(crate) struct Manifest {
     pub(crate) warnings: Vec<String>,
     /// Exposures: what reads the project downstream (never run).
     pub(crate) exposures: Vec<Exposure>,
+    /// Metrics, semantic models and saved queries (never built).
+    pub(crate) semantic: Vec<SemanticNode>,
+    /// `groups:` of the property files: name → owner (`{name, email}`).
+    pub(crate) groups: Vec<(String, Value)>,
     /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
     slots: HashMap<String, Slot>,
 }
@@ -320,16 +496,68 @@ impl Manifest {
         for (i, s) in self.sources.iter().enumerate() {
             slots.insert(s.unique_id.clone(), Slot::Source(i));
         }
+        for (i, x) in self.exposures.iter().enumerate() {
+            slots.insert(x.unique_id.clone(), Slot::Exposure(i));
+        }
+        for (i, x) in self.semantic.iter().enumerate() {
+            slots.insert(x.unique_id.clone(), Slot::Semantic(i));
+        }
         self.slots = slots;
     }
 
     pub(crate) fn kind(&self, unique_id: &str) -> Option<NodeKind> {
         Some(match self.slots.get(unique_id)? {
-            Slot::Model(i) if self.nodes[*i].resource_type == "seed" => NodeKind::Seed,
-            Slot::Model(_) => NodeKind::Model,
+            Slot::Model(i) => match self.nodes[*i].resource_type {
+                "seed" => NodeKind::Seed,
+                "analysis" => NodeKind::Analysis,
+                _ => NodeKind::Model,
+            },
             Slot::Test(_) => NodeKind::Test,
             Slot::Source(_) => NodeKind::Source,
+            Slot::Exposure(_) => NodeKind::Exposure,
+            Slot::Semantic(i) => self.semantic[*i].kind,
         })
+    }
+
+    /// The unique id of the model or seed `r` names: a versioned model's given
+    /// version, or its latest when none is given.
+    pub(crate) fn resolve_ref(&self, r: &Ref) -> Option<String> {
+        self.nodes
+            .iter()
+            .filter(|n| matches!(n.resource_type, "model" | "seed") && n.name == r.name)
+            .find(|n| match (&r.version, &n.version) {
+                (Some(want), Some(v)) => want == v,
+                (Some(_), None) => false,
+                (None, None) => true,
+                (None, Some(v)) => n.latest_version.as_ref() == Some(v),
+            })
+            .map(|n| n.unique_id.clone())
+    }
+
+    pub(crate) fn exposure(&self, unique_id: &str) -> Option<&Exposure> {
+        match self.slots.get(unique_id)? {
+            Slot::Exposure(i) => self.exposures.get(*i),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn semantic(&self, unique_id: &str) -> Option<&SemanticNode> {
+        match self.slots.get(unique_id)? {
+            Slot::Semantic(i) => self.semantic.get(*i),
+            _ => None,
+        }
+    }
+
+    /// The `depends_on.nodes` of any node of the graph: a model, seed, analysis,
+    /// test, exposure or semantic-layer node (sources depend on nothing).
+    pub(crate) fn depends_on(&self, unique_id: &str) -> &[String] {
+        match self.slots.get(unique_id) {
+            Some(Slot::Model(i)) => &self.nodes[*i].depends_on_nodes,
+            Some(Slot::Test(i)) => &self.tests[*i].depends_on_nodes,
+            Some(Slot::Exposure(i)) => &self.exposures[*i].depends_on_nodes,
+            Some(Slot::Semantic(i)) => &self.semantic[*i].depends_on_nodes,
+            Some(Slot::Source(_)) | None => &[],
+        }
     }
 
     pub(crate) fn node(&self, unique_id: &str) -> Option<&Node> {

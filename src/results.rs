@@ -237,6 +237,9 @@ pub(crate) struct TestOutcome {
     pub(crate) message: String,
     /// Where the failing rows were stored, if they were.
     pub(crate) stored_in: Option<String>,
+    /// What answered the test without reading the table: the unique index's
+    /// name, or `NOT NULL` (see `datatest::guaranteed`).
+    pub(crate) guaranteed_by: Option<String>,
 }
 
 /// How a freshness check ended, as `sources.json` spells it.

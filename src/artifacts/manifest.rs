@@ -5,7 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::{Manifest, Materialization, Node, SourceNode, TestNode};
+use crate::manifest::{
+    Exposure, Manifest, Materialization, Node, NodeKind, SemanticNode, SourceNode, TestNode,
+};
 use crate::project::{Constraint, FreshnessPolicy};
 
 const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
@@ -135,7 +137,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "patch_path": n.patch_path,
         "raw_code": n.raw_code,
         "language": "sql",
-        "refs": n.refs.iter().map(|r| json!({"name": r, "package": null, "version": null})).collect::<Vec<_>>(),
+        "refs": n.refs.iter().map(crate::manifest::Ref::to_json).collect::<Vec<_>>(),
         "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
         "depends_on": {"macros": n.depends_on_macros, "nodes": n.depends_on_nodes},
         "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.original_file_path),
@@ -243,6 +245,8 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         sources.insert(s.unique_id.clone(), source_json(manifest, s));
     }
     let mut exposures = Map::new();
+    let (mut metrics, mut semantic_models, mut saved_queries) =
+        (Map::new(), Map::new(), Map::new());
     for x in &manifest.exposures {
         parent_map.insert(x.unique_id.clone(), json!(x.depends_on_nodes));
         for p in &x.depends_on_nodes {
@@ -251,31 +255,22 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
             }
         }
         child_map.insert(x.unique_id.clone(), json!([]));
-        exposures.insert(
-            x.unique_id.clone(),
-            json!({
-                "name": x.name,
-                "resource_type": "exposure",
-                "package_name": manifest.project_name,
-                "path": x.original_file_path.split_once('/').map(|(_, p)| p).unwrap_or(&x.original_file_path),
-                "original_file_path": x.original_file_path,
-                "unique_id": x.unique_id,
-                "fqn": x.fqn,
-                "type": x.kind,
-                "owner": {"name": x.owner_name, "email": x.owner_email},
-                "description": x.description,
-                "label": x.label,
-                "maturity": x.maturity,
-                "meta": x.meta,
-                "tags": x.tags,
-                "config": {"enabled": true, "tags": x.tags, "meta": x.meta},
-                "url": x.url,
-                "depends_on": {"macros": [], "nodes": x.depends_on_nodes},
-                "refs": x.refs.iter().map(|r| json!({"name": r, "package": null, "version": null})).collect::<Vec<_>>(),
-                "sources": x.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
-                "metrics": [],
-            }),
-        );
+        exposures.insert(x.unique_id.clone(), exposure_json(manifest, x));
+    }
+    for x in &manifest.semantic {
+        parent_map.insert(x.unique_id.clone(), json!(x.depends_on_nodes));
+        for p in &x.depends_on_nodes {
+            if let Some(Value::Array(a)) = child_map.get_mut(p) {
+                a.push(json!(x.unique_id));
+            }
+        }
+        child_map.insert(x.unique_id.clone(), json!([]));
+        let section = match x.kind {
+            NodeKind::Metric => &mut metrics,
+            NodeKind::SemanticModel => &mut semantic_models,
+            _ => &mut saved_queries,
+        };
+        section.insert(x.unique_id.clone(), semantic_json(manifest, x));
     }
     let macros: Map<String, Value> = manifest
         .macros
@@ -292,7 +287,10 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         "nodes": nodes,
         "sources": sources,
         "macros": macros,
-        "exposures": exposures, "metrics": {}, "groups": {}, "selectors": {},
+        "exposures": exposures, "metrics": metrics, "semantic_models": semantic_models,
+        "saved_queries": saved_queries,
+        "groups": manifest.groups.iter().map(|(name, owner)| (format!("group.{}.{name}", manifest.project_name), json!({"name": name, "resource_type": "group", "package_name": manifest.project_name, "unique_id": format!("group.{}.{name}", manifest.project_name), "owner": owner}))).collect::<Map<String, Value>>(),
+        "selectors": {},
         "disabled": manifest.disabled.iter().map(|d| (format!("model.{}.{d}", manifest.project_name), json!([]))).collect::<Map<String, Value>>(),
         "parent_map": parent_map,
         "child_map": child_map,
@@ -325,4 +323,58 @@ fn contract_checksum(n: &Node) -> Option<String> {
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, state.as_bytes());
     Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// An exposure as `manifest.json` and `ls --output json` give it.
+pub(crate) fn exposure_json(manifest: &Manifest, x: &Exposure) -> Value {
+    json!({
+        "name": x.name,
+        "resource_type": "exposure",
+        "package_name": manifest.project_name,
+        "path": x.original_file_path.split_once('/').map(|(_, p)| p).unwrap_or(&x.original_file_path),
+        "original_file_path": x.original_file_path,
+        "unique_id": x.unique_id,
+        "fqn": x.fqn,
+        "type": x.kind,
+        "owner": {"name": x.owner_name, "email": x.owner_email},
+        "description": x.description,
+        "label": x.label,
+        "maturity": x.maturity,
+        "meta": x.meta,
+        "tags": x.tags,
+        "config": x.config,
+        "url": x.url,
+        "depends_on": {"macros": [], "nodes": x.depends_on_nodes},
+        "refs": x.refs.iter().map(crate::manifest::Ref::to_json).collect::<Vec<_>>(),
+        "sources": x.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
+        "metrics": x.metrics.iter().map(|m| json!([m])).collect::<Vec<_>>(),
+    })
+}
+
+/// A metric, semantic model or saved query as `manifest.json` and `ls --output
+/// json` give it: the entry as written, with dbt's identifying keys.
+pub(crate) fn semantic_json(manifest: &Manifest, x: &SemanticNode) -> Value {
+    let mut obj = match &x.spec {
+        Value::Object(o) => o.clone(),
+        _ => Map::new(),
+    };
+    for (k, v) in [
+        ("name", json!(x.name)),
+        ("resource_type", json!(x.kind.as_str())),
+        ("package_name", json!(manifest.project_name)),
+        ("original_file_path", json!(x.original_file_path)),
+        ("unique_id", json!(x.unique_id)),
+        ("fqn", json!(x.fqn)),
+        ("label", json!(x.label)),
+        ("description", json!(x.description)),
+        ("tags", json!(x.tags)),
+        ("config", Value::Object(x.config.clone())),
+        (
+            "depends_on",
+            json!({"macros": [], "nodes": x.depends_on_nodes}),
+        ),
+    ] {
+        obj.insert(k.to_string(), v);
+    }
+    Value::Object(obj)
 }

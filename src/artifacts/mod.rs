@@ -17,7 +17,8 @@ mod manifest;
 mod run_results;
 
 pub(crate) use manifest::{
-    manifest_json, model_config, model_json, source_config, source_json, test_config, test_json,
+    exposure_json, manifest_json, model_config, model_json, semantic_json, source_config,
+    source_json, test_config, test_json,
 };
 pub(crate) use run_results::run_results_json;
 

@@ -147,6 +147,8 @@ fn summarize(
             Some(Materialization::Seed) => seeds += 1,
             Some(Materialization::Table) => tables += 1,
             Some(Materialization::View) => views += 1,
+            // Never run: inlined into the models that use it.
+            Some(Materialization::Ephemeral) => {}
             None => tests += 1,
         }
     }

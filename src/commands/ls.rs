@@ -44,11 +44,20 @@ fn listed(kind: NodeKind, types: &[ResourceTypeArg]) -> bool {
         NodeKind::Source => ResourceTypeArg::Source,
         NodeKind::Test => ResourceTypeArg::Test,
         NodeKind::Seed => ResourceTypeArg::Seed,
+        NodeKind::Analysis => ResourceTypeArg::Analysis,
+        NodeKind::Exposure => ResourceTypeArg::Exposure,
+        NodeKind::Metric => ResourceTypeArg::Metric,
+        NodeKind::SemanticModel => ResourceTypeArg::SemanticModel,
+        NodeKind::SavedQuery => ResourceTypeArg::SavedQuery,
     };
-    types.is_empty()
-        || types
-            .iter()
-            .any(|t| matches!(t, ResourceTypeArg::All | ResourceTypeArg::Default) || *t == named)
+    if types.is_empty() {
+        return kind != NodeKind::Analysis;
+    }
+    types.iter().any(|t| match t {
+        ResourceTypeArg::All => true,
+        ResourceTypeArg::Default => kind != NodeKind::Analysis,
+        t => *t == named,
+    })
 }
 
 pub(super) fn ls(
@@ -85,6 +94,11 @@ pub(super) fn ls(
                     NodeKind::Seed => m.node(id).map(seed_json),
                     NodeKind::Test => m.test(id).map(|t| artifacts::test_json(m, t)),
                     NodeKind::Source => m.source(id).map(|s| artifacts::source_json(m, s)),
+                    NodeKind::Analysis => m.node(id).map(|n| artifacts::model_json(m, n)),
+                    NodeKind::Exposure => m.exposure(id).map(|x| artifacts::exposure_json(m, x)),
+                    NodeKind::Metric | NodeKind::SemanticModel | NodeKind::SavedQuery => {
+                        m.semantic(id).map(|x| artifacts::semantic_json(m, x))
+                    }
                 };
                 let Some(Value::Object(full)) = full else {
                     continue;
@@ -110,12 +124,28 @@ pub(super) fn ls(
                     _ => s.table.file.clone(),
                 }
             }
-            (out, NodeKind::Model | NodeKind::Seed) => {
+            (out, NodeKind::Model | NodeKind::Seed | NodeKind::Analysis) => {
                 let Some(n) = m.node(id) else { continue };
                 match out {
                     LsOutput::Selector => n.fqn.join("."),
                     LsOutput::Name => n.name.clone(),
                     _ => n.original_file_path.clone(),
+                }
+            }
+            (out, NodeKind::Exposure) => {
+                let Some(x) = m.exposure(id) else { continue };
+                match out {
+                    LsOutput::Selector => format!("exposure:{}", x.fqn.join(".")),
+                    LsOutput::Name => x.name.clone(),
+                    _ => x.original_file_path.clone(),
+                }
+            }
+            (out, NodeKind::Metric | NodeKind::SemanticModel | NodeKind::SavedQuery) => {
+                let Some(x) = m.semantic(id) else { continue };
+                match out {
+                    LsOutput::Selector => format!("{}:{}", kind.as_str(), x.fqn.join(".")),
+                    LsOutput::Name => x.name.clone(),
+                    _ => x.original_file_path.clone(),
                 }
             }
             (out, NodeKind::Test) => {

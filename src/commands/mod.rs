@@ -29,7 +29,8 @@ use crate::exposures;
 use crate::graph::Graph;
 use crate::manifest::{Manifest, TestKind};
 use crate::project::{self, Project};
-use crate::render::Renderer;
+use crate::render::{EphemeralCache, Renderer};
+use crate::semantic;
 use crate::settings::{self, LogFormat, Settings};
 
 /// What every command gets from `main`: the async runtime and the cancellation
@@ -248,12 +249,10 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     let invocation_id = uuid::Uuid::new_v4().to_string();
     let renderer = Renderer::new(&project, &settings, &invocation_id)?;
     let mut manifest = renderer.build_manifest(&project)?;
-    manifest.exposures = exposures::load(
-        &settings.project_dir,
-        &project.model_paths,
-        &manifest,
-        cancel,
-    )?;
+    (manifest.semantic, manifest.groups) = semantic::load(&project.entries, &manifest)?;
+    manifest.index();
+    manifest.exposures = exposures::load(&project.entries, &manifest)?;
+    manifest.index();
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
     let target_dir = settings.resolve_target_path(&project.target_path);
@@ -268,37 +267,40 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     })
 }
 
-/// Renders the given models and tests, writes their compiled SQL and the manifest.
-/// A node whose SQL cannot be rendered keeps the error in `compile_error` (it fails
-/// at run time, as in dbt); returns how many did.
+/// Renders the given models, analyses and tests, with the CTEs of the ephemeral
+/// models they reach injected, writes their compiled SQL (and that of every
+/// ephemeral model inlined, as dbt does) and the manifest. A node whose SQL cannot
+/// be rendered keeps the error in `compile_error` (it fails at run time, as in
+/// dbt); returns how many did.
 fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> Result<usize> {
     let project_name = loaded.manifest.project_name.clone();
     let mut failed = 0;
+    let mut ephemerals = EphemeralCache::default();
+    let write = |loaded: &Loaded, rel: &str, sql: &str| {
+        let path = artifacts::compiled_path(&loaded.target_dir, &project_name, rel);
+        artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
+    };
     for id in order {
         cancel.check("while compiling; nothing was run")?;
         let m = &loaded.manifest;
-        let (rendered, rel) = if let Some(node) = m.node(id) {
+        let rel = if let Some(node) = m.node(id) {
             if node.resource_type == "seed" {
                 continue; // a CSV file: nothing to compile
             }
-            (
-                loaded.renderer.compile(node),
-                node.original_file_path.clone(),
-            )
+            node.original_file_path.clone()
         } else if let Some(t) = m.test(id) {
             // dbt's layout: generic tests under their YAML file, singular ones as is.
-            let rel = match t.kind {
+            match t.kind {
                 TestKind::Generic => format!("{}/{}.sql", t.original_file_path, t.file_name),
                 TestKind::Singular => t.original_file_path.clone(),
-            };
-            (loaded.renderer.compile_test(t, m), rel)
+            }
         } else {
             continue;
         };
+        let rendered = loaded.renderer.compile_id(m, id, &mut ephemerals);
         let (compiled, error) = match rendered {
             Ok(sql) => {
-                let path = artifacts::compiled_path(&loaded.target_dir, &project_name, &rel);
-                artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())?;
+                write(loaded, &rel, &sql)?;
                 (Some(sql), None)
             }
             Err(e) => {
@@ -312,6 +314,20 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
         } else if let Some(t) = loaded.manifest.test_mut(id) {
             t.compiled_code = compiled;
             t.compile_error = error;
+        }
+    }
+    // The ephemeral models inlined into what was compiled have their own file.
+    for (id, sql) in ephemerals.compiled() {
+        let Some(node) = loaded.manifest.node(id) else {
+            continue;
+        };
+        if node.compiled_code.is_some() {
+            continue;
+        }
+        write(loaded, &node.original_file_path, sql)?;
+        let sql = sql.to_string();
+        if let Some(node) = loaded.manifest.node_mut(id) {
+            node.compiled_code = Some(sql);
         }
     }
     artifacts::write_json(

@@ -281,17 +281,6 @@ fn facts(kind: Kind, n: &Value) -> Vec<(String, String)> {
     f
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// The catalog entry of a node: `(columns by lower-case name, stats lines, generated_at)`.
 type CatalogEntry<'a> = Option<&'a Value>;
 
@@ -445,7 +434,7 @@ pub(crate) fn build(
             raw_code: opt(n, "raw_code"),
             compiled_code: opt(n, "compiled_code"),
             config: n.get("config").cloned().unwrap_or(Value::Null),
-            tags: strings(n.get("tags")),
+            tags: crate::semantic::string_list(n.get("tags")),
             facts: facts(kind, n),
             parents: Vec::new(),
             children: Vec::new(),
@@ -462,7 +451,7 @@ pub(crate) fn build(
     }
     // Edges, attachments and tests.
     for (i, n) in all.iter().enumerate() {
-        let deps = strings(n.pointer("/depends_on/nodes"));
+        let deps = crate::semantic::string_list(n.pointer("/depends_on/nodes"));
         for d in deps {
             if let Some(&p) = docs.index.get(&d) {
                 if !docs.nodes[i].parents.contains(&p) {

@@ -123,7 +123,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
     let mut schemas: BTreeSet<String> = order
         .iter()
         .filter_map(|id| manifest.node(id))
-        .map(|n| n.schema.clone())
+        .map(|n| n.stored_schema())
         .collect();
     // The audit schema, once, before tests run in parallel.
     let stores = order.iter().filter_map(|id| manifest.test(id)).any(|t| {

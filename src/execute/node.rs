@@ -90,7 +90,13 @@ impl NodeRunner {
         };
         let outcome = match self.pool.get().await {
             Ok(mut client) => {
-                let r = datatest::run(&mut client, t, &sql, store.as_deref()).await;
+                let guaranteed = match (&store, self.tested_table(t)) {
+                    (None, Some((schema, name))) => {
+                        datatest::guaranteed(&client, t, schema, name).await
+                    }
+                    _ => None,
+                };
+                let r = datatest::run(&mut client, t, &sql, store.as_deref(), guaranteed).await;
                 self.pool.put(client);
                 match r {
                     Ok(o) => Outcome::Tested(o),
@@ -106,6 +112,21 @@ impl NodeRunner {
             compiled_code: Some(sql),
             ..NodeResult::new(&t.unique_id, outcome)
         }
+    }
+
+    /// The table a generic test reads, as (schema, name), when it is in the
+    /// target's database: the model or source the test is declared on.
+    fn tested_table(&self, t: &TestNode) -> Option<(&str, &str)> {
+        let id = t.attached_node.as_deref()?;
+        if let Some(node) = self.manifest.node(id) {
+            return (node.database == self.manifest.database)
+                .then_some((node.schema.as_str(), node.alias.as_str()));
+        }
+        let source = self.manifest.source(id)?;
+        (source.database == self.manifest.database).then_some((
+            source.table.schema.as_str(),
+            source.table.identifier.as_str(),
+        ))
     }
 
     async fn model(&self, node: &Node) -> NodeResult {

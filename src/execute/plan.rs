@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::error::Result;
 use crate::graph::Graph;
-use crate::manifest::{Manifest, NodeKind};
+use crate::manifest::{Manifest, Materialization, NodeKind};
 
 /// What an executing command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,17 @@ pub(crate) fn plan(
             .cloned()
             .collect()
     };
-    let models = of_kind(NodeKind::Model);
+    // Ephemeral models never run: their SQL is inlined into their users, which
+    // wait for (and are skipped with) what the ephemeral models read.
+    let ephemeral: BTreeSet<String> = manifest
+        .nodes
+        .iter()
+        .filter(|n| n.materialized == Materialization::Ephemeral)
+        .map(|n| n.unique_id.clone())
+        .collect();
+    let graph = &graph.across(&ephemeral);
+    let mut models = of_kind(NodeKind::Model);
+    models.retain(|id| !ephemeral.contains(id));
     let seeds = of_kind(NodeKind::Seed);
     let tests = of_kind(NodeKind::Test);
     Ok(match job {

@@ -33,16 +33,14 @@ impl Graph {
         for t in &manifest.tests {
             g.ids.insert(t.unique_id.clone());
         }
-        let edges = manifest
-            .nodes
-            .iter()
-            .map(|n| (&n.unique_id, &n.depends_on_nodes))
-            .chain(
-                manifest
-                    .tests
-                    .iter()
-                    .map(|t| (&t.unique_id, &t.depends_on_nodes)),
-            );
+        // Exposures and the semantic layer build nothing but are selectable.
+        for x in &manifest.exposures {
+            g.ids.insert(x.unique_id.clone());
+        }
+        for x in &manifest.semantic {
+            g.ids.insert(x.unique_id.clone());
+        }
+        let edges = g.ids.iter().map(|id| (id, manifest.depends_on(id)));
         for (id, deps) in edges {
             for dep in deps {
                 g.parents.entry(id.clone()).or_default().push(dep.clone());
@@ -163,6 +161,38 @@ impl Graph {
                     .entry(t.unique_id.clone())
                     .or_default()
                     .push(n.unique_id.clone());
+            }
+        }
+        g
+    }
+
+    /// This graph with edges drawn across the nodes of `through` (ephemeral models,
+    /// which never run): a node whose parent is one of them also gets that node's
+    /// nearest parents outside `through`, so it still waits for them and a failure
+    /// of one still skips it.
+    pub(crate) fn across(&self, through: &BTreeSet<String>) -> Graph {
+        let mut g = self.clone();
+        for id in &self.ids {
+            if through.contains(id) {
+                continue;
+            }
+            let mut stack: Vec<&String> = self.parents.get(id).into_iter().flatten().collect();
+            let mut seen: BTreeSet<&String> = BTreeSet::new();
+            while let Some(p) = stack.pop() {
+                if !through.contains(p) || !seen.insert(p) {
+                    continue;
+                }
+                for pp in self.parents.get(p).into_iter().flatten() {
+                    stack.push(pp);
+                    if through.contains(pp) {
+                        continue;
+                    }
+                    let ps = g.parents.entry(id.clone()).or_default();
+                    if !ps.contains(pp) {
+                        ps.push(pp.clone());
+                        g.children.entry(pp.clone()).or_default().push(id.clone());
+                    }
+                }
             }
         }
         g

@@ -8,7 +8,8 @@
 //!    and wait, or fail at once when `wait_for_lock` is false.
 //! 2. **Build** the new relation under a name unique to the invocation (the model's
 //!    SQL inside one `CREATE … AS` statement sent with the extended protocol, which
-//!    refuses a second statement), then take `SAVEPOINT rt_built`: every later step
+//!    refuses a second statement); `ANALYZE` a new table, so that the models built
+//!    on it are planned for its real size; then take `SAVEPOINT rt_built`: every later step
 //!    can roll back to it, so a retry never rebuilds.
 //! 3. **Lock politely**: for up to `lock_timeout`, try the locks without queueing
 //!    (`LOCK … NOWAIT` for a table, a lock timeout of a few milliseconds where
@@ -236,11 +237,14 @@ async fn swap_in(
     opts: &SwapOptions,
     notify: &Notify<'_>,
 ) -> Result<Built, Failure> {
+    // The names PostgreSQL stores: a project that does not quote identifiers
+    // (`quoting:`) names relations folded to lower case.
+    let target = node.stored_alias();
     let mut names = Names {
-        schema: node.schema.clone(),
-        target: node.alias.clone(),
-        tmp: derived_name(&node.alias, &format!("__rt_new_{suffix}")),
-        old: derived_name(&node.alias, &format!("__rt_old_{suffix}")),
+        schema: node.stored_schema(),
+        tmp: derived_name(&target, &format!("__rt_new_{suffix}")),
+        old: derived_name(&target, &format!("__rt_old_{suffix}")),
+        target,
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
@@ -258,6 +262,12 @@ async fn swap_in(
                 "{} is a seed: it is loaded from its CSV file, not built from SQL",
                 names.display
             )))
+        }
+        (Build::Sql(_), Materialization::Ephemeral) => {
+            return Err(Failure::Message(format!(
+            "{} is an ephemeral model: it is inlined into the models that refer to it, never built",
+            names.display
+        )))
         }
         (Build::Sql(sql), Materialization::Table) if node.contract.enforced => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
@@ -298,6 +308,16 @@ async fn swap_in(
         code,
         rows,
     };
+    if built.rows.is_some() {
+        // Statistics before anyone reads the new table (PostgreSQL's advice after a
+        // bulk load): the models built on it later in this invocation are planned
+        // for its real size, not for an empty table, long before autovacuum would
+        // get to it. ANALYZE reads a bounded sample (300 × the statistics target).
+        let statement = format!("analyze {}", relation_name(&names.schema, &names.tmp));
+        tx.batch_execute(&statement)
+            .await
+            .map_err(|error| Failure::Db { error, statement })?;
+    }
 
     if current(&tx, &names.schema, &names.target).await?.is_none() {
         // First build: nothing to lock, nobody can be reading it.

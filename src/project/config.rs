@@ -155,12 +155,12 @@ fn describe(v: &Yaml) -> String {
 /// A materialization reluvia-transform builds, or why not.
 pub(crate) fn check_materialized(m: &str) -> std::result::Result<(), String> {
     match m {
-        "table" | "view" => Ok(()),
-        "ephemeral" | "incremental" | "materialized_view" | "snapshot" | "seed" => Err(format!(
-            "materialized='{m}' is not supported yet; use 'table' or 'view'"
+        "table" | "view" | "ephemeral" => Ok(()),
+        "incremental" | "materialized_view" | "snapshot" | "seed" => Err(format!(
+            "materialized='{m}' is not supported yet; use 'table', 'view' or 'ephemeral'"
         )),
         other => Err(format!(
-            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table' or 'view'"
+            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table', 'view' or 'ephemeral'"
         )),
     }
 }

@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::error::Result;
 
+use crate::manifest::Quoting;
+
 use super::config::{check_tree, Warnings};
 use super::keys::Resource;
 use super::yaml::{At, Yaml, YamlValue};
@@ -26,11 +28,15 @@ pub(crate) struct ProjectFile {
     pub(crate) target_path: String,
     /// Project-level `vars:` (global ones and those scoped to this project).
     pub(crate) vars: Map<String, Value>,
-    /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`, `seeds:`.
+    /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`, `seeds:`,
+    /// `analyses:`.
     pub(crate) models: Value,
     pub(crate) data_tests: Value,
     pub(crate) sources: Value,
     pub(crate) seeds: Value,
+    pub(crate) analyses: Value,
+    /// `quoting:`: which parts of relation names are quoted (all by default).
+    pub(crate) quoting: Quoting,
 }
 
 /// Reads the parsed `dbt_project.yml` (`file` names it in messages).
@@ -89,6 +95,11 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
     let data_tests = tree(&["data_tests", "tests"], Resource::DataTest, warnings)?;
     let sources = tree(&["sources"], Resource::Source, warnings)?;
     let seeds = tree(&["seeds"], Resource::Seed, warnings)?;
+    let analyses = tree(&["analyses"], Resource::Analysis, warnings)?;
+    let quoting = match doc.get("quoting") {
+        Some(q) => read_quoting(q, "quoting", file)?,
+        None => Quoting::default(),
+    };
 
     // vars: top-level keys are global, except a key named after the project, whose
     // contents are scoped to it (dbt-core semantics) and take precedence.
@@ -132,8 +143,51 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
         data_tests,
         sources,
         seeds,
+        analyses,
+        quoting,
         name,
     })
+}
+
+/// A `quoting:` mapping (`database`, `schema`, `identifier`, `column`, each true
+/// or false) laid over every part quoted.
+pub(super) fn read_quoting(q: &Yaml, path: &str, file: &str) -> Result<Quoting> {
+    read_quoting_over(Quoting::default(), q, path, file)
+}
+
+/// `q` laid over `base`.
+pub(super) fn read_quoting_over(
+    base: Quoting,
+    q: &Yaml,
+    path: &str,
+    file: &str,
+) -> Result<Quoting> {
+    if q.is_null() {
+        return Ok(base);
+    }
+    if !matches!(q.value, YamlValue::Map(_)) {
+        return Err(q.at(file).error(format!(
+            "{path}: expected a mapping such as {{identifier: false}}, got {}",
+            q.kind()
+        )));
+    }
+    for (k, line, v) in q.entries() {
+        let at = At { file, line: *line };
+        if !matches!(k.as_str(), "database" | "schema" | "identifier" | "column") {
+            return Err(at.error(format!(
+                "{path}.{k}: unknown key; quoting has database, schema, identifier and column"
+            )));
+        }
+        if !matches!(v.value, YamlValue::Bool(_) | YamlValue::Null) {
+            return Err(at.error(format!(
+                "{path}.{k}: expected true or false, got {}",
+                v.kind()
+            )));
+        }
+    }
+    // `column` decides how dbt quotes column names in a few macros of
+    // materializations this binary does not have; relation names ignore it.
+    Ok(base.merged(q.to_json().as_object().unwrap_or(&serde_json::Map::new())))
 }
 
 /// dbt's rule for a project's (and package's) name.
@@ -172,7 +226,7 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
         | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
         | "clean-targets" | "vars" | "models" | "data_tests" | "tests" | "sources"
-        | "docs-paths" | "seeds" => Ok(()),
+        | "docs-paths" | "seeds" | "analyses" | "quoting" => Ok(()),
         "source-paths" => {
             warnings.push(
                 "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
@@ -203,12 +257,8 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         "on-run-start" | "on-run-end" => refuse("run hooks are not supported yet"),
         "dispatch" => refuse("dispatch configuration (packages) is not supported yet"),
         "query-comment" => refuse("query comments are not supported yet"),
-        "quoting" => {
-            refuse("quoting configuration is not supported yet (identifiers are always quoted)")
-        }
         "snapshots" => refuse("snapshots are not supported yet"),
         "unit_tests" => refuse("unit tests are not supported yet"),
-        "analyses" => refuse("analyses are not supported yet"),
         other => {
             warnings.push(format!(
                 "Unexpected top-level key `{other}` in file `{}`",

@@ -16,6 +16,9 @@ pub(crate) enum Resource {
     DataTest,
     Source,
     Seed,
+    /// Analyses take the configs of models (only `enabled`, `tags`, `meta`,
+    /// `docs` and `group` change anything for a node that is never run).
+    Analysis,
 }
 
 impl Resource {
@@ -26,6 +29,7 @@ impl Resource {
             Resource::DataTest => "data_tests",
             Resource::Source => "sources",
             Resource::Seed => "seeds",
+            Resource::Analysis => "analyses",
         }
     }
 }
@@ -105,7 +109,6 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
         (_, "persist_docs") => "persist_docs is not supported yet",
         (_, "unlogged") => "unlogged tables are not supported yet",
         (_, "sql_header") => "sql_header is not supported yet",
-        (_, "quoting") => "quoting configs are not supported yet (identifiers are always quoted)",
         (_, "on_configuration_change") => "materialized views are not supported yet",
         (Resource::Source, "loaded_at_query") => "loaded_at_query is not supported yet",
         (Resource::DataTest, "store_failures_as") => "store_failures_as is not supported yet",
@@ -176,6 +179,9 @@ const INERT: &[&str] = &[
     "partitions",
     "predicates",
     "query_tag",
+    // A node's own `quoting` config is recorded by dbt but not read when it names
+    // relations (the project's `quoting:` and a source's are).
+    "quoting",
     "quote_columns",
     "refresh_interval_minutes",
     "refresh_mode",
@@ -204,7 +210,7 @@ const INERT: &[&str] = &[
 /// What reluvia-transform does with config `key` of `resource`.
 pub(crate) fn classify(resource: Resource, key: &str) -> KeyClass {
     let implemented = match resource {
-        Resource::Model => MODEL,
+        Resource::Model | Resource::Analysis => MODEL,
         Resource::DataTest => DATA_TEST,
         Resource::Source => SOURCE,
         Resource::Seed => SEED,
@@ -213,6 +219,9 @@ pub(crate) fn classify(resource: Resource, key: &str) -> KeyClass {
         KeyClass::Implemented
     } else if let Some(why) = unsupported(resource, key) {
         KeyClass::Unsupported(why)
+    } else if resource == Resource::Source && key == "quoting" {
+        // A source's quoting is a property beside `config:`, not a config.
+        KeyClass::Custom
     } else if INERT.contains(&key) {
         KeyClass::Inert
     } else {

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::manifest::Quoting;
 
 pub(crate) mod builtin;
 mod config;
@@ -28,10 +29,10 @@ pub(crate) use config::{
 };
 pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;
-pub(crate) use files::{walk, SqlFile};
+pub(crate) use files::SqlFile;
 pub(crate) use keys::Resource;
-pub(crate) use properties::{Column, ModelProps, SourceTable};
-pub(crate) use yaml::parse_yaml;
+pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
+pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
 /// A dbt project as read from disk.
 #[derive(Debug, Clone)]
@@ -68,6 +69,36 @@ pub(crate) struct Project {
     pub(crate) seeds: Vec<SqlFile>,
     /// Seed properties from YAML, by seed name.
     pub(crate) seed_props: BTreeMap<String, ModelProps>,
+    pub(crate) analysis_paths: Vec<String>,
+    /// Analyses: the `.sql` files of the analysis paths (compiled, never run).
+    pub(crate) analyses: Vec<SqlFile>,
+    /// Analysis properties from YAML, by analysis name.
+    pub(crate) analysis_props: BTreeMap<String, ModelProps>,
+    /// The `analyses:` config tree of `dbt_project.yml`.
+    pub(crate) analyses_config: Value,
+    /// `quoting:` of `dbt_project.yml`.
+    pub(crate) quoting: Quoting,
+    /// Exposures, metrics, semantic models, saved queries and groups as written.
+    pub(crate) entries: Vec<PropertyEntry>,
+    /// Versioned models: model file name → (model name, version).
+    pub(crate) model_versions: BTreeMap<String, (String, String)>,
+}
+
+impl Project {
+    /// The name, version and properties of the model in file `m`: a versioned
+    /// model's file is a version of the model its YAML names.
+    pub(crate) fn model_identity(
+        &self,
+        m: &SqlFile,
+    ) -> (String, Option<String>, Option<ModelProps>) {
+        match self.model_versions.get(&m.name) {
+            Some((model, v)) => {
+                let props = self.model_props.get(model).map(|p| p.for_version(v));
+                (model.clone(), Some(v.clone()), props)
+            }
+            None => (m.name.clone(), None, self.model_props.get(&m.name).cloned()),
+        }
+    }
 }
 
 /// Reads the project in `dir`.
@@ -103,26 +134,24 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         model_props: BTreeMap::new(),
         seeds: Vec::new(),
         seed_props: BTreeMap::new(),
+        analysis_paths: pf.analysis_paths.clone(),
+        analyses: Vec::new(),
+        analysis_props: BTreeMap::new(),
+        analyses_config: pf.analyses,
+        quoting: pf.quoting,
+        entries: Vec::new(),
+        model_versions: BTreeMap::new(),
     };
     // Resources that are not built yet must not be skipped silently.
-    for (paths, ext, what) in [
-        (
-            &pf.snapshot_paths,
-            ".sql",
-            "snapshots are not supported yet",
-        ),
-        (&pf.analysis_paths, ".sql", "analyses are not supported yet"),
-    ] {
-        for sp in paths {
-            if let Some(f) = files::walk(dir, sp, cancel)?
-                .into_iter()
-                .find(|f| f.original_file_path.ends_with(ext))
-            {
-                return Err(Error::in_file(
-                    f.original_file_path,
-                    format!("{what}; remove the file or run this project with dbt-core"),
-                ));
-            }
+    for sp in &pf.snapshot_paths {
+        if let Some(f) = files::walk(dir, sp, cancel)?
+            .into_iter()
+            .find(|f| f.original_file_path.ends_with(".sql"))
+        {
+            return Err(Error::in_file(
+                f.original_file_path,
+                "snapshots are not supported yet; remove the file or run this project with dbt-core",
+            ));
         }
     }
 
@@ -171,6 +200,25 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         }
     }
 
+    for ap in project.analysis_paths.clone() {
+        for f in files::walk(dir, &ap, cancel)? {
+            if f.original_file_path.ends_with(".sql") {
+                project.analyses.push(f);
+            } else if is_yml(&f) {
+                yml_files.push(f);
+            }
+        }
+    }
+    let mut analysis_names: BTreeMap<String, String> = BTreeMap::new();
+    for a in &project.analyses {
+        if let Some(other) = analysis_names.insert(a.name.clone(), a.original_file_path.clone()) {
+            return Err(Error::usage(format!(
+                "two analyses are named '{}': {} and {}; rename one of the files",
+                a.name, other, a.original_file_path
+            )));
+        }
+    }
+
     for sp in project.seed_paths.clone() {
         let is_csv = |name: &str| name.ends_with(".csv");
         for f in files::walk_reading(dir, &sp, cancel, &|name| !is_csv(name))? {
@@ -213,6 +261,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     for f in &yml_files {
         properties::read_properties(&mut project, f, &mut warnings)?;
     }
+    resolve_versions(&mut project, &seen, &mut warnings)?;
     // Docs blocks: the docs paths, else every resource path (each folder once).
     let mut docs_paths = pf.docs_paths.clone().unwrap_or_else(|| {
         [
@@ -241,6 +290,63 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     apply_source_configs(&mut project, &sources_tree);
     project.warnings = warnings.0;
     Ok(project)
+}
+
+/// dbt's versioned models: each version of a YAML entry with `versions:` is the
+/// model file named by its `defined_in`, else `<model>_v<v>` (the latest version
+/// may also be the file named after the model). `models` maps every model file
+/// name to its path.
+fn resolve_versions(
+    project: &mut Project,
+    models: &BTreeMap<String, String>,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    for (name, props) in &project.model_props {
+        if props.versions.is_empty() {
+            continue;
+        }
+        for v in &props.versions {
+            let mut file = props.version_file(name, v);
+            if !models.contains_key(&file)
+                && props.latest_version.as_deref() == Some(v.v.as_str())
+                && models.contains_key(name)
+            {
+                file = name.clone();
+            }
+            if !models.contains_key(&file) {
+                // dbt warns (NoNodeForYamlKey) and goes on without that version.
+                warnings.push(format!(
+                    "Did not find matching node for patch with name '{file}' in the 'models' section of file '{}'",
+                    props.file
+                ));
+                continue;
+            }
+            if let Some((other, ov)) = project.model_versions.get(&file) {
+                return Err(Error::in_file(
+                    props.file.clone(),
+                    format!(
+                        "model file '{file}' is both version {ov} of model '{other}' and version {} of model '{name}'; give each version its own file (defined_in)",
+                        v.v
+                    ),
+                ));
+            }
+            project
+                .model_versions
+                .insert(file, (name.clone(), v.v.clone()));
+        }
+        if let Some(path) = models.get(name) {
+            if !project.model_versions.contains_key(name) {
+                return Err(Error::in_file(
+                    path.clone(),
+                    format!(
+                        "model '{name}' is both this unversioned file and the versioned model of {}; rename the file or make it one of the versions (defined_in)",
+                        props.file
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `sources:` tree of `dbt_project.yml` and the YAML `config:` blocks of

@@ -23,7 +23,10 @@ pub(super) enum Phase {
 #[derive(Debug)]
 pub(super) struct Calls {
     pub(super) phase: Phase,
-    pub(super) refs: Mutex<Vec<String>>,
+    pub(super) refs: Mutex<Vec<crate::manifest::Ref>>,
+    /// Unique ids of the ephemeral models `ref()` reached (compile phase), in the
+    /// order of their first call: their CTEs are injected in that order.
+    pub(super) ephemerals: Mutex<Vec<String>>,
     pub(super) sources: Mutex<Vec<(String, String)>>,
     pub(super) macros: Mutex<BTreeSet<String>>,
     pub(super) config: Mutex<Map<String, Json>>,
@@ -47,6 +50,7 @@ impl Calls {
         Arc::new(Calls {
             phase,
             refs: Mutex::default(),
+            ephemerals: Mutex::default(),
             sources: Mutex::default(),
             macros: Mutex::default(),
             config: Mutex::default(),
@@ -148,5 +152,7 @@ pub(super) fn node_json(node: &Node) -> Json {
         "alias": node.alias,
         "config": node.config,
         "tags": node.tags,
+        "version": crate::manifest::version_json(node.version.as_deref()),
+        "latest_version": crate::manifest::version_json(node.latest_version.as_deref()),
     })
 }

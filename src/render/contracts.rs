@@ -4,19 +4,19 @@
 //! dbt, so that the referenced model is built first.
 
 use crate::error::{Error, Result};
-use crate::manifest::{quote_ident, relation_name, Materialization, Node};
+use crate::manifest::{relation_name, Materialization, Node, Quoting, Ref};
 use crate::project::{Constraint, ConstraintKind, Project, ToRelation, Warnings};
 
 use super::{Relation, Renderer};
 
 /// Records the relation a foreign key's `to:` names.
 fn resolved(c: &mut Constraint, rel: &Relation) {
-    c.to_relation = Some(relation_name(&rel.schema, &rel.identifier));
-    c.to_compiled = Some(format!(
-        "{}.{}",
-        quote_ident(&rel.database),
-        relation_name(&rel.schema, &rel.identifier)
+    let q = rel.quoting;
+    c.to_relation = Some(relation_name(
+        &Quoting::stored(&rel.schema, q.schema),
+        &Quoting::stored(&rel.identifier, q.identifier),
     ));
+    c.to_compiled = Some(q.render(&rel.database, &rel.schema, &rel.identifier));
 }
 
 impl Renderer {
@@ -136,21 +136,31 @@ impl Renderer {
                             ));
                         }
                     }
-                    if self.shared.disabled.lock().unwrap().contains(&name) {
+                    let key = Ref {
+                        name: name.clone(),
+                        version: None,
+                    };
+                    if self.shared.disabled.lock().unwrap().contains(&key) {
                         return fail(format!(
                             "model {}: foreign key to: {raw} points at a disabled model; enable '{name}' or remove the constraint",
                             node.name
                         ));
                     }
-                    let rel = self.shared.relations.lock().unwrap().get(&name).cloned();
-                    let Some(rel) = rel else {
+                    let rel = self.shared.relations.lock().unwrap().get(&key).cloned();
+                    let Some(target) = rel else {
                         return fail(format!(
                             "model {}: foreign key to: {raw}: there is no model named '{name}'; check the name",
                             node.name
                         ));
                     };
-                    resolved(c, &rel);
-                    new_refs.push(name);
+                    if target.relation.cte {
+                        return fail(format!(
+                            "model {}: foreign key to: {raw}: '{name}' is an ephemeral model, which builds no table to reference; point the key at a table",
+                            node.name
+                        ));
+                    }
+                    resolved(c, &target.relation);
+                    new_refs.push((key, target.unique_id));
                 }
                 ToRelation::Source { source, table } => {
                     let Some(rel) = self.shared.sources.get(&(source.clone(), table.clone()))
@@ -165,13 +175,12 @@ impl Renderer {
                 }
             }
         }
-        for name in new_refs {
-            let id = format!("model.{}.{name}", project.name);
+        for (r, id) in new_refs {
             if !node.depends_on_nodes.contains(&id) {
                 node.depends_on_nodes.push(id);
             }
-            if !node.refs.contains(&name) {
-                node.refs.push(name);
+            if !node.refs.contains(&r) {
+                node.refs.push(r);
             }
         }
         for (s, t) in new_sources {

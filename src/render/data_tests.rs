@@ -26,19 +26,31 @@ impl Renderer {
     ) -> Result<Vec<TestNode>> {
         let mut tests: Vec<TestNode> = Vec::new();
         for node in &manifest.nodes {
-            let props = match node.resource_type {
-                "seed" => project.seed_props.get(&node.name),
-                _ => project.model_props.get(&node.name),
+            let props = match (node.resource_type, &node.version) {
+                ("seed", _) => project.seed_props.get(&node.name).cloned(),
+                ("model", Some(v)) => project
+                    .model_props
+                    .get(&node.name)
+                    .map(|p| p.for_version(v)),
+                ("model", None) => project.model_props.get(&node.name).cloned(),
+                _ => None, // analyses have no data tests
             };
             let Some(props) = props else {
                 continue;
             };
+            let model_arg = match &node.version {
+                Some(v) => format!(
+                    "{{{{ get_where_subquery(ref('{}', version='{v}')) }}}}",
+                    node.name
+                ),
+                None => format!("{{{{ get_where_subquery(ref('{}')) }}}}", node.name),
+            };
             let on = TestTarget {
-                name: node.name.clone(),
+                name: node.test_target_name(),
                 unique_id: node.unique_id.clone(),
                 is_source: false,
                 file: props.file.clone(),
-                model_arg: format!("{{{{ get_where_subquery(ref('{}')) }}}}", node.name),
+                model_arg,
                 tags: Vec::new(),
             };
             let mut entries: Vec<(Option<&Column>, &Json)> =
@@ -155,12 +167,12 @@ impl Renderer {
         file: &str,
         config: Map<String, Json>,
     ) -> Value {
-        let this = Relation {
-            database: self.shared.database.clone(),
-            schema: self.shared.target_schema.clone(),
-            identifier: name.to_string(),
-            filter: None,
-        };
+        let this = Relation::new(
+            &self.shared.database,
+            &self.shared.target_schema,
+            name,
+            self.shared.quoting,
+        );
         let model =
             serde_json::json!({"name": name, "resource_type": "test", "original_file_path": file});
         self.context(calls, this, config, model)
@@ -327,8 +339,13 @@ impl Renderer {
         Ok(Value::from(minijinja::value::Serde(v)))
     }
 
-    /// Renders the SQL of a data test (the query returning failing rows).
-    pub(crate) fn compile_test(&self, t: &TestNode, manifest: &Manifest) -> Result<String> {
+    /// Renders the SQL of a data test (the query returning failing rows); returns
+    /// it with the ephemeral models it reaches (their CTEs not injected yet).
+    pub(super) fn render_test(
+        &self,
+        t: &TestNode,
+        manifest: &Manifest,
+    ) -> Result<(String, Vec<String>)> {
         let calls = Calls::new(Phase::Compile);
         let err = |e: minijinja::Error| match t.kind {
             TestKind::Singular => template_error(&e, &t.original_file_path),
@@ -357,19 +374,9 @@ impl Renderer {
             TestKind::Generic => {
                 let attached = t.attached_node.as_deref().unwrap_or("");
                 let mut model = if let Some(n) = manifest.node(attached) {
-                    Relation {
-                        database: n.database.clone(),
-                        schema: n.schema.clone(),
-                        identifier: n.alias.clone(),
-                        filter: None,
-                    }
+                    Relation::of_node(n)
                 } else if let Some(s) = manifest.source(attached) {
-                    Relation {
-                        database: s.database.clone(),
-                        schema: s.table.schema.clone(),
-                        identifier: s.table.identifier.clone(),
-                        filter: None,
-                    }
+                    Relation::of_source(s)
                 } else {
                     return Err(Error::in_file(
                         t.original_file_path.to_string(),
@@ -387,6 +394,13 @@ impl Renderer {
                     values.insert(k.clone(), self.eval_arg(v, &calls).map_err(err)?);
                     args.push(format!("{k}=__args[{}]", Json::String(k.clone())));
                 }
+                // dbt renders the `model` argument (a ref) after the others.
+                if model.cte {
+                    let mut eph = calls.ephemerals.lock().unwrap();
+                    if !eph.iter().any(|e| e == attached) {
+                        eph.push(attached.to_string());
+                    }
+                }
                 let call = format!(
                     "{{{{ test_{}(model=model{}{}) }}}}",
                     t.test_name.as_deref().unwrap_or(""),
@@ -399,7 +413,11 @@ impl Renderer {
                 self.env.render_str(&call, ctx_calls).map_err(err)?
             }
         };
-        Ok(sql.trim().trim_end_matches(';').trim_end().to_string())
+        let ephemerals = calls.ephemerals.lock().unwrap().clone();
+        Ok((
+            sql.trim().trim_end_matches(';').trim_end().to_string(),
+            ephemerals,
+        ))
     }
 }
 

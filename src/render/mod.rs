@@ -21,12 +21,14 @@ use minijinja::{Environment, ErrorKind as JErrorKind, State, Value};
 use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
+use crate::manifest::Ref;
 use crate::project::{Project, SqlFile};
 use crate::settings::Settings;
 
 mod context;
 mod contracts;
 mod data_tests;
+mod ephemeral;
 mod macros;
 mod parse;
 mod pycompat;
@@ -34,6 +36,7 @@ mod pystr;
 mod relation;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
+pub(crate) use ephemeral::EphemeralCache;
 use macros::{call_project_macro, rewrite_test_blocks};
 pub(crate) use relation::Relation;
 
@@ -43,15 +46,89 @@ struct Shared {
     database: String,
     target_schema: String,
     vars: Map<String, Json>,
-    /// Every model file name (enabled or not), for `ref` checks at parse time.
-    model_names: BTreeSet<String>,
+    /// The project's `quoting:`.
+    quoting: crate::manifest::Quoting,
+    /// Every model name (enabled or not; a versioned model's name once) with its
+    /// versions and latest version, for `ref` checks at parse time.
+    models: BTreeMap<String, (Vec<String>, Option<String>)>,
     /// Every seed name (enabled or not): `ref` reaches seeds too.
     seed_names: BTreeSet<String>,
     /// `(source, table)` → relation.
     sources: BTreeMap<(String, String), Relation>,
-    /// Model name → relation; filled between the parse and compile phases.
-    relations: Mutex<BTreeMap<String, Relation>>,
-    disabled: Mutex<BTreeSet<String>>,
+    /// `(name, version)` → what `ref()` gives (a versioned model's latest version
+    /// also under no version); filled between the parse and compile phases.
+    relations: Mutex<BTreeMap<Ref, RefTarget>>,
+    /// `(name, version)` of the models and seeds disabled by config.
+    disabled: Mutex<BTreeSet<Ref>>,
+}
+
+impl Shared {
+    /// Checks a `ref(name, v=version)` against the project's models and seeds;
+    /// returns it as written.
+    fn check_ref(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> std::result::Result<Ref, minijinja::Error> {
+        let r = Ref {
+            name: name.to_string(),
+            version: version.map(str::to_string),
+        };
+        if self.seed_names.contains(name) {
+            if version.is_some() {
+                return Err(jerr(format!(
+                    "ref('{name}', v=…): '{name}' is a seed, which has no versions; remove the version"
+                )));
+            }
+            return Ok(r);
+        }
+        let Some((versions, _)) = self.models.get(name) else {
+            return Err(jerr(format!(
+                "ref('{name}'): there is no model or seed named '{name}'; check the name or add models/…/{name}.sql"
+            )));
+        };
+        if let Some(v) = version {
+            if versions.is_empty() {
+                return Err(jerr(format!(
+                    "ref('{name}', v={v}): model '{name}' has no versions; remove the version, or declare `versions:` in its YAML"
+                )));
+            }
+            if !versions.iter().any(|x| x == v) {
+                return Err(jerr(format!(
+                    "ref('{name}', v={v}): model '{name}' has no version {v} (it has {}); fix the version",
+                    versions.join(", ")
+                )));
+            }
+        }
+        Ok(r)
+    }
+
+    /// The unique id a `ref()` (checked) resolves to: a seed, a model, a version
+    /// of a versioned model (the latest when none is given).
+    fn ref_id(&self, project: &str, r: &Ref) -> String {
+        if self.seed_names.contains(&r.name) {
+            return format!("seed.{project}.{}", r.name);
+        }
+        match self.models.get(&r.name) {
+            Some((versions, latest)) if !versions.is_empty() => {
+                let v = r
+                    .version
+                    .as_ref()
+                    .or(latest.as_ref())
+                    .cloned()
+                    .unwrap_or_default();
+                format!("model.{project}.{}.v{v}", r.name)
+            }
+            _ => format!("model.{project}.{}", r.name),
+        }
+    }
+}
+
+/// What a `ref()` resolves to at compile time.
+#[derive(Debug, Clone)]
+struct RefTarget {
+    unique_id: String,
+    relation: Relation,
 }
 
 /// The template environment of a project.
@@ -105,6 +182,31 @@ fn positional(args: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The `v=`/`version=` keyword argument of a `ref()` as dbt writes versions
+/// (`1`, `2.5`, `beta`).
+fn version_kwarg(args: &[Value]) -> std::result::Result<Option<String>, minijinja::Error> {
+    for a in args.iter().filter(|a| a.is_kwargs()) {
+        let kwargs = Kwargs::try_from(a.clone())?;
+        for key in ["v", "version"] {
+            if let Some(v) = kwargs.get::<Option<Value>>(key)? {
+                return Ok(Some(match serde_json::to_value(&v).unwrap_or(Json::Null) {
+                    Json::String(s) => s,
+                    Json::Number(n) if n.is_f64() => {
+                        let f = n.as_f64().unwrap_or(0.0);
+                        if f.fract() == 0.0 {
+                            format!("{f:.1}")
+                        } else {
+                            f.to_string()
+                        }
+                    }
+                    other => other.to_string(),
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
 impl Renderer {
     /// Builds the environment: the project's macros as global functions and
     /// every model as a template (syntax errors surface here).
@@ -129,20 +231,32 @@ impl Renderer {
         for s in &project.sources {
             sources.insert(
                 (s.source_name.clone(), s.name.clone()),
-                Relation {
-                    database: s.database.clone().unwrap_or_else(|| database.clone()),
-                    schema: s.schema.clone(),
-                    identifier: s.identifier.clone(),
-
-                    filter: None,
-                },
+                Relation::new(
+                    s.database.as_deref().unwrap_or(&database),
+                    &s.schema,
+                    &s.identifier,
+                    s.quoting,
+                ),
             );
+        }
+        let mut models: BTreeMap<String, (Vec<String>, Option<String>)> = BTreeMap::new();
+        for m in &project.models {
+            let (name, version, _) = project.model_identity(m);
+            let entry = models.entry(name.clone()).or_default();
+            if let Some(v) = version {
+                entry.0.push(v);
+                entry.1 = project
+                    .model_props
+                    .get(&name)
+                    .and_then(|p| p.latest_version.clone());
+            }
         }
         let shared = Arc::new(Shared {
             database: database.clone(),
             target_schema: settings.schema.clone(),
             vars,
-            model_names: project.models.iter().map(|m| m.name.clone()).collect(),
+            quoting: project.quoting,
+            models,
             seed_names: project.seeds.iter().map(|m| m.name.clone()).collect(),
             sources,
             relations: Mutex::default(),
@@ -237,28 +351,33 @@ impl Renderer {
                 [_package, name] => name.clone(),
                 _ => return Err(jerr("ref() takes a model name, e.g. ref('stg_orders')")),
             };
+            let version = version_kwarg(&args)?;
             let calls = calls_of(state)?;
-            if !sh.model_names.contains(&name) && !sh.seed_names.contains(&name) {
-                return Err(jerr(format!(
-                    "ref('{name}'): there is no model or seed named '{name}'; check the name or add models/…/{name}.sql"
-                )));
-            }
-            calls.refs.lock().unwrap().push(name.clone());
+            let target = sh.check_ref(&name, version.as_deref())?;
+            calls.refs.lock().unwrap().push(target.clone());
             match calls.phase {
-                Phase::Parse => Ok(Value::from_object(Relation {
-                    database: sh.database.clone(),
-                    schema: sh.target_schema.clone(),
-                    identifier: name,
-
-                    filter: None,
-                })),
+                Phase::Parse => Ok(Value::from_object(Relation::new(
+                    &sh.database,
+                    &sh.target_schema,
+                    &name,
+                    sh.quoting,
+                ))),
                 Phase::Compile => {
-                    if sh.disabled.lock().unwrap().contains(&name) {
+                    if sh.disabled.lock().unwrap().contains(&target) {
                         let what = if sh.seed_names.contains(&name) { "seed" } else { "model" };
                         return Err(jerr(format!("ref('{name}'): {what} '{name}' is disabled; enable it or remove the ref")));
                     }
-                    let rel = sh.relations.lock().unwrap().get(&name).cloned();
-                    rel.map(Value::from_object).ok_or_else(|| jerr(format!("ref('{name}'): model '{name}' is unknown")))
+                    let found = sh.relations.lock().unwrap().get(&target).cloned();
+                    let Some(found) = found else {
+                        return Err(jerr(format!("ref('{name}'): model '{name}' is unknown")));
+                    };
+                    if found.relation.cte {
+                        let mut eph = calls.ephemerals.lock().unwrap();
+                        if !eph.contains(&found.unique_id) {
+                            eph.push(found.unique_id.clone());
+                        }
+                    }
+                    Ok(Value::from_object(found.relation))
                 }
             }
         });

@@ -9,12 +9,12 @@ use minijinja::Value;
 use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, Materialization, Node, SourceNode};
+use crate::manifest::{Manifest, Materialization, Node, Ref, SourceNode};
 use crate::project::{check_call_config, Contract, Resource, Warnings};
 use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 
 use super::context::{node_json, Calls, Phase};
-use super::{template_error, Relation, Renderer};
+use super::{template_error, RefTarget, Relation, Renderer};
 
 impl Renderer {
     /// Parses and compiles every enabled model of `project` into a [`Manifest`].
@@ -61,104 +61,26 @@ impl Renderer {
 
         // Parse phase: configs and dependencies.
         for m in &project.models {
-            let props = project.model_props.get(&m.name);
-            let (fqn, mut config) = fqn_and_config(project, m, Resource::Model, props);
-            let calls = Calls::new(Phase::Parse);
-            let this = Relation {
-                database: self.shared.database.clone(),
-                schema: self.shared.target_schema.clone(),
-                identifier: m.name.clone(),
-
-                filter: None,
-            };
-            let model = serde_json::json!({"name": m.name, "unique_id": format!("model.{}.{}", project.name, m.name), "resource_type": "model", "fqn": fqn, "original_file_path": m.original_file_path});
-            let ctx = self.context(&calls, this, config.clone(), model);
-            let tmpl = self
-                .env
-                .get_template(&m.original_file_path)
-                .map_err(|e| template_error(&e, &m.original_file_path))?;
-            let empty = match tmpl.render(ctx) {
-                Ok(sql) => !has_sql(&sql),
-                // dbt finds an undefined macro only when it compiles the node, which
-                // then fails at run time while the others run: keep the node.
-                Err(e) if is_run_time_error(&e) => false,
-                Err(e) => return Err(template_error(&e, &m.original_file_path)),
-            };
-            let own = calls.config.lock().unwrap().clone();
-            check_call_config(Resource::Model, &own, &m.original_file_path, &mut warnings)?;
-            for (k, v) in own {
-                merge_config(&mut config, &k, v);
+            if let Some(parsed_node) =
+                self.parse_sql_node(project, m, Resource::Model, &mut manifest, &mut warnings)?
+            {
+                parsed.push(parsed_node);
             }
-            let enabled = config
-                .get("enabled")
-                .and_then(Json::as_bool)
-                .unwrap_or(true);
-            if !enabled {
-                manifest.disabled.push(m.name.clone());
-                self.shared.disabled.lock().unwrap().insert(m.name.clone());
-                continue;
+        }
+        for a in &project.analyses {
+            if let Some(parsed_node) =
+                self.parse_sql_node(project, a, Resource::Analysis, &mut manifest, &mut warnings)?
+            {
+                parsed.push(parsed_node);
             }
-            if empty {
-                // It would fail as `syntax error at or near ")"` in the wrapper.
-                return Err(empty_model(&m.original_file_path, &m.name));
-            }
-            // Every value was checked where it was given: a materialization here
-            // is one reluvia-transform builds.
-            let materialized = match config.get("materialized").and_then(Json::as_str) {
-                Some("table") => Materialization::Table,
-                _ => Materialization::View,
-            };
-            let tags = tags_of(&config);
-            let contract = Contract::of(&config);
-            if config.contains_key("contract") {
-                // dbt's config holds the whole contract, defaults included.
-                config.insert("contract".into(), contract.to_json());
-            }
-            let node = Node {
-                unique_id: format!("model.{}.{}", project.name, m.name),
-                name: m.name.clone(),
-                resource_type: "model",
-                package_name: project.name.clone(),
-                path: m.path.clone(),
-                original_file_path: m.original_file_path.clone(),
-                fqn,
-                raw_code: m.content.clone(),
-                compiled_code: None,
-                compile_error: None,
-                materialized,
-                schema: String::new(),
-                alias: String::new(),
-                database: self.shared.database.clone(),
-                depends_on_nodes: Vec::new(),
-                depends_on_macros: calls.macro_ids(&project.name),
-                refs: Vec::new(),
-                sources: Vec::new(),
-                description: match props {
-                    Some(p) => self.description(&p.description, &p.file)?,
-                    None => String::new(),
-                },
-                columns: match props {
-                    Some(p) => {
-                        let mut cols = p.columns.clone();
-                        for c in &mut cols {
-                            c.description = self.description(&c.description, &p.file)?;
-                        }
-                        cols
-                    }
-                    None => Vec::new(),
-                },
-                patch_path: props.map(|p| format!("{}://{}", project.name, p.file)),
-                properties_at: props.map(|p| (p.file.clone(), p.line)),
-                tags,
-                config,
-                contract,
-                constraints: props.map(|p| p.constraints.clone()).unwrap_or_default(),
-            };
-            parsed.push((node, calls));
         }
 
-        // Models first, then seeds, as dbt lists them.
-        parsed.sort_by_key(|(n, _)| n.resource_type == "seed");
+        // Models first, then analyses, then seeds.
+        parsed.sort_by_key(|(n, _)| match n.resource_type {
+            "model" => 0,
+            "analysis" => 1,
+            _ => 2,
+        });
 
         // Names: schema and alias through the project's overrides, if any.
         for (node, _) in parsed.iter_mut() {
@@ -175,21 +97,45 @@ impl Renderer {
                 .map(str::to_string);
             node.alias = self.generate_name("generate_alias_name", custom_alias, node)?;
             check_identifiers(node)?;
-            self.shared.relations.lock().unwrap().insert(
-                node.name.clone(),
-                Relation {
-                    database: node.database.clone(),
-                    schema: node.schema.clone(),
-                    identifier: node.alias.clone(),
-
-                    filter: None,
-                },
-            );
+            if node.resource_type == "analysis" {
+                continue; // nothing refers to an analysis
+            }
+            let target = RefTarget {
+                unique_id: node.unique_id.clone(),
+                relation: Relation::of_node(node),
+            };
+            let mut relations = self.shared.relations.lock().unwrap();
+            if node.version.is_some() {
+                relations.insert(
+                    Ref {
+                        name: node.name.clone(),
+                        version: node.version.clone(),
+                    },
+                    target.clone(),
+                );
+            }
+            if node.version.is_none() || node.version == node.latest_version {
+                relations.insert(
+                    Ref {
+                        name: node.name.clone(),
+                        version: None,
+                    },
+                    target,
+                );
+            }
         }
 
         // Dependencies, now that disabled models are known.
         for (node, calls) in parsed.iter_mut() {
             node.depends_on_nodes = self.deps_of(project, calls, &node.original_file_path)?;
+            if node.materialized == Materialization::Ephemeral
+                && node.depends_on_nodes.contains(&node.unique_id)
+            {
+                return Err(Error::in_file(
+                    node.original_file_path.clone(),
+                    format!("ephemeral model '{}' refers to itself; an ephemeral model cannot read its own relation", node.name),
+                ));
+            }
             for r in calls.refs.lock().unwrap().iter() {
                 if !node.refs.contains(r) {
                     node.refs.push(r.clone());
@@ -215,7 +161,8 @@ impl Renderer {
         Ok(manifest)
     }
 
-    /// The model and source ids a render referred to; refs to disabled models fail.
+    /// The source and model ids a render referred to, sources first as dbt links
+    /// them; refs to disabled models fail.
     pub(super) fn deps_of(
         &self,
         project: &Project,
@@ -223,14 +170,31 @@ impl Renderer {
         file: &str,
     ) -> Result<Vec<String>> {
         let disabled = self.shared.disabled.lock().unwrap().clone();
+        // dbt links sources before refs.
         let mut deps = Vec::new();
+        for (s, t) in calls.sources.lock().unwrap().iter() {
+            let id = format!("source.{}.{s}.{t}", project.name);
+            if !deps.contains(&id) {
+                deps.push(id);
+            }
+        }
         for r in calls.refs.lock().unwrap().iter() {
-            if disabled.contains(r) {
+            let resolved = Ref {
+                name: r.name.clone(),
+                version: r.version.clone().or_else(|| {
+                    self.shared
+                        .models
+                        .get(&r.name)
+                        .and_then(|(_, latest)| latest.clone())
+                }),
+            };
+            if disabled.contains(r) || disabled.contains(&resolved) {
+                let name = &r.name;
                 return Err(Error::in_file(
                     file.to_string(),
                     format!(
-                        "ref('{r}') points at a disabled {}; enable '{r}' or remove the ref",
-                        if self.shared.seed_names.contains(r) {
+                        "ref('{name}') points at a disabled {}; enable '{name}' or remove the ref",
+                        if self.shared.seed_names.contains(name) {
                             "seed"
                         } else {
                             "model"
@@ -238,18 +202,7 @@ impl Renderer {
                     ),
                 ));
             }
-            let kind = if self.shared.seed_names.contains(r) {
-                "seed"
-            } else {
-                "model"
-            };
-            let id = format!("{kind}.{}.{r}", project.name);
-            if !deps.contains(&id) {
-                deps.push(id);
-            }
-        }
-        for (s, t) in calls.sources.lock().unwrap().iter() {
-            let id = format!("source.{}.{s}.{t}", project.name);
+            let id = self.shared.ref_id(&project.name, r);
             if !deps.contains(&id) {
                 deps.push(id);
             }
@@ -263,7 +216,10 @@ impl Renderer {
         let props = project.seed_props.get(&s.name);
         let (fqn, config) = fqn_and_config(project, s, Resource::Seed, props);
         if config.get("enabled").and_then(Json::as_bool) == Some(false) {
-            self.shared.disabled.lock().unwrap().insert(s.name.clone());
+            self.shared.disabled.lock().unwrap().insert(Ref {
+                name: s.name.clone(),
+                version: None,
+            });
             return None;
         }
         Some(Node {
@@ -293,6 +249,9 @@ impl Renderer {
             constraints: Vec::new(),
             tags: tags_of(&config),
             config,
+            version: None,
+            latest_version: None,
+            quoting: project.quoting,
         })
     }
 
@@ -306,13 +265,12 @@ impl Renderer {
     ) -> Result<String> {
         if let Some(file) = self.macros.get(macro_name) {
             let calls = Calls::new(Phase::Parse);
-            let this = Relation {
-                database: node.database.clone(),
-                schema: self.shared.target_schema.clone(),
-                identifier: node.name.clone(),
-
-                filter: None,
-            };
+            let this = Relation::new(
+                &node.database,
+                &self.shared.target_schema,
+                &node.name,
+                node.quoting,
+            );
             let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
             let tmpl = self
                 .env
@@ -348,20 +306,20 @@ impl Renderer {
                 format!("{}_{}", self.shared.target_schema, c.trim())
             }
             (_, Some(alias)) => alias,
-            (_, None) => node.name.clone(),
+            // dbt's default for a versioned model: `<name>_v<version>`.
+            (_, None) => match &node.version {
+                Some(v) => format!("{}_v{}", node.name, v.replace('.', "_")),
+                None => node.name.clone(),
+            },
         })
     }
 
-    /// Renders the SQL of `node` with every relation resolved.
-    pub(crate) fn compile(&self, node: &Node) -> Result<String> {
+    /// Renders the SQL of `node` with every relation resolved; returns it with
+    /// the unique ids of the ephemeral models it refers to, in the order of their
+    /// first `ref()` (their CTEs are not injected yet: see [`super::ephemeral`]).
+    pub(super) fn render_node(&self, node: &Node) -> Result<(String, Vec<String>)> {
         let calls = Calls::new(Phase::Compile);
-        let this = Relation {
-            database: node.database.clone(),
-            schema: node.schema.clone(),
-            identifier: node.alias.clone(),
-
-            filter: None,
-        };
+        let this = Relation::new(&node.database, &node.schema, &node.alias, node.quoting);
         let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
         let tmpl = self
             .env
@@ -373,7 +331,144 @@ impl Renderer {
         if !has_sql(&sql) {
             return Err(empty_model(&node.original_file_path, &node.name).for_node(&node.unique_id));
         }
-        Ok(sql.trim().to_string())
+        let ephemerals = calls.ephemerals.lock().unwrap().clone();
+        Ok((sql.trim().to_string(), ephemerals))
+    }
+
+    /// Parses one model or analysis file (`resource` says which): its configs and
+    /// dependencies. A disabled one is recorded as such and gives `None`.
+    fn parse_sql_node(
+        &self,
+        project: &Project,
+        m: &SqlFile,
+        resource: Resource,
+        manifest: &mut Manifest,
+        warnings: &mut Warnings,
+    ) -> Result<Option<(Node, Arc<Calls>)>> {
+        let (name, version, props) = match resource {
+            Resource::Analysis => (
+                m.name.clone(),
+                None,
+                project.analysis_props.get(&m.name).cloned(),
+            ),
+            _ => project.model_identity(m),
+        };
+        let props = props.as_ref();
+        let (mut fqn, mut config) = fqn_and_config(project, m, resource, props);
+        let (resource_type, unique_id) = match (resource, &version) {
+            (Resource::Analysis, _) => ("analysis", format!("analysis.{}.{name}", project.name)),
+            (_, Some(v)) => ("model", format!("model.{}.{name}.v{v}", project.name)),
+            _ => ("model", format!("model.{}.{name}", project.name)),
+        };
+        if let Some(v) = &version {
+            // dbt's fqn of a version: the model's name, then `v<version>`.
+            if let Some(last) = fqn.last_mut() {
+                *last = name.clone();
+            }
+            fqn.push(format!("v{v}"));
+        }
+        let calls = Calls::new(Phase::Parse);
+        let this = Relation::new(
+            &self.shared.database,
+            &self.shared.target_schema,
+            &name,
+            project.quoting,
+        );
+        let model = serde_json::json!({"name": name, "unique_id": unique_id, "resource_type": resource_type, "fqn": fqn, "original_file_path": m.original_file_path, "version": crate::manifest::version_json(version.as_deref())});
+        let ctx = self.context(&calls, this, config.clone(), model);
+        let tmpl = self
+            .env
+            .get_template(&m.original_file_path)
+            .map_err(|e| template_error(&e, &m.original_file_path))?;
+        let empty = match tmpl.render(ctx) {
+            Ok(sql) => !has_sql(&sql),
+            // dbt finds an undefined macro only when it compiles the node, which
+            // then fails at run time while the others run: keep the node.
+            Err(e) if is_run_time_error(&e) => false,
+            Err(e) => return Err(template_error(&e, &m.original_file_path)),
+        };
+        let own = calls.config.lock().unwrap().clone();
+        check_call_config(resource, &own, &m.original_file_path, warnings)?;
+        for (k, v) in own {
+            merge_config(&mut config, &k, v);
+        }
+        let enabled = config
+            .get("enabled")
+            .and_then(Json::as_bool)
+            .unwrap_or(true);
+        if !enabled {
+            if resource == Resource::Model {
+                manifest.disabled.push(unique_id);
+                self.shared.disabled.lock().unwrap().insert(Ref {
+                    name: name.clone(),
+                    version: version.clone(),
+                });
+            }
+            return Ok(None);
+        }
+        if empty {
+            // It would fail as `syntax error at or near ")"` in the wrapper.
+            return Err(empty_model(&m.original_file_path, &name));
+        }
+        // Every value was checked where it was given: a materialization here
+        // is one reluvia-transform builds.
+        let materialized = match config.get("materialized").and_then(Json::as_str) {
+            Some("table") => Materialization::Table,
+            Some("ephemeral") if resource == Resource::Model => Materialization::Ephemeral,
+            _ => Materialization::View,
+        };
+        let tags = tags_of(&config);
+        let contract = Contract::of(&config);
+        if config.contains_key("contract") {
+            // dbt's config holds the whole contract, defaults included.
+            config.insert("contract".into(), contract.to_json());
+        }
+        let node = Node {
+            unique_id,
+            name: name.clone(),
+            resource_type,
+            package_name: project.name.clone(),
+            path: m.path.clone(),
+            original_file_path: m.original_file_path.clone(),
+            fqn,
+            raw_code: m.content.clone(),
+            compiled_code: None,
+            compile_error: None,
+            materialized,
+            schema: String::new(),
+            alias: String::new(),
+            database: self.shared.database.clone(),
+            depends_on_nodes: Vec::new(),
+            depends_on_macros: calls.macro_ids(&project.name),
+            refs: Vec::new(),
+            sources: Vec::new(),
+            description: match props {
+                Some(p) => self.description(&p.description, &p.file)?,
+                None => String::new(),
+            },
+            columns: match props {
+                Some(p) => {
+                    let mut cols = p.columns.clone();
+                    for c in &mut cols {
+                        c.description = self.description(&c.description, &p.file)?;
+                    }
+                    cols
+                }
+                None => Vec::new(),
+            },
+            patch_path: props.map(|p| format!("{}://{}", project.name, p.file)),
+            properties_at: props.map(|p| (p.file.clone(), p.line)),
+            tags,
+            config,
+            contract,
+            constraints: props.map(|p| p.constraints.clone()).unwrap_or_default(),
+            latest_version: version
+                .as_ref()
+                .and_then(|_| props.and_then(|p| p.latest_version.clone())),
+            version,
+            quoting: project.quoting,
+        };
+        Ok(Some((node, calls)))
     }
 }
 
@@ -459,6 +554,7 @@ fn fqn_and_config(
     fqn.push(f.name.clone());
     let tree = match resource {
         Resource::Seed => &project.seeds_config,
+        Resource::Analysis => &project.analyses_config,
         _ => &project.models_config,
     };
     let mut config = tree_config(resource, tree, &project.name, &fqn[1..]);

@@ -5,33 +5,98 @@ use std::sync::Arc;
 use minijinja::value::Object;
 use minijinja::Value;
 
-use crate::manifest::full_relation_name;
+use crate::manifest::{Node, Quoting, SourceNode};
 
 /// A relation as templates see it: renders as `"database"."schema"."identifier"`
-/// (as dbt-postgres does) and has
-/// `.schema`, `.identifier`/`.name`/`.table` and `.database` attributes.
+/// (as dbt-postgres does, parts its quote policy leaves bare unquoted), or, for an
+/// ephemeral model, as the name of its CTE; has `.schema`,
+/// `.identifier`/`.name`/`.table` and `.database` attributes.
 #[derive(Debug, Clone)]
 pub(crate) struct Relation {
     pub(crate) database: String,
     pub(crate) schema: String,
     pub(crate) identifier: String,
+    pub(crate) quoting: Quoting,
+    /// An ephemeral model: `identifier` is its CTE's name (`__dbt__cte__<alias>`),
+    /// rendered alone.
+    pub(crate) cte: bool,
     /// A data test's `where` config: the relation then renders as a filtered
     /// subquery, as dbt does.
     pub(crate) filter: Option<String>,
 }
 
+impl Relation {
+    /// `database.schema.identifier` under `quoting`.
+    pub(crate) fn new(
+        database: &str,
+        schema: &str,
+        identifier: &str,
+        quoting: Quoting,
+    ) -> Relation {
+        Relation {
+            database: database.to_string(),
+            schema: schema.to_string(),
+            identifier: identifier.to_string(),
+            quoting,
+            cte: false,
+            filter: None,
+        }
+    }
+
+    /// What `ref()` to `node` gives once names are known: its relation, or the
+    /// CTE of an ephemeral model.
+    pub(crate) fn of_node(node: &Node) -> Relation {
+        if node.materialized == crate::manifest::Materialization::Ephemeral {
+            Relation {
+                cte: true,
+                ..Relation::new("", "", &cte_name(&node.alias), Quoting::default())
+            }
+        } else {
+            Relation::new(&node.database, &node.schema, &node.alias, node.quoting)
+        }
+    }
+
+    /// A source table's relation.
+    pub(crate) fn of_source(s: &SourceNode) -> Relation {
+        Relation::new(
+            &s.database,
+            &s.table.schema,
+            &s.table.identifier,
+            s.table.quoting,
+        )
+    }
+}
+
+/// The name of an ephemeral model's CTE, from its alias (dbt's
+/// `add_ephemeral_prefix`).
+pub(crate) fn cte_name(alias: &str) -> String {
+    format!("__dbt__cte__{alias}")
+}
+
 impl Object for Relation {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let part = |s: &str| {
+            if self.cte {
+                Value::from(())
+            } else {
+                Value::from(s.to_string())
+            }
+        };
         match key.as_str()? {
-            "schema" => Some(Value::from(self.schema.clone())),
+            "schema" => Some(part(&self.schema)),
             "identifier" | "name" | "table" => Some(Value::from(self.identifier.clone())),
-            "database" => Some(Value::from(self.database.clone())),
+            "database" => Some(part(&self.database)),
             _ => None,
         }
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rel = full_relation_name(&self.database, &self.schema, &self.identifier);
+        let rel = if self.cte {
+            self.identifier.clone()
+        } else {
+            self.quoting
+                .render(&self.database, &self.schema, &self.identifier)
+        };
         match &self.filter {
             None => f.write_str(&rel),
             Some(w) => write!(f, "(select * from {rel} where {w}) dbt_subquery"),

@@ -141,6 +141,101 @@ fn generic_tests_pass_and_fail_with_counts() {
     );
 }
 
+/// Sequential and index scans of `raw_keyed.items` so far, once the statistics
+/// of the sessions that ended have arrived.
+fn scans_of_items(db: &TestDb) -> i64 {
+    db.exec("select pg_stat_clear_snapshot()");
+    db.value(
+        "select (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text
+         from pg_stat_user_tables where relid = 'raw_keyed.items'::regclass",
+    )
+    .unwrap()
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn unique_and_not_null_guaranteed_by_constraints_are_answered_without_reading_the_table() {
+    let db = TestDb::new("guaranteed");
+    db.exec(
+        "create schema raw_keyed;
+         create table raw_keyed.items (id int primary key, code text not null, note text,
+                                       \"Label\" text unique);
+         create unique index on raw_keyed.items (note) where note <> '';
+         insert into raw_keyed.items values (1, 'a', '', 'p'), (2, 'b', '', 'q'), (3, 'c', null, null);",
+    );
+    let tests = |extra: &str| {
+        format!(
+            "version: 2\nsources:\n  - name: raw\n    schema: raw_keyed\n    tables:\n      - name: items\n        columns:\n          - name: id\n            data_tests: [unique, not_null]\n          - name: code\n            data_tests:\n              - not_null\n              - not_null:\n                  name: code_warns_anyway\n                  config: {{severity: warn, warn_if: '>= 0'}}\n          - name: '\"Label\"'\n            data_tests: [unique]\n{extra}"
+        )
+    };
+    let dir = project(&[
+        ("dbt_project.yml", PROJECT_YML),
+        ("models/sources.yml", &tests("")),
+    ]);
+    let before = scans_of_items(&db);
+    let out = db.cli(&["test", "--project-dir", pd(&dir)]);
+    assert_code(&out, 0);
+    // The conditions are still the test's own: `warn_if: >= 0` warns on 0 rows.
+    assert_eq!(
+        summary(&dir),
+        vec![
+            "code_warns_anyway|warn|0",
+            "source_not_null_raw_items_code|pass|0",
+            "source_not_null_raw_items_id|pass|0",
+            "source_unique_raw_items__Label_|pass|0",
+            "source_unique_raw_items_id|pass|0",
+        ]
+    );
+    // The console says what answered each of them.
+    let err = stderr(&out);
+    for (test, by) in [
+        ("source_unique_raw_items_id", "items_pkey"),
+        ("source_unique_raw_items__Label_", "items_Label_key"),
+        ("source_not_null_raw_items_id", "NOT NULL"),
+        ("source_not_null_raw_items_code", "NOT NULL"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("PASS test {test} "))
+                    && l.contains(&format!("[PASS, guaranteed by {by} in "))),
+            "{test}: {err}"
+        );
+    }
+    assert!(err.contains("[WARN 0, guaranteed by NOT NULL in "), "{err}");
+    wait_until("the statistics of the test's sessions", || {
+        // Nothing read the table: every answer came from the catalog.
+        scans_of_items(&db) == before
+    });
+
+    // Tests the constraints do not guarantee read the table and find what is there.
+    std::fs::write(
+        dir.path().join("models/sources.yml"),
+        tests("          - name: note\n            data_tests: [unique, not_null]\n"),
+    )
+    .unwrap();
+    let out = db.cli(&["test", "--project-dir", pd(&dir)]);
+    assert_code(&out, 1);
+    assert!(summary(&dir).contains(&"source_unique_raw_items_note|fail|1".to_string()));
+    assert!(summary(&dir).contains(&"source_not_null_raw_items_note|fail|1".to_string()));
+    wait_until("the table to be read", || scans_of_items(&db) > before);
+
+    // A project that defines its own `unique` test is run as written, never
+    // answered for it.
+    write(
+        dir.path(),
+        "macros/unique.sql",
+        "{% test unique(model, column_name) %}select {{ column_name }} from {{ model }}{% endtest %}\n",
+    );
+    let out = db.cli(&["test", "--project-dir", pd(&dir), "-s", "test_name:unique"]);
+    assert_code(&out, 1);
+    assert!(
+        summary(&dir).contains(&"source_unique_raw_items_id|fail|3".to_string()),
+        "{:?}",
+        summary(&dir)
+    );
+}
+
 #[test]
 fn severity_where_and_thresholds() {
     let db = TestDb::new("severity");

@@ -228,6 +228,39 @@ fn rebuild_swaps_in_a_new_table_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn new_tables_have_statistics_before_they_are_read() {
+    // Without ANALYZE a new table has reltuples = -1 ("never analyzed") and the
+    // planner assumes a default size for the models built on it.
+    let db = TestDb::new("analyze");
+    raw_data(&db);
+    let dir = basic_project();
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 0);
+    for table in ["revenue", "top_customer"] {
+        assert_eq!(
+            db.value(&format!(
+                "select reltuples::bigint::text || ' ' || (s.last_analyze is not null)::text
+                 from pg_class c join pg_stat_user_tables s on s.relid = c.oid
+                 where c.oid = 'analytics.{table}'::regclass"
+            )),
+            Some(
+                if table == "revenue" {
+                    "2 true"
+                } else {
+                    "1 true"
+                }
+                .into()
+            ),
+            "{table}"
+        );
+    }
+    // A view has nothing to analyze.
+    assert_eq!(
+        db.value("select relkind::text from pg_class where oid = 'analytics.stg_orders'::regclass"),
+        Some("v".into())
+    );
+}
+
+#[test]
 fn a_failed_first_build_leaves_no_table() {
     let db = TestDb::new("first_fail");
     let dir = project(&[
