@@ -91,7 +91,7 @@ pub(super) fn run(
             results,
             interrupted,
         } => (results, interrupted),
-        Executed::StaleSources => return Ok(1), // nothing was built
+        Executed::StaleSources | Executed::LandingMismatch => return Ok(1), // nothing was built
     };
     let elapsed = started.elapsed().as_secs_f64();
     artifacts::write_json(
