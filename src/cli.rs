@@ -67,6 +67,12 @@ pub(crate) enum Command {
     Clean(CleanArgs),
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
+    /// Write the project built into the binary into a directory to edit (never overwriting a file); the next run uses it.
+    Init {
+        /// Where to write it [default: transform/ of the Meltano project, or ./transform].
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Documentation: `docs generate` (catalog.json and a static site), `docs serve`.
     Docs {
         #[command(subcommand)]
@@ -303,6 +309,11 @@ pub(crate) struct SampleArgs {
 pub(crate) enum SourceCommand {
     /// Check the age of the newest row of every source table with a freshness policy; writes sources.json.
     Freshness(FreshnessArgs),
+    /// Compare the landed source tables with the columns (data_type) the project declares for them; exit 1 on a missing table or column or a changed type.
+    Check {
+        #[command(flatten)]
+        selection: Selection,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -393,10 +404,10 @@ pub(crate) enum IndirectSelection {
 #[derive(Debug, Args, Default, Clone)]
 #[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
-    /// Directory holding dbt_project.yml [default: ./transforms, or $MELTANO_PROJECT_ROOT/transforms].
+    /// Directory holding dbt_project.yml [default: the current directory; under Meltano transforms/ or transform/ of the Meltano project, else the built-in project].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) project_dir: Option<PathBuf>,
-    /// Where compiled SQL and artifacts go, relative to the project directory [default: the project's target-path].
+    /// Where compiled SQL and artifacts go, relative to the project directory [default: the project's target-path; under Meltano .meltano/transformers/reluvia-transform/target].
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) target_path: Option<PathBuf>,
     /// Directory of a dbt profiles.yml to read connection settings from.
@@ -579,6 +590,9 @@ impl Command {
             } => &a.selection,
             Command::Compile(a) => &a.selection,
             Command::Ls(a) => &a.selection,
+            Command::Source {
+                command: SourceCommand::Check { selection },
+            } => selection,
             _ => return None,
         })
     }
@@ -602,7 +616,6 @@ pub(crate) const NOT_YET: &[(&str, &str)] = &[
         "run the command again with --select on the nodes that errored or were skipped (target/run_results.json lists them)",
     ),
     ("clone", "clone needs --state; build the relations with run or build"),
-    ("init", "write dbt_project.yml (name, profile) and profiles.yml by hand"),
 ];
 
 /// The names of the subcommands and their aliases.

@@ -21,15 +21,22 @@ pub(super) fn debug(inv: &Invocation, settings: Arc<Settings>) -> Result<i32> {
         text.push_str(&format!("  {name:<width$} {value:<32} {origin}\n"));
     }
     let dbt_project = settings.project_dir.join("dbt_project.yml");
+    let builtin = settings.builtin_project();
     text.push_str(&format!(
         "\nProject: {} ({})\n",
         settings.project_dir.display(),
-        if dbt_project.is_file() {
-            "dbt_project.yml found"
+        if builtin {
+            format!(
+                "built into the binary: {}, written there when a command needs it",
+                crate::project::builtin::describe()
+            )
+        } else if dbt_project.is_file() {
+            "dbt_project.yml found".to_string()
         } else {
-            "dbt_project.yml NOT found"
+            "dbt_project.yml NOT found".to_string()
         }
     ));
+    let has_project = builtin || dbt_project.is_file();
     let conn = inv.runtime.block_on(async {
         let client = tokio::select! {
             c = postgres::connect(&settings) => c?,
@@ -51,7 +58,7 @@ pub(super) fn debug(inv: &Invocation, settings: Arc<Settings>) -> Result<i32> {
                 settings.user, settings.host, settings.port, settings.dbname
             ));
             print!("{text}");
-            Ok(if dbt_project.is_file() { 0 } else { 1 })
+            Ok(if has_project { 0 } else { 1 })
         }
         Err(e) => {
             text.push_str("Connection: FAILED\n");

@@ -20,22 +20,6 @@ use reluvia_sample::cluster::Cluster;
 use super::generate::{gen_options, load};
 use super::Invocation;
 
-include!(concat!(env!("OUT_DIR"), "/embedded_project.rs"));
-
-/// Writes the embedded project into `dir`.
-fn write_project(dir: &Path) -> Result<()> {
-    for (rel, content) in EMBEDDED_PROJECT {
-        let p = dir.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::runtime(format!("cannot create {}: {e}", parent.display())))?;
-        }
-        std::fs::write(&p, content)
-            .map_err(|e| Error::runtime(format!("cannot write {}: {e}", p.display())))?;
-    }
-    Ok(())
-}
-
 /// Runs the demo; returns the exit code. Progress goes to stderr, the summary to
 /// stdout. Cancelled at any step, it stops the cluster and removes its files (the
 /// cluster and the project folder go when their owners are dropped).
@@ -51,7 +35,8 @@ pub(super) fn run(
     let dbname = "reluvia_demo";
     cluster.create_database(dbname).map_err(Error::runtime)?;
     let project = ProjectDir::create()?;
-    write_project(&project.0)?;
+    crate::project::builtin::write(&project.0)
+        .map_err(|(p, e)| Error::runtime(format!("cannot write {}: {e}", p.display())))?;
     let settings = Arc::new(demo_settings(&cluster, dbname, &project.0)?);
     inv.cancel
         .check("during the demo; the throwaway cluster was removed")?;

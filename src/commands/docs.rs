@@ -30,7 +30,7 @@ pub(super) fn docs(
             Ok(0)
         }
         DocsCommand::Serve { port, host } => {
-            let project = crate::project::load(&settings.project_dir, &inv.cancel)?;
+            let project = super::open_project(&settings, &inv.cancel)?;
             let dir = settings.resolve_target_path(&project.target_path);
             if !dir.join("index.html").is_file() {
                 return Err(Error::usage(format!(

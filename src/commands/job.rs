@@ -106,7 +106,7 @@ pub(super) fn run(
             results,
             interrupted,
         } => (results, interrupted),
-        Executed::StaleSources => return Ok(1), // nothing was built
+        Executed::StaleSources | Executed::LandingMismatch => return Ok(1), // nothing was built
     };
     if !interrupted {
         let on_run_end = render_run_hooks(true, render::run_end_context(&manifest, &results));

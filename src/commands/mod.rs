@@ -11,10 +11,12 @@ mod demo;
 mod docs;
 mod freshness;
 mod generate;
+mod init;
 mod job;
 mod ls;
 mod parse;
 mod report;
+mod source_check;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -139,6 +141,17 @@ fn refuse_unsupported(command: &Command, global: &GlobalArgs) -> Result<()> {
 }
 
 fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
+    // `init` writes files and reads no settings.
+    if let Command::Init { dir } = command {
+        let out = Output::new(flag_log_format(global));
+        return match init::init(dir.as_deref(), &out) {
+            Ok(()) => 0,
+            Err(e) => {
+                out.error(&e.to_string());
+                e.exit_code()
+            }
+        };
+    }
     // The demo brings its own database: it reads no connection settings.
     if let Command::Demo {
         keep,
@@ -226,10 +239,15 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             command: SourceCommand::Freshness(a),
         }
         | Command::Freshness(a) => freshness::source_freshness(inv, settings, sel, a, &out),
+        Command::Source {
+            command: SourceCommand::Check { .. },
+        } => source_check::source_check(inv, settings, sel, &out),
         Command::Compile(a) => compile::compile(inv, settings, a, &out),
         Command::Parse => parse::parse(inv, settings, &out),
         Command::Clean(a) => clean::clean(inv, settings, a, &out),
-        Command::Demo { .. } => unreachable!("demo runs before settings are read"),
+        Command::Demo { .. } | Command::Init { .. } => {
+            unreachable!("demo and init run before settings are read")
+        }
         Command::Generate {
             sample,
             replace_raw,
@@ -363,10 +381,28 @@ struct Loaded {
     graph: Graph,
     target_dir: PathBuf,
     invocation_id: String,
+    /// The project is the one built into the binary.
+    builtin: bool,
+}
+
+/// Reads the project of `settings.project_dir`, writing the built-in project
+/// there first when it is the one to use. A directory that was found rather than
+/// given and holds no project is said in those words.
+fn open_project(settings: &Settings, cancel: &Cancel) -> Result<Project> {
+    let dir = &settings.project_dir;
+    if settings.builtin_project() {
+        project::builtin::ensure(dir)?;
+    } else if !settings.project_dir_given() && !dir.join("dbt_project.yml").is_file() {
+        return Err(crate::error::Error::usage(format!(
+            "no dbt project here: {} holds no dbt_project.yml; run from the project's directory, or give it with --project-dir (or the project_dir setting, DBT_PROJECT_DIR)",
+            dir.display()
+        )));
+    }
+    project::load(dir, cancel)
 }
 
 fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
-    let project: Project = project::load(&settings.project_dir, cancel)?;
+    let project: Project = open_project(&settings, cancel)?;
     let invocation_id = invocation_id().to_string();
     let renderer = Renderer::new(&project, &settings, &invocation_id)?;
     let mut manifest = renderer.build_manifest(&project)?;
@@ -389,6 +425,7 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
         graph,
         target_dir,
         invocation_id,
+        builtin: settings.builtin_project(),
     })
 }
 
@@ -537,6 +574,16 @@ fn header(out: &Output, loaded: &Loaded) {
         "main_report_version",
         &format!("Running with reluvia-transform={}", crate::VERSION),
     );
+    if loaded.builtin {
+        out.info(
+            "builtin_project",
+            &format!(
+                "Using the project built into reluvia-transform {}: {} (no dbt_project.yml in the current directory, or in transforms/ or transform/ of the Meltano project). `meltano invoke reluvia-transform:init` writes a copy to transform/ to edit; the next run uses it",
+                crate::VERSION,
+                project::builtin::describe()
+            ),
+        );
+    }
     let m = &loaded.manifest;
     let seeds = m.nodes.iter().filter(|n| n.resource_type == "seed").count();
     let analyses = m

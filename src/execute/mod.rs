@@ -56,6 +56,9 @@ pub(crate) enum Executed {
     },
     /// Stale sources stopped `build --check-freshness` before anything was built.
     StaleSources,
+    /// The landed source tables broke the project's declarations (see
+    /// [`crate::landing`]) before anything was built.
+    LandingMismatch,
 }
 
 /// Connects, optionally checks freshness, creates the target schemas and runs the
@@ -77,21 +80,30 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
     } = ex;
     let first =
         postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
+    // The sources the selected nodes read.
+    let mut wanted = BTreeSet::new();
+    for id in &order {
+        wanted.extend(
+            graph
+                .ancestors(id)
+                .into_iter()
+                .filter(|a| manifest.kind(a) == Some(NodeKind::Source)),
+        );
+    }
+    let read: Vec<&SourceNode> = manifest
+        .sources
+        .iter()
+        .filter(|s| wanted.contains(&s.unique_id))
+        .collect();
+    let diffs = crate::landing::check(&first, &read).await?;
+    if crate::landing::report(&out, &diffs, settings.source_check_warn_only) {
+        return Ok(Executed::LandingMismatch);
+    }
     if check_freshness {
-        // The sources the selected models read.
-        let mut wanted = BTreeSet::new();
-        for id in &order {
-            wanted.extend(
-                graph
-                    .ancestors(id)
-                    .into_iter()
-                    .filter(|a| manifest.kind(a) == Some(NodeKind::Source)),
-            );
-        }
-        let sources: Vec<&SourceNode> = manifest
-            .sources
+        let sources: Vec<&SourceNode> = read
             .iter()
-            .filter(|s| wanted.contains(&s.unique_id) && freshness::has_check(s))
+            .copied()
+            .filter(|s| freshness::has_check(s))
             .collect();
         let results = freshness::check_all(&first, &settings, &sources, &out, &cancel).await?;
         artifacts::write_json(

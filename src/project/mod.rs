@@ -13,6 +13,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::manifest::Quoting;
 
+pub(crate) mod builtin;
 mod config;
 mod contract;
 mod dbt_project;

@@ -7,11 +7,14 @@
 //! 3. `PG_ANALYTICS_{HOST,PORT,USER,PASSWORD,DBNAME}` (the data team's names);
 //! 4. the parts of a connection URL (the `url` setting, itself from any source);
 //! 5. `--config FILE` JSON files (a later file wins, Singer style);
-//! 6. `DBT_POSTGRES_<NAME>` and `DBT_PROFILES_DIR` (Meltano's dbt-postgres utility);
+//! 6. `DBT_POSTGRES_<NAME>`, `DBT_PROFILES_DIR`, `DBT_PROJECT_DIR` and
+//!    `DBT_TARGET_PATH` (Meltano's dbt-postgres utility);
 //! 7. a dbt `profiles.yml` ([`profiles`]);
 //! 8. libpq's `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`
 //!    (and `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`, `PGAPPNAME`);
-//! 9. the defaults of `schemas/config.schema.json`.
+//! 9. the defaults of `schemas/config.schema.json`; for `project_dir`, what
+//!    [`project_dir`] finds (the current directory, the Meltano project, the
+//!    built-in project); under Meltano, `target_path` defaults to `.meltano/`.
 //!
 //! The URL and the profile depend on settings themselves (`url`, `profiles_dir`,
 //! `profile`, `target`, `project_dir`), so they are read once the other sources are
@@ -38,6 +41,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 mod profiles;
+mod project_dir;
 mod url;
 
 /// The JSON Schema of the settings, embedded so an installed binary needs no files.
@@ -122,6 +126,7 @@ pub(crate) struct Settings {
     pub(crate) vars: Map<String, Value>,
     pub(crate) fail_fast: bool,
     pub(crate) check_freshness: bool,
+    pub(crate) source_check_warn_only: bool,
     pub(crate) store_failures: bool,
     pub(crate) report_after_build: bool,
     pub(crate) log_format: LogFormat,
@@ -172,6 +177,10 @@ pub(crate) enum Origin {
         target: String,
     },
     Default,
+    /// `project_dir` found where no setting named it (why, as the console says it).
+    Found(String),
+    /// `project_dir` is where the project built into the binary is written.
+    BuiltIn,
 }
 
 impl std::fmt::Display for Origin {
@@ -187,6 +196,10 @@ impl std::fmt::Display for Origin {
                 target,
             } => write!(f, "{} (profile {profile}, target {target})", path.display()),
             Origin::Default => f.write_str("default"),
+            Origin::Found(why) => f.write_str(why),
+            Origin::BuiltIn => f.write_str(
+                "the project built into the binary (no dbt_project.yml in the current directory, or in transforms/ or transform/ of the Meltano project)",
+            ),
         }
     }
 }
@@ -236,8 +249,12 @@ fn dbt_env_names(name: &str) -> Vec<String> {
     if DBT_POSTGRES.contains(&name) {
         v.push(format!("DBT_POSTGRES_{}", name.to_uppercase()));
     }
-    if name == "profiles_dir" {
-        v.push("DBT_PROFILES_DIR".to_string()); // dbt's own name, as the utility sets it
+    // dbt's own names, as the utility exports them.
+    match name {
+        "profiles_dir" => v.push("DBT_PROFILES_DIR".to_string()),
+        "project_dir" => v.push("DBT_PROJECT_DIR".to_string()),
+        "target_path" => v.push("DBT_TARGET_PATH".to_string()),
+        _ => {}
     }
     v
 }
@@ -310,15 +327,24 @@ pub(crate) fn load_with_env(
             defaults.push((name.clone(), d.clone(), Origin::Default));
         }
     }
-    let default_project_dir = match set(env("MELTANO_PROJECT_ROOT")?) {
-        Some(root) => Path::new(&root).join("transforms"),
-        None => PathBuf::from("transforms"),
+    // Under Meltano, what the plugin writes goes under `.meltano/`.
+    let meltano = match set(env("MELTANO_PROJECT_ROOT")?) {
+        Some(root) => {
+            let folder = project_dir::meltano_folder(
+                Path::new(&root),
+                set(env("MELTANO_SYS_DIR_ROOT")?).as_deref(),
+            );
+            Some((PathBuf::from(root), folder))
+        }
+        None => None,
     };
-    defaults.push((
-        "project_dir".into(),
-        Value::String(default_project_dir.display().to_string()),
-        Origin::Default,
-    ));
+    if let Some((_, folder)) = &meltano {
+        defaults.push((
+            "target_path".into(),
+            Value::String(folder.join("target").display().to_string()),
+            Origin::Default,
+        ));
+    }
 
     let mut libpq: Layer = Vec::new();
     for (var, name) in LIBPQ {
@@ -403,16 +429,37 @@ pub(crate) fn load_with_env(
         }
     }
 
+    // The project: the setting, else where `project_dir::locate` finds one.
+    let cwd = std::env::current_dir().ok();
+    let mut found = Layer::new();
+    let project_profile = match given("project_dir") {
+        Some((dir, _)) => profiles::project_profile(Path::new(&dir)),
+        None => {
+            let (dir, origin) = project_dir::locate(
+                cwd.as_deref(),
+                meltano.as_ref().map(|(r, f)| (r.as_path(), f.as_path())),
+            );
+            let profile = match origin {
+                Origin::BuiltIn => crate::project::builtin::profile(),
+                _ => profiles::project_profile(&dir),
+            };
+            found.push((
+                "project_dir".into(),
+                Value::String(dir.display().to_string()),
+                origin,
+            ));
+            profile
+        }
+    };
+
     let request = profiles::Request {
         dir: given("profiles_dir").map(|(d, o)| (PathBuf::from(d), o.to_string())),
         profile: given("profile").map(|(p, o)| (p, o.to_string())),
         target: given("target").map(|(t, o)| (t, o.to_string())),
         target_is_flag: matches!(given("target"), Some((_, Origin::Flag(_)))),
-        project_dir: given("project_dir")
-            .map(|(d, _)| PathBuf::from(d))
-            .unwrap_or(default_project_dir),
+        project_profile,
         home: set(env("HOME")?).map(PathBuf::from),
-        cwd: std::env::current_dir().ok(),
+        cwd,
     };
     let mut profile_layer = Layer::new();
     if let Some(p) = profiles::load(&request, env)? {
@@ -435,6 +482,7 @@ pub(crate) fn load_with_env(
 
     let all = merge(&[
         &defaults,
+        &found,
         &libpq,
         &profile_layer,
         &dbt_postgres,
@@ -712,8 +760,22 @@ impl Settings {
             .collect()
     }
 
-    /// The target path: the setting, else the project's `target-path`, relative to
-    /// the project directory unless absolute.
+    /// Whether the project is the one built into the binary (see [`project_dir`]).
+    pub(crate) fn builtin_project(&self) -> bool {
+        matches!(self.origins.get("project_dir"), Some(Origin::BuiltIn))
+    }
+
+    /// Whether a setting named the project directory (rather than it being found).
+    pub(crate) fn project_dir_given(&self) -> bool {
+        matches!(
+            self.origins.get("project_dir"),
+            Some(Origin::Flag(_) | Origin::Env(_) | Origin::File(_))
+        )
+    }
+
+    /// The target path: the setting (under Meltano its default is in `.meltano/`),
+    /// else the project's `target-path`, relative to the project directory unless
+    /// absolute.
     pub(crate) fn resolve_target_path(&self, project_target: &str) -> PathBuf {
         let p = self
             .target_path

@@ -44,7 +44,8 @@ pub(crate) struct Request {
     pub(crate) target: Option<(String, String)>,
     /// The target was given as `--target`: a profile must then be found and used.
     pub(crate) target_is_flag: bool,
-    pub(crate) project_dir: PathBuf,
+    /// The `profile:` of the project's dbt_project.yml, when it has one.
+    pub(crate) project_profile: Option<String>,
     pub(crate) home: Option<PathBuf>,
     pub(crate) cwd: Option<PathBuf>,
 }
@@ -102,7 +103,7 @@ pub(crate) fn load(req: &Request, env: &Env<'_>) -> Result<Option<Loaded>> {
             }
             p.clone()
         }
-        None => match project_profile(&req.project_dir) {
+        None => match req.project_profile.clone() {
             Some(p) if profiles.contains_key(&p) => p,
             // The project names a profile this file does not have (say a
             // ~/.dbt/profiles.yml of other projects): the file is not for us.
@@ -243,7 +244,7 @@ fn locate(req: &Request) -> Result<Option<PathBuf>> {
 
 /// The `profile:` of the project's dbt_project.yml, when it can be read. A broken
 /// dbt_project.yml is reported when the project is loaded, not here.
-fn project_profile(project_dir: &Path) -> Option<String> {
+pub(super) fn project_profile(project_dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(project_dir.join("dbt_project.yml")).ok()?;
     let doc = crate::project::parse_yaml(&text, "dbt_project.yml").ok()?;
     doc.get("profile")?.as_str().map(str::to_string)

@@ -1,6 +1,6 @@
 //! The analytics marts of the shipped project (`transforms/`), rule by rule
-//! (docs: /work/shared/spec/marts.md), plus the raw data contract they read
-//! (`reluvia_sample::contract`, `schemas/raw/*.json`, raw-contract.md).
+//! (docs/marts.md), plus the raw data contract they read
+//! (`reluvia_sample::contract`, `schemas/raw/*.json`, docs/raw-contract.md).
 //!
 //! Every mart test loads a small hand-made fixture into fresh raw tables, runs the
 //! binary (`run`) on the shipped project and compares the mart rows with the rows
@@ -1410,7 +1410,7 @@ fn funnel_conversions_plan_joins_events_without_nested_loops() {
 
 // ------------------------------------------------------------ columns and docs
 
-/// Columns of each mart with their type as information_schema names it (marts.md).
+/// Columns of each mart with their type as information_schema names it (docs/marts.md).
 const MART_COLUMNS: [(&str, &[(&str, &str)]); 3] = [
     (
         "mart_new_subscriptions",

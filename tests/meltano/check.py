@@ -10,8 +10,14 @@ Run with the Python of the Meltano virtual environment (it has PyYAML):
         settings and commands for reluvia-transform.
     python check.py raw-types COLUMNS_FILE REPO_DIR
         COLUMNS_FILE holds `schema|table|column|data_type` lines of the landed raw
-        tables; they must be the columns and types of raw-contract.md (derived from
+        tables; they must be the columns and types of docs/raw-contract.md (derived from
         schemas/raw/*.json) plus the loader's seven _sdc_* columns.
+    python check.py meltano-schema MELTANO_YML PLUGIN_YML VENV
+        MELTANO_YML (a project after `meltano add --from-ref PLUGIN_YML`) and
+        PLUGIN_YML as a utility of a project, without the MeltanoHub page fields
+        Meltano does not keep (keywords, maintenance_status, next_steps, usage,
+        settings_preamble), validate against meltano.schema.json, the JSON Schema in
+        the `meltano` package of VENV.
     python check.py config-list OUTPUT_FILE ABOUT_JSON
         `meltano config list --all reluvia-transform` lists every setting with its
         environment variable and description.
@@ -30,6 +36,9 @@ KIND_OF_TYPE = {"string": "string", "integer": "integer", "number": "decimal", "
 # profiles.yml, libpq PG*): a plugin.yml default, exported by Meltano as
 # RELUVIA_TRANSFORM_<NAME>, would hide them.
 NO_VALUE = {"host", "port", "schema", "threads", "sslmode", "connect_timeout", "keepalives_idle", "project_dir"}
+
+# Required settings whose default is the data team's variable (see plugin.yml).
+FROM_ENV = {"user": "$PG_ANALYTICS_USER", "dbname": "$PG_ANALYTICS_DBNAME"}
 
 SDC_COLUMNS = {
     "_sdc_extracted_at": "timestamp without time zone",
@@ -70,7 +79,10 @@ def definitions(repo: Path, about_file: Path) -> None:
             problems.append(f"plugin.yml {name}: kind {s.get('kind')!r}, expected {kind!r}")
         if kind == "options" and [o["value"] for o in s.get("options", [])] != prop["enum"]:
             problems.append(f"plugin.yml {name}: options differ from {prop['enum']}")
-        if name in NO_VALUE or "default" not in prop:
+        if name in FROM_ENV:
+            if s.get("value") != FROM_ENV[name]:
+                problems.append(f"plugin.yml {name}: value must be {FROM_ENV[name]!r}")
+        elif name in NO_VALUE or "default" not in prop:
             if "value" in s:
                 problems.append(f"plugin.yml {name}: must have no value")
         elif s.get("value") != prop["default"]:
@@ -84,9 +96,21 @@ def definitions(repo: Path, about_file: Path) -> None:
         if not s.get("label") or not s.get("description"):
             problems.append(f"plugin.yml {name}: label and description are required")
     for command in ["build", "run", "seed", "test", "compile", "freshness", "debug", "demo", "about",
-                    "report", "docs-generate", "docs-serve"]:
+                    "report", "docs-generate", "docs-serve", "init", "source-check"]:
         if command not in plugin.get("commands", {}):
             problems.append(f"plugin.yml: command {command} is missing")
+
+    version = next(
+        line.split('"')[1] for line in (repo / "Cargo.toml").read_text().splitlines()
+        if line.startswith("version = ")
+    )
+    if plugin.get("pip_url") != f"reluvia-transform=={version}":
+        problems.append(f"plugin.yml: pip_url must be reluvia-transform=={version}")
+    if "env" in plugin:
+        problems.append("plugin.yml: `env` is not allowed by MeltanoHub's utility schema")
+    for key in ["keywords", "maintenance_status", "next_steps", "usage", "settings_preamble"]:
+        if not plugin.get(key):
+            problems.append(f"plugin.yml: {key} is missing")
 
     shipped = yaml.safe_load((repo / "meltano.yml").read_text())
     utilities = [u for u in shipped["plugins"]["utilities"] if u["name"] == plugin["name"]]
@@ -94,7 +118,7 @@ def definitions(repo: Path, about_file: Path) -> None:
         problems.append("meltano.yml: no reluvia-transform utility")
     else:
         u = utilities[0]
-        for key in ["namespace", "variant", "executable", "env", "settings", "commands",
+        for key in ["namespace", "variant", "executable", "settings", "commands",
                     "settings_group_validation"]:
             if u.get(key) != plugin.get(key):
                 problems.append(f"meltano.yml reluvia-transform: {key} differs from plugin.yml")
@@ -136,12 +160,34 @@ def raw_types(columns_file: Path, repo: Path) -> None:
     fail(problems)
 
 
+HUB_PAGE_FIELDS = ["keywords", "maintenance_status", "next_steps", "usage", "settings_preamble"]
+
+
+def meltano_schema(meltano_yml: Path, plugin_yml: Path, venv: Path) -> None:
+    import jsonschema
+
+    schema_file = next(venv.glob("lib/python*/site-packages/meltano/schemas/meltano.schema.json"))
+    validator = jsonschema.Draft202012Validator(json.loads(schema_file.read_text()))
+    plugin = yaml.safe_load(plugin_yml.read_text())
+    for key in HUB_PAGE_FIELDS:
+        plugin.pop(key, None)
+    problems = []
+    for what, doc in [
+        (str(meltano_yml), yaml.safe_load(meltano_yml.read_text())),
+        (f"{plugin_yml} as a utility", {"plugins": {"utilities": [plugin]}}),
+    ]:
+        for e in validator.iter_errors(doc):
+            problems.append(f"{what}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+    fail(problems)
+
+
 def config_list(output_file: Path, about_file: Path) -> None:
     text = output_file.read_text()
     props = json.loads(about_file.read_text())["settings"]["properties"]
     problems = []
     for name, prop in props.items():
-        line = f"{name} [env: RELUVIA_TRANSFORM_{name.upper()}]"
+        # An alias adds its variable: `dbname [env: RELUVIA_TRANSFORM_DBNAME, …_DATABASE]`.
+        line = f"{name} [env: RELUVIA_TRANSFORM_{name.upper()}"
         if line not in text:
             problems.append(f"config list: no line '{line}'")
     plugin_descriptions = [s["description"] for s in yaml.safe_load(
@@ -158,6 +204,8 @@ if __name__ == "__main__":
         definitions(Path(sys.argv[2]), Path(sys.argv[3]))
     elif what == "raw-types":
         raw_types(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif what == "meltano-schema":
+        meltano_schema(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
     elif what == "config-list":
         config_list(Path(sys.argv[2]), Path(sys.argv[3]))
     else:

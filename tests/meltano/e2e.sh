@@ -2,17 +2,26 @@
 # End-to-end test of reluvia-transform as a Meltano plugin, with a real Meltano and
 # real Singer plugins from PyPI on the throwaway PostgreSQL of tests/pg.sh:
 #
-#  1. builds this repository's wheel once (maturin, through `uv build`);
-#  2. creates a fresh Meltano project in a temporary directory, adds
-#     reluvia-transform from plugin.yml (its pip_url pointed at that wheel: Meltano
-#     installs it through pip_url like any plugin), tap-jsonl (one extractor per raw
-#     table, reading tests/meltano/fixtures/) and target-postgres as meltano.yml
-#     declares it;
+#  1. builds this repository's release wheel once (.ci/wheel: maturin, the prebuilt
+#     binary inside);
+#  2. creates a fresh Meltano project in a temporary directory (`meltano init`: no
+#     dbt project, no copy of the marts), adds reluvia-transform from plugin.yml (its
+#     pip_url pointed at that wheel, binary-only: `--no-index --find-links DIR
+#     --only-binary=:all:`) and installs it with no cargo on PATH, timing the install
+#     and a reinstall (`meltano install --clean`); validates meltano.yml and plugin.yml
+#     against the JSON Schema of the `meltano` package; adds tap-jsonl (one extractor
+#     per raw table, reading tests/meltano/fixtures/) and target-postgres as
+#     meltano.yml declares it;
 #  3. `meltano run <taps> target-postgres reluvia-transform` (the bare name, as a user
-#     writes it): checks the landed raw types against the raw contract and the rows of
-#     every mart; the same with `reluvia-transform:build`; a broken model that makes
-#     `meltano run` fail (exit 1) and `meltano invoke` return the plugin's code;
-#     `meltano invoke reluvia-transform:debug`; `meltano config list`;
+#     writes it) runs the project built into the plugin (announced in the log):
+#     checks the landed raw types against the raw contract and the rows of every
+#     mart, artifacts under .meltano/ and nothing else in the project changed; the
+#     same with `reluvia-transform:build`; `meltano invoke reluvia-transform:init`
+#     writes transform/, the next run uses it, a second init refuses; a broken model
+#     that makes `meltano run` fail (exit 1) and `meltano invoke` return the plugin's
+#     code; a column dropped from a landed table stops the next run at the source
+#     check, marts untouched; `meltano invoke reluvia-transform:debug`; `meltano config list` (user and
+#     dbname from PG_ANALYTICS_*, not missing);
 #  4. checks the repository's own meltano.yml: its job and schedule, and that Meltano
 #     installs reluvia-transform from its pip_url (this repository, built from source).
 #
@@ -39,7 +48,15 @@ export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false MELTANO_DISABLE_TRACKING=true \
 # maturin must build with the installed toolchain, never download one.
 export MATURIN_NO_INSTALL_RUST=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
-command -v cargo >/dev/null || die "cargo is not on PATH: building the plugin needs a Rust toolchain"
+command -v cargo >/dev/null || die "cargo is not on PATH: building the wheel needs a Rust toolchain"
+# PATH without cargo, rustc or rustup: installing the plugin must not compile.
+no_rust_path=""
+IFS=: read -ra dirs <<<"$PATH"
+for d in "${dirs[@]}"; do
+  if [ -e "$d/cargo" ] || [ -e "$d/rustc" ] || [ -e "$d/rustup" ]; then continue; fi
+  no_rust_path="${no_rust_path:+$no_rust_path:}$d"
+done
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/reluvia-meltano-e2e.XXXXXX")"
 # Its own database, unique per run (others may share the server), dropped at the end.
@@ -97,11 +114,15 @@ meltano_version="$("$venv/bin/meltano" --version)"
 say "$meltano_version"
 
 # ------------------------------------------------------------- the wheel, once
-say "building the wheel (maturin, cargo target dir $CARGO_TARGET_DIR)"
-timeout 3600 "$venv/bin/uv" build --quiet --wheel --out-dir "$work/dist" "$repo" >"$work/wheel.log" 2>&1 \
+say "building the release wheel (.ci/wheel, cargo target dir $CARGO_TARGET_DIR)"
+timeout 3600 bash "$repo/.ci/wheel" "$work/dist" >"$work/wheel.log" 2>&1 \
   || { tail -30 "$work/wheel.log" >&2; die "the wheel did not build"; }
 wheel="$(ls "$work"/dist/reluvia_transform-*.whl)"
-say "built $(basename "$wheel")"
+case "$(basename "$wheel")" in
+  *-py3-none-manylinux_*_x86_64.whl) ;;
+  *) die "$(basename "$wheel") is not a manylinux x86_64 wheel" ;;
+esac
+say "built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 
 # ------------------------------------------------------------ the test project
 proj="$work/project"
@@ -109,13 +130,14 @@ meltano init "$proj" --no_usage_stats >"$work/init.log" 2>&1 || { cat "$work/ini
 cd "$proj"
 "$venv/bin/python" "$here/project.py" "$proj" "$repo" >"$work/taps.txt"
 mapfile -t taps <"$work/taps.txt"
-cp -r "$repo/transforms" "$proj/transforms"
-rm -rf "$proj/transforms/target"
+[ ! -e "$proj/transforms" ] && [ -z "$(ls -A "$proj/transform" 2>/dev/null | grep -v '^.gitkeep$')" ] \
+  || die "meltano init left a dbt project in $proj"
 
 # Secrets and connection facts in .env, as a user would keep them. The binary reads
-# host, port and dbname from PG_ANALYTICS_*; user comes from meltano.yml (Meltano
-# exports it as RELUVIA_TRANSFORM_USER), the password from RELUVIA_TRANSFORM_PASSWORD
-# (trust authentication ignores passwords; target-postgres insists on one).
+# host and port from PG_ANALYTICS_*; user and dbname are Meltano settings whose
+# defaults are $PG_ANALYTICS_USER and $PG_ANALYTICS_DBNAME; the password comes from
+# RELUVIA_TRANSFORM_PASSWORD (trust authentication ignores passwords; target-postgres
+# insists on one).
 secret="e2e-secret-$$-never-in-meltano-yml"
 cat >"$proj/.env" <<ENV
 PG_ANALYTICS_HOST=$RELUVIA_TEST_PGHOST
@@ -126,15 +148,29 @@ PG_ANALYTICS_DBNAME=$db
 RELUVIA_TRANSFORM_PASSWORD=$secret
 ENV
 
-# The plugin exactly as plugin.yml defines it, installed through pip_url (the wheel).
-sed "s|^pip_url: .*|pip_url: $wheel|" "$repo/plugin.yml" >"$work/plugin.yml"
-grep -q "^pip_url: $wheel\$" "$work/plugin.yml" || die "plugin.yml has no top-level pip_url to point at the wheel"
-say "meltano add --from-ref plugin.yml utility reluvia-transform (pip_url: the wheel)"
-meltano add --plugin-type utility --from-ref "$work/plugin.yml" reluvia-transform >"$work/add.log" 2>&1 \
+# The plugin exactly as plugin.yml defines it, its pip_url the package and version
+# from the folder of the built wheel, binary-only (as from PyPI once published).
+grep -q "^pip_url: reluvia-transform==$version\$" "$repo/plugin.yml" || die "plugin.yml's pip_url is not reluvia-transform==$version"
+pip_url="--no-index --find-links $work/dist --only-binary=:all: reluvia-transform==$version"
+sed "s|^pip_url: .*|pip_url: \"$pip_url\"|" "$repo/plugin.yml" >"$work/plugin.yml"
+say "meltano add --from-ref plugin.yml utility reluvia-transform (pip_url: $pip_url)"
+meltano add --no-install --plugin-type utility --from-ref "$work/plugin.yml" reluvia-transform >"$work/add.log" 2>&1 \
   || { tail -30 "$work/add.log" >&2; die "meltano add reluvia-transform"; }
+"$venv/bin/python" "$here/check.py" meltano-schema "$proj/meltano.yml" "$repo/plugin.yml" "$venv" \
+  || die "meltano.yml or plugin.yml does not validate against meltano's JSON Schema"
+install_plugin() { # LOG [ARGS]: meltano install of the plugin alone, with no cargo on PATH; prints seconds
+  local log="$work/$1.log" t0=$EPOCHREALTIME
+  shift
+  PATH="$no_rust_path" timeout "$limit" "$venv/bin/meltano" install "$@" utility reluvia-transform >"$log" 2>&1 \
+    || { tail -30 "$log" >&2; die "meltano install $* reluvia-transform without cargo"; }
+  echo "$EPOCHREALTIME $t0" | awk '{printf "%.1f", $1 - $2}'
+}
+PATH="$no_rust_path" command -v cargo >/dev/null && die "cargo is still on the PATH of the install"
+install_s="$(install_plugin install_plugin)"
 [ -x "$proj/.meltano/utilities/reluvia-transform/venv/bin/reluvia-transform" ] \
   || die "Meltano did not install the reluvia-transform executable into the plugin's venv"
-meltano config set reluvia-transform user "$RELUVIA_TEST_PGUSER" >>"$work/add.log" 2>&1 || die "meltano config set user"
+reinstall_s="$(install_plugin reinstall_plugin --clean)"
+say "meltano install utility reluvia-transform without cargo: ${install_s}s; meltano install --clean: ${reinstall_s}s"
 meltano config set reluvia-transform threads 2 >>"$work/add.log" 2>&1 || die "meltano config set threads"
 grep -q "$secret" "$proj/meltano.yml" && die "the password ended up in meltano.yml"
 say "meltano install (tap-jsonl, target-postgres)"
@@ -207,11 +243,19 @@ run_meltano() { # LOG EXPECTED_RC ARGS...: runs meltano, checks its exit code
 }
 
 # 1. The bare name: Meltano starts the binary with no arguments; under Meltano
-#    (MELTANO_PROJECT_ROOT set) that is `build`.
-say "meltano run <8 taps> target-postgres reluvia-transform"
+#    (MELTANO_PROJECT_ROOT set) that is `build`, of the project built into the plugin
+#    (the Meltano project has none). Nothing outside .meltano/ changes.
+listing() { (cd "$proj" && find . -path ./.meltano -prune -o -print | grep -v '^./meltano.yml$' | sort); }
+listing >"$work/files_before.txt"
+say "meltano run <8 taps> target-postgres reluvia-transform (the built-in project)"
+t0=$SECONDS
 run_meltano "$work/run_bare.log" 0 run "${blocks[@]}" reluvia-transform
+run_s=$((SECONDS - t0))
 grep -q "Completed successfully" "$work/run_bare.log" || die "no 'Completed successfully' from reluvia-transform in $work/run_bare.log"
-"$venv/bin/python" - "$proj/transforms/target/run_results.json" <<'PY' || die "run_results.json of the bare run is not a successful build"
+[ "$(grep -c "Using the project built into reluvia-transform $version: reluvia_analytics" "$work/run_bare.log")" = 1 ] \
+  || die "the run did not announce the built-in project once"
+listing | diff "$work/files_before.txt" - || die "the run changed files outside .meltano/"
+"$venv/bin/python" - "$proj/.meltano/transformers/reluvia-transform/target/run_results.json" <<'PY' || die "run_results.json of the bare run is not a successful build"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["args"]["which"] == "build", r["args"]
@@ -222,7 +266,7 @@ assert all(x["status"] in ("success", "pass") for x in r["results"]), r["results
 PY
 check_raw
 check_marts
-say "bare run: raw types match the contract, every mart has its rows"
+say "bare run (${run_s}s for 8 taps, the loader and the build): raw types match the contract, every mart has its rows"
 
 # 2. The same with the command spelled out; the taps land the same rows again.
 say "meltano run <8 taps> target-postgres reluvia-transform:build"
@@ -231,8 +275,25 @@ grep -q "Completed successfully" "$work/run_build.log" || die "no 'Completed suc
 [ "$(q "select count(*) from raw_stripe.charges")" = 3 ] || die "the second load did not upsert raw_stripe.charges"
 check_marts
 
-# 3. A failing model: `meltano run` fails (1); the marts that built keep their rows.
-cat >"$proj/transforms/models/marts/mart_broken.sql" <<'SQL'
+# 3. init writes the built-in project to transform/; the next run uses it; a second
+#    init overwrites nothing.
+say "meltano invoke reluvia-transform:init"
+run_meltano "$work/init.log" 0 invoke reluvia-transform:init
+[ -f "$proj/transform/dbt_project.yml" ] && [ -f "$proj/transform/models/marts/mart_daily_kpis.sql" ] \
+  || die "init did not write the project to transform/"
+diff -r "$repo/transforms/models" "$proj/transform/models" >/dev/null || die "transform/ is not the shipped project"
+echo "-- edited" >>"$proj/transform/models/marts/mart_daily_kpis.sql"
+run_meltano "$work/init_again.log" 2 invoke reluvia-transform:init
+grep -q "already exist; nothing was written" "$work/init_again.log" || die "a second init did not refuse"
+tail -1 "$proj/transform/models/marts/mart_daily_kpis.sql" | grep -q -- "-- edited" || die "a second init overwrote transform/"
+run_meltano "$work/run_init.log" 0 run reluvia-transform
+grep -q "built into" "$work/run_init.log" && die "the run after init still used the built-in project"
+grep -q -- "-- edited" "$proj/.meltano/transformers/reluvia-transform/target/compiled/reluvia_analytics/models/marts/mart_daily_kpis.sql" \
+  || die "the run after init did not compile transform/"
+check_marts
+
+# 4. A failing model: `meltano run` fails (1); the marts that built keep their rows.
+cat >"$proj/transform/models/marts/mart_broken.sql" <<'SQL'
 {{ config(materialized='table') }}
 select 1 / 0 as boom
 SQL
@@ -241,39 +302,62 @@ run_meltano "$work/run_broken.log" 1 run reluvia-transform:build
 grep -q "division by zero" "$work/run_broken.log" || die "the plugin's error is not in the meltano run log"
 check_marts
 # `meltano invoke` returns the plugin's own code: 2 for a compile error.
-echo "select * from {{ ref('no_such_model') }}" >"$proj/transforms/models/marts/mart_broken.sql"
+echo "select * from {{ ref('no_such_model') }}" >"$proj/transform/models/marts/mart_broken.sql"
 run_meltano "$work/invoke_broken.log" 2 invoke reluvia-transform:build
 run_meltano "$work/run_broken2.log" 1 run reluvia-transform:build
 grep -q "no_such_model" "$work/invoke_broken.log" || die "the compile error is not reported"
-rm "$proj/transforms/models/marts/mart_broken.sql"
+rm "$proj/transform/models/marts/mart_broken.sql"
 
-# 4. debug: settings from meltano.yml, .env and PG_ANALYTICS_*, password masked.
+# 4b. The landing contract: a column dropped from a landed table stops the next run
+#     at the source check (exit 1), naming the table and the column; no mart is
+#     touched. `source check` says the same. The column comes back afterwards.
+say "a column dropped from raw_stripe.charges: the next run stops at the source check"
+marts_before="$(q "select string_agg(c.relname || ':' || c.relfilenode, ',' order by c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'analytics' and c.relname like 'mart\_%'")"
+q "alter table raw_stripe.charges drop column failure_code"
+run_meltano "$work/run_landing.log" 1 run reluvia-transform
+grep -Eq "raw_stripe +charges +failure_code +text +no such column" "$work/run_landing.log" \
+  || { tail -20 "$work/run_landing.log" >&2; die "the run did not name raw_stripe.charges.failure_code"; }
+grep -q "differ from the project's source declarations in 1 place; nothing was built" "$work/run_landing.log" \
+  || die "the run did not stop at the source check"
+grep -q "START sql" "$work/run_landing.log" && die "a model started although the source check failed"
+[ "$(q "select string_agg(c.relname || ':' || c.relfilenode, ',' order by c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'analytics' and c.relname like 'mart\_%'")" = "$marts_before" ] \
+  || die "a mart was touched although the source check failed"
+run_meltano "$work/source_check.log" 1 invoke reluvia-transform:source-check
+grep -Eq "raw_stripe +charges +failure_code +text +no such column" "$work/source_check.log" || die "source check did not name the column"
+q "alter table raw_stripe.charges add column failure_code text"
+run_meltano "$work/source_check_ok.log" 0 invoke reluvia-transform:source-check
+check_marts
+
+# 5. debug: settings from meltano.yml, .env and PG_ANALYTICS_*, password masked.
 say "meltano invoke reluvia-transform:debug"
 run_meltano "$work/debug.log" 0 invoke reluvia-transform:debug
 for pattern in "Connection: OK" \
   "host +$RELUVIA_TEST_PGHOST +env PG_ANALYTICS_HOST" \
   "port +$RELUVIA_TEST_PGPORT +env PG_ANALYTICS_PORT" \
-  "dbname +$db +env PG_ANALYTICS_DBNAME" \
+  "dbname +$db +env RELUVIA_TRANSFORM_DBNAME" \
   "user +$RELUVIA_TEST_PGUSER +env RELUVIA_TRANSFORM_USER" \
   "password +\*\*\*\*\*\*\*\* +env RELUVIA_TRANSFORM_PASSWORD" \
   "threads +2 +env RELUVIA_TRANSFORM_THREADS" \
-  "project_dir +$proj/transforms +default"; do
+  "project_dir +$proj/transform +transform/ of the Meltano project"; do
   grep -Eq "$pattern" "$work/debug.log" || { cat "$work/debug.log" >&2; die "debug output lacks /$pattern/"; }
 done
-if grep -rq "$secret" "$work"/*.log "$proj/transforms/target"; then die "the password was printed or written"; fi
+if grep -rq "$secret" "$work"/*.log "$proj/.meltano/transformers/reluvia-transform/target"; then die "the password was printed or written"; fi
 
-# 5. config list: required and configured settings by default, every one with --all.
+# 6. config list: required and configured settings by default, every one with --all;
+#    user and dbname have their values from PG_ANALYTICS_* (not missing).
 say "meltano config list reluvia-transform"
 run_meltano "$work/config_list.log" 0 config list reluvia-transform
 grep -q "Required settings: dbname, user" "$work/config_list.log" || die "config list: no required settings line"
-grep -q "user \[env: RELUVIA_TRANSFORM_USER\] current value: '$RELUVIA_TEST_PGUSER'" "$work/config_list.log" \
-  || die "config list: user is not shown as configured"
+grep -q "user \[env: RELUVIA_TRANSFORM_USER\] current value: '$RELUVIA_TEST_PGUSER' (default: '\$PG_ANALYTICS_USER')" "$work/config_list.log" \
+  || { cat "$work/config_list.log" >&2; die "config list: user does not show PG_ANALYTICS_USER's value"; }
+grep -q "dbname \[env: RELUVIA_TRANSFORM_DBNAME, RELUVIA_TRANSFORM_DATABASE\] current value: '$db' (default: '\$PG_ANALYTICS_DBNAME')" "$work/config_list.log" \
+  || { cat "$work/config_list.log" >&2; die "config list: dbname does not show PG_ANALYTICS_DBNAME's value"; }
 run_meltano "$work/config_list_all.log" 0 config list --all reluvia-transform
 "$venv/bin/python" "$here/check.py" config-list "$work/config_list_all.log" "$work/about.json" \
   || die "meltano config list --all does not list every setting with its description"
 grep -q "$secret" "$work/config_list.log" "$work/config_list_all.log" && die "config list printed the password"
 
-# 6. --log-format json: one JSON object per event, each on its own line of Meltano's log.
+# 7. --log-format json: one JSON object per event, each on its own line of Meltano's log.
 run_meltano "$work/compile_json.log" 0 invoke reluvia-transform:compile --log-format json
 "$venv/bin/python" - "$work/compile_json.log" <<'PY' || die "reluvia-transform --log-format json did not log one JSON object per line"
 import json, re, sys
@@ -287,7 +371,7 @@ for line in open(sys.argv[1]):
 assert "compiled" in events, events
 PY
 
-# 7. The demo works from the pip-installed binary alone (no repository beside it).
+# 8. The demo works from the pip-installed binary alone (no repository beside it).
 if "$proj/.meltano/utilities/reluvia-transform/venv/bin/reluvia-transform" --help | grep -Eq '^ +demo '; then
   say "meltano invoke reluvia-transform:demo"
   run_meltano "$work/demo.log" 0 invoke reluvia-transform:demo
@@ -319,5 +403,5 @@ cd "$proj"
 
 plugin_versions() { "$venv/bin/uv" pip list --python "$1/venv/bin/python" 2>/dev/null | grep -Ei "^($2) " | tr -s ' ' | tr '\n' ' '; }
 say "versions: $meltano_version; $(plugin_versions "$proj/.meltano/extractors/tap-jsonl" 'tap-jsonl|singer-sdk'); $(plugin_versions "$proj/.meltano/loaders/target-postgres" 'meltanolabs-target-postgres|singer-sdk')"
-say "passed in $((SECONDS - started))s"
+say "passed in $((SECONDS - started))s; install without cargo ${install_s}s, reinstall ${reinstall_s}s, first run ${run_s}s"
 echo "meltano-e2e: 1 passed, 0 failed"

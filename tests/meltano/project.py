@@ -10,7 +10,7 @@ Adds to MELTANO_PROJECT_DIR/meltano.yml:
   `jsonl-<source>-<table>`: tap-jsonl reads one stream per instance. Each reads
   tests/meltano/fixtures/<schema>.<table>.jsonl, with Meltano's `schema:` extra set to
   the table's Singer schema (schemas/raw/<schema>.<table>.json) so that the landed
-  column types are those of raw-contract.md, its key properties as primary key, and a
+  column types are those of docs/raw-contract.md, its key properties as primary key, and a
   stream map that drops the file-bookkeeping columns tap-jsonl adds.
 - `target-postgres` exactly as the repository's meltano.yml declares it (PGTZ=UTC,
   upsert, record metadata, default_target_schema from each extractor's load_schema).

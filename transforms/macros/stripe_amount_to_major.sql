@@ -1,6 +1,6 @@
 {#-
   Turns a Stripe amount in the currency's minor unit into major units, as numeric
-  (marts.md, "Money"): whole units for Stripe's zero-decimal currencies
+  (docs/marts.md, "Money"): whole units for Stripe's zero-decimal currencies
   (bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf), thousandths for
   its three-decimal currencies (bhd jod kwd omr tnd), hundredths otherwise. Currency
   codes match in any case. Exact decimal arithmetic, not rounded: the caller rounds

@@ -1,4 +1,4 @@
-//! The raw data contract (raw-contract.md), defined once: the eight tables the
+//! The raw data contract (docs/raw-contract.md), defined once: the eight tables the
 //! Singer taps land through target-postgres, one schema per source, with their
 //! columns (PostgreSQL types, NOT NULL), primary keys and the loader's seven `_sdc_*`
 //! metadata columns.
@@ -326,7 +326,7 @@ pub fn schemas() -> Vec<&'static str> {
 /// of) them.
 pub fn ddl() -> String {
     let mut sql = String::from(
-        "-- Raw data contract (raw-contract.md), from reluvia_sample::contract.\n\
+        "-- Raw data contract (docs/raw-contract.md), from reluvia_sample::contract.\n\
          --\n\
          -- The tables the Singer taps land through target-postgres, one schema per source.\n\
          -- The transformer only reads them; this DDL exists for the demo and the test\n\

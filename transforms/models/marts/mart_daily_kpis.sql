@@ -1,7 +1,7 @@
 {{ config(materialized='table') }}
 {#-
   One row per UTC date with at least one live session, new subscription, live charge
-  (any status) or live ad_statistics row (marts.md, mart_daily_kpis); columns and
+  (any status) or live ad_statistics row (docs/marts.md, mart_daily_kpis); columns and
   interpretation choices are documented in schema.yml. Ratios are computed from this
   row's rounded values, in numeric.
 -#}

@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 {#-
-  One row per live session (marts.md, mart_funnel_conversions); columns and
+  One row per live session (docs/marts.md, mart_funnel_conversions); columns and
   interpretation choices are documented in schema.yml.
 
   Scale: a year is ~10M sessions and ~300M events. Events are aggregated once to

@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 {#-
-  One row per new subscription (marts.md, mart_new_subscriptions); columns and
+  One row per new subscription (docs/marts.md, mart_new_subscriptions); columns and
   interpretation choices are documented in schema.yml.
 
   Time zones: raw timestamps are `timestamp without time zone` holding UTC

@@ -1,5 +1,5 @@
 //! Deterministic generator of the rows of the raw tables of the
-//! [`contract`](crate::contract) (raw-contract.md).
+//! [`contract`](crate::contract) (docs/raw-contract.md).
 //!
 //! This module owns the demo and test data: the eight raw tables the extractors land
 //! (`raw_funnelfox.funnels`, `sessions`, `subscriptions`; `raw_stripe.charges`,
@@ -14,7 +14,7 @@
 //! implementations).
 //!
 //! The data is shaped like production, not like uniform noise, so that the marts'
-//! business rules (`marts.md`) are exercised: returning profiles, a daily rhythm,
+//! business rules (`docs/marts.md`) are exercised: returning profiles, a daily rhythm,
 //! conversions minutes to days after a session, failed/pending/refunded charges,
 //! renewals without a funnel subscription, sandbox and duplicate subscriptions,
 //! currencies with 0, 2 and 3 decimals in mixed case, soft-deleted rows in every
