@@ -19,7 +19,7 @@ mod report;
 mod source_check;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::artifacts;
@@ -302,15 +302,26 @@ fn output(global: &GlobalArgs, settings: &Settings) -> Result<Output> {
         Some(LogFileFormat::Text) => FileFormat::Text,
         Some(LogFileFormat::Json) => FileFormat::Json,
     };
+    let dir = &settings.project_dir;
     let log_dir = match &global.log_path {
-        Some(p) if p.is_absolute() => p.clone(),
-        Some(p) => settings.project_dir.join(p),
+        Some(p) if p.is_absolute() => Some(p.clone()),
+        Some(p) => Some(dir.join(p)),
+        // The built-in project's directory is written whole, once: its log goes
+        // beside it, `.meltano/transformers/reluvia-transform/logs`.
+        None if settings.builtin_project() => dir
+            .parent()
+            .and_then(Path::parent)
+            .map(|folder| folder.join("logs")),
+        // No project here (the command will say so): no file left behind.
+        None if !dir.join("dbt_project.yml").is_file() => None,
         // The project's `log-path` (dbt reads it unrendered), else `logs`.
-        None => settings.project_dir.join(
-            project::project_file(&settings.project_dir)
-                .ok()
-                .and_then(|pf| pf.log_path)
-                .unwrap_or_else(|| "logs".to_string()),
+        None => Some(
+            dir.join(
+                project::project_file(dir)
+                    .ok()
+                    .and_then(|pf| pf.log_path)
+                    .unwrap_or_else(|| "logs".to_string()),
+            ),
         ),
     };
     let warn_error = match (&global.warn_error_options, global.warn_error) {
@@ -325,7 +336,7 @@ fn output(global: &GlobalArgs, settings: &Settings) -> Result<Output> {
         format: settings.log_format,
         colors: global.colors(),
         console_level,
-        file: Some((log_dir.join("dbt.log"), file_level, file_format)),
+        file: log_dir.map(|d| (d.join("dbt.log"), file_level, file_format)),
         secrets: settings.password.iter().cloned().collect(),
         warn_error,
         invocation_id: invocation_id().to_string(),
