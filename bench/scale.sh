@@ -46,7 +46,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", a / b }'; }
 sample_server() {
   local peak=0 cur
   while kill -0 "$1" 2>/dev/null; do
-    cur=$(for p in $(pgrep -u postgres); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '/^Pss:/ {s+=$2} END {print s+0}')
+    cur=$(for p in $(pgrep -u postgres); do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done | awk '/^Pss:/ {s+=$2} END {print s+0}')
     [ "$cur" -gt "$peak" ] && peak=$cur
     sleep 0.05
   done
