@@ -25,7 +25,7 @@ pub(super) fn py_repr(v: &Json) -> String {
             (_, _, Some(f)) => py_float(f),
             _ => n.to_string(),
         },
-        Json::String(s) => py_str_repr(s),
+        Json::String(s) => crate::project::py_str(s),
         Json::Array(items) => {
             let parts: Vec<String> = items.iter().map(py_repr).collect();
             format!("[{}]", parts.join(", "))
@@ -33,7 +33,7 @@ pub(super) fn py_repr(v: &Json) -> String {
         Json::Object(o) => {
             let parts: Vec<String> = o
                 .iter()
-                .map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v)))
+                .map(|(k, v)| format!("{}: {}", crate::project::py_str(k), py_repr(v)))
                 .collect();
             format!("{{{}}}", parts.join(", "))
         }
@@ -81,36 +81,6 @@ pub(super) fn py_float(f: f64) -> String {
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{mant}e{esign}{:02}", exp.abs())
     }
-}
-
-/// Python's `repr()` of a string: single quotes unless the text has a single
-/// quote and no double quote; backslashes and control characters escaped.
-fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 /// dbt's "hashable" form of test metadata: every mapping with its keys sorted,
