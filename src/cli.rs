@@ -63,6 +63,8 @@ pub(crate) enum Command {
     Ls(LsArgs),
     /// Parse the project, write manifest.json and report how long each phase took.
     Parse,
+    /// Run again what errored, failed or was skipped in the last run_results.json, with that run's command and flags.
+    Retry,
     /// Delete the project's clean-targets (default: the target path).
     Clean(CleanArgs),
     /// Show the effective settings (secrets masked), test the connection and print the server version.
@@ -123,6 +125,13 @@ pub(crate) struct Selection {
     /// A selector defined in the project's selectors.yml (instead of --select/--exclude).
     #[arg(long, value_name = "NAME")]
     pub(crate) selector: Option<String>,
+    /// The global flags selection is evaluated against (--indirect-selection,
+    /// --state), filled in by the command's dispatch.
+    #[arg(skip)]
+    pub(crate) against: crate::graph::Against,
+    /// `retry`: exactly these unique ids, instead of selectors.
+    #[arg(skip)]
+    pub(crate) ids: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Selection {
@@ -431,7 +440,7 @@ pub(crate) struct GlobalArgs {
     /// Stop at the first failure.
     #[arg(short = 'x', long, global = true)]
     pub(crate) fail_fast: bool,
-    /// Which tests come along with the selected nodes (only `eager`, dbt's default, is supported; others are refused).
+    /// Which tests come along with the selected nodes [default: eager].
     #[arg(
         long,
         global = true,
@@ -440,18 +449,18 @@ pub(crate) struct GlobalArgs {
         value_name = "MODE"
     )]
     pub(crate) indirect_selection: Option<IndirectSelection>,
-    /// A previous run's artifacts, for state: and result: selectors and --defer (not supported yet: refused).
+    /// A previous run's target/ directory (manifest.json, run_results.json), for state: and result: selectors and --defer.
     #[arg(long, global = true, env = "DBT_STATE", value_name = "DIR")]
     pub(crate) state: Option<PathBuf>,
-    /// Resolve refs to unselected nodes to the --state manifest's relations (not supported yet: refused).
+    /// Refs to unselected nodes whose relation this target lacks resolve to the relations of the --state manifest.
     #[arg(long, global = true, env = "DBT_DEFER", overrides_with = "no_defer")]
     pub(crate) defer: bool,
     #[arg(long, global = true, hide = true, overrides_with = "defer")]
     pub(crate) no_defer: bool,
-    /// The manifest to defer to, when not --state's (not supported yet: refused).
+    /// The target/ directory to defer to, when not --state's.
     #[arg(long, global = true, env = "DBT_DEFER_STATE", value_name = "DIR")]
     pub(crate) defer_state: Option<PathBuf>,
-    /// With --defer: always the state's relations (not supported yet: refused).
+    /// With --defer: the state's relations even where this target has the relation.
     #[arg(
         long,
         global = true,
@@ -610,10 +619,6 @@ pub(crate) const NOT_YET: &[(&str, &str)] = &[
     (
         "show",
         "previewing rows needs a query of its own; compile the node with `compile --select <node>` and run its SQL with psql",
-    ),
-    (
-        "retry",
-        "run the command again with --select on the nodes that errored or were skipped (target/run_results.json lists them)",
     ),
     ("clone", "clone needs --state; build the relations with run or build"),
 ];

@@ -3,7 +3,7 @@
 //! [`crate::render`], read by the graph, the execution and the artifacts. Plain
 //! data, no I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -168,6 +168,8 @@ pub(crate) struct Node {
     /// `[project, dirs…, name]`.
     pub(crate) fqn: Vec<String>,
     pub(crate) raw_code: String,
+    /// dbt's checksum of its file (`{"name": "sha256", "checksum": …}`).
+    pub(crate) checksum: Value,
     /// Filled by the compile phase.
     pub(crate) compiled_code: Option<String>,
     /// Why the compile phase could not render it: the node fails at run time.
@@ -501,6 +503,8 @@ pub(crate) struct Manifest {
     pub(crate) tests: Vec<TestNode>,
     /// `(name, original_file_path)` of each project macro.
     pub(crate) macros: Vec<(String, String)>,
+    /// Each project macro's text and the project macros it calls, by name.
+    pub(crate) macro_sources: BTreeMap<String, (String, Vec<String>)>,
     /// Names of models disabled by config.
     pub(crate) disabled: Vec<String>,
     /// Deprecations and custom keys found while loading and parsing.

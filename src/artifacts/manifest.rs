@@ -134,6 +134,8 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "fqn": n.fqn,
         "alias": n.alias,
         "config": model_config(n),
+        "unrendered_config": n.config,
+        "checksum": n.checksum,
         "tags": n.tags,
         "description": n.description,
         "columns": model_columns_json(n),
@@ -174,6 +176,7 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "fqn": t.fqn,
         "alias": t.alias,
         "config": test_config(t),
+        "unrendered_config": t.config,
         "tags": t.tags,
         "raw_code": t.raw_code,
         "language": "sql",
@@ -209,6 +212,9 @@ pub(crate) fn source_json(manifest: &Manifest, s: &SourceNode) -> Value {
         "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json),
         "tags": s.tags(),
         "config": source_config(s),
+        "unrendered_config": s.table.config,
+        "quoting": {"database": null, "schema": null, "identifier": null, "column": null},
+        "external": null,
         "meta": t.meta,
         "relation_name": s.relation_name(),
     })
@@ -282,7 +288,9 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         .iter()
         .map(|(name, file)| {
             let id = format!("macro.{}.{name}", manifest.project_name);
-            (id.clone(), json!({"name": name, "unique_id": id, "package_name": manifest.project_name, "original_file_path": file, "resource_type": "macro"}))
+            let (sql, calls) = manifest.macro_sources.get(name).cloned().unwrap_or_default();
+            let calls: Vec<String> = calls.iter().map(|c| format!("macro.{}.{c}", manifest.project_name)).collect();
+            (id.clone(), json!({"name": name, "unique_id": id, "package_name": manifest.project_name, "original_file_path": file, "resource_type": "macro", "macro_sql": sql, "depends_on": {"macros": calls}}))
         })
         .collect();
     let mut metadata = super::metadata(MANIFEST_SCHEMA, invocation_id);

@@ -16,7 +16,8 @@ use crate::manifest::{Materialization, NodeKind};
 use crate::settings::Settings;
 
 use super::{
-    chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation, Loaded,
+    chosen, compile_selected, defer, header, load, mark_incremental, warn_unmatched, Invocation,
+    Loaded,
 };
 
 pub(super) fn compile(
@@ -58,6 +59,7 @@ pub(super) fn compile(
         .collect();
     order.extend(extra);
     mark_incremental(inv, &settings, out, &mut loaded, &order, args.full_refresh)?;
+    defer(inv, &settings, out, &loaded, &sel.against, &chosen, &[])?;
     let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;
     let m = &loaded.manifest;
     for id in &order {

@@ -18,7 +18,9 @@ use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
 
-use super::{chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation};
+use super::{
+    chosen, compile_selected, defer, header, load, mark_incremental, warn_unmatched, Invocation,
+};
 
 /// Runs `job` over the selected nodes; returns the exit code.
 pub(super) fn run(
@@ -48,6 +50,7 @@ pub(super) fn run(
         Job::Test { .. } => false,
     };
     mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
+    defer(inv, &settings, out, &loaded, &sel.against, &chosen, &order)?;
     compile_selected(&mut loaded, &order, &inv.cancel)?;
     let check_freshness = match job {
         Job::Build {

@@ -16,6 +16,7 @@ mod job;
 mod ls;
 mod parse;
 mod report;
+mod retry;
 mod source_check;
 
 use std::collections::BTreeSet;
@@ -32,7 +33,7 @@ use crate::console::{plural, FileFormat, Level, Output, OutputOptions, WarnError
 use crate::error::Result;
 use crate::execute::Job;
 use crate::exposures;
-use crate::graph::{Graph, Selectors};
+use crate::graph::{Against, Graph, PreviousState, Selectors};
 use crate::manifest::{Manifest, Materialization, TestKind};
 use crate::postgres;
 use crate::project::{self, Project};
@@ -89,7 +90,7 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
             return 2;
         }
     }
-    if let Err(e) = refuse_unsupported(&command, &cli.global) {
+    if let Err(e) = refuse_unsupported(&command) {
         Output::new(flag_log_format(&cli.global)).error(&e.to_string());
         return e.exit_code();
     }
@@ -98,33 +99,12 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
 
 /// Flags dbt has that this binary does not carry out yet: a clear error rather
 /// than a run that silently ignores them.
-fn refuse_unsupported(command: &Command, global: &GlobalArgs) -> Result<()> {
+fn refuse_unsupported(command: &Command) -> Result<()> {
     let refuse = |flag: &str, why: &str| {
         Err(crate::error::Error::usage(format!(
             "{flag} is not supported yet: {why}"
         )))
     };
-    if global.state.is_some() || global.defer_state.is_some() {
-        return refuse(
-            "--state",
-            "state: and result: selectors and --defer need a previous manifest.json to compare with; select the nodes by name, tag or path",
-        );
-    }
-    if global.defer || global.favor_state {
-        return refuse(
-            "--defer",
-            "refs resolve to this target's relations only; build the parents first",
-        );
-    }
-    if global
-        .indirect_selection
-        .is_some_and(|m| m != IndirectSelection::Eager)
-    {
-        return refuse(
-            "--indirect-selection",
-            "a selection brings along the tests of every selected node (eager, dbt's default); leave the flag out",
-        );
-    }
     let empty = match command {
         Command::Run(a) => a.empty,
         Command::Build(a) => a.empty,
@@ -191,10 +171,18 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
     for w in &settings.warnings {
         out.warn("settings_warning", w);
     }
-    let merged = command
+    let against = match against(global, &settings.project_dir) {
+        Ok(a) => a,
+        Err(e) => {
+            out.error(&e.to_string());
+            return e.exit_code();
+        }
+    };
+    let mut merged = command
         .selection()
         .map(Selection::merged)
         .unwrap_or_default();
+    merged.against = against.clone();
     let sel = &merged;
     let result = match command {
         Command::Run(a) => job::run(
@@ -242,8 +230,13 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         Command::Source {
             command: SourceCommand::Check { .. },
         } => source_check::source_check(inv, settings, sel, &out),
-        Command::Compile(a) => compile::compile(inv, settings, a, &out),
+        Command::Compile(a) => {
+            let mut a = a.clone();
+            a.selection.against = against;
+            compile::compile(inv, settings, &a, &out)
+        }
         Command::Parse => parse::parse(inv, settings, &out),
+        Command::Retry => retry::retry(inv, settings, global, sel, &out),
         Command::Clean(a) => clean::clean(inv, settings, a, &out),
         Command::Demo { .. } | Command::Init { .. } => {
             unreachable!("demo and init run before settings are read")
@@ -252,7 +245,11 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             sample,
             replace_raw,
         } => generate::generate(inv, settings, sample, *replace_raw, &out),
-        Command::Ls(a) => ls::ls(inv, settings, a, &out),
+        Command::Ls(a) => {
+            let mut a = a.clone();
+            a.selection.against = against;
+            ls::ls(inv, settings, &a, &out)
+        }
         Command::Debug => debug::debug(inv, settings),
         Command::Report(args) => report::report(inv, settings, args, &out),
         Command::Docs { command } => docs::docs(inv, settings, command, &out),
@@ -265,6 +262,33 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// What selection is evaluated against: `--indirect-selection`, the artifacts
+/// of `--state` and, with `--defer`, those of `--defer-state` (else `--state`);
+/// relative directories are read from the project directory, as dbt does.
+fn against(global: &GlobalArgs, project_dir: &Path) -> Result<Against> {
+    let read = |dir: &Path| PreviousState::read(project_dir, dir).map(Arc::new);
+    let state = global.state.as_deref().map(read).transpose()?;
+    let defer = if global.defer {
+        let to = match (&global.defer_state, &state) {
+            (Some(dir), _) => read(dir)?,
+            (None, Some(state)) => state.clone(),
+            (None, None) => {
+                return Err(crate::error::Error::usage(
+                    "--defer needs the artifacts of a previous run to defer to: add --state <DIR> (or --defer-state <DIR>)",
+                ))
+            }
+        };
+        Some((to, global.favor_state))
+    } else {
+        None
+    };
+    Ok(Against::new(
+        global.indirect_selection.unwrap_or_default(),
+        state,
+        defer,
+    ))
 }
 
 /// The log format the flag (else `RELUVIA_TRANSFORM_LOG_FORMAT`) asks for, for
@@ -353,7 +377,25 @@ fn invocation_id() -> &'static str {
 /// when neither `--select` nor `--exclude` is given), else `--select` minus
 /// `--exclude`.
 fn chosen(loaded: &Loaded, sel: &Selection, out: &Output) -> Result<BTreeSet<String>> {
-    let (graph, manifest, selectors) = (&loaded.graph, &loaded.manifest, &loaded.selectors);
+    let (graph, manifest) = (&loaded.graph, &loaded.manifest);
+    if let Some(ids) = &sel.ids {
+        return Ok(ids
+            .iter()
+            .filter(|id| graph.ids.contains(*id))
+            .cloned()
+            .collect());
+    }
+    let against = &sel.against;
+    // Criteria of selectors.yml without their own `indirect_selection` take the
+    // command line's.
+    let reparsed;
+    let selectors = match &loaded.selectors_doc {
+        Some((doc, file)) if against.indirect != IndirectSelection::Eager => {
+            reparsed = Selectors::parse(doc, file, against.indirect)?;
+            &reparsed
+        }
+        _ => &loaded.selectors,
+    };
     let name = match (&sel.selector, &selectors.default) {
         (Some(name), _) => Some(name),
         (None, Some(default)) if sel.select.is_empty() && sel.exclude.is_empty() => {
@@ -377,9 +419,9 @@ fn chosen(loaded: &Loaded, sel: &Selection, out: &Output) -> Result<BTreeSet<Str
                     }
                 ))
             })?;
-            graph.select_spec(manifest, spec)
+            graph.select_spec(manifest, spec, against)
         }
-        None => graph.select(manifest, &sel.select, &sel.exclude),
+        None => graph.select(manifest, &sel.select, &sel.exclude, against),
     }
 }
 
@@ -388,6 +430,9 @@ struct Loaded {
     renderer: Renderer,
     /// The project's `selectors.yml` (none: no selectors).
     selectors: Selectors,
+    /// That file as read, and its path, to read again under another
+    /// `--indirect-selection` default.
+    selectors_doc: Option<(serde_json::Value, String)>,
     manifest: Manifest,
     graph: Graph,
     target_dir: PathBuf,
@@ -413,9 +458,10 @@ fn open_project(settings: &Settings, cancel: &Cancel) -> Result<Project> {
 }
 
 fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
-    let project: Project = open_project(&settings, cancel)?;
+    let mut project: Project = open_project(&settings, cancel)?;
     let invocation_id = invocation_id().to_string();
     let renderer = Renderer::new(&project, &settings, &invocation_id)?;
+    renderer.render_configs(&mut project)?;
     let mut manifest = renderer.build_manifest(&project)?;
     (manifest.semantic, manifest.groups) = semantic::load(&project.entries, &manifest)?;
     manifest.index();
@@ -423,8 +469,9 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     manifest.index();
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
-    let selectors = match project::selectors_yml(&settings.project_dir)? {
-        Some((doc, file)) => Selectors::parse(&doc, &file, IndirectSelection::Eager)?,
+    let selectors_doc = project::selectors_yml(&settings.project_dir)?;
+    let selectors = match &selectors_doc {
+        Some((doc, file)) => Selectors::parse(doc, file, IndirectSelection::Eager)?,
         None => Selectors::default(),
     };
     let target_dir = settings.resolve_target_path(&project.target_path);
@@ -432,6 +479,7 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     Ok(Loaded {
         renderer,
         selectors,
+        selectors_doc,
         manifest,
         graph,
         target_dir,
@@ -476,6 +524,68 @@ fn mark_incremental(
             if let Some(n) = loaded.manifest.node_mut(&id) {
                 n.incremental = true;
             }
+        }
+    }
+    Ok(())
+}
+
+/// `--defer`, as dbt does: a `ref()` to a node that this invocation does not
+/// build resolves to the relation the deferred-to state built, when this
+/// target lacks the node's relation — or always, for an unselected node, with
+/// `--favor-state`. `building` holds what this invocation builds (none for
+/// `compile`), `selected` what was selected.
+fn defer(
+    inv: &Invocation,
+    settings: &Settings,
+    out: &Output,
+    loaded: &Loaded,
+    against: &Against,
+    selected: &BTreeSet<String>,
+    building: &[String],
+) -> Result<()> {
+    let Some((state, favor)) = &against.defer else {
+        return Ok(());
+    };
+    let building: BTreeSet<&String> = building.iter().collect();
+    let mut candidates = Vec::new();
+    for n in &loaded.manifest.nodes {
+        if building.contains(&n.unique_id)
+            || n.materialized == Materialization::Ephemeral
+            || n.resource_type == "analysis"
+        {
+            continue;
+        }
+        if let Some(rel) = state.relation_of(&n.unique_id)? {
+            candidates.push((n, rel));
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let relations: Vec<(String, String)> = candidates
+        .iter()
+        .map(|(n, _)| (n.schema.clone(), n.alias.clone()))
+        .collect();
+    let existing = inv.runtime.block_on(async {
+        let client =
+            postgres::connect_with_retry(settings, &inv.cancel, &|m| out.warn("connect_retry", m))
+                .await?;
+        postgres::existing_relations(&client, &relations).await
+    })?;
+    for (n, (database, schema, identifier)) in candidates {
+        let favored = *favor && !selected.contains(&n.unique_id);
+        if favored || !existing.contains(&(n.schema.clone(), n.alias.clone())) {
+            out.debug(
+                "defer",
+                &format!(
+                    "Deferring ref to {} to \"{database}\".\"{schema}\".\"{identifier}\"",
+                    n.unique_id
+                ),
+                serde_json::json!({"unique_id": n.unique_id}),
+            );
+            loaded
+                .renderer
+                .defer_ref(&n.unique_id, &database, &schema, &identifier);
         }
     }
     Ok(())
@@ -569,7 +679,10 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
 /// nothing, also when others in the same union do.
 fn warn_unmatched(out: &Output, loaded: &Loaded, sel: &Selection) -> Result<()> {
     let specs = [sel.select.as_slice(), sel.exclude.as_slice()].concat();
-    for spec in loaded.graph.unmatched(&loaded.manifest, &specs)? {
+    for spec in loaded
+        .graph
+        .unmatched(&loaded.manifest, &specs, &sel.against)?
+    {
         out.warn(
             "no_nodes_for_selection_criteria",
             &format!("The selection criterion '{spec}' does not match any enabled nodes"),

@@ -191,6 +191,9 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         audit: store_failures.then(|| datatest::audit_schema(&settings.schema)),
         total: order.len(),
         full_refresh,
+        compiled_dir: shown_dir(&target_dir, &settings.project_dir)
+            .join("compiled")
+            .join(&manifest.project_name),
     });
     let job = |id: String, index: usize| runner.clone().run(id, index);
     let skip = |id: &str, index: usize, reason| runner.skip(id, index, reason);
@@ -233,4 +236,12 @@ pub(crate) async fn run_end_hooks(
         postgres::connect_with_retry(settings, cancel, &|m| out.warn("connect_retry", m)).await?;
     out.blank();
     Ok(run_hooks::run(&client, hooks, out, cancel).await)
+}
+
+/// `dir` as messages show it: relative to the project directory when under it
+/// (`target`), else as it is.
+fn shown_dir(dir: &std::path::Path, project_dir: &std::path::Path) -> PathBuf {
+    dir.strip_prefix(project_dir)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|_| dir.to_path_buf())
 }

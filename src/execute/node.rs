@@ -28,6 +28,9 @@ pub(super) struct NodeRunner {
     pub(super) total: usize,
     /// `--full-refresh`: seeds are recreated rather than reloaded.
     pub(super) full_refresh: bool,
+    /// Where the compiled SQL of the project's nodes is, as messages name it
+    /// (`target/compiled/<project>`).
+    pub(super) compiled_dir: std::path::PathBuf,
 }
 
 impl NodeRunner {
@@ -178,6 +181,17 @@ impl NodeRunner {
                 self.pool.put(client);
                 match r {
                     Ok(built) => Outcome::Built(built),
+                    // A database error in the model's SQL: where to read it, as dbt
+                    // says ("compiled code at target/compiled/…").
+                    Err(NodeFailure::Sql { sqlstate, message }) => {
+                        Outcome::Failed(NodeFailure::Sql {
+                            sqlstate,
+                            message: format!(
+                                "{message}; compiled code at {}",
+                                self.compiled_dir.join(&node.original_file_path).display()
+                            ),
+                        })
+                    }
                     Err(f) => Outcome::Failed(f),
                 }
             }

@@ -72,6 +72,35 @@ pub(crate) async fn existing_tables(
     client: &Client,
     relations: &[(String, String)],
 ) -> Result<std::collections::BTreeSet<(String, String)>> {
+    existing(
+        client,
+        relations,
+        &["r", "p"],
+        "the tables of the incremental models",
+    )
+    .await
+}
+
+/// Which of `(schema, name)` exist as a relation of any kind (for `--defer`).
+pub(crate) async fn existing_relations(
+    client: &Client,
+    relations: &[(String, String)],
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    existing(
+        client,
+        relations,
+        &["r", "p", "v", "m", "f"],
+        "the relations to defer",
+    )
+    .await
+}
+
+async fn existing(
+    client: &Client,
+    relations: &[(String, String)],
+    kinds: &[&str],
+    what: &str,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
     let schemas: Vec<&str> = relations.iter().map(|(s, _)| s.as_str()).collect();
     let names: Vec<&str> = relations.iter().map(|(_, n)| n.as_str()).collect();
     let rows = client
@@ -79,13 +108,13 @@ pub(crate) async fn existing_tables(
             "select n.nspname::text, c.relname::text
              from pg_class c join pg_namespace n on n.oid = c.relnamespace
              join unnest($1::text[], $2::text[]) as w(s, r) on w.s = n.nspname and w.r = c.relname
-             where c.relkind in ('r', 'p')",
-            &[&schemas, &names],
+             where c.relkind::text = any($3)",
+            &[&schemas, &names, &kinds],
         )
         .await
         .map_err(|e| {
             Error::runtime(format!(
-                "cannot look up the tables of the incremental models: {}",
+                "cannot look up {what}: {}",
                 describe_db_error(&e, "")
             ))
         })?;

@@ -23,6 +23,7 @@ mod grants;
 mod hooks;
 mod indexes;
 mod keys;
+mod macro_source;
 mod properties;
 mod yaml;
 
@@ -32,11 +33,12 @@ pub(crate) use config::{
 };
 pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;
-pub(crate) use files::SqlFile;
+pub(crate) use files::{file_checksum, SqlFile};
 pub(crate) use grants::{grants_of, Grants};
 pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
+pub(crate) use macro_source::{calls as macro_calls, macro_sql};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
@@ -78,6 +80,8 @@ pub(crate) struct Project {
     pub(crate) seeds: Vec<SqlFile>,
     /// Seed properties from YAML, by seed name.
     pub(crate) seed_props: BTreeMap<String, ModelProps>,
+    /// Each seed's file checksum as dbt's manifest gives it (`state:modified`).
+    pub(crate) seed_checksums: BTreeMap<String, Value>,
     pub(crate) analysis_paths: Vec<String>,
     /// Analyses: the `.sql` files of the analysis paths (compiled, never run).
     pub(crate) analyses: Vec<SqlFile>,
@@ -168,6 +172,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         model_props: BTreeMap::new(),
         seeds: Vec::new(),
         seed_props: BTreeMap::new(),
+        seed_checksums: BTreeMap::new(),
         analysis_paths: pf.analysis_paths.clone(),
         analyses: Vec::new(),
         analysis_props: BTreeMap::new(),
@@ -257,6 +262,8 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         let is_csv = |name: &str| name.ends_with(".csv");
         for f in files::walk_reading(dir, &sp, cancel, &|name| !is_csv(name))? {
             if is_csv(&f.original_file_path) {
+                let checksum = files::seed_checksum(dir, &f.original_file_path);
+                project.seed_checksums.insert(f.name.clone(), checksum);
                 project.seeds.push(f);
             } else if is_yml(&f) {
                 yml_files.push(f);

@@ -536,6 +536,71 @@ impl Renderer {
         })
     }
 
+    /// Renders the Jinja in the config values of `dbt_project.yml`'s trees and of
+    /// YAML `config:` blocks, as dbt does when it reads them (`var()`,
+    /// `env_var()`, `target`); a value that renders to a number, boolean or
+    /// `None` becomes one, as dbt's native rendering makes it. Hooks keep their
+    /// Jinja: they are rendered with their node.
+    pub(crate) fn render_configs(&self, project: &mut Project) -> Result<()> {
+        for tree in [
+            &mut project.models_config,
+            &mut project.seeds_config,
+            &mut project.tests_config,
+            &mut project.analyses_config,
+        ] {
+            self.render_config_value(tree, "dbt_project.yml")?;
+        }
+        for props in [
+            &mut project.model_props,
+            &mut project.seed_props,
+            &mut project.analysis_props,
+        ] {
+            for p in props.values_mut() {
+                let file = p.file.clone();
+                for (key, value) in p.config.iter_mut() {
+                    if !is_hook_key(key) {
+                        self.render_config_value(value, &file)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn render_config_value(&self, value: &mut Json, file: &str) -> Result<()> {
+        match value {
+            Json::String(text) if text.contains("{{") || text.contains("{%") => {
+                let rendered = self
+                    .env
+                    .render_str(text, minijinja::context! {})
+                    .map_err(|e| {
+                        Error::usage(format!(
+                            "the config value '{text}': {}; fix the Jinja",
+                            e.detail()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| e.kind().to_string())
+                        ))
+                        .at(file, None)
+                    })?;
+                *value = native(rendered);
+            }
+            Json::Array(items) => {
+                for item in items {
+                    self.render_config_value(item, file)?;
+                }
+            }
+            Json::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    if !is_hook_key(key) {
+                        self.render_config_value(item, file)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// A description from YAML, rendered as dbt renders descriptions (`doc()`,
     /// `var()`, `env_var()`); text without Jinja is returned as it is.
     pub(super) fn description(&self, text: &str, file: &str) -> Result<String> {
@@ -553,6 +618,23 @@ impl Renderer {
                 ))
                 .at(file, None)
             })
+    }
+
+    /// `--defer`: `ref()` to `unique_id` gives the relation the deferred-to
+    /// state built, `database.schema.identifier`, quoted as the node's own.
+    pub(crate) fn defer_ref(
+        &self,
+        unique_id: &str,
+        database: &str,
+        schema: &str,
+        identifier: &str,
+    ) {
+        for target in self.shared.relations.lock().unwrap().values_mut() {
+            if target.unique_id == unique_id {
+                let quoting = target.relation.quoting;
+                target.relation = Relation::new(database, schema, identifier, quoting);
+            }
+        }
     }
 
     /// `test`/`build --store-failures`: tests compiled from now on store their
@@ -579,4 +661,35 @@ impl Renderer {
             run_started_at => self.run_started_at.clone(),
         }
     }
+}
+
+/// `pre-hook`/`post-hook` in any of their spellings: rendered with their node.
+fn is_hook_key(key: &str) -> bool {
+    matches!(
+        key.trim_start_matches('+'),
+        "pre-hook" | "post-hook" | "pre_hook" | "post_hook"
+    )
+}
+
+/// A rendered config value as dbt's native rendering reads it: Python's
+/// literals for numbers, booleans and `None`, else the text.
+fn native(text: String) -> Json {
+    let t = text.trim();
+    match t {
+        "True" | "true" => return Json::Bool(true),
+        "False" | "false" => return Json::Bool(false),
+        "None" => return Json::Null,
+        _ => {}
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return Json::from(i);
+    }
+    if t.contains('.') {
+        if let Ok(f) = t.parse::<f64>() {
+            if let Some(n) = serde_json::Number::from_f64(f) {
+                return Json::Number(n);
+            }
+        }
+    }
+    Json::String(text)
 }

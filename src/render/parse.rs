@@ -51,6 +51,14 @@ impl Renderer {
         }
         for (name, file) in &self.macros {
             manifest.macros.push((name.clone(), file.clone()));
+            let text = project
+                .macros
+                .iter()
+                .find(|f| &f.original_file_path == file);
+            if let Some(sql) = text.and_then(|f| crate::project::macro_sql(&f.content, name)) {
+                let calls = crate::project::macro_calls(&sql, name, self.macros.keys());
+                manifest.macro_sources.insert(name.clone(), (sql, calls));
+            }
         }
         for (end, hooks) in [(false, &project.on_run_start), (true, &project.on_run_end)] {
             let kind = if end { "on-run-end" } else { "on-run-start" };
@@ -246,6 +254,11 @@ impl Renderer {
             original_file_path: s.original_file_path.clone(),
             fqn,
             raw_code: String::new(),
+            checksum: project
+                .seed_checksums
+                .get(&s.name)
+                .cloned()
+                .unwrap_or(Json::Null),
             compiled_code: None,
             compile_error: None,
             materialized: Materialization::Seed,
@@ -513,6 +526,7 @@ impl Renderer {
             original_file_path: m.original_file_path.clone(),
             fqn,
             raw_code: m.content.clone(),
+            checksum: crate::project::file_checksum(&m.content),
             compiled_code: None,
             compile_error: None,
             materialized,

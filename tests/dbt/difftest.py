@@ -15,6 +15,9 @@ scenario (`steps.yml`):
           models/broken.sql: "select {{ nope }}"  #   before the command (null deletes)
         command: [build, --select, "x+"]          # run with BOTH tools
         expect_exit: 1                            # optional: what dbt must exit with
+        save_state: prod                          # optional: copy target/'s manifest.json and
+                                                  #   run_results.json to <project>/prod, for a
+                                                  #   later `--state prod`
     observe: [indexes, grants]                    # optional: also compare these
 
 Each tool gets its own fresh database (same setup and step SQL) and a profiles.yml
@@ -360,8 +363,8 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                         path.write_text(content)
                 command = [str(c) for c in step["command"]]
                 target = project / "target"
-                for stale in ("run_results.json",):
-                    (target / stale).unlink(missing_ok=True)
+                if command[0] != "retry":  # retry reads the last run_results.json
+                    (target / "run_results.json").unlink(missing_ok=True)
                 for stale in ("compiled", "run"):
                     shutil.rmtree(target / stale, ignore_errors=True)
                 argv = tool.argv0 + command + ["--project-dir", str(project),
@@ -393,6 +396,15 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                     obs["stdout"] = stdout_lines(stdout)
                 obs.update(dump_database(conn, scenario.get("observe") or ()))
                 steps_out.append(normalise_db(obs, database))
+                if step.get("save_state"):
+                    # The artifacts of this step, for a later `--state <dir>`
+                    # (relative to the project directory, as dbt reads it).
+                    dest = project / step["save_state"]
+                    shutil.rmtree(dest, ignore_errors=True)
+                    dest.mkdir(parents=True)
+                    for name in ("manifest.json", "run_results.json"):
+                        if (target / name).exists():
+                            shutil.copyfile(target / name, dest / name)
         finally:
             conn.close()
     finally:
