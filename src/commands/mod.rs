@@ -603,13 +603,22 @@ fn header(out: &Output, loaded: &Loaded) {
         .iter()
         .filter(|n| n.resource_type == "analysis")
         .count();
-    let models = m.nodes.len() - seeds - analyses;
+    let snapshots = m
+        .nodes
+        .iter()
+        .filter(|n| n.resource_type == "snapshot")
+        .count();
+    let models = m.nodes.len() - seeds - analyses - snapshots;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {}{}{} data test{}, {} source{}, {} macro{}",
+            "Found {} model{}, {}{}{}{} data test{}, {} source{}, {} macro{}",
             models,
             plural(models),
+            match snapshots {
+                0 => String::new(),
+                n => format!("{n} snapshot{}, ", plural(n)),
+            },
             match seeds {
                 0 => String::new(),
                 n => format!("{n} seed{}, ", plural(n)),

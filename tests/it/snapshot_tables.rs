@@ -61,8 +61,13 @@ fn a_snapshot_records_versions_and_build_runs_it_before_its_readers() {
     ]);
     assert_code(&out, 0);
     let err = stderr(&out);
+    assert!(
+        err.contains("Found 1 model, 1 snapshot, 0 data tests"),
+        "{err}"
+    );
     assert!(err.contains("START snapshot snaps.people_history"), "{err}");
     assert!(err.contains("[SELECT 3 in"), "{err}");
+    assert!(err.contains("Finished running 1 snapshot in"), "{err}");
     assert_eq!(history(&db), vec!["1 ann true", "2 ben true", "3 cat true"]);
     db.exec(
         "update raw.people set name = 'anna', at = '2024-01-02' where id = 1;
