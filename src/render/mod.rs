@@ -111,6 +111,17 @@ impl Shared {
         Ok(r)
     }
 
+    /// What `name` is, as messages say it: a seed, a snapshot or a model.
+    fn kind_of(&self, name: &str) -> &'static str {
+        if self.seed_names.contains(name) {
+            "seed"
+        } else if self.snapshot_names.contains(name) {
+            "snapshot"
+        } else {
+            "model"
+        }
+    }
+
     /// The unique id a `ref()` (checked) resolves to: a seed, a model, a version
     /// of a versioned model (the latest when none is given).
     fn ref_id(&self, project: &str, r: &Ref) -> String {
@@ -386,7 +397,7 @@ impl Renderer {
                 ))),
                 Phase::Compile => {
                     if sh.disabled.lock().unwrap().contains(&target) {
-                        let what = if sh.seed_names.contains(&name) { "seed" } else { "model" };
+                        let what = sh.kind_of(&name);
                         return Err(jerr(format!("ref('{name}'): {what} '{name}' is disabled; enable it or remove the ref")));
                     }
                     let found = sh.relations.lock().unwrap().get(&target).cloned();

@@ -227,11 +227,7 @@ impl Renderer {
                     file.to_string(),
                     format!(
                         "ref('{name}') points at a disabled {}; enable '{name}' or remove the ref",
-                        if self.shared.seed_names.contains(name) {
-                            "seed"
-                        } else {
-                            "model"
-                        }
+                        self.shared.kind_of(name)
                     ),
                 ));
             }
