@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Build(BuildArgs),
     /// Load the selected seeds (CSV files of the seed paths) into tables.
     Seed(SeedArgs),
+    /// Take the selected snapshots: record the changed rows of their queries as new versions.
+    Snapshot(SnapshotArgs),
     /// Source commands: `source freshness`.
     Source {
         #[command(subcommand)]
@@ -191,6 +193,13 @@ pub(crate) struct SeedArgs {
     /// Recreate the seeds' tables from their CSV files instead of reloading them (new columns, new types).
     #[arg(short = 'f', long, env = "DBT_FULL_REFRESH")]
     pub(crate) full_refresh: bool,
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+}
+
+/// `snapshot`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct SnapshotArgs {
     #[command(flatten)]
     pub(crate) selection: Selection,
 }
@@ -593,6 +602,7 @@ impl Command {
             Command::Test(a) => &a.selection,
             Command::Build(a) => &a.selection,
             Command::Seed(a) => &a.selection,
+            Command::Snapshot(a) => &a.selection,
             Command::Freshness(a)
             | Command::Source {
                 command: SourceCommand::Freshness(a),
@@ -610,7 +620,6 @@ impl Command {
 /// Commands dbt has that belong to other work: answered with a clear "not
 /// supported yet" (exit 2) rather than a suggestion of another command.
 pub(crate) const NOT_YET: &[(&str, &str)] = &[
-    ("snapshot", "snapshots need incremental builds; run them with dbt-core for now"),
     ("deps", "packages (packages.yml, dbt_packages/) are not read; install and run them with dbt-core for now"),
     (
         "run-operation",

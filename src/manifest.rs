@@ -126,6 +126,9 @@ pub(crate) enum Materialization {
     /// Never built: its SQL is inlined as a CTE (`__dbt__cte__<alias>`) into every
     /// node that refers to it.
     Ephemeral,
+    /// A snapshot: a table of the versions of its query's rows (see
+    /// `postgres::snapshot`).
+    Snapshot,
 }
 
 impl Materialization {
@@ -137,6 +140,7 @@ impl Materialization {
             Materialization::Incremental => "incremental",
             Materialization::Seed => "seed",
             Materialization::Ephemeral => "ephemeral",
+            Materialization::Snapshot => "snapshot",
         }
     }
 
@@ -144,9 +148,10 @@ impl Materialization {
     /// ephemeral model builds none and never reaches the adapter.
     pub(crate) fn relation_kind(self) -> &'static str {
         match self {
-            Materialization::Table | Materialization::Incremental | Materialization::Seed => {
-                "table"
-            }
+            Materialization::Table
+            | Materialization::Incremental
+            | Materialization::Seed
+            | Materialization::Snapshot => "table",
             Materialization::View | Materialization::Ephemeral => "view",
         }
     }
@@ -241,6 +246,16 @@ impl Node {
             .get("full_refresh")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(flag)
+    }
+
+    /// Where its compiled SQL goes under `target/compiled/<project>/`: its file,
+    /// and for a YAML snapshot `<file>.yml/<name>.sql`, as dbt writes them.
+    pub(crate) fn compiled_file(&self) -> String {
+        if self.resource_type == "snapshot" && !self.original_file_path.ends_with(".sql") {
+            format!("{}/{}.sql", self.original_file_path, self.name)
+        } else {
+            self.original_file_path.clone()
+        }
     }
 
     /// `"database"."schema"."alias"` (parts the project does not quote bare).
@@ -452,6 +467,7 @@ pub(crate) struct SemanticNode {
 pub(crate) enum NodeKind {
     Model,
     Seed,
+    Snapshot,
     Test,
     Source,
     /// An analysis: compiled by `compile`, never run.
@@ -468,6 +484,7 @@ impl NodeKind {
         match self {
             NodeKind::Model => "model",
             NodeKind::Seed => "seed",
+            NodeKind::Snapshot => "snapshot",
             NodeKind::Test => "test",
             NodeKind::Source => "source",
             NodeKind::Analysis => "analysis",
@@ -555,6 +572,7 @@ impl Manifest {
         Some(match self.slots.get(unique_id)? {
             Slot::Model(i) => match self.nodes[*i].resource_type {
                 "seed" => NodeKind::Seed,
+                "snapshot" => NodeKind::Snapshot,
                 "analysis" => NodeKind::Analysis,
                 _ => NodeKind::Model,
             },
@@ -570,7 +588,9 @@ impl Manifest {
     pub(crate) fn resolve_ref(&self, r: &Ref) -> Option<String> {
         self.nodes
             .iter()
-            .filter(|n| matches!(n.resource_type, "model" | "seed") && n.name == r.name)
+            .filter(|n| {
+                matches!(n.resource_type, "model" | "seed" | "snapshot") && n.name == r.name
+            })
             .find(|n| match (&r.version, &n.version) {
                 (Some(want), Some(v)) => want == v,
                 (Some(_), None) => false,

@@ -52,10 +52,33 @@ pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
     );
     c.insert("tags".into(), json!(n.tags));
     c.insert("materialized".into(), json!(n.materialized.as_str()));
-    if n.resource_type == "analysis" {
-        // dbt's analysis config is a model's without these two.
+    if matches!(n.resource_type, "analysis" | "snapshot") {
+        // dbt's analysis and snapshot configs are a model's without these two.
         c.remove("access");
         c.remove("freshness");
+    }
+    if n.resource_type == "snapshot" {
+        for k in [
+            "strategy",
+            "target_schema",
+            "target_database",
+            "updated_at",
+            "check_cols",
+            "dbt_valid_to_current",
+        ] {
+            c.entry(k).or_insert(Value::Null);
+        }
+        let mut names = json!({"dbt_valid_to": null, "dbt_valid_from": null, "dbt_scd_id": null,
+            "dbt_updated_at": null, "dbt_is_deleted": null});
+        if let (Some(Value::Object(set)), Some(all)) = (
+            n.config.get("snapshot_meta_column_names"),
+            names.as_object_mut(),
+        ) {
+            for (k, v) in set {
+                all.insert(k.clone(), v.clone());
+            }
+        }
+        c.insert("snapshot_meta_column_names".into(), names);
     }
     c
 }
@@ -147,7 +170,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "refs": n.refs.iter().map(crate::manifest::Ref::to_json).collect::<Vec<_>>(),
         "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
         "depends_on": {"macros": n.depends_on_macros, "nodes": n.depends_on_nodes},
-        "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.original_file_path),
+        "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.compiled_file()),
         "compiled": n.compiled_code.is_some(),
         "compiled_code": n.compiled_code,
         "relation_name": n.relation_name(),

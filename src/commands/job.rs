@@ -40,14 +40,14 @@ pub(super) fn run(
         Job::Test { store_failures } | Job::Build { store_failures, .. } => {
             store_failures || settings.store_failures
         }
-        Job::Run { .. } | Job::Seed { .. } => false,
+        Job::Run { .. } | Job::Seed { .. } | Job::Snapshot => false,
     };
     loaded.renderer.store_failures(store_failures);
     let full_refresh = match job {
         Job::Run { full_refresh }
         | Job::Seed { full_refresh }
         | Job::Build { full_refresh, .. } => full_refresh,
-        Job::Test { .. } => false,
+        Job::Test { .. } | Job::Snapshot => false,
     };
     mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
     defer(inv, &settings, out, &loaded, &sel.against, &chosen, &order)?;
@@ -171,6 +171,7 @@ fn summarize(
     }
     let (mut seeds, mut tables, mut incrementals, mut views, mut tests, mut noops) =
         (0, 0, 0, 0, 0, 0);
+    let mut snapshots = 0;
     for id in order {
         if manifest.test(id).is_none() && manifest.node(id).is_none() {
             noops += 1; // an exposure or saved query
@@ -181,6 +182,7 @@ fn summarize(
             Some(Materialization::Table) => tables += 1,
             Some(Materialization::Incremental) => incrementals += 1,
             Some(Materialization::View) => views += 1,
+            Some(Materialization::Snapshot) => snapshots += 1,
             // Never run: inlined into the models that use it.
             Some(Materialization::Ephemeral) => {}
             None => tests += 1,
@@ -195,6 +197,7 @@ fn summarize(
     for (n, label) in [
         (hooks, "project hook"),
         (seeds, "seed"),
+        (snapshots, "snapshot"),
         (tables, "table model"),
         (incrementals, "incremental model"),
         (views, "view model"),

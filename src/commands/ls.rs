@@ -44,6 +44,7 @@ fn listed(kind: NodeKind, types: &[ResourceTypeArg]) -> bool {
         NodeKind::Source => ResourceTypeArg::Source,
         NodeKind::Test => ResourceTypeArg::Test,
         NodeKind::Seed => ResourceTypeArg::Seed,
+        NodeKind::Snapshot => ResourceTypeArg::Snapshot,
         NodeKind::Analysis => ResourceTypeArg::Analysis,
         NodeKind::Exposure => ResourceTypeArg::Exposure,
         NodeKind::Metric => ResourceTypeArg::Metric,
@@ -114,7 +115,9 @@ pub(super) fn ls(
                     NodeKind::Seed => m.node(id).map(seed_json),
                     NodeKind::Test => m.test(id).map(|t| artifacts::test_json(m, t)),
                     NodeKind::Source => m.source(id).map(|s| artifacts::source_json(m, s)),
-                    NodeKind::Analysis => m.node(id).map(|n| artifacts::model_json(m, n)),
+                    NodeKind::Analysis | NodeKind::Snapshot => {
+                        m.node(id).map(|n| artifacts::model_json(m, n))
+                    }
                     NodeKind::Exposure => m.exposure(id).map(|x| artifacts::exposure_json(m, x)),
                     NodeKind::Metric | NodeKind::SemanticModel | NodeKind::SavedQuery => {
                         m.semantic(id).map(|x| artifacts::semantic_json(m, x))
@@ -144,7 +147,7 @@ pub(super) fn ls(
                     _ => s.table.file.clone(),
                 }
             }
-            (out, NodeKind::Model | NodeKind::Seed | NodeKind::Analysis) => {
+            (out, NodeKind::Model | NodeKind::Seed | NodeKind::Analysis | NodeKind::Snapshot) => {
                 let Some(n) = m.node(id) else { continue };
                 match out {
                     LsOutput::Selector => n.fqn.join("."),

@@ -223,6 +223,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
                 full_refresh: a.full_refresh,
             },
         ),
+        Command::Snapshot(_) => job::run(inv, settings, sel, &out, Job::Snapshot),
         Command::Source {
             command: SourceCommand::Freshness(a),
         }
@@ -613,7 +614,7 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
         let rel = if let Some(node) = m.node(id) {
             hooks = Some(loaded.renderer.render_hooks(node));
             // A seed is a CSV file: nothing to compile.
-            (node.resource_type != "seed").then(|| node.original_file_path.clone())
+            (node.resource_type != "seed").then(|| node.compiled_file())
         } else if let Some(t) = m.test(id) {
             // dbt's layout: generic tests under their YAML file, singular ones as is.
             Some(match t.kind {
@@ -715,13 +716,22 @@ fn header(out: &Output, loaded: &Loaded) {
         .iter()
         .filter(|n| n.resource_type == "analysis")
         .count();
-    let models = m.nodes.len() - seeds - analyses;
+    let snapshots = m
+        .nodes
+        .iter()
+        .filter(|n| n.resource_type == "snapshot")
+        .count();
+    let models = m.nodes.len() - seeds - analyses - snapshots;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {}{}{} data test{}, {} source{}, {} macro{}",
+            "Found {} model{}, {}{}{}{} data test{}, {} source{}, {} macro{}",
             models,
             plural(models),
+            match snapshots {
+                0 => String::new(),
+                n => format!("{n} snapshot{}, ", plural(n)),
+            },
             match seeds {
                 0 => String::new(),
                 n => format!("{n} seed{}, ", plural(n)),

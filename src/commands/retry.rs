@@ -57,6 +57,7 @@ pub(super) fn retry(
         "seed" => Job::Seed {
             full_refresh: flag("full_refresh"),
         },
+        "snapshot" => Job::Snapshot,
         "test" => Job::Test {
             store_failures: flag("store_failures"),
         },
@@ -67,7 +68,7 @@ pub(super) fn retry(
         },
         other => {
             return Err(Error::usage(format!(
-                "retry: {} was written by `{other}`, which retry does not repeat; retry repeats run, seed, test and build",
+                "retry: {} was written by `{other}`, which retry does not repeat; retry repeats run, seed, snapshot, test and build",
                 path.display()
             )))
         }

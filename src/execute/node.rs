@@ -1,4 +1,5 @@
-//! Running one node of a job: a model built and swapped in, or a data test run and
+//! Running one node of a job: a model built and swapped in (a snapshot's next
+//! versions applied), or a data test run and
 //! judged, on a connection of the pool; and reporting a node that is skipped. Each
 //! ends as a [`NodeResult`] whose [`Outcome`] says what happened.
 
@@ -51,12 +52,15 @@ impl NodeRunner {
             self.out.node_start(index, self.total, &what, &id);
             (self.seed(node).await, what)
         } else if let Some(node) = self.manifest.node(&id) {
-            let what = format!(
-                "sql {} model {}.{}",
-                node.materialized.as_str(),
-                node.schema,
-                node.alias
-            );
+            let what = match node.resource_type {
+                "snapshot" => format!("snapshot {}.{}", node.schema, node.alias),
+                _ => format!(
+                    "sql {} model {}.{}",
+                    node.materialized.as_str(),
+                    node.schema,
+                    node.alias
+                ),
+            };
             self.out.node_start(index, self.total, &what, &id);
             (self.model(node).await, what)
         } else if let Some(kind) = self.manifest.kind(&id) {

@@ -459,6 +459,7 @@ impl Graph {
                     "source" => Some(NodeKind::Source),
                     "test" => Some(NodeKind::Test),
                     "seed" => Some(NodeKind::Seed),
+                    "snapshot" => Some(NodeKind::Snapshot),
                     "analysis" => Some(NodeKind::Analysis),
                     "exposure" => Some(NodeKind::Exposure),
                     "metric" => Some(NodeKind::Metric),

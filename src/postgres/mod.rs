@@ -1,6 +1,6 @@
 //! The PostgreSQL adapter: connections ([`connect`]), TLS ([`tls`]), the pool of an
 //! execution ([`pool`]), materializations with safe swaps ([`swap`]), increments
-//! of incremental models ([`incremental`]) and how
+//! of incremental models ([`incremental`]), snapshots ([`snapshot`]) and how
 //! database errors read ([`db_error`]); plus the few catalog statements the
 //! commands need (server version, target schemas).
 
@@ -14,6 +14,7 @@ mod incremental;
 mod indexes;
 mod pool;
 mod seed;
+mod snapshot;
 mod swap;
 mod tls;
 
@@ -48,8 +49,9 @@ pub(crate) async fn server_version(client: &Client) -> Result<String> {
 }
 
 /// Builds a model: an increment when it is an incremental model compiled with
-/// `is_incremental()` true ([`incremental`]), else a new relation swapped in
-/// ([`swap`]: first builds and full refreshes of incremental models too).
+/// `is_incremental()` true ([`incremental`]), a snapshot's next versions
+/// ([`snapshot`]), else a new relation swapped in ([`swap`]: first builds and full
+/// refreshes of incremental models too).
 pub(crate) async fn build_model(
     client: &mut Client,
     node: &Node,
@@ -58,7 +60,9 @@ pub(crate) async fn build_model(
     opts: &SwapOptions,
     notify: &swap::Notify<'_>,
 ) -> std::result::Result<Built, NodeFailure> {
-    if node.incremental {
+    if node.materialized == crate::manifest::Materialization::Snapshot {
+        snapshot::build(client, node, sql, suffix, opts, notify).await
+    } else if node.incremental {
         let r = incremental::increment(client, node, sql, suffix, opts, notify).await;
         swap::outcome(r, node, opts)
     } else {

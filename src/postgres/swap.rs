@@ -289,9 +289,10 @@ async fn swap_in(
             names.display
         )))
         }
-        (Build::Sql(sql), Materialization::Table | Materialization::Incremental)
-            if node.contract.enforced =>
-        {
+        (
+            Build::Sql(sql),
+            Materialization::Table | Materialization::Incremental | Materialization::Snapshot,
+        ) if node.contract.enforced => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
             let created =
                 contract::create_table(&tx, node, sql, &names.schema, &names.tmp, suffix).await?;
@@ -299,7 +300,10 @@ async fn swap_in(
             let n = created.rows;
             (format!("INSERT 0 {n}"), "INSERT".to_string(), Some(n))
         }
-        (Build::Sql(sql), Materialization::Table | Materialization::Incremental) => {
+        (
+            Build::Sql(sql),
+            Materialization::Table | Materialization::Incremental | Materialization::Snapshot,
+        ) => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
             let statement = format!(
                 "create table {} as (\n{sql}\n)",

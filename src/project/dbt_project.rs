@@ -33,12 +33,13 @@ pub(crate) struct ProjectFile {
     /// Project-level `vars:` (global ones and those scoped to this project).
     pub(crate) vars: Map<String, Value>,
     /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`, `seeds:`,
-    /// `analyses:`.
+    /// `analyses:`, `snapshots:`.
     pub(crate) models: Value,
     pub(crate) data_tests: Value,
     pub(crate) sources: Value,
     pub(crate) seeds: Value,
     pub(crate) analyses: Value,
+    pub(crate) snapshots: Value,
     /// `quoting:`: which parts of relation names are quoted (all by default).
     pub(crate) quoting: Quoting,
     /// `on-run-start` and `on-run-end`: SQL (Jinja) run before and after a job.
@@ -103,6 +104,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
     let sources = tree(&["sources"], Resource::Source, warnings)?;
     let seeds = tree(&["seeds"], Resource::Seed, warnings)?;
     let analyses = tree(&["analyses"], Resource::Analysis, warnings)?;
+    let snapshots = tree(&["snapshots"], Resource::Snapshot, warnings)?;
     let quoting = match doc.get("quoting") {
         Some(q) => read_quoting(q, "quoting", file)?,
         None => Quoting::default(),
@@ -185,6 +187,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
         sources,
         seeds,
         analyses,
+        snapshots,
         quoting,
         name,
     })
@@ -267,7 +270,8 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
         | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
         | "clean-targets" | "log-path" | "vars" | "models" | "data_tests" | "tests" | "sources"
-        | "docs-paths" | "seeds" | "analyses" | "quoting" | "on-run-start" | "on-run-end" => Ok(()),
+        | "docs-paths" | "seeds" | "snapshots" | "analyses" | "quoting" | "on-run-start"
+        | "on-run-end" => Ok(()),
         "source-paths" => {
             warnings.push(
                 "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
@@ -296,7 +300,6 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         },
         "dispatch" => refuse("dispatch configuration (packages) is not supported yet"),
         "query-comment" => refuse("query comments are not supported yet"),
-        "snapshots" => refuse("snapshots are not supported yet"),
         "unit_tests" => refuse("unit tests are not supported yet"),
         other => {
             warnings.push(format!(

@@ -25,6 +25,7 @@ mod indexes;
 mod keys;
 mod macro_source;
 mod properties;
+mod snapshots;
 mod yaml;
 
 pub(crate) use config::{
@@ -40,6 +41,7 @@ pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
 pub(crate) use macro_source::{calls as macro_calls, macro_sql};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
+pub(crate) use snapshots::{HardDeletes, SnapshotConfig, Strategy as SnapshotStrategy};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
 /// A dbt project as read from disk.
@@ -87,6 +89,15 @@ pub(crate) struct Project {
     pub(crate) analyses: Vec<SqlFile>,
     /// Analysis properties from YAML, by analysis name.
     pub(crate) analysis_props: BTreeMap<String, ModelProps>,
+    /// Snapshots: one per `{% snapshot %}` block or YAML entry with `relation:`,
+    /// its content the snapshot's select (see `snapshots`).
+    pub(crate) snapshots: Vec<SqlFile>,
+    /// Snapshot properties from YAML, by snapshot name.
+    pub(crate) snapshot_props: BTreeMap<String, ModelProps>,
+    /// YAML snapshots' `relation:` (name → (relation, the YAML file, line)).
+    pub(crate) snapshot_relations: BTreeMap<String, (String, SqlFile, usize)>,
+    /// The `snapshots:` config tree of `dbt_project.yml`.
+    pub(crate) snapshots_config: Value,
     /// The `analyses:` config tree of `dbt_project.yml`.
     pub(crate) analyses_config: Value,
     /// `quoting:` of `dbt_project.yml`.
@@ -177,23 +188,14 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         analyses: Vec::new(),
         analysis_props: BTreeMap::new(),
         analyses_config: pf.analyses,
+        snapshots: Vec::new(),
+        snapshot_props: BTreeMap::new(),
+        snapshot_relations: BTreeMap::new(),
+        snapshots_config: pf.snapshots,
         quoting: pf.quoting,
         entries: Vec::new(),
         model_versions: BTreeMap::new(),
     };
-    // Resources that are not built yet must not be skipped silently.
-    for sp in &pf.snapshot_paths {
-        if let Some(f) = files::walk(dir, sp, cancel)?
-            .into_iter()
-            .find(|f| f.original_file_path.ends_with(".sql"))
-        {
-            return Err(Error::in_file(
-                f.original_file_path,
-                "snapshots are not supported yet; remove the file or run this project with dbt-core",
-            ));
-        }
-    }
-
     let mut yml_files = Vec::new();
     let is_yml = |f: &SqlFile| {
         f.original_file_path.ends_with(".yml") || f.original_file_path.ends_with(".yaml")
@@ -243,6 +245,15 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         for f in files::walk(dir, &ap, cancel)? {
             if f.original_file_path.ends_with(".sql") {
                 project.analyses.push(f);
+            } else if is_yml(&f) {
+                yml_files.push(f);
+            }
+        }
+    }
+    for sp in &pf.snapshot_paths {
+        for f in files::walk(dir, sp, cancel)? {
+            if f.original_file_path.ends_with(".sql") {
+                project.snapshots.extend(snapshots::blocks_of(&f)?);
             } else if is_yml(&f) {
                 yml_files.push(f);
             }
@@ -303,6 +314,12 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         properties::read_properties(&mut project, f, &mut warnings)?;
     }
     resolve_versions(&mut project, &seen, &mut warnings)?;
+    for (name, (relation, file, line)) in std::mem::take(&mut project.snapshot_relations) {
+        project
+            .snapshots
+            .push(snapshots::yaml_snapshot(&name, &relation, &file, line)?);
+    }
+    check_snapshot_names(&project, &seen)?;
     // Docs blocks: the docs paths, else every resource path (each folder once).
     let mut docs_paths = pf.docs_paths.clone().unwrap_or_else(|| {
         [
@@ -331,6 +348,34 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     apply_source_configs(&mut project, &sources_tree);
     project.warnings = warnings.0;
     Ok(project)
+}
+
+/// Snapshot names are unique, and no model or seed has one: `ref()` could not
+/// tell them apart.
+fn check_snapshot_names(project: &Project, models: &BTreeMap<String, String>) -> Result<()> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for s in &project.snapshots {
+        if let Some(other) = seen.insert(&s.name, &s.original_file_path) {
+            return Err(Error::usage(format!(
+                "two snapshots are named '{}': {} and {}; rename one of them",
+                s.name, other, s.original_file_path
+            )));
+        }
+        let clash = models.get(&s.name).or_else(|| {
+            project
+                .seeds
+                .iter()
+                .find(|x| x.name == s.name)
+                .map(|x| &x.original_file_path)
+        });
+        if let Some(other) = clash {
+            return Err(Error::usage(format!(
+                "a snapshot and a model or seed are both named '{}': {} and {}; rename one of them, ref() could not tell them apart",
+                s.name, s.original_file_path, other
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// dbt's versioned models: each version of a YAML entry with `versions:` is the

@@ -28,6 +28,7 @@ impl Renderer {
         for node in &manifest.nodes {
             let props = match (node.resource_type, &node.version) {
                 ("seed", _) => project.seed_props.get(&node.name).cloned(),
+                ("snapshot", _) => project.snapshot_props.get(&node.name).cloned(),
                 ("model", Some(v)) => project
                     .model_props
                     .get(&node.name)

@@ -54,6 +54,8 @@ struct Shared {
     models: BTreeMap<String, (Vec<String>, Option<String>)>,
     /// Every seed name (enabled or not): `ref` reaches seeds too.
     seed_names: BTreeSet<String>,
+    /// Every snapshot name (enabled or not): and snapshots.
+    snapshot_names: BTreeSet<String>,
     /// `(source, table)` → relation.
     sources: BTreeMap<(String, String), Relation>,
     /// `(name, version)` → what `ref()` gives (a versioned model's latest version
@@ -75,13 +77,18 @@ impl Shared {
             name: name.to_string(),
             version: version.map(str::to_string),
         };
-        if self.seed_names.contains(name) {
-            if version.is_some() {
-                return Err(jerr(format!(
-                    "ref('{name}', v=…): '{name}' is a seed, which has no versions; remove the version"
-                )));
+        for (names, what) in [
+            (&self.seed_names, "seed"),
+            (&self.snapshot_names, "snapshot"),
+        ] {
+            if names.contains(name) {
+                if version.is_some() {
+                    return Err(jerr(format!(
+                        "ref('{name}', v=…): '{name}' is a {what}, which has no versions; remove the version"
+                    )));
+                }
+                return Ok(r);
             }
-            return Ok(r);
         }
         let Some((versions, _)) = self.models.get(name) else {
             return Err(jerr(format!(
@@ -104,11 +111,25 @@ impl Shared {
         Ok(r)
     }
 
+    /// What `name` is, as messages say it: a seed, a snapshot or a model.
+    fn kind_of(&self, name: &str) -> &'static str {
+        if self.seed_names.contains(name) {
+            "seed"
+        } else if self.snapshot_names.contains(name) {
+            "snapshot"
+        } else {
+            "model"
+        }
+    }
+
     /// The unique id a `ref()` (checked) resolves to: a seed, a model, a version
     /// of a versioned model (the latest when none is given).
     fn ref_id(&self, project: &str, r: &Ref) -> String {
         if self.seed_names.contains(&r.name) {
             return format!("seed.{project}.{}", r.name);
+        }
+        if self.snapshot_names.contains(&r.name) {
+            return format!("snapshot.{project}.{}", r.name);
         }
         match self.models.get(&r.name) {
             Some((versions, latest)) if !versions.is_empty() => {
@@ -149,9 +170,20 @@ pub(crate) struct Renderer {
 /// Template name of the built-in generic tests.
 const BUILTIN_TESTS_FILE: &str = "<builtin>/generic_tests.sql";
 
+/// The name of the template of a node's SQL: its file, and for a snapshot (a
+/// file may hold several) `<file>#<name>`.
+fn template_name(resource_type: &str, file: &str, name: &str) -> String {
+    match resource_type {
+        "snapshot" => format!("{file}#{name}"),
+        _ => file.to_string(),
+    }
+}
+
 /// Formats a template error as one line naming the file and line.
 pub(crate) fn template_error(e: &minijinja::Error, fallback_file: &str) -> Error {
     let file = e.name().unwrap_or(fallback_file);
+    // A snapshot's template is named `<file>#<snapshot>`.
+    let file = file.split_once('#').map_or(file, |(f, _)| f);
     let detail = e
         .detail()
         .map(str::to_string)
@@ -258,6 +290,7 @@ impl Renderer {
             quoting: project.quoting,
             models,
             seed_names: project.seeds.iter().map(|m| m.name.clone()).collect(),
+            snapshot_names: project.snapshots.iter().map(|m| m.name.clone()).collect(),
             sources,
             relations: Mutex::default(),
             disabled: Mutex::default(),
@@ -364,7 +397,7 @@ impl Renderer {
                 ))),
                 Phase::Compile => {
                     if sh.disabled.lock().unwrap().contains(&target) {
-                        let what = if sh.seed_names.contains(&name) { "seed" } else { "model" };
+                        let what = sh.kind_of(&name);
                         return Err(jerr(format!("ref('{name}'): {what} '{name}' is disabled; enable it or remove the ref")));
                     }
                     let found = sh.relations.lock().unwrap().get(&target).cloned();
@@ -522,6 +555,11 @@ impl Renderer {
             .chain(project.analyses.iter())
         {
             env.add_template_owned(m.original_file_path.clone(), m.content.clone())
+                .map_err(|e| template_error(&e, &m.original_file_path))?;
+        }
+        for m in &project.snapshots {
+            let name = template_name("snapshot", &m.original_file_path, &m.name);
+            env.add_template_owned(name, m.content.clone())
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
         }
 

@@ -97,11 +97,23 @@ impl Renderer {
                 parsed.push(parsed_node);
             }
         }
+        for sn in &project.snapshots {
+            if let Some(parsed_node) = self.parse_sql_node(
+                project,
+                sn,
+                Resource::Snapshot,
+                &mut manifest,
+                &mut warnings,
+            )? {
+                parsed.push(parsed_node);
+            }
+        }
 
         // Models first, then analyses, then seeds.
         parsed.sort_by_key(|(n, _)| match n.resource_type {
             "model" => 0,
             "analysis" => 1,
+            "snapshot" => 3,
             _ => 2,
         });
 
@@ -119,6 +131,12 @@ impl Renderer {
                 .and_then(Json::as_str)
                 .map(str::to_string);
             node.alias = self.generate_name("generate_alias_name", custom_alias, node)?;
+            if node.resource_type == "snapshot" {
+                // dbt's older snapshot configs name the schema as it is.
+                if let Some(s) = node.config.get("target_schema").and_then(Json::as_str) {
+                    node.schema = s.to_string();
+                }
+            }
             check_identifiers(node)?;
             if node.resource_type == "analysis" {
                 continue; // nothing refers to an analysis
@@ -217,11 +235,7 @@ impl Renderer {
                     file.to_string(),
                     format!(
                         "ref('{name}') points at a disabled {}; enable '{name}' or remove the ref",
-                        if self.shared.seed_names.contains(name) {
-                            "seed"
-                        } else {
-                            "model"
-                        }
+                        self.shared.kind_of(name)
                     ),
                 ));
             }
@@ -391,9 +405,11 @@ impl Renderer {
         let calls = Calls::new(Phase::Compile);
         let ctx = self.compile_context(&calls, node);
         let ctx = minijinja::context! { __incremental => node.incremental, ..ctx };
+        let template =
+            super::template_name(node.resource_type, &node.original_file_path, &node.name);
         let tmpl = self
             .env
-            .get_template(&node.original_file_path)
+            .get_template(&template)
             .map_err(|e| template_error(&e, &node.original_file_path))?;
         let sql = tmpl
             .render(ctx)
@@ -421,12 +437,18 @@ impl Renderer {
                 None,
                 project.analysis_props.get(&m.name).cloned(),
             ),
+            Resource::Snapshot => (
+                m.name.clone(),
+                None,
+                project.snapshot_props.get(&m.name).cloned(),
+            ),
             _ => project.model_identity(m),
         };
         let props = props.as_ref();
         let (mut fqn, mut config) = fqn_and_config(project, m, resource, props);
         let (resource_type, unique_id) = match (resource, &version) {
             (Resource::Analysis, _) => ("analysis", format!("analysis.{}.{name}", project.name)),
+            (Resource::Snapshot, _) => ("snapshot", format!("snapshot.{}.{name}", project.name)),
             (_, Some(v)) => ("model", format!("model.{}.{name}.v{v}", project.name)),
             _ => ("model", format!("model.{}.{name}", project.name)),
         };
@@ -446,9 +468,10 @@ impl Renderer {
         );
         let model = serde_json::json!({"name": name, "unique_id": unique_id, "resource_type": resource_type, "fqn": fqn, "original_file_path": m.original_file_path, "version": crate::manifest::version_json(version.as_deref())});
         let ctx = self.context(&calls, this, config.clone(), model);
+        let template = super::template_name(resource_type, &m.original_file_path, &name);
         let tmpl = self
             .env
-            .get_template(&m.original_file_path)
+            .get_template(&template)
             .map_err(|e| template_error(&e, &m.original_file_path))?;
         let empty = match tmpl.render(ctx) {
             Ok(sql) => !has_sql(&sql),
@@ -466,8 +489,16 @@ impl Renderer {
             .get("enabled")
             .and_then(Json::as_bool)
             .unwrap_or(true);
+        if enabled && resource == Resource::Snapshot {
+            let (file, line) = match props {
+                Some(p) if !p.config.is_empty() => (p.file.as_str(), Some(p.line)),
+                _ => (m.original_file_path.as_str(), None),
+            };
+            crate::project::SnapshotConfig::of(&config, &self.shared.database, &name)
+                .map_err(|msg| Error::usage(msg).at(file, line))?;
+        }
         if !enabled {
-            if resource == Resource::Model {
+            if matches!(resource, Resource::Model | Resource::Snapshot) {
                 manifest.disabled.push(unique_id);
                 self.shared.disabled.lock().unwrap().insert(Ref {
                     name: name.clone(),
@@ -486,6 +517,7 @@ impl Renderer {
             Some("table") => Materialization::Table,
             Some("ephemeral") if resource == Resource::Model => Materialization::Ephemeral,
             Some("incremental") if resource == Resource::Model => Materialization::Incremental,
+            _ if resource == Resource::Snapshot => Materialization::Snapshot,
             _ => Materialization::View,
         };
         let tags = tags_of(&config);
@@ -708,13 +740,27 @@ fn fqn_and_config(
     let dirs: Vec<String> = f.path.split('/').map(str::to_string).collect();
     let mut fqn = vec![project.name.clone()];
     fqn.extend(dirs[..dirs.len() - 1].iter().cloned());
+    if resource == Resource::Snapshot {
+        // dbt's fqn of a snapshot block holds its file's name; a YAML snapshot's
+        // path is `<file>.yml/<name>.sql`, whose folders come before the file.
+        if f.path.ends_with(".sql") && !f.path.contains(".yml/") && !f.path.contains(".yaml/") {
+            let stem = dirs[dirs.len() - 1].trim_end_matches(".sql").to_string();
+            fqn.push(stem);
+        } else {
+            fqn.pop();
+        }
+    }
     fqn.push(f.name.clone());
     let tree = match resource {
         Resource::Seed => &project.seeds_config,
         Resource::Analysis => &project.analyses_config,
+        Resource::Snapshot => &project.snapshots_config,
         _ => &project.models_config,
     };
     let mut config = tree_config(resource, tree, &project.name, &fqn[1..]);
+    if resource == Resource::Snapshot {
+        config.insert("materialized".into(), Json::from("snapshot"));
+    }
     if let Some(p) = props {
         for (k, v) in &p.config {
             merge_config(&mut config, k, v.clone());

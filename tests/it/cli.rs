@@ -56,7 +56,6 @@ fn unknown_commands_and_options_suggest_only_near_matches() {
     let mut text = String::new();
     for args in [
         &["run-operation", "my_macro"][..],
-        &["snapshot"],
         &["deps"],
         &["show", "-s", "a"],
         &["clone"],

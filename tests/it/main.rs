@@ -27,4 +27,5 @@ mod meltano;
 mod safety;
 mod secrets;
 mod seeds;
+mod snapshot_tables;
 mod timeouts;
