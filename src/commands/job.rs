@@ -48,7 +48,7 @@ pub(super) fn run(
         Job::Test { .. } => false,
     };
     mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
-    compile_selected(&mut loaded, &order, &inv.cancel)?;
+    compile_selected(&mut loaded, &order, &inv.cancel, None)?;
     let check_freshness = match job {
         Job::Build {
             check_freshness, ..
@@ -100,6 +100,7 @@ pub(super) fn run(
         check_freshness,
         full_refresh,
         on_run_start,
+        renderer: loaded.renderer.clone(),
     };
     let (mut results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
         Executed::Ran {

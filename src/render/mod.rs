@@ -2,8 +2,10 @@
 //!
 //! Owns the template environment and the dbt functions models call: `ref`,
 //! `source`, `config`, `var`, `env_var`, `this`, `target`, `is_incremental`,
-//! `return`, `log`, `exceptions.raise_compiler_error`, and every macro of the
-//! project's macro paths as a global function. Like dbt, each model is rendered
+//! `return`, `log`, `print`, `exceptions.raise_compiler_error`, and every macro of
+//! the project's macro paths as a global function; the database-facing context
+//! (`execute`, `run_query`, `statement`, `adapter`, `api`) lives in [`db`] and
+//! [`adapter`]. Like dbt, each model is rendered
 //! twice: a *parse* render collects its `ref`/`source`/`config` calls (that is how
 //! the graph and the configs are known), then a *compile* render, once every
 //! relation name is known, produces the SQL that runs.
@@ -25,9 +27,12 @@ use crate::manifest::Ref;
 use crate::project::{Project, SqlFile};
 use crate::settings::Settings;
 
+mod adapter;
+mod agate;
 mod context;
 mod contracts;
 mod data_tests;
+mod db;
 mod ephemeral;
 mod macros;
 mod parse;
@@ -36,6 +41,7 @@ mod pystr;
 mod relation;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
+pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::EphemeralCache;
 use macros::{call_project_macro, rewrite_test_blocks};
 pub(crate) use parse::run_end_context;
@@ -162,6 +168,11 @@ pub(crate) fn template_error(e: &minijinja::Error, fallback_file: &str) -> Error
         _ => "",
     };
     Error::usage(format!("{detail}{hint}")).at(file, e.line())
+}
+
+/// A template's `print()` (and `print_table()`): a line on stdout, as dbt prints.
+fn print_line(text: &str) {
+    println!("{text}");
 }
 
 fn jerr(msg: impl Into<String>) -> minijinja::Error {
@@ -497,8 +508,29 @@ impl Renderer {
                 })
             },
         );
-        env.add_function("log", |msg: Value, _kwargs: Kwargs| {
-            log::info!("{msg}");
+        // dbt's `log(msg, info=False)`: an info line on the console with
+        // `info=True`, else a debug line (the log file).
+        env.add_function(
+            "log",
+            |msg: Value,
+             info: Option<bool>,
+             kwargs: Kwargs|
+             -> std::result::Result<Value, minijinja::Error> {
+                let info = info
+                    .or(kwargs.get::<Option<bool>>("info")?)
+                    .unwrap_or(false);
+                kwargs.assert_all_used()?;
+                let level = if info {
+                    crate::console::Level::Info
+                } else {
+                    crate::console::Level::Debug
+                };
+                crate::console::template_message(level, &msg.to_string());
+                Ok(Value::from(""))
+            },
+        );
+        env.add_function("print", |msg: Value| {
+            print_line(&msg.to_string());
             Value::from("")
         });
         env.add_function(
@@ -512,6 +544,12 @@ impl Renderer {
             },
         );
         env.add_global("exceptions", Value::from_object(Exceptions));
+        env.add_function("run_query", db::run_query);
+        env.add_function("statement", db::statement);
+        env.add_function("load_result", db::load_result);
+        env.add_function("load_relation", adapter::load_relation);
+        env.add_global("adapter", Value::from_object(adapter::Adapter));
+        env.add_global("api", Value::from_object(adapter::Api));
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
 
@@ -577,6 +615,7 @@ impl Renderer {
             target => self.target.clone(),
             invocation_id => self.invocation_id.clone(),
             run_started_at => self.run_started_at.clone(),
+            execute => calls.phase == Phase::Compile,
         }
     }
 }

@@ -438,7 +438,9 @@ impl Renderer {
             .get_template(&m.original_file_path)
             .map_err(|e| template_error(&e, &m.original_file_path))?;
         let empty = match tmpl.render(ctx) {
-            Ok(sql) => !has_sql(&sql),
+            // A model that reads `execute` may render nothing while parsing and
+            // its SQL when it runs: checked then (`render_node`).
+            Ok(sql) => !has_sql(&sql) && !m.content.contains("execute"),
             // dbt finds an undefined macro only when it compiles the node, which
             // then fails at run time while the others run: keep the node.
             Err(e) if is_run_time_error(&e) => false,
