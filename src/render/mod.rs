@@ -34,6 +34,7 @@ mod contracts;
 mod data_tests;
 mod db;
 mod ephemeral;
+mod helpers;
 mod macros;
 mod parse;
 mod pycompat;
@@ -45,6 +46,7 @@ pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::EphemeralCache;
 use macros::{call_project_macro, rewrite_test_blocks};
 pub(crate) use parse::run_end_context;
+pub(crate) use pystr::json_dumps;
 pub(crate) use relation::Relation;
 
 /// Facts every render shares.
@@ -144,7 +146,7 @@ pub(crate) struct Renderer {
     shared: Arc<Shared>,
     target: Value,
     invocation_id: String,
-    run_started_at: String,
+    run_started_at: Value,
     /// Project macro name → file that defines it.
     macros: BTreeMap<String, String>,
     /// Whether every test stores its failures (`--store-failures` or the setting),
@@ -382,6 +384,16 @@ impl Renderer {
                     let Some(found) = found else {
                         return Err(jerr(format!("ref('{name}'): model '{name}' is unknown")));
                     };
+                    // dbt's check: a ref the parse did not see (inside a
+                    // `statement` block or under `if execute`) is not a dependency.
+                    if let Some(deps) = state.lookup("__depends_on") {
+                        if !deps.try_iter()?.any(|d| d.as_str() == Some(found.unique_id.as_str())) {
+                            let node = state.lookup("__node_name").map(|n| n.to_string()).unwrap_or_default();
+                            return Err(jerr(format!(
+                                "dbt was unable to infer all dependencies for the model \"{node}\": ref('{name}') is only reached when the model runs (inside a statement block or under `if execute`); add the hint `-- depends_on: {{{{ ref('{name}') }}}}` to the model"
+                            )));
+                        }
+                    }
                     if found.relation.cte {
                         let mut eph = calls.ephemerals.lock().unwrap();
                         if !eph.contains(&found.unique_id) {
@@ -409,17 +421,16 @@ impl Renderer {
             Ok(Value::from_object(rel))
         });
 
-        let sh = shared.clone();
-        env.add_function("var", move |name: String, default: Option<Value>| -> std::result::Result<Value, minijinja::Error> {
-            match sh.vars.get(&name) {
-                Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
-                None => default.ok_or_else(|| {
-                    jerr(format!(
-                        "var('{name}') is not set and has no default; pass --vars '{{\"{name}\": …}}' or set it under `vars:` in dbt_project.yml"
-                    ))
-                }),
-            }
-        });
+        env.add_global(
+            "var",
+            Value::from_object(helpers::VarObj {
+                vars: shared.vars.clone(),
+            }),
+        );
+        env.add_function("tojson", helpers::tojson);
+        env.add_function("fromjson", helpers::fromjson);
+        env.add_function("fromyaml", helpers::fromyaml);
+        env.add_function("local_md5", helpers::local_md5);
 
         let docs: BTreeMap<String, String> = project
             .docs
@@ -568,7 +579,7 @@ impl Renderer {
             shared,
             target,
             invocation_id: invocation_id.to_string(),
-            run_started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            run_started_at: Value::from_object(helpers::DateTimeObj(chrono::Utc::now())),
             macros,
             store_all,
         })

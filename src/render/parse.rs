@@ -377,7 +377,12 @@ impl Renderer {
     pub(super) fn render_node(&self, node: &Node) -> Result<(String, Vec<String>)> {
         let calls = Calls::new(Phase::Compile);
         let ctx = self.compile_context(&calls, node);
-        let ctx = minijinja::context! { __incremental => node.incremental, ..ctx };
+        let ctx = minijinja::context! {
+            __incremental => node.incremental,
+            __depends_on => node.depends_on_nodes.clone(),
+            __node_name => node.name.clone(),
+            ..ctx
+        };
         let tmpl = self
             .env
             .get_template(&node.original_file_path)

@@ -131,3 +131,35 @@ fn run_operation_errors() {
         Some("0")
     );
 }
+
+#[test]
+fn a_ref_the_parse_did_not_see_fails_its_model_as_in_dbt() {
+    let db = TestDb::new("ctx_hidden_ref");
+    let dir = context_project();
+    write(
+        dir.path(),
+        "models/hidden.sql",
+        "select {% if execute %}(select count(*) from {{ ref('base') }}){% else %}0{% endif %} as n",
+    );
+    let pd = dir.path().to_str().unwrap();
+    let out = db.cli(&["run", "--project-dir", pd, "--select", "base", "hidden"]);
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("unable to infer all dependencies for the model \"hidden\"")
+            && err.contains("-- depends_on: {{ ref('base') }}"),
+        "{err}"
+    );
+    // With the hint, it builds after its parent.
+    write(
+        dir.path(),
+        "models/hidden.sql",
+        "-- depends_on: {{ ref('base') }}\nselect {% if execute %}(select count(*) from {{ ref('base') }}){% else %}0{% endif %} as n",
+    );
+    let out = db.cli(&["run", "--project-dir", pd, "--select", "base", "hidden"]);
+    assert_code(&out, 0);
+    assert_eq!(
+        db.value("select n from analytics.hidden").as_deref(),
+        Some("2")
+    );
+}
