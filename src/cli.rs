@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Freshness(FreshnessArgs),
     /// Render the selected nodes' SQL into the target path (and print it for `--select x`).
     Compile(CompileArgs),
+    /// Run a macro of the project by itself, with --args as its arguments, on a connection of its own.
+    RunOperation(RunOperationArgs),
     /// List the selected nodes, one per line.
     #[command(visible_alias = "list")]
     Ls(LsArgs),
@@ -239,6 +241,17 @@ pub(crate) struct CompileArgs {
     pub(crate) full_refresh: bool,
     #[command(flatten)]
     pub(crate) selection: Selection,
+}
+
+/// `run-operation`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct RunOperationArgs {
+    /// The macro to run: `name` or `<project>.name`.
+    #[arg(value_name = "MACRO")]
+    pub(crate) macro_name: String,
+    /// Its keyword arguments, a YAML (or JSON) mapping: --args '{table_name: x, n: 3}'.
+    #[arg(long, value_name = "YAML")]
+    pub(crate) args: Option<String>,
 }
 
 /// `ls` (`list`).
@@ -622,10 +635,6 @@ impl Command {
 pub(crate) const NOT_YET: &[(&str, &str)] = &[
     ("deps", "packages (packages.yml, dbt_packages/) are not read; install and run them with dbt-core for now"),
     (
-        "run-operation",
-        "running a macro by itself needs packages and dbt's macro library; call it from a model or run it with dbt-core for now",
-    ),
-    (
         "show",
         "previewing rows needs a query of its own; compile the node with `compile --select <node>` and run its SQL with psql",
     ),
@@ -929,13 +938,19 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
 
 /// `--vars` as JSON, else YAML; it must be an object.
 pub(crate) fn parse_vars(text: &str) -> Result<Value> {
+    parse_mapping("--vars", text)
+}
+
+/// The value of `flag` (`--vars`, `run-operation --args`) as JSON, else YAML; it
+/// must be an object.
+pub(crate) fn parse_mapping(flag: &str, text: &str) -> Result<Value> {
     let parsed: Option<Value> = serde_json::from_str(text)
         .ok()
         .or_else(|| serde_saphyr::from_str::<Value>(text).ok());
     match parsed {
         Some(v @ Value::Object(_)) => Ok(v),
         _ => Err(Error::usage(format!(
-            "--vars: expected a JSON or YAML object such as '{{\"key\": \"value\"}}', got '{text}'"
+            "{flag}: expected a JSON or YAML object such as '{{\"key\": \"value\"}}', got '{text}'"
         ))),
     }
 }

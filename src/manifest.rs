@@ -534,6 +534,10 @@ pub(crate) struct Manifest {
     pub(crate) groups: Vec<(String, Value)>,
     /// `on-run-start` then `on-run-end` hooks, in order.
     pub(crate) run_hooks: Vec<RunHook>,
+    /// Nodes whose render reaches the database (`run_query`, `statement`,
+    /// `adapter.get_columns_in_relation` …): rendered when they run, on their
+    /// connection, once their parents are built (dbt's execution phase).
+    pub(crate) render_at_run: std::collections::BTreeSet<String>,
     /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
     slots: HashMap<String, Slot>,
 }

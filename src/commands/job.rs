@@ -51,7 +51,7 @@ pub(super) fn run(
     };
     mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
     defer(inv, &settings, out, &loaded, &sel.against, &chosen, &order)?;
-    compile_selected(&mut loaded, &order, &inv.cancel)?;
+    compile_selected(&mut loaded, &order, &inv.cancel, None)?;
     let check_freshness = match job {
         Job::Build {
             check_freshness, ..
@@ -103,6 +103,7 @@ pub(super) fn run(
         check_freshness,
         full_refresh,
         on_run_start,
+        renderer: loaded.renderer.clone(),
     };
     let (mut results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
         Executed::Ran {

@@ -17,6 +17,7 @@ mod ls;
 mod parse;
 mod report;
 mod retry;
+mod run_operation;
 mod source_check;
 
 use std::collections::BTreeSet;
@@ -34,10 +35,10 @@ use crate::error::Result;
 use crate::execute::Job;
 use crate::exposures;
 use crate::graph::{Against, Graph, PreviousState, Selectors};
-use crate::manifest::{Manifest, Materialization, TestKind};
+use crate::manifest::{Manifest, Materialization};
 use crate::postgres;
 use crate::project::{self, Project};
-use crate::render::{EphemeralCache, Renderer};
+use crate::render::{with_database, EphemeralCache, RenderDb, Renderer};
 use crate::semantic;
 use crate::settings::{self, LogFormat, Settings};
 
@@ -236,6 +237,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             a.selection.against = against;
             compile::compile(inv, settings, &a, &out)
         }
+        Command::RunOperation(a) => run_operation::run_operation(inv, settings, a, &out),
         Command::Parse => parse::parse(inv, settings, &out),
         Command::Retry => retry::retry(inv, settings, global, sel, &out),
         Command::Clean(a) => clean::clean(inv, settings, a, &out),
@@ -428,7 +430,7 @@ fn chosen(loaded: &Loaded, sel: &Selection, out: &Output) -> Result<BTreeSet<Str
 
 /// A project loaded for a command: settings → project → manifest → graph.
 struct Loaded {
-    renderer: Renderer,
+    renderer: Arc<Renderer>,
     /// The project's `selectors.yml` (none: no selectors).
     selectors: Selectors,
     /// That file as read, and its path, to read again under another
@@ -461,7 +463,7 @@ fn open_project(settings: &Settings, cancel: &Cancel) -> Result<Project> {
 fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     let mut project: Project = open_project(&settings, cancel)?;
     let invocation_id = invocation_id().to_string();
-    let renderer = Renderer::new(&project, &settings, &invocation_id)?;
+    let renderer = Arc::new(Renderer::new(&project, &settings, &invocation_id)?);
     renderer.render_configs(&mut project)?;
     let mut manifest = renderer.build_manifest(&project)?;
     (manifest.semantic, manifest.groups) = semantic::load(&project.entries, &manifest)?;
@@ -596,11 +598,19 @@ fn defer(
 /// models they reach injected, writes their compiled SQL (and that of every
 /// ephemeral model inlined, as dbt does) and the manifest. A node whose SQL cannot
 /// be rendered keeps the error in `compile_error` (it fails at run time, as in
-/// dbt); returns how many did.
-fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> Result<usize> {
+/// dbt); returns how many did. Renders reach the database through `db` (dbt's
+/// execution phase); without it, a node whose render reaches for the database
+/// is left to be rendered when it runs (`Manifest::render_at_run`).
+fn compile_selected(
+    loaded: &mut Loaded,
+    order: &[String],
+    cancel: &Cancel,
+    db: Option<Arc<RenderDb>>,
+) -> Result<usize> {
     let project_name = loaded.manifest.project_name.clone();
     let mut failed = 0;
     let mut ephemerals = EphemeralCache::default();
+    let mut later = Vec::new();
     let write = |loaded: &Loaded, rel: &str, sql: &str| {
         let path = artifacts::compiled_path(&loaded.target_dir, &project_name, rel);
         artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
@@ -611,28 +621,36 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
         // A node's hooks are rendered with it: a hook that cannot be rendered fails
         // the node at run time, as its SQL would.
         let mut hooks = None;
-        let rel = if let Some(node) = m.node(id) {
-            hooks = Some(loaded.renderer.render_hooks(node));
-            // A seed is a CSV file: nothing to compile.
-            (node.resource_type != "seed").then(|| node.compiled_file())
-        } else if let Some(t) = m.test(id) {
-            // dbt's layout: generic tests under their YAML file, singular ones as is.
-            Some(match t.kind {
-                TestKind::Generic => format!("{}/{}.sql", t.original_file_path, t.file_name),
-                TestKind::Singular => t.original_file_path.clone(),
-            })
-        } else {
+        let mut wanted_db = false;
+        if let Some(node) = m.node(id) {
+            let (h, wanted) = with_database(db.clone(), || loaded.renderer.render_hooks(node));
+            wanted_db |= wanted;
+            hooks = Some(h);
+        } else if m.test(id).is_none() {
             continue;
-        };
-        let (compiled, mut error) = match &rel {
-            Some(rel) => match loaded.renderer.compile_id(m, id, &mut ephemerals) {
+        }
+        let rel = artifacts::compiled_file(m, id);
+        let rendered = rel.as_ref().map(|_| {
+            let (r, wanted) = with_database(db.clone(), || {
+                loaded.renderer.compile_id(m, id, &mut ephemerals)
+            });
+            wanted_db |= wanted;
+            r
+        });
+        // A seed's hooks are not rendered again when it runs.
+        if wanted_db && db.is_none() && rel.is_some() {
+            later.push(id.clone());
+            continue;
+        }
+        let (compiled, mut error) = match (&rel, rendered) {
+            (Some(rel), Some(rendered)) => match rendered {
                 Ok(sql) => {
                     write(loaded, rel, &sql)?;
                     (Some(sql), None)
                 }
                 Err(e) => (None, Some(e.for_node(id).to_string())),
             },
-            None => (None, None),
+            _ => (None, None),
         };
         let hooks = match hooks {
             Some(Ok(h)) => h,
@@ -654,6 +672,7 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
             t.compile_error = error;
         }
     }
+    loaded.manifest.render_at_run.extend(later);
     // The ephemeral models inlined into what was compiled have their own file.
     for (id, sql) in ephemerals.compiled() {
         let Some(node) = loaded.manifest.node(id) else {

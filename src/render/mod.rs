@@ -2,8 +2,10 @@
 //!
 //! Owns the template environment and the dbt functions models call: `ref`,
 //! `source`, `config`, `var`, `env_var`, `this`, `target`, `is_incremental`,
-//! `return`, `log`, `exceptions.raise_compiler_error`, and every macro of the
-//! project's macro paths as a global function. Like dbt, each model is rendered
+//! `return`, `log`, `print`, `exceptions.raise_compiler_error`, and every macro of
+//! the project's macro paths as a global function; the database-facing context
+//! (`execute`, `run_query`, `statement`, `adapter`, `api`) lives in [`db`] and
+//! [`adapter`]. Like dbt, each model is rendered
 //! twice: a *parse* render collects its `ref`/`source`/`config` calls (that is how
 //! the graph and the configs are known), then a *compile* render, once every
 //! relation name is known, produces the SQL that runs.
@@ -25,10 +27,14 @@ use crate::manifest::Ref;
 use crate::project::{Project, SqlFile};
 use crate::settings::Settings;
 
+mod adapter;
+mod agate;
 mod context;
 mod contracts;
 mod data_tests;
+mod db;
 mod ephemeral;
+mod helpers;
 mod macros;
 mod parse;
 mod pycompat;
@@ -36,9 +42,11 @@ mod pystr;
 mod relation;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
+pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::EphemeralCache;
 use macros::{call_project_macro, rewrite_test_blocks};
 pub(crate) use parse::run_end_context;
+pub(crate) use pystr::json_dumps;
 pub(crate) use relation::Relation;
 
 /// Facts every render shares.
@@ -159,7 +167,7 @@ pub(crate) struct Renderer {
     shared: Arc<Shared>,
     target: Value,
     invocation_id: String,
-    run_started_at: String,
+    run_started_at: Value,
     /// Project macro name → file that defines it.
     macros: BTreeMap<String, String>,
     /// Whether every test stores its failures (`--store-failures` or the setting),
@@ -194,6 +202,11 @@ pub(crate) fn template_error(e: &minijinja::Error, fallback_file: &str) -> Error
         _ => "",
     };
     Error::usage(format!("{detail}{hint}")).at(file, e.line())
+}
+
+/// A template's `print()` (and `print_table()`): a line on stdout, as dbt prints.
+fn print_line(text: &str) {
+    println!("{text}");
 }
 
 fn jerr(msg: impl Into<String>) -> minijinja::Error {
@@ -404,6 +417,16 @@ impl Renderer {
                     let Some(found) = found else {
                         return Err(jerr(format!("ref('{name}'): model '{name}' is unknown")));
                     };
+                    // dbt's check: a ref the parse did not see (inside a
+                    // `statement` block or under `if execute`) is not a dependency.
+                    if let Some(deps) = state.lookup("__depends_on") {
+                        if !deps.try_iter()?.any(|d| d.as_str() == Some(found.unique_id.as_str())) {
+                            let node = state.lookup("__node_name").map(|n| n.to_string()).unwrap_or_default();
+                            return Err(jerr(format!(
+                                "dbt was unable to infer all dependencies for the model \"{node}\": ref('{name}') is only reached when the model runs (inside a statement block or under `if execute`); add the hint `-- depends_on: {{{{ ref('{name}') }}}}` to the model"
+                            )));
+                        }
+                    }
                     if found.relation.cte {
                         let mut eph = calls.ephemerals.lock().unwrap();
                         if !eph.contains(&found.unique_id) {
@@ -431,17 +454,16 @@ impl Renderer {
             Ok(Value::from_object(rel))
         });
 
-        let sh = shared.clone();
-        env.add_function("var", move |name: String, default: Option<Value>| -> std::result::Result<Value, minijinja::Error> {
-            match sh.vars.get(&name) {
-                Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
-                None => default.ok_or_else(|| {
-                    jerr(format!(
-                        "var('{name}') is not set and has no default; pass --vars '{{\"{name}\": …}}' or set it under `vars:` in dbt_project.yml"
-                    ))
-                }),
-            }
-        });
+        env.add_global(
+            "var",
+            Value::from_object(helpers::VarObj {
+                vars: shared.vars.clone(),
+            }),
+        );
+        env.add_function("tojson", helpers::tojson);
+        env.add_function("fromjson", helpers::fromjson);
+        env.add_function("fromyaml", helpers::fromyaml);
+        env.add_function("local_md5", helpers::local_md5);
 
         let docs: BTreeMap<String, String> = project
             .docs
@@ -530,8 +552,29 @@ impl Renderer {
                 })
             },
         );
-        env.add_function("log", |msg: Value, _kwargs: Kwargs| {
-            log::info!("{msg}");
+        // dbt's `log(msg, info=False)`: an info line on the console with
+        // `info=True`, else a debug line (the log file).
+        env.add_function(
+            "log",
+            |msg: Value,
+             info: Option<bool>,
+             kwargs: Kwargs|
+             -> std::result::Result<Value, minijinja::Error> {
+                let info = info
+                    .or(kwargs.get::<Option<bool>>("info")?)
+                    .unwrap_or(false);
+                kwargs.assert_all_used()?;
+                let level = if info {
+                    crate::console::Level::Info
+                } else {
+                    crate::console::Level::Debug
+                };
+                crate::console::template_message(level, &msg.to_string());
+                Ok(Value::from(""))
+            },
+        );
+        env.add_function("print", |msg: Value| {
+            print_line(&msg.to_string());
             Value::from("")
         });
         env.add_function(
@@ -545,6 +588,12 @@ impl Renderer {
             },
         );
         env.add_global("exceptions", Value::from_object(Exceptions));
+        env.add_function("run_query", db::run_query);
+        env.add_function("statement", db::statement);
+        env.add_function("load_result", db::load_result);
+        env.add_function("load_relation", adapter::load_relation);
+        env.add_global("adapter", Value::from_object(adapter::Adapter));
+        env.add_global("api", Value::from_object(adapter::Api));
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
 
@@ -568,7 +617,7 @@ impl Renderer {
             shared,
             target,
             invocation_id: invocation_id.to_string(),
-            run_started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            run_started_at: Value::from_object(helpers::DateTimeObj(chrono::Utc::now())),
             macros,
             store_all,
         })
@@ -697,6 +746,7 @@ impl Renderer {
             target => self.target.clone(),
             invocation_id => self.invocation_id.clone(),
             run_started_at => self.run_started_at.clone(),
+            execute => calls.phase == Phase::Compile,
         }
     }
 }

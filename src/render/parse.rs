@@ -404,7 +404,12 @@ impl Renderer {
     pub(super) fn render_node(&self, node: &Node) -> Result<(String, Vec<String>)> {
         let calls = Calls::new(Phase::Compile);
         let ctx = self.compile_context(&calls, node);
-        let ctx = minijinja::context! { __incremental => node.incremental, ..ctx };
+        let ctx = minijinja::context! {
+            __incremental => node.incremental,
+            __depends_on => node.depends_on_nodes.clone(),
+            __node_name => node.name.clone(),
+            ..ctx
+        };
         let template =
             super::template_name(node.resource_type, &node.original_file_path, &node.name);
         let tmpl = self
@@ -474,7 +479,9 @@ impl Renderer {
             .get_template(&template)
             .map_err(|e| template_error(&e, &m.original_file_path))?;
         let empty = match tmpl.render(ctx) {
-            Ok(sql) => !has_sql(&sql),
+            // A model that reads `execute` may render nothing while parsing and
+            // its SQL when it runs: checked then (`render_node`).
+            Ok(sql) => !has_sql(&sql) && !m.content.contains("execute"),
             // dbt finds an undefined macro only when it compiles the node, which
             // then fails at run time while the others run: keep the node.
             Err(e) if is_run_time_error(&e) => false,

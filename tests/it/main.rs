@@ -22,6 +22,7 @@ mod hooks;
 mod incremental;
 mod indexes;
 mod landing;
+mod macro_context;
 mod marts;
 mod meltano;
 mod safety;
