@@ -602,7 +602,7 @@ impl Command {
 /// supported yet" (exit 2) rather than a suggestion of another command.
 pub(crate) const NOT_YET: &[(&str, &str)] = &[
     ("snapshot", "snapshots need incremental builds; run them with dbt-core for now"),
-    ("deps", "packages (packages.yml, dbt_packages/) are not read; install and run them with dbt-core for now"),
+    ("deps", "installing packages is not done yet; install them with `dbt deps`, reluvia-transform reads the installed packages (dbt_packages/)"),
     (
         "run-operation",
         "running a macro by itself needs packages and dbt's macro library; call it from a model or run it with dbt-core for now",

@@ -23,6 +23,7 @@ mod grants;
 mod hooks;
 mod indexes;
 mod keys;
+mod packages;
 mod properties;
 mod yaml;
 
@@ -37,6 +38,7 @@ pub(crate) use grants::{grants_of, Grants};
 pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
+pub(crate) use packages::Package;
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
@@ -91,6 +93,10 @@ pub(crate) struct Project {
     pub(crate) entries: Vec<PropertyEntry>,
     /// Versioned models: model file name → (model name, version).
     pub(crate) model_versions: BTreeMap<String, (String, String)>,
+    /// Installed packages (their macros and generic tests).
+    pub(crate) packages: Vec<Package>,
+    /// `dispatch:` of `dbt_project.yml`: macro namespace → packages searched.
+    pub(crate) dispatch: Vec<(String, Vec<String>)>,
 }
 
 impl Project {
@@ -175,7 +181,16 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         quoting: pf.quoting,
         entries: Vec::new(),
         model_versions: BTreeMap::new(),
+        packages: Vec::new(),
+        dispatch: pf.dispatch,
     };
+    project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
+    // `vars:` keys named after a package are that package's, not global.
+    for p in &project.packages {
+        if p.name != project.name {
+            project.vars.remove(&p.name);
+        }
+    }
     // Resources that are not built yet must not be skipped silently.
     for sp in &pf.snapshot_paths {
         if let Some(f) = files::walk(dir, sp, cancel)?

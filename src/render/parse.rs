@@ -520,7 +520,7 @@ impl Renderer {
             alias: String::new(),
             database: self.shared.database.clone(),
             depends_on_nodes: Vec::new(),
-            depends_on_macros: calls.macro_ids(&project.name),
+            depends_on_macros: calls.macro_ids(),
             refs: Vec::new(),
             sources: Vec::new(),
             description: match props {
