@@ -108,11 +108,21 @@ impl MacroTable {
     }
 }
 
+/// Template name of dbt's cross-database macros (not counted or listed among the
+/// project's macros).
+pub(super) const CROSS_DATABASE_FILE: &str = "<builtin>/cross_database.sql";
+
 /// dbt's own macros, built in: (template name, text).
-const BUILTIN: &[(&str, &str)] = &[(
-    "<builtin>/generic_tests.sql",
-    include_str!("builtin/generic_tests.sql"),
-)];
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "<builtin>/generic_tests.sql",
+        include_str!("builtin/generic_tests.sql"),
+    ),
+    (
+        CROSS_DATABASE_FILE,
+        include_str!("builtin/cross_database.sql"),
+    ),
+];
 
 /// Adds every macro file (dbt's, the project's, the packages') to `env` as a
 /// template, and each package (and `dbt`, and the root project) as a global

@@ -50,6 +50,9 @@ impl Renderer {
             });
         }
         for (name, file) in &self.macros {
+            if file == super::namespace::CROSS_DATABASE_FILE {
+                continue;
+            }
             manifest.macros.push((name.clone(), file.clone()));
         }
         for (end, hooks) in [(false, &project.on_run_start), (true, &project.on_run_end)] {
