@@ -65,6 +65,8 @@ pub(crate) enum Command {
     Parse,
     /// Delete the project's clean-targets (default: the target path).
     Clean(CleanArgs),
+    /// Install the packages of packages.yml (local: and git:) into packages-install-path and write package-lock.yml.
+    Deps,
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
     /// Write the project built into the binary into a directory to edit (never overwriting a file); the next run uses it.
@@ -602,7 +604,6 @@ impl Command {
 /// supported yet" (exit 2) rather than a suggestion of another command.
 pub(crate) const NOT_YET: &[(&str, &str)] = &[
     ("snapshot", "snapshots need incremental builds; run them with dbt-core for now"),
-    ("deps", "installing packages is not done yet; install them with `dbt deps`, reluvia-transform reads the installed packages (dbt_packages/)"),
     (
         "run-operation",
         "running a macro by itself needs packages and dbt's macro library; call it from a model or run it with dbt-core for now",

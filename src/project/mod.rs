@@ -38,7 +38,7 @@ pub(crate) use grants::{grants_of, Grants};
 pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
-pub(crate) use packages::Package;
+pub(crate) use packages::{declared, package_name, Declared, Package};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 

@@ -148,3 +148,97 @@ fn declared_packages(dir: &Path) -> Result<Option<(String, usize)>> {
     }
     Ok(None)
 }
+
+/// One entry of `packages.yml`/`dependencies.yml`, as `deps` installs it.
+#[derive(Debug, Clone)]
+pub(crate) enum Declared {
+    /// `local: path` (relative to the project).
+    Local { path: String },
+    /// `git: url` with `revision`, `subdirectory`, `warn-unpinned`.
+    Git {
+        url: String,
+        revision: Option<String>,
+        subdirectory: Option<String>,
+        warn_unpinned: bool,
+    },
+}
+
+/// Declared packages, each with the entry as written (JSON).
+pub(crate) type DeclaredEntries = Vec<(Declared, serde_json::Value)>;
+
+/// The declaring file (name) and its entries, each with its JSON form (for the
+/// lock file's hash); `None` when there is neither file. Entries `deps` cannot
+/// install yet (Hub `package:`, `tarball:`, `private:`) are errors naming the line.
+pub(crate) fn declared(dir: &Path) -> Result<Option<(String, DeclaredEntries)>> {
+    use super::yaml::YamlValue;
+    for name in ["packages.yml", "dependencies.yml"] {
+        let path = dir.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let doc = super::yaml::parse(&text, name)?;
+        let items = match doc.get("packages").map(|p| (&p.value, p)) {
+            None | Some((YamlValue::Null, _)) => return Ok(Some((name.to_string(), Vec::new()))),
+            Some((YamlValue::Seq(items), _)) => items,
+            Some((_, p)) => {
+                return Err(p
+                    .at(name)
+                    .error("packages: expected a list of packages (- local: …, - git: …)"))
+            }
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let text_of = |key: &str| -> Result<Option<String>> {
+                match item.get(key) {
+                    None => Ok(None),
+                    Some(v) => match &v.value {
+                        YamlValue::Str(s) => Ok(Some(s.clone())),
+                        YamlValue::Null => Ok(None),
+                        _ => match v.to_json() {
+                            serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+                            _ => Err(v.at(name).error(format!("{key}: expected a string"))),
+                        },
+                    },
+                }
+            };
+            let decl = if let Some(path) = text_of("local")? {
+                Declared::Local { path }
+            } else if let Some(url) = text_of("git")? {
+                let warn_unpinned = match item.get("warn-unpinned").or(item.get("warn_unpinned")) {
+                    Some(v) => match v.value {
+                        YamlValue::Bool(b) => b,
+                        _ => return Err(v.at(name).error("warn-unpinned: expected true or false")),
+                    },
+                    None => true,
+                };
+                Declared::Git {
+                    url,
+                    revision: text_of("revision")?,
+                    subdirectory: text_of("subdirectory")?,
+                    warn_unpinned,
+                }
+            } else if item.get("package").is_some() {
+                return Err(item.at(name).error(
+                    "Hub packages (package: … version: …) are not installed by reluvia-transform deps yet; install with `dbt deps`, or declare the package with git: or local:",
+                ));
+            } else if item.get("tarball").is_some() || item.get("private").is_some() {
+                return Err(item.at(name).error(
+                    "tarball: and private: packages are not installed by reluvia-transform deps yet; install with `dbt deps`, or declare the package with git: or local:",
+                ));
+            } else {
+                return Err(item.at(name).error(format!(
+                    "expected a package with local:, git:, package: or tarball:, got {}",
+                    item.kind()
+                )));
+            };
+            out.push((decl, item.to_json()));
+        }
+        return Ok(Some((name.to_string(), out)));
+    }
+    Ok(None)
+}
+
+/// The `name:` of the `dbt_project.yml` in `dir` (what a package installs as).
+pub(crate) fn package_name(dir: &Path) -> Result<String> {
+    Ok(super::read_project_file(dir, &mut Warnings::default())?.name)
+}

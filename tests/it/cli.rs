@@ -57,7 +57,6 @@ fn unknown_commands_and_options_suggest_only_near_matches() {
     for args in [
         &["run-operation", "my_macro"][..],
         &["snapshot"],
-        &["deps"],
         &["show", "-s", "a"],
         &["retry"],
         &["buidl"],
