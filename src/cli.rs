@@ -71,6 +71,8 @@ pub(crate) enum Command {
     Retry,
     /// Delete the project's clean-targets (default: the target path).
     Clean(CleanArgs),
+    /// Install the packages of packages.yml (local: and git:) into packages-install-path and write package-lock.yml.
+    Deps,
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
     /// Write the project built into the binary into a directory to edit (never overwriting a file); the next run uses it.
@@ -633,7 +635,6 @@ impl Command {
 /// Commands dbt has that belong to other work: answered with a clear "not
 /// supported yet" (exit 2) rather than a suggestion of another command.
 pub(crate) const NOT_YET: &[(&str, &str)] = &[
-    ("deps", "packages (packages.yml, dbt_packages/) are not read; install and run them with dbt-core for now"),
     (
         "show",
         "previewing rows needs a query of its own; compile the node with `compile --select <node>` and run its SQL with psql",

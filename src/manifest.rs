@@ -363,6 +363,8 @@ pub(crate) struct TestNode {
     /// Generic test name (`unique`, `accepted_values`, a custom one) and its
     /// arguments (`column_name`, `values`, `to`, …).
     pub(crate) test_name: Option<String>,
+    /// The package of a generic test written `package.test_name`.
+    pub(crate) test_namespace: Option<String>,
     pub(crate) kwargs: serde_json::Map<String, Value>,
     pub(crate) column_name: Option<String>,
     /// The model or source the test is declared on (generic tests).

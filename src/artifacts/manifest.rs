@@ -205,7 +205,7 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "language": "sql",
         "column_name": t.column_name,
         "attached_node": t.attached_node,
-        "test_metadata": t.test_name.as_ref().map(|n| json!({"name": n, "kwargs": t.kwargs, "namespace": null})),
+        "test_metadata": t.test_name.as_ref().map(|n| json!({"name": n, "kwargs": t.kwargs, "namespace": t.test_namespace})),
         "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
         "compiled": t.compiled_code.is_some(),
         "compiled_code": t.compiled_code,

@@ -8,6 +8,7 @@ mod clean;
 mod compile;
 mod debug;
 mod demo;
+mod deps;
 mod docs;
 mod freshness;
 mod generate;
@@ -241,6 +242,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         Command::Parse => parse::parse(inv, settings, &out),
         Command::Retry => retry::retry(inv, settings, global, sel, &out),
         Command::Clean(a) => clean::clean(inv, settings, a, &out),
+        Command::Deps => deps::deps(inv, settings, &out),
         Command::Demo { .. } | Command::Init { .. } => {
             unreachable!("demo and init run before settings are read")
         }

@@ -24,6 +24,7 @@ mod hooks;
 mod indexes;
 mod keys;
 mod macro_source;
+mod packages;
 mod properties;
 mod snapshots;
 mod yaml;
@@ -40,6 +41,7 @@ pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
 pub(crate) use macro_source::{calls as macro_calls, macro_sql};
+pub(crate) use packages::{declared, package_name, Declared, Package};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
 pub(crate) use snapshots::{HardDeletes, SnapshotConfig, Strategy as SnapshotStrategy};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
@@ -106,6 +108,10 @@ pub(crate) struct Project {
     pub(crate) entries: Vec<PropertyEntry>,
     /// Versioned models: model file name → (model name, version).
     pub(crate) model_versions: BTreeMap<String, (String, String)>,
+    /// Installed packages (their macros and generic tests).
+    pub(crate) packages: Vec<Package>,
+    /// `dispatch:` of `dbt_project.yml`: macro namespace → packages searched.
+    pub(crate) dispatch: Vec<(String, Vec<String>)>,
 }
 
 impl Project {
@@ -195,7 +201,16 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         quoting: pf.quoting,
         entries: Vec::new(),
         model_versions: BTreeMap::new(),
+        packages: Vec::new(),
+        dispatch: pf.dispatch,
     };
+    project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
+    // `vars:` keys named after a package are that package's, not global.
+    for p in &project.packages {
+        if p.name != project.name {
+            project.vars.remove(&p.name);
+        }
+    }
     let mut yml_files = Vec::new();
     let is_yml = |f: &SqlFile| {
         f.original_file_path.ends_with(".yml") || f.original_file_path.ends_with(".yaml")

@@ -1,4 +1,5 @@
-//! dbt's `adapter` object (one method per match arm), `api.Relation.create`,
+//! dbt's `adapter` object (one method per match arm: `adapter.dispatch` finds
+//! the macro to call as dbt does, see [`super::namespace`]), `api.Relation.create`,
 //! `load_relation`, and the columns the adapter describes ([`ColumnObj`]), as
 //! dbt-postgres answers them. Introspection reads the catalog on the render's
 //! connection with values bound; while the project is parsed it answers as dbt
@@ -10,13 +11,16 @@ use minijinja::value::{from_args, Kwargs, Object, ObjectRepr};
 use minijinja::{Error, ErrorKind, State, Value};
 
 use super::db::{connection, executing};
+use super::namespace::{MacroRef, MacroTable};
 use super::jerr;
 use super::relation::{Relation, RelationType};
 use crate::manifest::{quote_ident, Quoting};
 
 /// `adapter`.
 #[derive(Debug)]
-pub(super) struct Adapter;
+pub(super) struct Adapter {
+    pub(super) macros: Arc<MacroTable>,
+}
 
 impl Object for Adapter {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
@@ -30,6 +34,7 @@ impl Object for Adapter {
         args: &[Value],
     ) -> Result<Value, Error> {
         match method {
+            "dispatch" => self.dispatch(args),
             "quote" => {
                 let (name,): (String,) = from_args(args)?;
                 Ok(Value::from(quote_ident(&name)))
@@ -76,6 +81,28 @@ impl Object for Adapter {
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
+    }
+}
+
+impl Adapter {
+    /// `adapter.dispatch(macro_name, macro_namespace=None)`: the macro itself,
+    /// to be called.
+    fn dispatch(&self, args: &[Value]) -> Result<Value, Error> {
+        let (name, namespace, kwargs): (String, Option<Option<String>>, Kwargs) =
+            from_args(args)?;
+        let namespace = match namespace {
+            Some(ns) => ns,
+            None => kwargs.get::<Option<String>>("macro_namespace")?,
+        };
+        if kwargs.has("packages") {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("adapter.dispatch('{name}', packages=…): the packages argument is gone from dbt; use macro_namespace and the dispatch: config"),
+            ));
+        }
+        kwargs.assert_all_used()?;
+        let def = self.macros.dispatch(&name, namespace.as_deref())?;
+        Ok(Value::from_object(MacroRef(def.clone())))
     }
 }
 

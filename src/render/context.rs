@@ -40,18 +40,9 @@ pub(super) struct Calls {
 impl Object for Calls {}
 
 impl Calls {
-    /// `macro.<project>.<name>` of every project macro this render called.
-    pub(super) fn macro_ids(&self, project: &str) -> Vec<String> {
-        self.macros
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|n| match n.strip_prefix("dbt.") {
-                // dbt's own macros that dbt lists (`is_incremental`).
-                Some(_) => format!("macro.{n}"),
-                None => format!("macro.{project}.{n}"),
-            })
-            .collect()
+    /// `macro.<package>.<name>` of every macro this render called.
+    pub(super) fn macro_ids(&self) -> Vec<String> {
+        self.macros.lock().unwrap().iter().cloned().collect()
     }
 
     pub(super) fn new(phase: Phase) -> Arc<Calls> {

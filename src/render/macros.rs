@@ -41,16 +41,17 @@ pub(super) fn rewrite_test_blocks(src: &str) -> String {
 
 /// Runs the project macro `name` (defined in `file`) for a caller, with the
 /// caller's `this`, `model`, `config`, `is_incremental()` (and an on-run-end
-/// hook's `results`, `schemas`, `database_schemas`) and call recorder, honouring
-/// `return()`.
+/// hook's `results`, `schemas`, `database_schemas`) and call recorder (which
+/// records `id`, `macro.<package>.<name>`), honouring `return()`.
 pub(super) fn call_project_macro(
     state: &State,
     file: &str,
     name: &str,
+    id: &str,
     args: &[Value],
 ) -> std::result::Result<Value, minijinja::Error> {
     let calls = calls_of(state)?;
-    calls.macros.lock().unwrap().insert(name.to_string());
+    calls.macros.lock().unwrap().insert(id.to_string());
     let tmpl = state.env().get_template(file)?;
     let ctx = minijinja::context! {
         __calls => Value::from_dyn_object(calls.clone()),

@@ -24,7 +24,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::Ref;
-use crate::project::{Project, SqlFile};
+use crate::project::Project;
 use crate::settings::Settings;
 
 mod adapter;
@@ -36,6 +36,7 @@ mod db;
 mod ephemeral;
 mod helpers;
 mod macros;
+mod namespace;
 mod parse;
 mod pycompat;
 mod pystr;
@@ -44,7 +45,6 @@ mod relation;
 use context::{Calls, ConfigObj, Exceptions, Phase};
 pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::EphemeralCache;
-use macros::{call_project_macro, rewrite_test_blocks};
 pub(crate) use parse::run_end_context;
 pub(crate) use pystr::json_dumps;
 pub(crate) use relation::Relation;
@@ -168,15 +168,15 @@ pub(crate) struct Renderer {
     target: Value,
     invocation_id: String,
     run_started_at: Value,
-    /// Project macro name → file that defines it.
+    /// Macro name → file that defines it, as a root-project node resolves an
+    /// unqualified name (the project's macros over dbt's).
     macros: BTreeMap<String, String>,
+    /// Every macro by package.
+    table: Arc<namespace::MacroTable>,
     /// Whether every test stores its failures (`--store-failures` or the setting),
     /// for `should_store_failures()`.
     store_all: Arc<std::sync::atomic::AtomicBool>,
 }
-
-/// Template name of the built-in generic tests.
-const BUILTIN_TESTS_FILE: &str = "<builtin>/generic_tests.sql";
 
 /// The name of the template of a node's SQL: its file, and for a snapshot (a
 /// file may hold several) `<file>#<name>`.
@@ -325,53 +325,14 @@ impl Renderer {
             "profile_name": project.name,
         })));
 
-        // Macros: load each file, find the macros it defines, expose each as a global.
-        // The built-in generic tests come first so a project can override them.
-        let mut macros: BTreeMap<String, String> = BTreeMap::new();
-        let builtin = SqlFile {
-            name: "generic_tests".into(),
-            original_file_path: BUILTIN_TESTS_FILE.into(),
-            path: "generic_tests.sql".into(),
-            content: include_str!("builtin/generic_tests.sql").into(),
-        };
-        let macro_files: Vec<&SqlFile> = std::iter::once(&builtin)
-            .chain(project.macros.iter())
-            .collect();
-        for f in &macro_files {
-            let src = rewrite_test_blocks(&f.content);
-            env.add_template_owned(f.original_file_path.clone(), src)
-                .map_err(|e| template_error(&e, &f.original_file_path))?;
-        }
-        for f in &macro_files {
-            let tmpl = env
-                .get_template(&f.original_file_path)
-                .map_err(|e| template_error(&e, &f.original_file_path))?;
-            let names: Vec<String> = {
-                let captured = tmpl
-                    .render_captured(minijinja::context! {})
-                    .map_err(|e| template_error(&e, &f.original_file_path))?;
-                captured
-                    .state()
-                    .exports()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect()
-            };
-            for name in names {
-                if let Some(prev) = macros.insert(name.clone(), f.original_file_path.clone()) {
-                    if prev != f.original_file_path && prev != BUILTIN_TESTS_FILE {
-                        return Err(Error::in_file(
-                            f.original_file_path.to_string(),
-                            format!("macro '{name}' is also defined in {prev}; rename one of them"),
-                        ));
-                    }
-                }
-            }
-        }
-        for (name, file) in &macros {
-            let (name, file) = (name.clone(), file.clone());
+        // Macros: every file of dbt's built-in macros, the project and the packages
+        // (see `namespace`); the root project's and dbt's are global functions, each
+        // package (and `dbt`) an object of its macros.
+        let (macros, table) = namespace::load(&mut env, project)?;
+        for def in macros.values() {
+            let def = def.clone();
             env.add_function(
-                name.clone(),
+                def.name.clone(),
                 move |state: &State, args: Rest<Value>, kwargs: Kwargs| {
                     // Forward keyword arguments to the macro as keyword arguments.
                     let mut all: Vec<Value> = args.0.clone();
@@ -384,10 +345,20 @@ impl Renderer {
                         }
                         all.push(Value::from(Kwargs::from_iter(pairs)));
                     }
-                    call_project_macro(state, &file, &name, &all)
+                    namespace::call(state, &def, &all)
                 },
             );
         }
+        env.add_global(
+            "adapter",
+            Value::from_object(adapter::Adapter {
+                macros: table.clone(),
+            }),
+        );
+        let macros: BTreeMap<String, String> = macros
+            .into_iter()
+            .map(|(name, def)| (name, def.file))
+            .collect();
 
         let sh = shared.clone();
         env.add_function("ref", move |state: &State, args: Rest<Value>, kwargs: Kwargs| -> std::result::Result<Value, minijinja::Error> {
@@ -518,7 +489,7 @@ impl Renderer {
                     .macros
                     .lock()
                     .unwrap()
-                    .insert("dbt.is_incremental".to_string());
+                    .insert("macro.dbt.is_incremental".to_string());
                 Ok(state.lookup("__incremental").is_some_and(|v| v.is_true()))
             },
         );
@@ -592,7 +563,6 @@ impl Renderer {
         env.add_function("statement", db::statement);
         env.add_function("load_result", db::load_result);
         env.add_function("load_relation", adapter::load_relation);
-        env.add_global("adapter", Value::from_object(adapter::Adapter));
         env.add_global("api", Value::from_object(adapter::Api));
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
@@ -619,6 +589,7 @@ impl Renderer {
             invocation_id: invocation_id.to_string(),
             run_started_at: Value::from_object(helpers::DateTimeObj(chrono::Utc::now())),
             macros,
+            table,
             store_all,
         })
     }

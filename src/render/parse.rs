@@ -50,6 +50,9 @@ impl Renderer {
             });
         }
         for (name, file) in &self.macros {
+            if file == super::namespace::CROSS_DATABASE_FILE {
+                continue;
+            }
             manifest.macros.push((name.clone(), file.clone()));
             let text = project
                 .macros
@@ -573,7 +576,7 @@ impl Renderer {
             alias: String::new(),
             database: self.shared.database.clone(),
             depends_on_nodes: Vec::new(),
-            depends_on_macros: calls.macro_ids(&project.name),
+            depends_on_macros: calls.macro_ids(),
             refs: Vec::new(),
             sources: Vec::new(),
             description: match props {

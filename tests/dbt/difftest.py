@@ -13,6 +13,8 @@ scenario (`steps.yml`):
           insert into raw.x ...
         files:                                    # optional: project files to write
           models/broken.sql: "select {{ nope }}"  #   before the command (null deletes)
+        shell: |                                  # optional: bash in the directory above
+          git init -q pkg_repo                    #   project/, after files:
         command: [build, --select, "x+"]          # run with BOTH tools
         expect_exit: 1                            # optional: what dbt must exit with
         save_state: prod                          # optional: copy target/'s manifest.json and
@@ -380,6 +382,11 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, 
                     else:
                         path.parent.mkdir(parents=True, exist_ok=True)
                         path.write_text(content)
+                if step.get("shell"):
+                    # Files a step needs outside the project (a git repository of a
+                    # package): bash in the tool's work directory, above project/.
+                    subprocess.run(["bash", "-euc", step["shell"]], cwd=wdir, check=True,
+                                   capture_output=True, timeout=COMMAND_TIMEOUT)
                 command = [str(c) for c in step["command"]]
                 tool = tools[step["run_with"]] if step.get("run_with") else owner
                 target = project / "target"
