@@ -509,6 +509,7 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
             Some(match t.kind {
                 TestKind::Generic => format!("{}/{}.sql", t.original_file_path, t.file_name),
                 TestKind::Singular => t.original_file_path.clone(),
+                TestKind::Unit => format!("{}/{}.sql", t.original_file_path, t.name),
             })
         } else {
             continue;
@@ -603,10 +604,12 @@ fn header(out: &Output, loaded: &Loaded) {
         .filter(|n| n.resource_type == "analysis")
         .count();
     let models = m.nodes.len() - seeds - analyses;
+    let units = m.tests.iter().filter(|t| t.unit.is_some()).count();
+    let data_tests = m.tests.len() - units;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {}{}{} data test{}, {} source{}, {} macro{}",
+            "Found {} model{}, {}{}{} data test{}, {}{} source{}, {} macro{}",
             models,
             plural(models),
             match seeds {
@@ -618,8 +621,12 @@ fn header(out: &Output, loaded: &Loaded) {
                 1 => "1 analysis, ".to_string(),
                 n => format!("{n} analyses, "),
             },
-            m.tests.len(),
-            plural(m.tests.len()),
+            data_tests,
+            plural(data_tests),
+            match units {
+                0 => String::new(),
+                n => format!("{n} unit test{}, ", plural(n)),
+            },
             m.sources.len(),
             plural(m.sources.len()),
             m.macros.len(),

@@ -63,7 +63,10 @@ pub(crate) fn plan(
     let mut models = of_kind(NodeKind::Model);
     models.retain(|id| !ephemeral.contains(id));
     let seeds = of_kind(NodeKind::Seed);
-    let tests = of_kind(NodeKind::Test);
+    let tests: BTreeSet<String> = of_kind(NodeKind::Test)
+        .into_iter()
+        .chain(of_kind(NodeKind::UnitTest))
+        .collect();
     match job {
         Job::Run { .. } => (graph.topo_order(&models), graph.clone()),
         Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),

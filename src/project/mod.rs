@@ -24,6 +24,7 @@ mod hooks;
 mod indexes;
 mod keys;
 mod properties;
+mod unit_tests;
 mod yaml;
 
 pub(crate) use config::{
@@ -38,6 +39,7 @@ pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
+pub(crate) use unit_tests::{parse_input, Input, Overrides, Rows, UnitTestDef};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
 /// A dbt project as read from disk.
@@ -91,6 +93,13 @@ pub(crate) struct Project {
     pub(crate) entries: Vec<PropertyEntry>,
     /// Versioned models: model file name → (model name, version).
     pub(crate) model_versions: BTreeMap<String, (String, String)>,
+    /// Unit tests of the property files.
+    pub(crate) unit_tests: Vec<UnitTestDef>,
+    /// `unit_tests:` lists as written (file, value), read once the fixture
+    /// files are known.
+    unit_test_yaml: Vec<(String, Yaml)>,
+    /// Unit test fixture files (`<test path>/fixtures/**.csv|.sql`) by stem.
+    fixtures: BTreeMap<String, SqlFile>,
 }
 
 impl Project {
@@ -175,6 +184,9 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         quoting: pf.quoting,
         entries: Vec::new(),
         model_versions: BTreeMap::new(),
+        unit_tests: Vec::new(),
+        unit_test_yaml: Vec::new(),
+        fixtures: BTreeMap::new(),
     };
     // Resources that are not built yet must not be skipped silently.
     for sp in &pf.snapshot_paths {
@@ -220,6 +232,14 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         for f in files::walk(dir, &tp, cancel)? {
             if is_yml(&f) {
                 yml_files.push(f);
+                continue;
+            }
+            // Unit test fixtures: `fixtures/` of a test path, CSV or SQL.
+            if f.path.starts_with("fixtures/") {
+                if f.original_file_path.ends_with(".csv") || f.original_file_path.ends_with(".sql")
+                {
+                    project.fixtures.insert(f.name.clone(), f);
+                }
                 continue;
             }
             if !f.original_file_path.ends_with(".sql") {
@@ -296,6 +316,9 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         properties::read_properties(&mut project, f, &mut warnings)?;
     }
     resolve_versions(&mut project, &seen, &mut warnings)?;
+    for (file, value) in std::mem::take(&mut project.unit_test_yaml) {
+        unit_tests::read(&value, &file, &project.fixtures, &mut project.unit_tests)?;
+    }
     // Docs blocks: the docs paths, else every resource path (each folder once).
     let mut docs_paths = pf.docs_paths.clone().unwrap_or_else(|| {
         [

@@ -224,7 +224,7 @@ pub(super) fn read_properties(
             }
             "version" | "macros" | "anchors" | "data_tests" | "tests" => {}
             "snapshots" => return refuse("snapshots are not supported yet"),
-            "unit_tests" => return refuse("unit tests are not supported yet"),
+            "unit_tests" => project.unit_test_yaml.push((file.to_string(), value.clone())),
             other => {
                 return Err(at.error(format!(
                     "`{other}:` is not a kind of resource dbt reads from property files; fix the key (models, sources, exposures, …)"

@@ -34,9 +34,10 @@ mod parse;
 mod pycompat;
 mod pystr;
 mod relation;
+mod unit_tests;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
-pub(crate) use ephemeral::EphemeralCache;
+pub(crate) use ephemeral::{inject_ctes, EphemeralCache};
 use macros::{call_project_macro, rewrite_test_blocks};
 pub(crate) use parse::run_end_context;
 pub(crate) use relation::Relation;

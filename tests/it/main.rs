@@ -28,3 +28,4 @@ mod safety;
 mod secrets;
 mod seeds;
 mod timeouts;
+mod unit_tests;
