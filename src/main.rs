@@ -41,6 +41,7 @@ mod results;
 mod seed;
 mod semantic;
 mod settings;
+mod unittest;
 
 /// The version printed by `--version` and recorded in artifacts.
 const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -340,6 +340,37 @@ impl SourceNode {
 pub(crate) enum TestKind {
     Generic,
     Singular,
+    /// A unit test (`unit_tests:`, resource type `unit_test`): the tested model
+    /// run on given rows, compared with expected rows (see [`UnitSpec`]).
+    Unit,
+}
+
+/// What a unit test runs: the tested model's SQL (the test's compiled code) on
+/// its given inputs, each a CTE, compared with the expected rows.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitSpec {
+    /// The tested model's unique id.
+    pub(crate) model: String,
+    /// The inputs the model's SQL reads, in the order of their first use.
+    pub(crate) inputs: Vec<UnitInput>,
+    pub(crate) expect: crate::project::Rows,
+    /// The YAML file's line of the unit test, for messages.
+    pub(crate) line: usize,
+    pub(crate) description: String,
+    pub(crate) overrides: crate::project::Overrides,
+}
+
+/// One `given` input of a unit test, as the tested model reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitInput {
+    /// The CTE that stands for it (`__dbt__cte__<alias>`).
+    pub(crate) cte: String,
+    /// `input:` as written.
+    pub(crate) written: String,
+    /// The relation it stands for, as PostgreSQL stores its names (its columns
+    /// type the rows): (schema, identifier).
+    pub(crate) relation: (String, String),
+    pub(crate) rows: crate::project::Rows,
 }
 
 /// A data test (dbt's `GenericTestNode`/`SingularTestNode`): a query returning
@@ -378,6 +409,8 @@ pub(crate) struct TestNode {
     pub(crate) compiled_code: Option<String>,
     /// Why the compile phase could not render it: the test fails at run time.
     pub(crate) compile_error: Option<String>,
+    /// A unit test's inputs and expected rows.
+    pub(crate) unit: Option<Box<UnitSpec>>,
 }
 
 impl TestNode {
@@ -471,6 +504,8 @@ pub(crate) enum NodeKind {
     Seed,
     Snapshot,
     Test,
+    /// A unit test (kept among the tests, [`TestKind::Unit`]).
+    UnitTest,
     Source,
     /// An analysis: compiled by `compile`, never run.
     Analysis,
@@ -488,6 +523,7 @@ impl NodeKind {
             NodeKind::Seed => "seed",
             NodeKind::Snapshot => "snapshot",
             NodeKind::Test => "test",
+            NodeKind::UnitTest => "unit_test",
             NodeKind::Source => "source",
             NodeKind::Analysis => "analysis",
             NodeKind::Exposure => "exposure",
@@ -582,6 +618,7 @@ impl Manifest {
                 "analysis" => NodeKind::Analysis,
                 _ => NodeKind::Model,
             },
+            Slot::Test(i) if self.tests[*i].kind == TestKind::Unit => NodeKind::UnitTest,
             Slot::Test(_) => NodeKind::Test,
             Slot::Source(_) => NodeKind::Source,
             Slot::Exposure(_) => NodeKind::Exposure,

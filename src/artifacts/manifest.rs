@@ -181,7 +181,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
 pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
     let path = match t.kind {
         crate::manifest::TestKind::Generic => format!("{}.sql", t.file_name),
-        crate::manifest::TestKind::Singular => t
+        crate::manifest::TestKind::Singular | crate::manifest::TestKind::Unit => t
             .original_file_path
             .split_once('/')
             .map(|(_, p)| p.to_string())
@@ -209,6 +209,41 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
         "compiled": t.compiled_code.is_some(),
         "compiled_code": t.compiled_code,
+    })
+}
+
+/// A unit test in `manifest.json` (dbt's `UnitTestDefinition`, under
+/// `unit_tests`).
+pub(crate) fn unit_test_json(manifest: &Manifest, t: &TestNode) -> Value {
+    let rows = |r: &crate::project::Rows| match r {
+        crate::project::Rows::Dicts(rows) => json!({"format": "dict", "rows": rows}),
+        crate::project::Rows::Sql(sql) => json!({"format": "sql", "rows": sql}),
+    };
+    let unit = t.unit.as_deref();
+    let model = unit
+        .and_then(|u| manifest.node(&u.model))
+        .map(|n| n.name.clone());
+    json!({
+        "model": model,
+        "given": unit.map(|u| u.inputs.iter().map(|i| {
+            let mut g = rows(&i.rows);
+            g["input"] = json!(i.written);
+            g
+        }).collect::<Vec<_>>()),
+        "expect": unit.map(|u| rows(&u.expect)),
+        "name": t.name,
+        "resource_type": "unit_test",
+        "package_name": manifest.project_name,
+        "path": t.original_file_path.split_once('/').map_or(t.original_file_path.as_str(), |(_, p)| p),
+        "original_file_path": t.original_file_path,
+        "unique_id": t.unique_id,
+        "fqn": t.fqn,
+        "description": unit.map(|u| u.description.clone()).unwrap_or_default(),
+        "overrides": unit.map(|u| json!({"vars": u.overrides.vars, "macros": u.overrides.macros, "env_vars": u.overrides.env_vars})),
+        "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
+        "config": t.config,
+        "schema": unit.and_then(|u| manifest.node(&u.model)).map(|n| n.schema.clone()),
+        "version": null,
     })
 }
 
@@ -263,8 +298,13 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
             }
         }
     }
+    let mut unit_tests = Map::new();
     for t in &manifest.tests {
-        nodes.insert(t.unique_id.clone(), test_json(manifest, t));
+        if t.unit.is_some() {
+            unit_tests.insert(t.unique_id.clone(), unit_test_json(manifest, t));
+        } else {
+            nodes.insert(t.unique_id.clone(), test_json(manifest, t));
+        }
         parent_map.insert(t.unique_id.clone(), json!(t.depends_on_nodes));
         for p in &t.depends_on_nodes {
             if let Some(Value::Array(a)) = child_map.get_mut(p) {
@@ -326,6 +366,7 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         "exposures": exposures, "metrics": metrics, "semantic_models": semantic_models,
         "saved_queries": saved_queries,
         "groups": manifest.groups.iter().map(|(name, owner)| (format!("group.{}.{name}", manifest.project_name), json!({"name": name, "resource_type": "group", "package_name": manifest.project_name, "unique_id": format!("group.{}.{name}", manifest.project_name), "owner": owner}))).collect::<Map<String, Value>>(),
+        "unit_tests": unit_tests,
         "selectors": {},
         "disabled": manifest.disabled.iter().map(|d| (format!("model.{}.{d}", manifest.project_name), json!([]))).collect::<Map<String, Value>>(),
         "parent_map": parent_map,

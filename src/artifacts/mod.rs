@@ -18,7 +18,7 @@ mod run_results;
 
 pub(crate) use manifest::{
     exposure_json, manifest_json, model_config, model_json, semantic_json, source_config,
-    source_json, test_config, test_json,
+    source_json, test_config, test_json, unit_test_json,
 };
 pub(crate) use run_results::run_results_json;
 
@@ -89,6 +89,7 @@ pub(crate) fn compiled_file(manifest: &crate::manifest::Manifest, id: &str) -> O
             format!("{}/{}.sql", t.original_file_path, t.file_name)
         }
         crate::manifest::TestKind::Singular => t.original_file_path.clone(),
+        crate::manifest::TestKind::Unit => format!("{}/{}.sql", t.original_file_path, t.name),
     })
 }
 

@@ -147,6 +147,9 @@ fn summarize(
     for r in results {
         let label = match (manifest.node(&r.unique_id), manifest.test(&r.unique_id)) {
             (Some(n), _) => format!("{} {} ({})", n.resource_type, n.name, n.original_file_path),
+            (_, Some(t)) if t.unit.is_some() => {
+                format!("unit_test {} ({})", t.name, t.original_file_path)
+            }
             (_, Some(t)) => format!("test {} ({})", t.name, t.original_file_path),
             _ => match r.unique_id.strip_prefix("operation.") {
                 Some(op) => format!(
@@ -173,6 +176,7 @@ fn summarize(
     let (mut seeds, mut tables, mut incrementals, mut views, mut tests, mut noops) =
         (0, 0, 0, 0, 0, 0);
     let mut snapshots = 0;
+    let mut units = 0;
     for id in order {
         if manifest.test(id).is_none() && manifest.node(id).is_none() {
             noops += 1; // an exposure or saved query
@@ -186,6 +190,7 @@ fn summarize(
             Some(Materialization::Snapshot) => snapshots += 1,
             // Never run: inlined into the models that use it.
             Some(Materialization::Ephemeral) => {}
+            None if manifest.test(id).is_some_and(|t| t.unit.is_some()) => units += 1,
             None => tests += 1,
         }
     }
@@ -203,6 +208,7 @@ fn summarize(
         (incrementals, "incremental model"),
         (views, "view model"),
         (tests, "data test"),
+        (units, "unit test"),
         (noops, "no-op node"),
     ] {
         if n > 0 {

@@ -43,6 +43,7 @@ fn listed(kind: NodeKind, types: &[ResourceTypeArg]) -> bool {
         NodeKind::Model => ResourceTypeArg::Model,
         NodeKind::Source => ResourceTypeArg::Source,
         NodeKind::Test => ResourceTypeArg::Test,
+        NodeKind::UnitTest => ResourceTypeArg::UnitTest,
         NodeKind::Seed => ResourceTypeArg::Seed,
         NodeKind::Snapshot => ResourceTypeArg::Snapshot,
         NodeKind::Analysis => ResourceTypeArg::Analysis,
@@ -114,6 +115,7 @@ pub(super) fn ls(
                     NodeKind::Model => m.node(id).map(|n| artifacts::model_json(m, n)),
                     NodeKind::Seed => m.node(id).map(seed_json),
                     NodeKind::Test => m.test(id).map(|t| artifacts::test_json(m, t)),
+                    NodeKind::UnitTest => m.test(id).map(|t| artifacts::unit_test_json(m, t)),
                     NodeKind::Source => m.source(id).map(|s| artifacts::source_json(m, s)),
                     NodeKind::Analysis | NodeKind::Snapshot => {
                         m.node(id).map(|n| artifacts::model_json(m, n))
@@ -171,9 +173,12 @@ pub(super) fn ls(
                     _ => x.original_file_path.clone(),
                 }
             }
-            (out, NodeKind::Test) => {
+            (out, NodeKind::Test | NodeKind::UnitTest) => {
                 let Some(t) = m.test(id) else { continue };
                 match out {
+                    LsOutput::Selector if kind == NodeKind::UnitTest => {
+                        format!("unit_test:{}.{}", m.project_name, t.name)
+                    }
                     LsOutput::Selector => t.fqn.join("."),
                     LsOutput::Name => t.name.clone(),
                     _ => t.original_file_path.clone(),

@@ -743,10 +743,12 @@ fn header(out: &Output, loaded: &Loaded) {
         .filter(|n| n.resource_type == "snapshot")
         .count();
     let models = m.nodes.len() - seeds - analyses - snapshots;
+    let units = m.tests.iter().filter(|t| t.unit.is_some()).count();
+    let data_tests = m.tests.len() - units;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {}{}{}{} data test{}, {} source{}, {} macro{}",
+            "Found {} model{}, {}{}{}{} data test{}, {}{} source{}, {} macro{}",
             models,
             plural(models),
             match snapshots {
@@ -762,8 +764,12 @@ fn header(out: &Output, loaded: &Loaded) {
                 1 => "1 analysis, ".to_string(),
                 n => format!("{n} analyses, "),
             },
-            m.tests.len(),
-            plural(m.tests.len()),
+            data_tests,
+            plural(data_tests),
+            match units {
+                0 => String::new(),
+                n => format!("{n} unit test{}, ", plural(n)),
+            },
             m.sources.len(),
             plural(m.sources.len()),
             m.macros.len(),

@@ -18,6 +18,7 @@ use crate::render::{with_database, EphemeralCache, RenderDb, Renderer};
 use crate::results::{Built, NodeFailure, NodeResult, Outcome, SkipReason, Status};
 use crate::seed::{self, SeedFile};
 use crate::settings::Settings;
+use crate::unittest;
 
 /// What every node of one execution shares.
 pub(super) struct NodeRunner {
@@ -52,9 +53,14 @@ impl NodeRunner {
         let started_at = chrono::Utc::now();
         let clock = Instant::now();
         let (mut result, what) = if let Some(t) = self.manifest.test(&id) {
-            let what = format!("test {}", t.name);
+            let what = test_what(&self.manifest, t);
             self.out.node_start(index, self.total, &what, &id);
-            (self.test(t).await, what)
+            let result = if t.unit.is_some() {
+                self.unit_test(t).await
+            } else {
+                self.test(t).await
+            };
+            (result, what)
         } else if let Some(node) = self
             .manifest
             .node(&id)
@@ -157,6 +163,39 @@ impl NodeRunner {
             Err(e) => Outcome::Failed(NodeFailure::Connection {
                 message: e.to_string(),
             }),
+        };
+        NodeResult {
+            compiled_code: Some(sql),
+            ..NodeResult::new(&t.unique_id, outcome)
+        }
+    }
+
+    /// Runs unit test `t` (see [`unittest`]).
+    async fn unit_test(&self, t: &TestNode) -> NodeResult {
+        if let Some(message) = &t.compile_error {
+            let failure = NodeFailure::Compile {
+                message: message.clone(),
+            };
+            return NodeResult::new(&t.unique_id, Outcome::Failed(failure));
+        }
+        let model_sql = t.compiled_code.clone().unwrap_or_default();
+        let (outcome, sql) = match self.pool.get().await {
+            Ok(mut client) => {
+                let (r, sql) = unittest::run(&mut client, t, &model_sql).await;
+                self.pool.put(client);
+                let outcome = match r {
+                    Ok(o) => Outcome::Tested(o),
+                    Err(_) if self.swap_cancelled() => Outcome::Failed(interrupted_test(t)),
+                    Err(f) => Outcome::Failed(f),
+                };
+                (outcome, sql)
+            }
+            Err(e) => (
+                Outcome::Failed(NodeFailure::Connection {
+                    message: e.to_string(),
+                }),
+                model_sql,
+            ),
         };
         NodeResult {
             compiled_code: Some(sql),
@@ -404,7 +443,7 @@ impl NodeRunner {
                 n.compiled_code.clone(),
                 Some(n.relation_name()),
             ),
-            (_, Some(t)) => (format!("test {}", t.name), t.compiled_code.clone(), None),
+            (_, Some(t)) => (test_what(&self.manifest, t), t.compiled_code.clone(), None),
             _ => (id.to_string(), None, None),
         };
         let outcome = Outcome::Skipped(reason);
@@ -415,6 +454,19 @@ impl NodeRunner {
             relation_name: relation,
             ..NodeResult::new(id, outcome)
         }
+    }
+}
+
+/// How the console names a test: `test <name>`, or dbt's `unit_test
+/// <model>::<name>`.
+fn test_what(manifest: &Manifest, t: &TestNode) -> String {
+    match t.unit.as_deref() {
+        Some(u) => format!(
+            "unit_test {}::{}",
+            manifest.node(&u.model).map_or("", |n| n.name.as_str()),
+            t.name
+        ),
+        None => format!("test {}", t.name),
     }
 }
 

@@ -67,7 +67,10 @@ pub(crate) fn plan(
     models.retain(|id| !ephemeral.contains(id));
     let seeds = of_kind(NodeKind::Seed);
     let snapshots = of_kind(NodeKind::Snapshot);
-    let tests = of_kind(NodeKind::Test);
+    let tests: BTreeSet<String> = of_kind(NodeKind::Test)
+        .into_iter()
+        .chain(of_kind(NodeKind::UnitTest))
+        .collect();
     match job {
         Job::Run { .. } => (graph.topo_order(&models), graph.clone()),
         Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),

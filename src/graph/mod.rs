@@ -150,11 +150,55 @@ impl Graph {
     /// failing test skips them. A test of one model thus holds back that model's
     /// descendants; a relationships test between two models, only the nodes
     /// downstream of both.
+    ///
+    /// A unit test runs before its model instead, once the model's parents are
+    /// built (their columns type its inputs): a failing one skips the model
+    /// and everything downstream, as in dbt.
     pub(crate) fn for_build(&self, manifest: &Manifest) -> Graph {
         let mut g = self.clone();
+        // dbt runs a model's unit tests one after the other and skips the rest
+        // after a failure: each waits for the one before it (by unique id).
+        let mut previous: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut units: Vec<&crate::manifest::TestNode> =
+            manifest.tests.iter().filter(|t| t.unit.is_some()).collect();
+        units.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
+        for t in units {
+            let id = &t.unique_id;
+            for model in &t.depends_on_nodes {
+                if let Some(before) = previous.insert(model, id) {
+                    g.parents
+                        .entry(id.clone())
+                        .or_default()
+                        .push(before.to_string());
+                    g.children
+                        .entry(before.to_string())
+                        .or_default()
+                        .push(id.clone());
+                }
+            }
+            for model in &t.depends_on_nodes {
+                g.parents
+                    .entry(id.clone())
+                    .or_default()
+                    .retain(|p| p != model);
+                g.children
+                    .entry(model.clone())
+                    .or_default()
+                    .retain(|c| c != id);
+                for p in self.parents.get(model).into_iter().flatten() {
+                    g.parents.entry(id.clone()).or_default().push(p.clone());
+                    g.children.entry(p.clone()).or_default().push(id.clone());
+                }
+                g.parents.entry(model.clone()).or_default().push(id.clone());
+                g.children
+                    .entry(id.clone())
+                    .or_default()
+                    .push(model.clone());
+            }
+        }
         for n in &manifest.nodes {
             let upstream = self.ancestors(&n.unique_id);
-            for t in &manifest.tests {
+            for t in manifest.tests.iter().filter(|t| t.unit.is_none()) {
                 if t.depends_on_nodes.is_empty()
                     || !t.depends_on_nodes.iter().all(|d| upstream.contains(d))
                 {

@@ -390,8 +390,12 @@ impl Graph {
                     let kind = match t.kind {
                         TestKind::Generic => "generic",
                         TestKind::Singular => "singular",
+                        TestKind::Unit => "unit",
                     };
-                    if kind == value || (value == "data" && kind == "singular") {
+                    // `data`: every data test (generic and singular), as in dbt
+                    // 1.8+; `schema` is generic's older name.
+                    let data = value == "data" && kind != "unit";
+                    if kind == value || data || (value == "schema" && kind == "generic") {
                         out.insert(t.unique_id.clone());
                     }
                 }
@@ -458,6 +462,7 @@ impl Graph {
                     "model" => Some(NodeKind::Model),
                     "source" => Some(NodeKind::Source),
                     "test" => Some(NodeKind::Test),
+                    "unit_test" => Some(NodeKind::UnitTest),
                     "seed" => Some(NodeKind::Seed),
                     "snapshot" => Some(NodeKind::Snapshot),
                     "analysis" => Some(NodeKind::Analysis),

@@ -366,7 +366,9 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
             _ => refuse("restricted model access (groups) is not supported yet"),
         },
         "query-comment" => refuse("query comments are not supported yet"),
-        "unit_tests" => refuse("unit tests are not supported yet"),
+        "unit_tests" => refuse(
+            "unit test configs in dbt_project.yml are not supported yet; set `config:` on each unit test in its YAML file",
+        ),
         other => {
             warnings.push(format!(
                 "Unexpected top-level key `{other}` in file `{}`",

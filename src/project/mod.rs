@@ -27,6 +27,7 @@ mod macro_source;
 mod packages;
 mod properties;
 mod snapshots;
+mod unit_tests;
 mod yaml;
 
 pub(crate) use config::{
@@ -44,6 +45,7 @@ pub(crate) use macro_source::{calls as macro_calls, macro_sql};
 pub(crate) use packages::{declared, package_name, Declared, Package};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
 pub(crate) use snapshots::{HardDeletes, SnapshotConfig, Strategy as SnapshotStrategy};
+pub(crate) use unit_tests::{parse_input, Input, Overrides, Rows, UnitTestDef};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
 /// A dbt project as read from disk.
@@ -112,6 +114,13 @@ pub(crate) struct Project {
     pub(crate) packages: Vec<Package>,
     /// `dispatch:` of `dbt_project.yml`: macro namespace → packages searched.
     pub(crate) dispatch: Vec<(String, Vec<String>)>,
+    /// Unit tests of the property files.
+    pub(crate) unit_tests: Vec<UnitTestDef>,
+    /// `unit_tests:` lists as written (file, value), read once the fixture
+    /// files are known.
+    unit_test_yaml: Vec<(String, Yaml)>,
+    /// Unit test fixture files (`<test path>/fixtures/**.csv|.sql`) by stem.
+    fixtures: BTreeMap<String, SqlFile>,
 }
 
 impl Project {
@@ -203,6 +212,9 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         model_versions: BTreeMap::new(),
         packages: Vec::new(),
         dispatch: pf.dispatch,
+        unit_tests: Vec::new(),
+        unit_test_yaml: Vec::new(),
+        fixtures: BTreeMap::new(),
     };
     project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
     // `vars:` keys named after a package are that package's, not global.
@@ -242,6 +254,14 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         for f in files::walk(dir, &tp, cancel)? {
             if is_yml(&f) {
                 yml_files.push(f);
+                continue;
+            }
+            // Unit test fixtures: `fixtures/` of a test path, CSV or SQL.
+            if f.path.starts_with("fixtures/") {
+                if f.original_file_path.ends_with(".csv") || f.original_file_path.ends_with(".sql")
+                {
+                    project.fixtures.insert(f.name.clone(), f);
+                }
                 continue;
             }
             if !f.original_file_path.ends_with(".sql") {
@@ -335,6 +355,9 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
             .push(snapshots::yaml_snapshot(&name, &relation, &file, line)?);
     }
     check_snapshot_names(&project, &seen)?;
+    for (file, value) in std::mem::take(&mut project.unit_test_yaml) {
+        unit_tests::read(&value, &file, &project.fixtures, &mut project.unit_tests)?;
+    }
     // Docs blocks: the docs paths, else every resource path (each folder once).
     let mut docs_paths = pf.docs_paths.clone().unwrap_or_else(|| {
         [

@@ -195,11 +195,6 @@ pub(super) fn read_properties(
     }
     for (key, line, value) in doc.entries() {
         let at = At { file, line: *line };
-        let refuse = |why: &str| {
-            Err(at.error(format!(
-                "{key}: {why}; remove it or run this project with dbt-core"
-            )))
-        };
         match key.as_str() {
             "sources" => read_sources(project, value, file, warnings)?,
             "models" => read_models(project, value, file, warnings, Resource::Model)?,
@@ -238,7 +233,7 @@ pub(super) fn read_properties(
                         .insert(name.to_string(), (relation.to_string(), f.clone(), r.line));
                 }
             }
-            "unit_tests" => return refuse("unit tests are not supported yet"),
+            "unit_tests" => project.unit_test_yaml.push((file.to_string(), value.clone())),
             other => {
                 return Err(at.error(format!(
                     "`{other}:` is not a kind of resource dbt reads from property files; fix the key (models, sources, exposures, …)"

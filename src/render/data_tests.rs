@@ -144,6 +144,7 @@ impl Renderer {
                 raw_code: f.content.clone(),
                 compiled_code: None,
                 compile_error: None,
+                unit: None,
             });
         }
         let mut seen = BTreeSet::new();
@@ -327,6 +328,7 @@ impl Renderer {
             raw_code: String::new(),
             compiled_code: None,
             compile_error: None,
+            unit: None,
             kwargs,
         })
     }
@@ -360,7 +362,7 @@ impl Renderer {
         let calls = Calls::new(Phase::Compile);
         let err = |e: minijinja::Error| match t.kind {
             TestKind::Singular => template_error(&e, &t.original_file_path),
-            TestKind::Generic => Error::in_file(
+            TestKind::Generic | TestKind::Unit => Error::in_file(
                 t.original_file_path.to_string(),
                 format!(
                     "test {}: {}",
@@ -382,6 +384,7 @@ impl Renderer {
                 let tmpl = self.env.get_template(&t.original_file_path).map_err(err)?;
                 tmpl.render(ctx).map_err(err)?
             }
+            TestKind::Unit => return Ok((self.render_unit_test(t, manifest)?, Vec::new())),
             TestKind::Generic => {
                 let attached = t.attached_node.as_deref().unwrap_or("");
                 let mut model = if let Some(n) = manifest.node(attached) {

@@ -57,6 +57,8 @@ impl Renderer {
                 return self.ephemeral(manifest, id, cache).map(|e| e.sql);
             }
             self.render_node(n)?
+        } else if let Some(t) = manifest.test(id).filter(|t| t.unit.is_some()) {
+            (self.render_unit_test(t, manifest)?, Vec::new())
         } else if let Some(t) = manifest.test(id) {
             self.render_test(t, manifest)?
         } else {

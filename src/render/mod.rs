@@ -41,10 +41,11 @@ mod parse;
 mod pycompat;
 mod pystr;
 mod relation;
+mod unit_tests;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
 pub(crate) use db::{with_database, RenderDb};
-pub(crate) use ephemeral::EphemeralCache;
+pub(crate) use ephemeral::{inject_ctes, EphemeralCache};
 pub(crate) use parse::run_end_context;
 pub(crate) use pystr::json_dumps;
 pub(crate) use relation::Relation;

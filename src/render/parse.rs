@@ -196,6 +196,9 @@ impl Renderer {
         manifest.index();
         manifest.tests = self.build_tests(project, &manifest)?;
         manifest.index();
+        let units = self.build_unit_tests(project, &manifest)?;
+        manifest.tests.extend(units);
+        manifest.index();
         manifest.warnings = project.warnings.clone();
         for w in warnings.0 {
             if !manifest.warnings.contains(&w) {
@@ -365,7 +368,7 @@ impl Renderer {
     }
 
     /// The context `node`'s SQL and hooks are rendered in: `this` is its relation.
-    fn compile_context(&self, calls: &Arc<Calls>, node: &Node) -> Value {
+    pub(super) fn compile_context(&self, calls: &Arc<Calls>, node: &Node) -> Value {
         let this = Relation::new(&node.database, &node.schema, &node.alias, node.quoting);
         self.context(calls, this, node.config.clone(), node_json(node))
     }

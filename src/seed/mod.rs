@@ -12,6 +12,12 @@
 //! overrides a column's type and sends its values verbatim.
 
 mod csv;
+
+/// A reader of CSV text with Python's `csv` rules and a `,` delimiter (unit test
+/// fixtures).
+pub(crate) fn csv_reader<R: std::io::BufRead>(input: R) -> csv::Reader<R> {
+    csv::Reader::new(input, ',')
+}
 mod values;
 
 use std::collections::BTreeMap;

@@ -30,3 +30,4 @@ mod secrets;
 mod seeds;
 mod snapshot_tables;
 mod timeouts;
+mod unit_tests;
