@@ -121,6 +121,8 @@ pub(crate) enum Materialization {
     /// A table built once, then changed by increments (see
     /// `postgres::incremental`).
     Incremental,
+    /// A materialized view (see `postgres::matview`).
+    MaterializedView,
     /// A seed: a CSV file loaded into a table.
     Seed,
     /// Never built: its SQL is inlined as a CTE (`__dbt__cte__<alias>`) into every
@@ -135,6 +137,7 @@ impl Materialization {
             Materialization::Table => "table",
             Materialization::View => "view",
             Materialization::Incremental => "incremental",
+            Materialization::MaterializedView => "materialized_view",
             Materialization::Seed => "seed",
             Materialization::Ephemeral => "ephemeral",
         }
@@ -148,6 +151,7 @@ impl Materialization {
                 "table"
             }
             Materialization::View | Materialization::Ephemeral => "view",
+            Materialization::MaterializedView => "materialized view",
         }
     }
 }
@@ -239,6 +243,15 @@ impl Node {
             .get("full_refresh")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(flag)
+    }
+
+    /// Whether its table is created `unlogged` (config `unlogged: true`; tables
+    /// and incremental models).
+    pub(crate) fn unlogged(&self) -> bool {
+        self.config
+            .get("unlogged")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// `"database"."schema"."alias"` (parts the project does not quote bare).

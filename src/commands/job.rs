@@ -168,6 +168,7 @@ fn summarize(
     }
     let (mut seeds, mut tables, mut incrementals, mut views, mut tests, mut noops) =
         (0, 0, 0, 0, 0, 0);
+    let mut matviews = 0;
     for id in order {
         if manifest.test(id).is_none() && manifest.node(id).is_none() {
             noops += 1; // an exposure or saved query
@@ -178,6 +179,7 @@ fn summarize(
             Some(Materialization::Table) => tables += 1,
             Some(Materialization::Incremental) => incrementals += 1,
             Some(Materialization::View) => views += 1,
+            Some(Materialization::MaterializedView) => matviews += 1,
             // Never run: inlined into the models that use it.
             Some(Materialization::Ephemeral) => {}
             None => tests += 1,
@@ -195,6 +197,7 @@ fn summarize(
         (tables, "table model"),
         (incrementals, "incremental model"),
         (views, "view model"),
+        (matviews, "materialized_view model"),
         (tests, "data test"),
         (noops, "no-op node"),
     ] {

@@ -24,6 +24,7 @@ mod indexes;
 mod landing;
 mod marts;
 mod meltano;
+mod relations;
 mod safety;
 mod secrets;
 mod seeds;
