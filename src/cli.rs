@@ -49,6 +49,8 @@ pub(crate) enum Command {
     Build(BuildArgs),
     /// Load the selected seeds (CSV files of the seed paths) into tables.
     Seed(SeedArgs),
+    /// Take the selected snapshots: record the changed rows of their queries as new versions.
+    Snapshot(SnapshotArgs),
     /// Source commands: `source freshness`.
     Source {
         #[command(subcommand)]
@@ -58,13 +60,19 @@ pub(crate) enum Command {
     Freshness(FreshnessArgs),
     /// Render the selected nodes' SQL into the target path (and print it for `--select x`).
     Compile(CompileArgs),
+    /// Run a macro of the project by itself, with --args as its arguments, on a connection of its own.
+    RunOperation(RunOperationArgs),
     /// List the selected nodes, one per line.
     #[command(visible_alias = "list")]
     Ls(LsArgs),
     /// Parse the project, write manifest.json and report how long each phase took.
     Parse,
+    /// Run again what errored, failed or was skipped in the last run_results.json, with that run's command and flags.
+    Retry,
     /// Delete the project's clean-targets (default: the target path).
     Clean(CleanArgs),
+    /// Install the packages of packages.yml (local: and git:) into packages-install-path and write package-lock.yml.
+    Deps,
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
     /// Write the project built into the binary into a directory to edit (never overwriting a file); the next run uses it.
@@ -123,6 +131,13 @@ pub(crate) struct Selection {
     /// A selector defined in the project's selectors.yml (instead of --select/--exclude).
     #[arg(long, value_name = "NAME")]
     pub(crate) selector: Option<String>,
+    /// The global flags selection is evaluated against (--indirect-selection,
+    /// --state), filled in by the command's dispatch.
+    #[arg(skip)]
+    pub(crate) against: crate::graph::Against,
+    /// `retry`: exactly these unique ids, instead of selectors.
+    #[arg(skip)]
+    pub(crate) ids: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Selection {
@@ -186,6 +201,13 @@ pub(crate) struct SeedArgs {
     pub(crate) selection: Selection,
 }
 
+/// `snapshot`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct SnapshotArgs {
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+}
+
 /// `source freshness`.
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct FreshnessArgs {
@@ -221,6 +243,17 @@ pub(crate) struct CompileArgs {
     pub(crate) full_refresh: bool,
     #[command(flatten)]
     pub(crate) selection: Selection,
+}
+
+/// `run-operation`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct RunOperationArgs {
+    /// The macro to run: `name` or `<project>.name`.
+    #[arg(value_name = "MACRO")]
+    pub(crate) macro_name: String,
+    /// Its keyword arguments, a YAML (or JSON) mapping: --args '{table_name: x, n: 3}'.
+    #[arg(long, value_name = "YAML")]
+    pub(crate) args: Option<String>,
 }
 
 /// `ls` (`list`).
@@ -431,7 +464,7 @@ pub(crate) struct GlobalArgs {
     /// Stop at the first failure.
     #[arg(short = 'x', long, global = true)]
     pub(crate) fail_fast: bool,
-    /// Which tests come along with the selected nodes (only `eager`, dbt's default, is supported; others are refused).
+    /// Which tests come along with the selected nodes [default: eager].
     #[arg(
         long,
         global = true,
@@ -440,18 +473,18 @@ pub(crate) struct GlobalArgs {
         value_name = "MODE"
     )]
     pub(crate) indirect_selection: Option<IndirectSelection>,
-    /// A previous run's artifacts, for state: and result: selectors and --defer (not supported yet: refused).
+    /// A previous run's target/ directory (manifest.json, run_results.json), for state: and result: selectors and --defer.
     #[arg(long, global = true, env = "DBT_STATE", value_name = "DIR")]
     pub(crate) state: Option<PathBuf>,
-    /// Resolve refs to unselected nodes to the --state manifest's relations (not supported yet: refused).
+    /// Refs to unselected nodes whose relation this target lacks resolve to the relations of the --state manifest.
     #[arg(long, global = true, env = "DBT_DEFER", overrides_with = "no_defer")]
     pub(crate) defer: bool,
     #[arg(long, global = true, hide = true, overrides_with = "defer")]
     pub(crate) no_defer: bool,
-    /// The manifest to defer to, when not --state's (not supported yet: refused).
+    /// The target/ directory to defer to, when not --state's.
     #[arg(long, global = true, env = "DBT_DEFER_STATE", value_name = "DIR")]
     pub(crate) defer_state: Option<PathBuf>,
-    /// With --defer: always the state's relations (not supported yet: refused).
+    /// With --defer: the state's relations even where this target has the relation.
     #[arg(
         long,
         global = true,
@@ -584,6 +617,7 @@ impl Command {
             Command::Test(a) => &a.selection,
             Command::Build(a) => &a.selection,
             Command::Seed(a) => &a.selection,
+            Command::Snapshot(a) => &a.selection,
             Command::Freshness(a)
             | Command::Source {
                 command: SourceCommand::Freshness(a),
@@ -601,19 +635,9 @@ impl Command {
 /// Commands dbt has that belong to other work: answered with a clear "not
 /// supported yet" (exit 2) rather than a suggestion of another command.
 pub(crate) const NOT_YET: &[(&str, &str)] = &[
-    ("snapshot", "snapshots need incremental builds; run them with dbt-core for now"),
-    ("deps", "packages (packages.yml, dbt_packages/) are not read; install and run them with dbt-core for now"),
-    (
-        "run-operation",
-        "running a macro by itself needs packages and dbt's macro library; call it from a model or run it with dbt-core for now",
-    ),
     (
         "show",
         "previewing rows needs a query of its own; compile the node with `compile --select <node>` and run its SQL with psql",
-    ),
-    (
-        "retry",
-        "run the command again with --select on the nodes that errored or were skipped (target/run_results.json lists them)",
     ),
     ("clone", "clone needs --state; build the relations with run or build"),
 ];
@@ -915,13 +939,19 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
 
 /// `--vars` as JSON, else YAML; it must be an object.
 pub(crate) fn parse_vars(text: &str) -> Result<Value> {
+    parse_mapping("--vars", text)
+}
+
+/// The value of `flag` (`--vars`, `run-operation --args`) as JSON, else YAML; it
+/// must be an object.
+pub(crate) fn parse_mapping(flag: &str, text: &str) -> Result<Value> {
     let parsed: Option<Value> = serde_json::from_str(text)
         .ok()
         .or_else(|| serde_saphyr::from_str::<Value>(text).ok());
     match parsed {
         Some(v @ Value::Object(_)) => Ok(v),
         _ => Err(Error::usage(format!(
-            "--vars: expected a JSON or YAML object such as '{{\"key\": \"value\"}}', got '{text}'"
+            "{flag}: expected a JSON or YAML object such as '{{\"key\": \"value\"}}', got '{text}'"
         ))),
     }
 }

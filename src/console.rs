@@ -695,9 +695,31 @@ tokio::task_local! {
 /// Where the SQL statements sent go, while a command wants debug lines.
 static SQL_SINK: std::sync::RwLock<Option<std::sync::Arc<Output>>> = std::sync::RwLock::new(None);
 
+/// Where templates' `log()`, `print()`-free messages and `exceptions.warn()` go.
+static TEMPLATE_SINK: std::sync::RwLock<Option<std::sync::Arc<Output>>> =
+    std::sync::RwLock::new(None);
+
+/// A template's `log(msg, info=…)` (an info line, else a debug line: the log
+/// file) or `exceptions.warn(msg)`, on the command's output.
+pub(crate) fn template_message(level: Level, msg: &str) {
+    let sink = TEMPLATE_SINK
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(out) = sink {
+        match level {
+            Level::Debug => out.debug("jinja_log_debug", msg, json!({"msg": msg})),
+            Level::Warn => out.warn("jinja_log_warn", msg),
+            _ => out.info("jinja_log_info", msg),
+        }
+    }
+}
+
 /// From now on, every SQL statement sent to the server is a debug line of `out`
-/// (when `out` shows or writes debug lines at all).
+/// (when `out` shows or writes debug lines at all), and so are templates'
+/// messages ([`template_message`]).
 pub(crate) fn capture_sql(out: &std::sync::Arc<Output>) {
+    *TEMPLATE_SINK.write().unwrap_or_else(|e| e.into_inner()) = Some(out.clone());
     if out.wants_debug() {
         *SQL_SINK.write().unwrap_or_else(|e| e.into_inner()) = Some(out.clone());
         log::set_max_level(log::max_level().max(log::LevelFilter::Debug));

@@ -3,7 +3,7 @@
 //! [`crate::render`], read by the graph, the execution and the artifacts. Plain
 //! data, no I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -128,6 +128,9 @@ pub(crate) enum Materialization {
     /// Never built: its SQL is inlined as a CTE (`__dbt__cte__<alias>`) into every
     /// node that refers to it.
     Ephemeral,
+    /// A snapshot: a table of the versions of its query's rows (see
+    /// `postgres::snapshot`).
+    Snapshot,
 }
 
 impl Materialization {
@@ -140,6 +143,7 @@ impl Materialization {
             Materialization::MaterializedView => "materialized_view",
             Materialization::Seed => "seed",
             Materialization::Ephemeral => "ephemeral",
+            Materialization::Snapshot => "snapshot",
         }
     }
 
@@ -147,9 +151,10 @@ impl Materialization {
     /// ephemeral model builds none and never reaches the adapter.
     pub(crate) fn relation_kind(self) -> &'static str {
         match self {
-            Materialization::Table | Materialization::Incremental | Materialization::Seed => {
-                "table"
-            }
+            Materialization::Table
+            | Materialization::Incremental
+            | Materialization::Seed
+            | Materialization::Snapshot => "table",
             Materialization::View | Materialization::Ephemeral => "view",
             Materialization::MaterializedView => "materialized view",
         }
@@ -172,6 +177,8 @@ pub(crate) struct Node {
     /// `[project, dirs…, name]`.
     pub(crate) fqn: Vec<String>,
     pub(crate) raw_code: String,
+    /// dbt's checksum of its file (`{"name": "sha256", "checksum": …}`).
+    pub(crate) checksum: Value,
     /// Filled by the compile phase.
     pub(crate) compiled_code: Option<String>,
     /// Why the compile phase could not render it: the node fails at run time.
@@ -252,6 +259,16 @@ impl Node {
             .get("unlogged")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false)
+    }
+
+    /// Where its compiled SQL goes under `target/compiled/<project>/`: its file,
+    /// and for a YAML snapshot `<file>.yml/<name>.sql`, as dbt writes them.
+    pub(crate) fn compiled_file(&self) -> String {
+        if self.resource_type == "snapshot" && !self.original_file_path.ends_with(".sql") {
+            format!("{}/{}.sql", self.original_file_path, self.name)
+        } else {
+            self.original_file_path.clone()
+        }
     }
 
     /// `"database"."schema"."alias"` (parts the project does not quote bare).
@@ -359,6 +376,8 @@ pub(crate) struct TestNode {
     /// Generic test name (`unique`, `accepted_values`, a custom one) and its
     /// arguments (`column_name`, `values`, `to`, …).
     pub(crate) test_name: Option<String>,
+    /// The package of a generic test written `package.test_name`.
+    pub(crate) test_namespace: Option<String>,
     pub(crate) kwargs: serde_json::Map<String, Value>,
     pub(crate) column_name: Option<String>,
     /// The model or source the test is declared on (generic tests).
@@ -463,6 +482,7 @@ pub(crate) struct SemanticNode {
 pub(crate) enum NodeKind {
     Model,
     Seed,
+    Snapshot,
     Test,
     Source,
     /// An analysis: compiled by `compile`, never run.
@@ -479,6 +499,7 @@ impl NodeKind {
         match self {
             NodeKind::Model => "model",
             NodeKind::Seed => "seed",
+            NodeKind::Snapshot => "snapshot",
             NodeKind::Test => "test",
             NodeKind::Source => "source",
             NodeKind::Analysis => "analysis",
@@ -514,6 +535,8 @@ pub(crate) struct Manifest {
     pub(crate) tests: Vec<TestNode>,
     /// `(name, original_file_path)` of each project macro.
     pub(crate) macros: Vec<(String, String)>,
+    /// Each project macro's text and the project macros it calls, by name.
+    pub(crate) macro_sources: BTreeMap<String, (String, Vec<String>)>,
     /// Names of models disabled by config.
     pub(crate) disabled: Vec<String>,
     /// Deprecations and custom keys found while loading and parsing.
@@ -526,6 +549,10 @@ pub(crate) struct Manifest {
     pub(crate) groups: Vec<(String, Value)>,
     /// `on-run-start` then `on-run-end` hooks, in order.
     pub(crate) run_hooks: Vec<RunHook>,
+    /// Nodes whose render reaches the database (`run_query`, `statement`,
+    /// `adapter.get_columns_in_relation` …): rendered when they run, on their
+    /// connection, once their parents are built (dbt's execution phase).
+    pub(crate) render_at_run: std::collections::BTreeSet<String>,
     /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
     slots: HashMap<String, Slot>,
 }
@@ -564,6 +591,7 @@ impl Manifest {
         Some(match self.slots.get(unique_id)? {
             Slot::Model(i) => match self.nodes[*i].resource_type {
                 "seed" => NodeKind::Seed,
+                "snapshot" => NodeKind::Snapshot,
                 "analysis" => NodeKind::Analysis,
                 _ => NodeKind::Model,
             },
@@ -579,7 +607,9 @@ impl Manifest {
     pub(crate) fn resolve_ref(&self, r: &Ref) -> Option<String> {
         self.nodes
             .iter()
-            .filter(|n| matches!(n.resource_type, "model" | "seed") && n.name == r.name)
+            .filter(|n| {
+                matches!(n.resource_type, "model" | "seed" | "snapshot") && n.name == r.name
+            })
             .find(|n| match (&r.version, &n.version) {
                 (Some(want), Some(v)) => want == v,
                 (Some(_), None) => false,

@@ -52,10 +52,33 @@ pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
     );
     c.insert("tags".into(), json!(n.tags));
     c.insert("materialized".into(), json!(n.materialized.as_str()));
-    if n.resource_type == "analysis" {
-        // dbt's analysis config is a model's without these two.
+    if matches!(n.resource_type, "analysis" | "snapshot") {
+        // dbt's analysis and snapshot configs are a model's without these two.
         c.remove("access");
         c.remove("freshness");
+    }
+    if n.resource_type == "snapshot" {
+        for k in [
+            "strategy",
+            "target_schema",
+            "target_database",
+            "updated_at",
+            "check_cols",
+            "dbt_valid_to_current",
+        ] {
+            c.entry(k).or_insert(Value::Null);
+        }
+        let mut names = json!({"dbt_valid_to": null, "dbt_valid_from": null, "dbt_scd_id": null,
+            "dbt_updated_at": null, "dbt_is_deleted": null});
+        if let (Some(Value::Object(set)), Some(all)) = (
+            n.config.get("snapshot_meta_column_names"),
+            names.as_object_mut(),
+        ) {
+            for (k, v) in set {
+                all.insert(k.clone(), v.clone());
+            }
+        }
+        c.insert("snapshot_meta_column_names".into(), names);
     }
     c
 }
@@ -134,6 +157,8 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "fqn": n.fqn,
         "alias": n.alias,
         "config": model_config(n),
+        "unrendered_config": n.config,
+        "checksum": n.checksum,
         "tags": n.tags,
         "description": n.description,
         "columns": model_columns_json(n),
@@ -145,7 +170,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "refs": n.refs.iter().map(crate::manifest::Ref::to_json).collect::<Vec<_>>(),
         "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
         "depends_on": {"macros": n.depends_on_macros, "nodes": n.depends_on_nodes},
-        "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.original_file_path),
+        "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.compiled_file()),
         "compiled": n.compiled_code.is_some(),
         "compiled_code": n.compiled_code,
         "relation_name": n.relation_name(),
@@ -174,12 +199,13 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "fqn": t.fqn,
         "alias": t.alias,
         "config": test_config(t),
+        "unrendered_config": t.config,
         "tags": t.tags,
         "raw_code": t.raw_code,
         "language": "sql",
         "column_name": t.column_name,
         "attached_node": t.attached_node,
-        "test_metadata": t.test_name.as_ref().map(|n| json!({"name": n, "kwargs": t.kwargs, "namespace": null})),
+        "test_metadata": t.test_name.as_ref().map(|n| json!({"name": n, "kwargs": t.kwargs, "namespace": t.test_namespace})),
         "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
         "compiled": t.compiled_code.is_some(),
         "compiled_code": t.compiled_code,
@@ -209,6 +235,9 @@ pub(crate) fn source_json(manifest: &Manifest, s: &SourceNode) -> Value {
         "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json),
         "tags": s.tags(),
         "config": source_config(s),
+        "unrendered_config": s.table.config,
+        "quoting": {"database": null, "schema": null, "identifier": null, "column": null},
+        "external": null,
         "meta": t.meta,
         "relation_name": s.relation_name(),
     })
@@ -282,7 +311,9 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         .iter()
         .map(|(name, file)| {
             let id = format!("macro.{}.{name}", manifest.project_name);
-            (id.clone(), json!({"name": name, "unique_id": id, "package_name": manifest.project_name, "original_file_path": file, "resource_type": "macro"}))
+            let (sql, calls) = manifest.macro_sources.get(name).cloned().unwrap_or_default();
+            let calls: Vec<String> = calls.iter().map(|c| format!("macro.{}.{c}", manifest.project_name)).collect();
+            (id.clone(), json!({"name": name, "unique_id": id, "package_name": manifest.project_name, "original_file_path": file, "resource_type": "macro", "macro_sql": sql, "depends_on": {"macros": calls}}))
         })
         .collect();
     let mut metadata = super::metadata(MANIFEST_SCHEMA, invocation_id);

@@ -76,6 +76,22 @@ pub(crate) fn compiled_path(
         .join(original_file_path)
 }
 
+/// Where the compiled SQL of model, analysis or test `id` goes, relative to the
+/// project's compiled folder (dbt's layout: a generic test under its YAML file);
+/// none for a seed or anything else that compiles to nothing.
+pub(crate) fn compiled_file(manifest: &crate::manifest::Manifest, id: &str) -> Option<String> {
+    if let Some(node) = manifest.node(id) {
+        return (node.resource_type != "seed").then(|| node.compiled_file());
+    }
+    let t = manifest.test(id)?;
+    Some(match t.kind {
+        crate::manifest::TestKind::Generic => {
+            format!("{}/{}.sql", t.original_file_path, t.file_name)
+        }
+        crate::manifest::TestKind::Singular => t.original_file_path.clone(),
+    })
+}
+
 /// Serialises `value` and writes it atomically to `dir/name`.
 pub(crate) fn write_json(dir: &Path, name: &str, value: &Value) -> Result<()> {
     let text = serde_json::to_vec_pretty(value)

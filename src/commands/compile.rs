@@ -1,6 +1,8 @@
 //! `compile`: renders the selected models', analyses' and tests' SQL into
-//! `<target-path>/compiled/` and writes `manifest.json`. The database is only
-//! asked which selected incremental models' tables exist (`is_incremental()`).
+//! `<target-path>/compiled/` and writes `manifest.json`. It connects when a
+//! render reaches the database (`run_query`, `statement` blocks, the adapter's
+//! introspection: dbt's compile runs them) or an incremental model asks whether
+//! its table exists.
 //! With `--select`, the compiled SQL of the selected nodes whose name is part of
 //! the first selector (as dbt picks them: `-s orders` prints `orders`, `-s
 //! +orders` prints `orders` but not its parents) goes to stdout.
@@ -13,10 +15,12 @@ use crate::console::{plural, Output};
 use crate::error::{Error, Result};
 use crate::execute::{plan, Job};
 use crate::manifest::{Materialization, NodeKind};
+use crate::render::RenderDb;
 use crate::settings::Settings;
 
 use super::{
-    chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation, Loaded,
+    chosen, compile_selected, defer, header, load, mark_incremental, warn_unmatched, Invocation,
+    Loaded,
 };
 
 pub(super) fn compile(
@@ -58,7 +62,26 @@ pub(super) fn compile(
         .collect();
     order.extend(extra);
     mark_incremental(inv, &settings, out, &mut loaded, &order, args.full_refresh)?;
-    let failed = compile_selected(&mut loaded, &order, &inv.cancel)?;
+    defer(inv, &settings, out, &loaded, &sel.against, &chosen, &[])?;
+    let mut failed = compile_selected(&mut loaded, &order, &inv.cancel, None)?;
+    // As dbt's compile, renders reach the database (`run_query`, `statement`,
+    // the adapter's introspection): the nodes that do are rendered again on a
+    // connection, opened only for them.
+    let later: Vec<String> = order
+        .iter()
+        .filter(|id| loaded.manifest.render_at_run.contains(*id))
+        .cloned()
+        .collect();
+    if !later.is_empty() {
+        let client = inv.runtime.block_on(crate::postgres::connect_with_retry(
+            &settings,
+            &inv.cancel,
+            &|m| out.warn("connect_retry", m),
+        ))?;
+        let db = RenderDb::new(inv.runtime.handle().clone(), client, "master");
+        loaded.manifest.render_at_run.clear();
+        failed += compile_selected(&mut loaded, &later, &inv.cancel, Some(db))?;
+    }
     let m = &loaded.manifest;
     for id in &order {
         let error = m

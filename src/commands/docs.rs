@@ -76,7 +76,7 @@ pub(super) fn generate(
         // The SQL the site shows is what runs: is_incremental() as for `run`.
         mark_incremental(inv, &settings, out, &mut loaded, &order, false)?;
     }
-    compile_selected(&mut loaded, &order, &inv.cancel)?;
+    compile_selected(&mut loaded, &order, &inv.cancel, None)?;
     let manifest = artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id);
     let catalog = if no_catalog {
         None

@@ -18,7 +18,9 @@ use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
 use crate::settings::Settings;
 
-use super::{chosen, compile_selected, header, load, mark_incremental, warn_unmatched, Invocation};
+use super::{
+    chosen, compile_selected, defer, header, load, mark_incremental, warn_unmatched, Invocation,
+};
 
 /// Runs `job` over the selected nodes; returns the exit code.
 pub(super) fn run(
@@ -38,17 +40,18 @@ pub(super) fn run(
         Job::Test { store_failures } | Job::Build { store_failures, .. } => {
             store_failures || settings.store_failures
         }
-        Job::Run { .. } | Job::Seed { .. } => false,
+        Job::Run { .. } | Job::Seed { .. } | Job::Snapshot => false,
     };
     loaded.renderer.store_failures(store_failures);
     let full_refresh = match job {
         Job::Run { full_refresh }
         | Job::Seed { full_refresh }
         | Job::Build { full_refresh, .. } => full_refresh,
-        Job::Test { .. } => false,
+        Job::Test { .. } | Job::Snapshot => false,
     };
     mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
-    compile_selected(&mut loaded, &order, &inv.cancel)?;
+    defer(inv, &settings, out, &loaded, &sel.against, &chosen, &order)?;
+    compile_selected(&mut loaded, &order, &inv.cancel, None)?;
     let check_freshness = match job {
         Job::Build {
             check_freshness, ..
@@ -100,6 +103,7 @@ pub(super) fn run(
         check_freshness,
         full_refresh,
         on_run_start,
+        renderer: loaded.renderer.clone(),
     };
     let (mut results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
         Executed::Ran {
@@ -169,6 +173,7 @@ fn summarize(
     let (mut seeds, mut tables, mut incrementals, mut views, mut tests, mut noops) =
         (0, 0, 0, 0, 0, 0);
     let mut matviews = 0;
+    let mut snapshots = 0;
     for id in order {
         if manifest.test(id).is_none() && manifest.node(id).is_none() {
             noops += 1; // an exposure or saved query
@@ -180,6 +185,7 @@ fn summarize(
             Some(Materialization::Incremental) => incrementals += 1,
             Some(Materialization::View) => views += 1,
             Some(Materialization::MaterializedView) => matviews += 1,
+            Some(Materialization::Snapshot) => snapshots += 1,
             // Never run: inlined into the models that use it.
             Some(Materialization::Ephemeral) => {}
             None => tests += 1,
@@ -194,6 +200,7 @@ fn summarize(
     for (n, label) in [
         (hooks, "project hook"),
         (seeds, "seed"),
+        (snapshots, "snapshot"),
         (tables, "table model"),
         (incrementals, "incremental model"),
         (views, "view model"),

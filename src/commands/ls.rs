@@ -44,6 +44,7 @@ fn listed(kind: NodeKind, types: &[ResourceTypeArg]) -> bool {
         NodeKind::Source => ResourceTypeArg::Source,
         NodeKind::Test => ResourceTypeArg::Test,
         NodeKind::Seed => ResourceTypeArg::Seed,
+        NodeKind::Snapshot => ResourceTypeArg::Snapshot,
         NodeKind::Analysis => ResourceTypeArg::Analysis,
         NodeKind::Exposure => ResourceTypeArg::Exposure,
         NodeKind::Metric => ResourceTypeArg::Metric,
@@ -114,7 +115,9 @@ pub(super) fn ls(
                     NodeKind::Seed => m.node(id).map(seed_json),
                     NodeKind::Test => m.test(id).map(|t| artifacts::test_json(m, t)),
                     NodeKind::Source => m.source(id).map(|s| artifacts::source_json(m, s)),
-                    NodeKind::Analysis => m.node(id).map(|n| artifacts::model_json(m, n)),
+                    NodeKind::Analysis | NodeKind::Snapshot => {
+                        m.node(id).map(|n| artifacts::model_json(m, n))
+                    }
                     NodeKind::Exposure => m.exposure(id).map(|x| artifacts::exposure_json(m, x)),
                     NodeKind::Metric | NodeKind::SemanticModel | NodeKind::SavedQuery => {
                         m.semantic(id).map(|x| artifacts::semantic_json(m, x))
@@ -144,7 +147,7 @@ pub(super) fn ls(
                     _ => s.table.file.clone(),
                 }
             }
-            (out, NodeKind::Model | NodeKind::Seed | NodeKind::Analysis) => {
+            (out, NodeKind::Model | NodeKind::Seed | NodeKind::Analysis | NodeKind::Snapshot) => {
                 let Some(n) = m.node(id) else { continue };
                 match out {
                     LsOutput::Selector => n.fqn.join("."),
@@ -184,62 +187,9 @@ pub(super) fn ls(
     Ok(0)
 }
 
-/// JSON as Python's `json.dumps` writes it, as dbt prints it: `", "` and `": "`
-/// between items, non-ASCII characters escaped.
+/// JSON as Python's `json.dumps` writes it, as dbt prints it.
 fn python_json(v: &Value) -> String {
-    let mut out = String::new();
-    write_python_json(v, &mut out);
-    out
-}
-
-fn write_python_json(v: &Value, out: &mut String) {
-    match v {
-        Value::Array(items) => {
-            out.push('[');
-            for (i, x) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_python_json(x, out);
-            }
-            out.push(']');
-        }
-        Value::Object(o) => {
-            out.push('{');
-            for (i, (k, x)) in o.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_python_string(k, out);
-                out.push_str(": ");
-                write_python_json(x, out);
-            }
-            out.push('}');
-        }
-        Value::String(s) => write_python_string(s, out),
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-fn write_python_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::render::json_dumps(v, false)
 }
 
 /// A seed as dbt's `ls --output json` shows it (its config with every default

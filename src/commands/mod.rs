@@ -8,6 +8,7 @@ mod clean;
 mod compile;
 mod debug;
 mod demo;
+mod deps;
 mod docs;
 mod freshness;
 mod generate;
@@ -16,6 +17,8 @@ mod job;
 mod ls;
 mod parse;
 mod report;
+mod retry;
+mod run_operation;
 mod source_check;
 
 use std::collections::BTreeSet;
@@ -32,11 +35,11 @@ use crate::console::{plural, FileFormat, Level, Output, OutputOptions, WarnError
 use crate::error::Result;
 use crate::execute::Job;
 use crate::exposures;
-use crate::graph::{Graph, Selectors};
-use crate::manifest::{Manifest, Materialization, TestKind};
+use crate::graph::{Against, Graph, PreviousState, Selectors};
+use crate::manifest::{Manifest, Materialization};
 use crate::postgres;
 use crate::project::{self, Project};
-use crate::render::{EphemeralCache, Renderer};
+use crate::render::{with_database, EphemeralCache, RenderDb, Renderer};
 use crate::semantic;
 use crate::settings::{self, LogFormat, Settings};
 
@@ -89,7 +92,7 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
             return 2;
         }
     }
-    if let Err(e) = refuse_unsupported(&command, &cli.global) {
+    if let Err(e) = refuse_unsupported(&command) {
         Output::new(flag_log_format(&cli.global)).error(&e.to_string());
         return e.exit_code();
     }
@@ -98,33 +101,12 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
 
 /// Flags dbt has that this binary does not carry out yet: a clear error rather
 /// than a run that silently ignores them.
-fn refuse_unsupported(command: &Command, global: &GlobalArgs) -> Result<()> {
+fn refuse_unsupported(command: &Command) -> Result<()> {
     let refuse = |flag: &str, why: &str| {
         Err(crate::error::Error::usage(format!(
             "{flag} is not supported yet: {why}"
         )))
     };
-    if global.state.is_some() || global.defer_state.is_some() {
-        return refuse(
-            "--state",
-            "state: and result: selectors and --defer need a previous manifest.json to compare with; select the nodes by name, tag or path",
-        );
-    }
-    if global.defer || global.favor_state {
-        return refuse(
-            "--defer",
-            "refs resolve to this target's relations only; build the parents first",
-        );
-    }
-    if global
-        .indirect_selection
-        .is_some_and(|m| m != IndirectSelection::Eager)
-    {
-        return refuse(
-            "--indirect-selection",
-            "a selection brings along the tests of every selected node (eager, dbt's default); leave the flag out",
-        );
-    }
     let empty = match command {
         Command::Run(a) => a.empty,
         Command::Build(a) => a.empty,
@@ -191,10 +173,18 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
     for w in &settings.warnings {
         out.warn("settings_warning", w);
     }
-    let merged = command
+    let against = match against(global, &settings.project_dir) {
+        Ok(a) => a,
+        Err(e) => {
+            out.error(&e.to_string());
+            return e.exit_code();
+        }
+    };
+    let mut merged = command
         .selection()
         .map(Selection::merged)
         .unwrap_or_default();
+    merged.against = against.clone();
     let sel = &merged;
     let result = match command {
         Command::Run(a) => job::run(
@@ -235,6 +225,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
                 full_refresh: a.full_refresh,
             },
         ),
+        Command::Snapshot(_) => job::run(inv, settings, sel, &out, Job::Snapshot),
         Command::Source {
             command: SourceCommand::Freshness(a),
         }
@@ -242,9 +233,16 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         Command::Source {
             command: SourceCommand::Check { .. },
         } => source_check::source_check(inv, settings, sel, &out),
-        Command::Compile(a) => compile::compile(inv, settings, a, &out),
+        Command::Compile(a) => {
+            let mut a = a.clone();
+            a.selection.against = against;
+            compile::compile(inv, settings, &a, &out)
+        }
+        Command::RunOperation(a) => run_operation::run_operation(inv, settings, a, &out),
         Command::Parse => parse::parse(inv, settings, &out),
+        Command::Retry => retry::retry(inv, settings, global, sel, &out),
         Command::Clean(a) => clean::clean(inv, settings, a, &out),
+        Command::Deps => deps::deps(inv, settings, &out),
         Command::Demo { .. } | Command::Init { .. } => {
             unreachable!("demo and init run before settings are read")
         }
@@ -252,7 +250,11 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             sample,
             replace_raw,
         } => generate::generate(inv, settings, sample, *replace_raw, &out),
-        Command::Ls(a) => ls::ls(inv, settings, a, &out),
+        Command::Ls(a) => {
+            let mut a = a.clone();
+            a.selection.against = against;
+            ls::ls(inv, settings, &a, &out)
+        }
         Command::Debug => debug::debug(inv, settings),
         Command::Report(args) => report::report(inv, settings, args, &out),
         Command::Docs { command } => docs::docs(inv, settings, command, &out),
@@ -265,6 +267,33 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// What selection is evaluated against: `--indirect-selection`, the artifacts
+/// of `--state` and, with `--defer`, those of `--defer-state` (else `--state`);
+/// relative directories are read from the project directory, as dbt does.
+fn against(global: &GlobalArgs, project_dir: &Path) -> Result<Against> {
+    let read = |dir: &Path| PreviousState::read(project_dir, dir).map(Arc::new);
+    let state = global.state.as_deref().map(read).transpose()?;
+    let defer = if global.defer {
+        let to = match (&global.defer_state, &state) {
+            (Some(dir), _) => read(dir)?,
+            (None, Some(state)) => state.clone(),
+            (None, None) => {
+                return Err(crate::error::Error::usage(
+                    "--defer needs the artifacts of a previous run to defer to: add --state <DIR> (or --defer-state <DIR>)",
+                ))
+            }
+        };
+        Some((to, global.favor_state))
+    } else {
+        None
+    };
+    Ok(Against::new(
+        global.indirect_selection.unwrap_or_default(),
+        state,
+        defer,
+    ))
 }
 
 /// The log format the flag (else `RELUVIA_TRANSFORM_LOG_FORMAT`) asks for, for
@@ -353,7 +382,25 @@ fn invocation_id() -> &'static str {
 /// when neither `--select` nor `--exclude` is given), else `--select` minus
 /// `--exclude`.
 fn chosen(loaded: &Loaded, sel: &Selection, out: &Output) -> Result<BTreeSet<String>> {
-    let (graph, manifest, selectors) = (&loaded.graph, &loaded.manifest, &loaded.selectors);
+    let (graph, manifest) = (&loaded.graph, &loaded.manifest);
+    if let Some(ids) = &sel.ids {
+        return Ok(ids
+            .iter()
+            .filter(|id| graph.ids.contains(*id))
+            .cloned()
+            .collect());
+    }
+    let against = &sel.against;
+    // Criteria of selectors.yml without their own `indirect_selection` take the
+    // command line's.
+    let reparsed;
+    let selectors = match &loaded.selectors_doc {
+        Some((doc, file)) if against.indirect != IndirectSelection::Eager => {
+            reparsed = Selectors::parse(doc, file, against.indirect)?;
+            &reparsed
+        }
+        _ => &loaded.selectors,
+    };
     let name = match (&sel.selector, &selectors.default) {
         (Some(name), _) => Some(name),
         (None, Some(default)) if sel.select.is_empty() && sel.exclude.is_empty() => {
@@ -377,17 +424,20 @@ fn chosen(loaded: &Loaded, sel: &Selection, out: &Output) -> Result<BTreeSet<Str
                     }
                 ))
             })?;
-            graph.select_spec(manifest, spec)
+            graph.select_spec(manifest, spec, against)
         }
-        None => graph.select(manifest, &sel.select, &sel.exclude),
+        None => graph.select(manifest, &sel.select, &sel.exclude, against),
     }
 }
 
 /// A project loaded for a command: settings → project → manifest → graph.
 struct Loaded {
-    renderer: Renderer,
+    renderer: Arc<Renderer>,
     /// The project's `selectors.yml` (none: no selectors).
     selectors: Selectors,
+    /// That file as read, and its path, to read again under another
+    /// `--indirect-selection` default.
+    selectors_doc: Option<(serde_json::Value, String)>,
     manifest: Manifest,
     graph: Graph,
     target_dir: PathBuf,
@@ -413,9 +463,10 @@ fn open_project(settings: &Settings, cancel: &Cancel) -> Result<Project> {
 }
 
 fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
-    let project: Project = open_project(&settings, cancel)?;
+    let mut project: Project = open_project(&settings, cancel)?;
     let invocation_id = invocation_id().to_string();
-    let renderer = Renderer::new(&project, &settings, &invocation_id)?;
+    let renderer = Arc::new(Renderer::new(&project, &settings, &invocation_id)?);
+    renderer.render_configs(&mut project)?;
     let mut manifest = renderer.build_manifest(&project)?;
     (manifest.semantic, manifest.groups) = semantic::load(&project.entries, &manifest)?;
     manifest.index();
@@ -423,8 +474,9 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     manifest.index();
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
-    let selectors = match project::selectors_yml(&settings.project_dir)? {
-        Some((doc, file)) => Selectors::parse(&doc, &file, IndirectSelection::Eager)?,
+    let selectors_doc = project::selectors_yml(&settings.project_dir)?;
+    let selectors = match &selectors_doc {
+        Some((doc, file)) => Selectors::parse(doc, file, IndirectSelection::Eager)?,
         None => Selectors::default(),
     };
     let target_dir = settings.resolve_target_path(&project.target_path);
@@ -432,6 +484,7 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     Ok(Loaded {
         renderer,
         selectors,
+        selectors_doc,
         manifest,
         graph,
         target_dir,
@@ -481,15 +534,85 @@ fn mark_incremental(
     Ok(())
 }
 
+/// `--defer`, as dbt does: a `ref()` to a node that this invocation does not
+/// build resolves to the relation the deferred-to state built, when this
+/// target lacks the node's relation — or always, for an unselected node, with
+/// `--favor-state`. `building` holds what this invocation builds (none for
+/// `compile`), `selected` what was selected.
+fn defer(
+    inv: &Invocation,
+    settings: &Settings,
+    out: &Output,
+    loaded: &Loaded,
+    against: &Against,
+    selected: &BTreeSet<String>,
+    building: &[String],
+) -> Result<()> {
+    let Some((state, favor)) = &against.defer else {
+        return Ok(());
+    };
+    let building: BTreeSet<&String> = building.iter().collect();
+    let mut candidates = Vec::new();
+    for n in &loaded.manifest.nodes {
+        if building.contains(&n.unique_id)
+            || n.materialized == Materialization::Ephemeral
+            || n.resource_type == "analysis"
+        {
+            continue;
+        }
+        if let Some(rel) = state.relation_of(&n.unique_id)? {
+            candidates.push((n, rel));
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let relations: Vec<(String, String)> = candidates
+        .iter()
+        .map(|(n, _)| (n.schema.clone(), n.alias.clone()))
+        .collect();
+    let existing = inv.runtime.block_on(async {
+        let client =
+            postgres::connect_with_retry(settings, &inv.cancel, &|m| out.warn("connect_retry", m))
+                .await?;
+        postgres::existing_relations(&client, &relations).await
+    })?;
+    for (n, (database, schema, identifier)) in candidates {
+        let favored = *favor && !selected.contains(&n.unique_id);
+        if favored || !existing.contains(&(n.schema.clone(), n.alias.clone())) {
+            out.debug(
+                "defer",
+                &format!(
+                    "Deferring ref to {} to \"{database}\".\"{schema}\".\"{identifier}\"",
+                    n.unique_id
+                ),
+                serde_json::json!({"unique_id": n.unique_id}),
+            );
+            loaded
+                .renderer
+                .defer_ref(&n.unique_id, &database, &schema, &identifier);
+        }
+    }
+    Ok(())
+}
+
 /// Renders the given models, analyses and tests, with the CTEs of the ephemeral
 /// models they reach injected, writes their compiled SQL (and that of every
 /// ephemeral model inlined, as dbt does) and the manifest. A node whose SQL cannot
 /// be rendered keeps the error in `compile_error` (it fails at run time, as in
-/// dbt); returns how many did.
-fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> Result<usize> {
+/// dbt); returns how many did. Renders reach the database through `db` (dbt's
+/// execution phase); without it, a node whose render reaches for the database
+/// is left to be rendered when it runs (`Manifest::render_at_run`).
+fn compile_selected(
+    loaded: &mut Loaded,
+    order: &[String],
+    cancel: &Cancel,
+    db: Option<Arc<RenderDb>>,
+) -> Result<usize> {
     let project_name = loaded.manifest.project_name.clone();
     let mut failed = 0;
     let mut ephemerals = EphemeralCache::default();
+    let mut later = Vec::new();
     let write = |loaded: &Loaded, rel: &str, sql: &str| {
         let path = artifacts::compiled_path(&loaded.target_dir, &project_name, rel);
         artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
@@ -500,28 +623,36 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
         // A node's hooks are rendered with it: a hook that cannot be rendered fails
         // the node at run time, as its SQL would.
         let mut hooks = None;
-        let rel = if let Some(node) = m.node(id) {
-            hooks = Some(loaded.renderer.render_hooks(node));
-            // A seed is a CSV file: nothing to compile.
-            (node.resource_type != "seed").then(|| node.original_file_path.clone())
-        } else if let Some(t) = m.test(id) {
-            // dbt's layout: generic tests under their YAML file, singular ones as is.
-            Some(match t.kind {
-                TestKind::Generic => format!("{}/{}.sql", t.original_file_path, t.file_name),
-                TestKind::Singular => t.original_file_path.clone(),
-            })
-        } else {
+        let mut wanted_db = false;
+        if let Some(node) = m.node(id) {
+            let (h, wanted) = with_database(db.clone(), || loaded.renderer.render_hooks(node));
+            wanted_db |= wanted;
+            hooks = Some(h);
+        } else if m.test(id).is_none() {
             continue;
-        };
-        let (compiled, mut error) = match &rel {
-            Some(rel) => match loaded.renderer.compile_id(m, id, &mut ephemerals) {
+        }
+        let rel = artifacts::compiled_file(m, id);
+        let rendered = rel.as_ref().map(|_| {
+            let (r, wanted) = with_database(db.clone(), || {
+                loaded.renderer.compile_id(m, id, &mut ephemerals)
+            });
+            wanted_db |= wanted;
+            r
+        });
+        // A seed's hooks are not rendered again when it runs.
+        if wanted_db && db.is_none() && rel.is_some() {
+            later.push(id.clone());
+            continue;
+        }
+        let (compiled, mut error) = match (&rel, rendered) {
+            (Some(rel), Some(rendered)) => match rendered {
                 Ok(sql) => {
                     write(loaded, rel, &sql)?;
                     (Some(sql), None)
                 }
                 Err(e) => (None, Some(e.for_node(id).to_string())),
             },
-            None => (None, None),
+            _ => (None, None),
         };
         let hooks = match hooks {
             Some(Ok(h)) => h,
@@ -543,6 +674,7 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
             t.compile_error = error;
         }
     }
+    loaded.manifest.render_at_run.extend(later);
     // The ephemeral models inlined into what was compiled have their own file.
     for (id, sql) in ephemerals.compiled() {
         let Some(node) = loaded.manifest.node(id) else {
@@ -569,7 +701,10 @@ fn compile_selected(loaded: &mut Loaded, order: &[String], cancel: &Cancel) -> R
 /// nothing, also when others in the same union do.
 fn warn_unmatched(out: &Output, loaded: &Loaded, sel: &Selection) -> Result<()> {
     let specs = [sel.select.as_slice(), sel.exclude.as_slice()].concat();
-    for spec in loaded.graph.unmatched(&loaded.manifest, &specs)? {
+    for spec in loaded
+        .graph
+        .unmatched(&loaded.manifest, &specs, &sel.against)?
+    {
         out.warn(
             "no_nodes_for_selection_criteria",
             &format!("The selection criterion '{spec}' does not match any enabled nodes"),
@@ -602,13 +737,22 @@ fn header(out: &Output, loaded: &Loaded) {
         .iter()
         .filter(|n| n.resource_type == "analysis")
         .count();
-    let models = m.nodes.len() - seeds - analyses;
+    let snapshots = m
+        .nodes
+        .iter()
+        .filter(|n| n.resource_type == "snapshot")
+        .count();
+    let models = m.nodes.len() - seeds - analyses - snapshots;
     out.info(
         "found_stats",
         &format!(
-            "Found {} model{}, {}{}{} data test{}, {} source{}, {} macro{}",
+            "Found {} model{}, {}{}{}{} data test{}, {} source{}, {} macro{}",
             models,
             plural(models),
+            match snapshots {
+                0 => String::new(),
+                n => format!("{n} snapshot{}, ", plural(n)),
+            },
             match seeds {
                 0 => String::new(),
                 n => format!("{n} seed{}, ", plural(n)),

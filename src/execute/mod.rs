@@ -22,6 +22,7 @@ use crate::freshness;
 use crate::graph::Graph;
 use crate::manifest::{Manifest, NodeKind, SourceNode};
 use crate::postgres::{self, Pool, SwapOptions};
+use crate::render::Renderer;
 use crate::results::NodeResult;
 use crate::settings::Settings;
 
@@ -45,6 +46,8 @@ pub(crate) struct Execution {
     pub(crate) full_refresh: bool,
     /// The `on-run-start` hooks, rendered.
     pub(crate) on_run_start: Vec<RenderedRunHook>,
+    /// Renders the nodes of `manifest.render_at_run` when they run.
+    pub(crate) renderer: Arc<Renderer>,
 }
 
 /// How an execution ended.
@@ -77,6 +80,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         check_freshness,
         full_refresh,
         on_run_start,
+        renderer,
     } = ex;
     let first =
         postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
@@ -191,6 +195,11 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         audit: store_failures.then(|| datatest::audit_schema(&settings.schema)),
         total: order.len(),
         full_refresh,
+        compiled_dir: shown_dir(&target_dir, &settings.project_dir)
+            .join("compiled")
+            .join(&manifest.project_name),
+        renderer,
+        target_dir: target_dir.clone(),
     });
     let job = |id: String, index: usize| runner.clone().run(id, index);
     let skip = |id: &str, index: usize, reason| runner.skip(id, index, reason);
@@ -233,4 +242,12 @@ pub(crate) async fn run_end_hooks(
         postgres::connect_with_retry(settings, cancel, &|m| out.warn("connect_retry", m)).await?;
     out.blank();
     Ok(run_hooks::run(&client, hooks, out, cancel).await)
+}
+
+/// `dir` as messages show it: relative to the project directory when under it
+/// (`target`), else as it is.
+fn shown_dir(dir: &std::path::Path, project_dir: &std::path::Path) -> PathBuf {
+    dir.strip_prefix(project_dir)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|_| dir.to_path_buf())
 }

@@ -1,14 +1,20 @@
-//! Running one node of a job: a model built and swapped in, or a data test run and
+//! Running one node of a job: a model built and swapped in (a snapshot's next
+//! versions applied), or a data test run and
 //! judged, on a connection of the pool; and reporting a node that is skipped. Each
 //! ends as a [`NodeResult`] whose [`Outcome`] says what happened.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+
+use tokio_postgres::Client;
 
 use crate::console::Output;
 use crate::datatest;
 use crate::manifest::{Manifest, Node, TestNode};
 use crate::postgres::{self, Pool, SeedLoad, SwapOptions};
+use crate::project::Hooks;
+use crate::render::{with_database, EphemeralCache, RenderDb, Renderer};
 use crate::results::{Built, NodeFailure, NodeResult, Outcome, SkipReason, Status};
 use crate::seed::{self, SeedFile};
 use crate::settings::Settings;
@@ -28,7 +34,17 @@ pub(super) struct NodeRunner {
     pub(super) total: usize,
     /// `--full-refresh`: seeds are recreated rather than reloaded.
     pub(super) full_refresh: bool,
+    /// Where the compiled SQL of the project's nodes is, as messages name it
+    /// (`target/compiled/<project>`).
+    pub(super) compiled_dir: std::path::PathBuf,
+    /// Renders the nodes whose SQL reaches the database, when they run.
+    pub(super) renderer: Arc<Renderer>,
+    /// Where their compiled SQL is written.
+    pub(super) target_dir: PathBuf,
 }
+
+/// What rendering a node when it runs gave: its SQL and (a model's) hooks.
+type RenderedNow = Result<(String, Option<Hooks>), String>;
 
 impl NodeRunner {
     /// Runs node `id`, the `index`-th to start.
@@ -48,12 +64,15 @@ impl NodeRunner {
             self.out.node_start(index, self.total, &what, &id);
             (self.seed(node).await, what)
         } else if let Some(node) = self.manifest.node(&id) {
-            let what = format!(
-                "sql {} model {}.{}",
-                node.materialized.as_str(),
-                node.schema,
-                node.alias
-            );
+            let what = match node.resource_type {
+                "snapshot" => format!("snapshot {}.{}", node.schema, node.alias),
+                _ => format!(
+                    "sql {} model {}.{}",
+                    node.materialized.as_str(),
+                    node.schema,
+                    node.alias
+                ),
+            };
             self.out.node_start(index, self.total, &what, &id);
             (self.model(node).await, what)
         } else if let Some(kind) = self.manifest.kind(&id) {
@@ -89,7 +108,7 @@ impl NodeRunner {
             };
             return NodeResult::new(&t.unique_id, Outcome::Failed(failure));
         }
-        let sql = t.compiled_code.clone().unwrap_or_default();
+        let mut sql = t.compiled_code.clone().unwrap_or_default();
         // --store-failures (or the setting) for every test; a test's own
         // `store_failures` config for that test alone.
         let store = match t
@@ -102,7 +121,15 @@ impl NodeRunner {
             None => self.audit.clone(),
         };
         let outcome = match self.pool.get().await {
-            Ok(mut client) => {
+            Ok(client) => {
+                let mut client = match self.render_if_deferred(&t.unique_id, client).await {
+                    Ok((client, Some((now, _)))) => {
+                        sql = now;
+                        client
+                    }
+                    Ok((client, None)) => client,
+                    Err(failure) => return NodeResult::new(&t.unique_id, Outcome::Failed(failure)),
+                };
                 let guaranteed = match (&store, self.tested_table(t)) {
                     (None, Some((schema, name))) => {
                         datatest::guaranteed(&client, t, schema, name).await
@@ -162,9 +189,28 @@ impl NodeRunner {
                 ..NodeResult::new(&node.unique_id, Outcome::Failed(failure))
             };
         }
-        let sql = node.compiled_code.clone().unwrap_or_default();
+        let mut sql = node.compiled_code.clone().unwrap_or_default();
+        let mut rendered_node = None;
         let outcome = match self.pool.get().await {
-            Ok(mut client) => {
+            Ok(client) => {
+                let mut client = match self.render_if_deferred(&node.unique_id, client).await {
+                    Ok((client, Some((now, hooks)))) => {
+                        let mut n = node.clone();
+                        n.rendered_hooks = hooks.unwrap_or_default();
+                        n.compiled_code = Some(now.clone());
+                        sql = now;
+                        rendered_node = Some(n);
+                        client
+                    }
+                    Ok((client, None)) => client,
+                    Err(failure) => {
+                        return NodeResult {
+                            relation_name: Some(node.relation_name()),
+                            ..NodeResult::new(&node.unique_id, Outcome::Failed(failure))
+                        }
+                    }
+                };
+                let node = rendered_node.as_ref().unwrap_or(node);
                 let notify = |m: &str| self.out.warn("waiting", m);
                 let r = postgres::build_model(
                     &mut client,
@@ -179,6 +225,17 @@ impl NodeRunner {
                 self.pool.put(client);
                 match r {
                     Ok(built) => Outcome::Built(built),
+                    // A database error in the model's SQL: where to read it, as dbt
+                    // says ("compiled code at target/compiled/…").
+                    Err(NodeFailure::Sql { sqlstate, message }) => {
+                        Outcome::Failed(NodeFailure::Sql {
+                            sqlstate,
+                            message: format!(
+                                "{message}; compiled code at {}",
+                                self.compiled_dir.join(node.compiled_file()).display()
+                            ),
+                        })
+                    }
                     Err(f) => Outcome::Failed(f),
                 }
             }
@@ -272,6 +329,63 @@ impl NodeRunner {
             postgres::load_seed(&mut client, node, &load, &self.suffix, &self.swap, &notify).await;
         self.pool.put(client);
         r
+    }
+
+    /// For a node of `render_at_run`: renders it now on `client` (its parents are
+    /// built), writes its compiled SQL and gives it back with the connection.
+    /// A render that fails is the node's compile failure.
+    async fn render_if_deferred(
+        &self,
+        id: &str,
+        client: Client,
+    ) -> Result<(Client, Option<(String, Option<Hooks>)>), NodeFailure> {
+        if !self.manifest.render_at_run.contains(id) {
+            return Ok((client, None));
+        }
+        let (renderer, manifest) = (self.renderer.clone(), self.manifest.clone());
+        let handle = tokio::runtime::Handle::current();
+        let owned = id.to_string();
+        let joined = tokio::task::spawn_blocking(move || {
+            let db = RenderDb::new(handle, client, &owned);
+            let (rendered, _) = with_database(Some(db.clone()), || -> crate::error::Result<_> {
+                let mut ephemerals = EphemeralCache::default();
+                let sql = renderer.compile_id(&manifest, &owned, &mut ephemerals)?;
+                let hooks = match manifest.node(&owned) {
+                    Some(n) => Some(renderer.render_hooks(n)?),
+                    None => None,
+                };
+                Ok((sql, hooks))
+            });
+            let rendered: RenderedNow = rendered.map_err(|e| e.for_node(&owned).to_string());
+            (db.take(), rendered)
+        })
+        .await;
+        let (client, rendered) = match joined {
+            Ok((Some(client), rendered)) => (client, rendered),
+            Ok((None, _)) | Err(_) => {
+                self.pool.forget();
+                return Err(NodeFailure::Connection {
+                    message: format!("{id}: the connection was lost while rendering"),
+                });
+            }
+        };
+        match rendered {
+            Ok((sql, hooks)) => {
+                if let Some(rel) = crate::artifacts::compiled_file(&self.manifest, id) {
+                    let path = crate::artifacts::compiled_path(
+                        &self.target_dir,
+                        &self.manifest.project_name,
+                        &rel,
+                    );
+                    let _ = crate::artifacts::write_atomic(&path, format!("{sql}\n").as_bytes());
+                }
+                Ok((client, Some((sql, hooks))))
+            }
+            Err(message) => {
+                self.pool.put(client);
+                Err(NodeFailure::Compile { message })
+            }
+        }
     }
 
     fn swap_cancelled(&self) -> bool {

@@ -15,6 +15,8 @@ pub(crate) enum Job {
     Seed {
         full_refresh: bool,
     },
+    /// `snapshot`: take the selected snapshots.
+    Snapshot,
     Test {
         store_failures: bool,
     },
@@ -30,6 +32,7 @@ impl Job {
         match self {
             Job::Run { .. } => "run",
             Job::Seed { .. } => "seed",
+            Job::Snapshot => "snapshot",
             Job::Test { .. } => "test",
             Job::Build { .. } => "build",
         }
@@ -63,10 +66,12 @@ pub(crate) fn plan(
     let mut models = of_kind(NodeKind::Model);
     models.retain(|id| !ephemeral.contains(id));
     let seeds = of_kind(NodeKind::Seed);
+    let snapshots = of_kind(NodeKind::Snapshot);
     let tests = of_kind(NodeKind::Test);
     match job {
         Job::Run { .. } => (graph.topo_order(&models), graph.clone()),
         Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),
+        Job::Snapshot => (graph.topo_order(&snapshots), graph.clone()),
         Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
         Job::Build { .. } => {
             let g = graph.for_build(manifest);
@@ -77,6 +82,7 @@ pub(crate) fn plan(
             let ids: BTreeSet<String> = models
                 .union(&tests)
                 .chain(&seeds)
+                .chain(&snapshots)
                 .cloned()
                 .chain(noops)
                 .collect();

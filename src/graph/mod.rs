@@ -2,12 +2,16 @@
 //! (models, data tests, and sources, which are leaves that never run), cycle
 //! detection naming every node on the cycle with its file, dependency order and
 //! the extra edges of `build`. Selection (with the tests that come along) is in
-//! [`select`]; the selectors of `selectors.yml` in [`spec`].
+//! [`select`]; the selectors of `selectors.yml` in [`spec`]; the previous state
+//! of `--state` in [`state`].
 
 mod select;
 mod spec;
+mod state;
 
+pub(crate) use select::Against;
 pub(crate) use spec::Selectors;
+pub(crate) use state::PreviousState;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -7,9 +7,16 @@
 //! an intersection; `--exclude` removes. [`Graph::unmatched`] names the specs
 //! that match nothing, which dbt warns about.
 //!
-//! As dbt's default ("eager") indirect selection, each selector brings along the
-//! data tests of any node it selects, before the union, intersection and
-//! difference are taken: so `--exclude x` also excludes the tests of `x`.
+//! `state:` and `result:` compare with a previous invocation's artifacts
+//! (`--state`, [`super::state`]).
+//!
+//! Tests come along as dbt's `--indirect-selection` says: each selector brings
+//! the data tests of what it selects — every test with a selected parent
+//! (`eager`, the default), only those whose parents are all selected
+//! (`cautious`), or whose parents are selected or upstream of the selection
+//! (`buildable`), or none (`empty`) — before the union and intersection are
+//! taken, which then admit the tests whose parents the combination completes;
+//! `--exclude x` also excludes the tests of `x`.
 
 use std::collections::BTreeSet;
 
@@ -20,9 +27,56 @@ use crate::error::{Error, Result};
 use crate::manifest::{Manifest, NodeKind, TestKind};
 
 use super::spec::{Op, Spec};
+use super::state::PreviousState;
 use super::Graph;
 use crate::cli::IndirectSelection;
-use clap::ValueEnum;
+
+/// What a selection is evaluated against besides the project: the
+/// `--indirect-selection` mode of the command line and the previous state of
+/// `--state`; and the state `--defer` resolves unselected refs to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Against {
+    pub(crate) indirect: IndirectSelection,
+    pub(crate) state: Option<std::sync::Arc<PreviousState>>,
+    /// `--defer`: the state to defer to (`--defer-state`, else `--state`) and
+    /// whether `--favor-state` prefers it even where this target has the relation.
+    pub(crate) defer: Option<(std::sync::Arc<PreviousState>, bool)>,
+    /// This invocation's `manifest.json`, made once when a `state:` selector
+    /// first needs it.
+    current: std::sync::OnceLock<Json>,
+}
+
+impl Against {
+    pub(crate) fn new(
+        indirect: IndirectSelection,
+        state: Option<std::sync::Arc<PreviousState>>,
+        defer: Option<(std::sync::Arc<PreviousState>, bool)>,
+    ) -> Against {
+        Against {
+            indirect,
+            state,
+            defer,
+            current: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn state(&self, method: &str, value: &str) -> Result<&PreviousState> {
+        self.state.as_deref().ok_or_else(|| {
+            Error::usage(format!(
+                "{method}:{value} compares with a previous run: add --state <DIR> (the target/ directory of that run)"
+            ))
+        })
+    }
+}
+
+/// What one selector picks: the nodes it selects (with the tests that come
+/// along), and the tests still waiting for more of their parents (cautious and
+/// buildable modes), which a union or intersection may complete.
+#[derive(Debug, Default, Clone)]
+struct Picked {
+    direct: BTreeSet<String>,
+    indirect: BTreeSet<String>,
+}
 
 impl Graph {
     /// The ids selected by `select` (all when empty) minus `exclude`, with the
@@ -32,6 +86,7 @@ impl Graph {
         manifest: &Manifest,
         select: &[String],
         exclude: &[String],
+        against: &Against,
     ) -> Result<BTreeSet<String>> {
         let specs = |args: &[String]| -> Vec<String> {
             args.iter()
@@ -39,62 +94,57 @@ impl Graph {
                 .collect()
         };
         let wanted = specs(select);
-        let mut chosen: BTreeSet<String> = if wanted.is_empty() {
+        let chosen: BTreeSet<String> = if wanted.is_empty() {
             self.ids.clone()
         } else {
-            let mut acc = BTreeSet::new();
-            for spec in &wanted {
-                acc.extend(self.intersection(manifest, spec)?);
-            }
-            acc
+            self.union(manifest, &wanted, against)?.direct
         };
-        for spec in specs(exclude) {
-            for id in self.intersection(manifest, &spec)? {
-                chosen.remove(&id);
-            }
-        }
-        Ok(chosen)
+        let excluded = self.union(manifest, &specs(exclude), against)?.direct;
+        // The difference itself is eager (dbt's): it admits no waiting test.
+        Ok(chosen.difference(&excluded).cloned().collect())
     }
 
     /// The ids a `selectors.yml` definition selects: each criterion with the
-    /// tests it brings along (eager), then unions, intersections, differences.
-    pub(crate) fn select_spec(&self, manifest: &Manifest, spec: &Spec) -> Result<BTreeSet<String>> {
+    /// tests it brings along (its own `indirect_selection`, else the command
+    /// line's), then unions, intersections, differences (eager, as dbt's).
+    pub(crate) fn select_spec(
+        &self,
+        manifest: &Manifest,
+        spec: &Spec,
+        against: &Against,
+    ) -> Result<BTreeSet<String>> {
+        Ok(self.pick_spec(manifest, spec, against)?.direct)
+    }
+
+    fn pick_spec(&self, manifest: &Manifest, spec: &Spec, against: &Against) -> Result<Picked> {
         match spec {
-            Spec::Criteria(c) => {
-                if c.indirect != IndirectSelection::Eager {
-                    return Err(Error::usage(format!(
-                        "indirect_selection: {} is not supported yet (in '{}'); remove it to bring along the tests of every selected node",
-                        c.indirect.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default(),
-                        c.raw
-                    )));
-                }
-                self.one(manifest, &c.selector())
-            }
+            Spec::Criteria(c) => self.one(manifest, &c.selector(), c.indirect, against),
             Spec::Group { op, components, .. } => {
-                let sets = components
+                let parts = components
                     .iter()
-                    .map(|c| self.select_spec(manifest, c))
+                    .map(|c| self.pick_spec(manifest, c, against))
                     .collect::<Result<Vec<_>>>()?;
-                let mut sets = sets.into_iter();
-                let Some(first) = sets.next() else {
-                    return Ok(BTreeSet::new());
-                };
-                Ok(sets.fold(first, |acc, s| match op {
-                    Op::Union => acc.union(&s).cloned().collect(),
-                    Op::Intersection => acc.intersection(&s).cloned().collect(),
-                    Op::Difference => acc.difference(&s).cloned().collect(),
-                }))
+                Ok(self.combine(manifest, *op, parts, IndirectSelection::Eager))
             }
         }
     }
 
     /// The selectors of `specs` (each space-separated one: an intersection such as
     /// `tag:x,path:y` counts as one) that match no node, which dbt warns about.
-    pub(crate) fn unmatched(&self, manifest: &Manifest, specs: &[String]) -> Result<Vec<String>> {
+    pub(crate) fn unmatched(
+        &self,
+        manifest: &Manifest,
+        specs: &[String],
+        against: &Against,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for arg in specs {
             for spec in arg.split_whitespace() {
-                if self.intersection(manifest, spec)?.is_empty() {
+                if self
+                    .intersection(manifest, spec, against)?
+                    .direct
+                    .is_empty()
+                {
                     out.push(spec.to_string());
                 }
             }
@@ -102,29 +152,100 @@ impl Graph {
         Ok(out)
     }
 
-    fn intersection(&self, manifest: &Manifest, spec: &str) -> Result<BTreeSet<String>> {
-        let mut parts = spec.split(',').filter(|p| !p.is_empty());
-        let first = parts
-            .next()
-            .ok_or_else(|| Error::usage(format!("empty selector '{spec}'")))?;
-        let mut acc = self.one(manifest, first)?;
-        for p in parts {
-            let other = self.one(manifest, p)?;
-            acc = acc.intersection(&other).cloned().collect();
+    /// The union of space-separated selectors of the command line.
+    fn union(&self, manifest: &Manifest, specs: &[String], against: &Against) -> Result<Picked> {
+        let parts = specs
+            .iter()
+            .map(|spec| self.intersection(manifest, spec, against))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.combine(manifest, Op::Union, parts, against.indirect))
+    }
+
+    fn intersection(&self, manifest: &Manifest, spec: &str, against: &Against) -> Result<Picked> {
+        let parts = spec
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| self.one(manifest, p, against.indirect, against))
+            .collect::<Result<Vec<_>>>()?;
+        if parts.is_empty() {
+            return Err(Error::usage(format!("empty selector '{spec}'")));
         }
-        Ok(acc)
+        Ok(self.combine(manifest, Op::Intersection, parts, against.indirect))
+    }
+
+    /// A union, intersection or difference of picks: of what they select, and
+    /// of what they select or hold waiting; then the waiting tests whose parents
+    /// the result completes (cautious, buildable) join it.
+    fn combine(
+        &self,
+        manifest: &Manifest,
+        op: Op,
+        parts: Vec<Picked>,
+        mode: IndirectSelection,
+    ) -> Picked {
+        let fold = |sets: Vec<BTreeSet<String>>| -> BTreeSet<String> {
+            let mut sets = sets.into_iter();
+            let Some(first) = sets.next() else {
+                return BTreeSet::new();
+            };
+            sets.fold(first, |acc, s| match op {
+                Op::Union => acc.union(&s).cloned().collect(),
+                Op::Intersection => acc.intersection(&s).cloned().collect(),
+                Op::Difference => acc.difference(&s).cloned().collect(),
+            })
+        };
+        let direct = fold(parts.iter().map(|p| p.direct.clone()).collect());
+        let indirect = fold(
+            parts
+                .into_iter()
+                .map(|p| p.direct.union(&p.indirect).cloned().collect())
+                .collect(),
+        );
+        let mut picked = Picked { direct, indirect };
+        if picked.direct == picked.indirect {
+            return picked;
+        }
+        let reach = match mode {
+            IndirectSelection::Cautious => picked.direct.clone(),
+            IndirectSelection::Buildable => self.with_ancestors(&picked.direct),
+            IndirectSelection::Eager | IndirectSelection::Empty => return picked,
+        };
+        let complete: Vec<String> = picked
+            .indirect
+            .iter()
+            .filter(|id| manifest.node(id).is_some() || manifest.test(id).is_some())
+            .filter(|id| manifest.depends_on(id).iter().all(|d| reach.contains(d)))
+            .cloned()
+            .collect();
+        picked.direct.extend(complete);
+        picked
+    }
+
+    /// `ids` and all their ancestors.
+    fn with_ancestors(&self, ids: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut out = ids.clone();
+        for id in ids {
+            out.extend(self.ancestors(id));
+        }
+        out
     }
 
     /// One selector with its optional graph operators, and the tests of what it
     /// selects.
-    fn one(&self, manifest: &Manifest, spec: &str) -> Result<BTreeSet<String>> {
+    fn one(
+        &self,
+        manifest: &Manifest,
+        spec: &str,
+        mode: IndirectSelection,
+        against: &Against,
+    ) -> Result<Picked> {
         let (at, spec) = match spec.strip_prefix('@') {
             Some(rest) => (true, rest),
             None => (false, spec),
         };
         let (up, rest) = graph_op_prefix(spec);
         let (body, down) = graph_op_suffix(rest);
-        let mut base = self.method(manifest, body)?;
+        let mut base = self.method(manifest, body, against)?;
         let mut extra = BTreeSet::new();
         for id in &base {
             if at {
@@ -142,17 +263,55 @@ impl Graph {
             }
         }
         base.extend(extra);
-        // Eager indirect selection: a test comes along when any of its parents is
-        // selected.
-        for t in &manifest.tests {
-            if t.depends_on_nodes.iter().any(|d| base.contains(d)) {
-                base.insert(t.unique_id.clone());
-            }
-        }
-        Ok(base)
+        Ok(self.expand(manifest, base, mode))
     }
 
-    fn method(&self, manifest: &Manifest, body: &str) -> Result<BTreeSet<String>> {
+    /// The tests that come along with `selected`: a test with a selected parent
+    /// joins when the mode admits it, else waits (cautious, buildable).
+    fn expand(
+        &self,
+        manifest: &Manifest,
+        selected: BTreeSet<String>,
+        mode: IndirectSelection,
+    ) -> Picked {
+        let mut picked = Picked {
+            direct: selected,
+            indirect: BTreeSet::new(),
+        };
+        if mode == IndirectSelection::Empty {
+            return picked;
+        }
+        let buildable = (mode == IndirectSelection::Buildable).then(|| {
+            let mut reach = self.with_ancestors(&picked.direct);
+            reach.extend(manifest.sources.iter().map(|s| s.unique_id.clone()));
+            reach
+        });
+        for t in &manifest.tests {
+            let parents = &t.depends_on_nodes;
+            if picked.direct.contains(&t.unique_id)
+                || !parents.iter().any(|d| picked.direct.contains(d))
+            {
+                continue;
+            }
+            let all_in = |set: &BTreeSet<String>| parents.iter().all(|d| set.contains(d));
+            if mode == IndirectSelection::Eager
+                || all_in(&picked.direct)
+                || buildable.as_ref().is_some_and(all_in)
+            {
+                picked.direct.insert(t.unique_id.clone());
+            } else {
+                picked.indirect.insert(t.unique_id.clone());
+            }
+        }
+        picked
+    }
+
+    fn method(
+        &self,
+        manifest: &Manifest,
+        body: &str,
+        against: &Against,
+    ) -> Result<BTreeSet<String>> {
         let (method, value) = match body.split_once(':') {
             Some((m, v)) => (m, v),
             None if body.contains('/') => ("path", body),
@@ -300,6 +459,7 @@ impl Graph {
                     "source" => Some(NodeKind::Source),
                     "test" => Some(NodeKind::Test),
                     "seed" => Some(NodeKind::Seed),
+                    "snapshot" => Some(NodeKind::Snapshot),
                     "analysis" => Some(NodeKind::Analysis),
                     "exposure" => Some(NodeKind::Exposure),
                     "metric" => Some(NodeKind::Metric),
@@ -313,6 +473,18 @@ impl Graph {
                         .filter(|id| kind.is_some() && manifest.kind(id) == kind)
                         .cloned(),
                 );
+            }
+            "state" => {
+                let state = against.state(method, value)?;
+                let current = against
+                    .current
+                    .get_or_init(|| artifacts::manifest_json(manifest, ""));
+                let hits = state.state_method(current, value)?;
+                out.extend(hits.into_iter().filter(|id| self.ids.contains(id)));
+            }
+            "result" => {
+                let hits = against.state(method, value)?.result_method(value)?;
+                out.extend(hits.into_iter().filter(|id| self.ids.contains(id)));
             }
             m if m.starts_with("config.") => {
                 let key = &m["config.".len()..];
@@ -340,7 +512,7 @@ impl Graph {
             }
             other => {
                 return Err(Error::usage(format!(
-                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, file:, source:, exposure:, metric:, semantic_model:, saved_query:, fqn:, resource_type:, test_type:, test_name: or config.<key>:"
+                    "unknown selector method '{other}:' in '{body}'; use a node name, tag:, path:, file:, source:, exposure:, metric:, semantic_model:, saved_query:, fqn:, resource_type:, test_type:, test_name:, config.<key>:, state: or result:"
                 )))
             }
         }

@@ -129,8 +129,8 @@ impl Config {
 /// A column as dbt-postgres describes it (`information_schema.columns`), with
 /// PostgreSQL's own spelling of its type for DDL dbt's cannot express.
 #[derive(Debug, Clone)]
-struct Column {
-    name: String,
+pub(super) struct Column {
+    pub(super) name: String,
     /// `information_schema.columns.data_type`.
     dtype: String,
     char_size: Option<i32>,
@@ -175,7 +175,7 @@ impl Column {
 
     /// The type to write in DDL: dbt's, unless it names no type (arrays, enums,
     /// domains and other user-defined types read `ARRAY`, `USER-DEFINED`).
-    fn ddl_type(&self) -> String {
+    pub(super) fn ddl_type(&self) -> String {
         match self.dtype.as_str() {
             "ARRAY" | "USER-DEFINED" => self.formatted.clone(),
             _ => self.data_type(),
@@ -188,7 +188,10 @@ impl Column {
     }
 }
 
-async fn columns(tx: &Transaction<'_>, oid: u32) -> Result<Vec<Column>, tokio_postgres::Error> {
+pub(super) async fn columns(
+    tx: &Transaction<'_>,
+    oid: u32,
+) -> Result<Vec<Column>, tokio_postgres::Error> {
     let rows = tx
         .query(
             "select a.attname::text, c.data_type::text, c.character_maximum_length::int4,
@@ -270,7 +273,7 @@ fn names_of(cols: &[Column]) -> String {
 
 /// The string columns of the table that the increment needs wider:
 /// (column, `character varying(n)`).
-fn expansions(source: &[Column], target: &[Column]) -> Vec<(String, String)> {
+pub(super) fn expansions(source: &[Column], target: &[Column]) -> Vec<(String, String)> {
     source
         .iter()
         .filter_map(|reference| {
@@ -306,37 +309,20 @@ pub(super) async fn increment(
     };
     hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
-    serialise(&tx, &names, opts, notify).await?;
+    let target_oid = serialised_table(
+        &tx,
+        &names,
+        opts,
+        notify,
+        "its increment could be applied",
+        "rerun, or rebuild it with --full-refresh",
+    )
+    .await?;
     hooks::run(&tx, &node.rendered_hooks.pre, true).await?;
-    let Some((target_oid, kind)) = current(&tx, &names.schema, &names.target).await? else {
-        return Err(Failure::Message(format!(
-            "{} disappeared before its increment could be applied (dropped by someone else?); rerun",
-            names.display
-        )));
-    };
-    if kind != b'r' as i8 && kind != b'p' as i8 {
-        return Err(Failure::Message(format!(
-            "{} is no longer a table (replaced by someone else?); rerun, or rebuild it with --full-refresh",
-            names.display
-        )));
-    }
 
     // 2. The increment, in a temporary table that the commit drops.
     let sql = sql.trim().trim_end_matches(';').trim_end();
-    let statement = format!(
-        "create temporary table {} on commit drop as (\n{sql}\n)",
-        quote_ident(&names.tmp)
-    );
-    tx.execute(statement.as_str(), &[])
-        .await
-        .map_err(|error| Failure::Db { error, statement })?;
-    let tmp_oid: u32 = tx
-        .query_one(
-            "select oid from pg_class where relnamespace = pg_my_temp_schema() and relname = $1",
-            &[&names.tmp],
-        )
-        .await?
-        .get(0);
+    let tmp_oid = temp_table(&tx, &names.tmp, sql).await?;
     let source = columns(&tx, tmp_oid).await?;
     let target = columns(&tx, target_oid).await?;
     let widen = expansions(&source, &target);
@@ -432,7 +418,54 @@ pub(super) async fn increment(
     Ok(built)
 }
 
-async fn exec(tx: &Transaction<'_>, statement: String) -> Result<u64, Failure> {
+/// Steps 1 and the check before 2, shared with snapshots: takes the advisory lock
+/// of `names` and returns the oid of its table, which must still be one; `before`
+/// ends "… disappeared before <before>", `fix` what to do when it is no table.
+pub(super) async fn serialised_table(
+    tx: &Transaction<'_>,
+    names: &Names,
+    opts: &SwapOptions,
+    notify: &Notify<'_>,
+    before: &str,
+    fix: &str,
+) -> Result<u32, Failure> {
+    serialise(tx, names, opts, notify).await?;
+    let Some((oid, kind)) = current(tx, &names.schema, &names.target).await? else {
+        return Err(Failure::Message(format!(
+            "{} disappeared before {before} (dropped by someone else?); rerun",
+            names.display
+        )));
+    };
+    if kind != b'r' as i8 && kind != b'p' as i8 {
+        return Err(Failure::Message(format!(
+            "{} is no longer a table (replaced by someone else?); {fix}",
+            names.display
+        )));
+    }
+    Ok(oid)
+}
+
+/// `select` into temporary table `name`, dropped at commit; returns its oid.
+pub(super) async fn temp_table(
+    tx: &Transaction<'_>,
+    name: &str,
+    select: &str,
+) -> Result<u32, Failure> {
+    let statement = format!(
+        "create temporary table {} on commit drop as (\n{select}\n)",
+        quote_ident(name)
+    );
+    exec(tx, statement).await?;
+    Ok(tx
+        .query_one(
+            "select oid from pg_class where relnamespace = pg_my_temp_schema() and relname = $1",
+            &[&name],
+        )
+        .await?
+        .get(0))
+}
+
+pub(super) async fn exec(tx: &Transaction<'_>, statement: String) -> Result<u64, Failure> {
     tx.execute(statement.as_str(), &[])
         .await
         .map_err(|error| Failure::Db { error, statement })
@@ -441,7 +474,7 @@ async fn exec(tx: &Transaction<'_>, statement: String) -> Result<u64, Failure> {
 /// dbt's way of changing a column's type: a new column, copied, the old one
 /// dropped (without CASCADE here: a view that uses it fails the model) and the
 /// new one renamed; the column moves to the end of the table.
-async fn alter_column_type(
+pub(super) async fn alter_column_type(
     tx: &Transaction<'_>,
     table: &str,
     name: &str,
@@ -563,7 +596,7 @@ async fn apply(
 
 /// Step 3: locks the table in the mode the increment needs, as politely as a
 /// swap (see the module documentation).
-async fn lock(
+pub(super) async fn lock(
     tx: &Transaction<'_>,
     names: &Names,
     oid: u32,

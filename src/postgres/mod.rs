@@ -1,7 +1,7 @@
 //! The PostgreSQL adapter: connections ([`connect`]), TLS ([`tls`]), the pool of an
 //! execution ([`pool`]), materializations with safe swaps ([`swap`]), increments
-//! of incremental models ([`incremental`]), materialized views ([`matview`]),
-//! comments ([`comments`]) and how
+//! of incremental models ([`incremental`]), snapshots ([`snapshot`]),
+//! materialized views ([`matview`]), comments ([`comments`]) and how
 //! database errors read ([`db_error`]); plus the few catalog statements the
 //! commands need (server version, target schemas).
 
@@ -17,6 +17,7 @@ mod indexes;
 mod matview;
 mod pool;
 mod seed;
+mod snapshot;
 mod swap;
 mod tls;
 
@@ -52,9 +53,9 @@ pub(crate) async fn server_version(client: &Client) -> Result<String> {
 
 /// Builds a model: a materialized view as dbt-postgres decides ([`matview`]:
 /// `full_refresh` rebuilds it), an increment when it is an incremental model
-/// compiled with `is_incremental()` true ([`incremental`]), else a new relation
-/// swapped in ([`swap`]: first builds and full refreshes of incremental models
-/// too).
+/// compiled with `is_incremental()` true ([`incremental`]), a snapshot's next
+/// versions ([`snapshot`]), else a new relation swapped in ([`swap`]: first
+/// builds and full refreshes of incremental models too).
 pub(crate) async fn build_model(
     client: &mut Client,
     node: &Node,
@@ -66,6 +67,8 @@ pub(crate) async fn build_model(
 ) -> std::result::Result<Built, NodeFailure> {
     if node.materialized == Materialization::MaterializedView {
         matview::build(client, node, sql, suffix, full_refresh, opts, notify).await
+    } else if node.materialized == crate::manifest::Materialization::Snapshot {
+        snapshot::build(client, node, sql, suffix, opts, notify).await
     } else if node.incremental {
         let r = incremental::increment(client, node, sql, suffix, opts, notify).await;
         swap::outcome(r, node, opts)
@@ -80,6 +83,35 @@ pub(crate) async fn existing_tables(
     client: &Client,
     relations: &[(String, String)],
 ) -> Result<std::collections::BTreeSet<(String, String)>> {
+    existing(
+        client,
+        relations,
+        &["r", "p"],
+        "the tables of the incremental models",
+    )
+    .await
+}
+
+/// Which of `(schema, name)` exist as a relation of any kind (for `--defer`).
+pub(crate) async fn existing_relations(
+    client: &Client,
+    relations: &[(String, String)],
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    existing(
+        client,
+        relations,
+        &["r", "p", "v", "m", "f"],
+        "the relations to defer",
+    )
+    .await
+}
+
+async fn existing(
+    client: &Client,
+    relations: &[(String, String)],
+    kinds: &[&str],
+    what: &str,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
     let schemas: Vec<&str> = relations.iter().map(|(s, _)| s.as_str()).collect();
     let names: Vec<&str> = relations.iter().map(|(_, n)| n.as_str()).collect();
     let rows = client
@@ -87,13 +119,13 @@ pub(crate) async fn existing_tables(
             "select n.nspname::text, c.relname::text
              from pg_class c join pg_namespace n on n.oid = c.relnamespace
              join unnest($1::text[], $2::text[]) as w(s, r) on w.s = n.nspname and w.r = c.relname
-             where c.relkind in ('r', 'p')",
-            &[&schemas, &names],
+             where c.relkind::text = any($3)",
+            &[&schemas, &names, &kinds],
         )
         .await
         .map_err(|e| {
             Error::runtime(format!(
-                "cannot look up the tables of the incremental models: {}",
+                "cannot look up {what}: {}",
                 describe_db_error(&e, "")
             ))
         })?;

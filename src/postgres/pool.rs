@@ -89,6 +89,12 @@ impl Pool {
         self.available.add_permits(1);
     }
 
+    /// Gives up a connection that was taken and is gone (its place is free).
+    pub(crate) fn forget(&self) {
+        self.inner.lock().unwrap().opened -= 1;
+        self.available.add_permits(1);
+    }
+
     /// How many connections were opened in all.
     pub(crate) fn opened(&self) -> usize {
         self.inner.lock().unwrap().tokens.len()

@@ -290,9 +290,10 @@ async fn swap_in(
             names.display
         )))
         }
-        (Build::Sql(sql), Materialization::Table | Materialization::Incremental)
-            if node.contract.enforced =>
-        {
+        (
+            Build::Sql(sql),
+            Materialization::Table | Materialization::Incremental | Materialization::Snapshot,
+        ) if node.contract.enforced => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
             let created =
                 contract::create_table(&tx, node, sql, &names.schema, &names.tmp, suffix).await?;
@@ -304,7 +305,8 @@ async fn swap_in(
             Build::Sql(sql),
             m @ (Materialization::Table
             | Materialization::Incremental
-            | Materialization::MaterializedView),
+            | Materialization::MaterializedView
+            | Materialization::Snapshot),
         ) => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
             let kind = match m {

@@ -89,6 +89,59 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
                 return Err(want("a mapping"));
             }
         }
+        "materialized" if resource == Resource::Snapshot => {
+            if v.as_str() != Some("snapshot") {
+                return Err(want("'snapshot' (a snapshot is always materialized as one)"));
+            }
+        }
+        "strategy" if resource == Resource::Snapshot => match v.as_str() {
+            Some("timestamp" | "check") => {}
+            _ => {
+                return Err(want(
+                    "'timestamp' or 'check' (custom snapshot strategies are not supported)",
+                ))
+            }
+        },
+        "check_cols" if resource == Resource::Snapshot => {
+            let ok = match &v.value {
+                YamlValue::Str(s) => s == "all",
+                YamlValue::Seq(items) => items.iter().all(|i| i.as_str().is_some()),
+                YamlValue::Null => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(want("'all' or a list of column names"));
+            }
+        }
+        "hard_deletes" if resource == Resource::Snapshot => match v.as_str() {
+            Some("ignore" | "invalidate" | "new_record") => {}
+            None if v.is_null() => {}
+            _ => return Err(want("'ignore', 'invalidate' or 'new_record'")),
+        },
+        "invalidate_hard_deletes" => {
+            if !matches!(v.value, YamlValue::Bool(_) | YamlValue::Null) {
+                return Err(want("true or false"));
+            }
+        }
+        "snapshot_meta_column_names" => {
+            let YamlValue::Map(entries) = &v.value else {
+                return Err(want("a mapping such as {dbt_valid_from: valid_from}"));
+            };
+            for (k, line, val) in entries {
+                let at = At { file: at.file, line: *line };
+                if !matches!(
+                    k.as_str(),
+                    "dbt_valid_to" | "dbt_valid_from" | "dbt_scd_id" | "dbt_updated_at" | "dbt_is_deleted"
+                ) {
+                    return Err(at.error(format!(
+                        "{path}.{k}: unknown meta column; the names are dbt_valid_from, dbt_valid_to, dbt_scd_id, dbt_updated_at and dbt_is_deleted"
+                    )));
+                }
+                if val.as_str().is_none() && !val.is_null() {
+                    return Err(at.error(format!("{path}.{k}: expected a column name")));
+                }
+            }
+        }
         "materialized" => {
             let Some(m) = v.as_str() else {
                 return Err(want("a materialization name"));
@@ -144,7 +197,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         "pre-hook" | "post-hook" | "pre_hook" | "post_hook" => check_hooks(v, path, at)?,
         "indexes" => check_indexes(v, path, at)?,
         "grants" => check_grants(v, path, at)?,
-        "unique_key" if resource == Resource::Model => {
+        "unique_key" if matches!(resource, Resource::Model | Resource::Snapshot) => {
             let ok = match &v.value {
                 YamlValue::Str(_) | YamlValue::Null => true,
                 YamlValue::Seq(items) => items.iter().all(|i| i.as_str().is_some()),

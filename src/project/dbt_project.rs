@@ -33,17 +33,22 @@ pub(crate) struct ProjectFile {
     /// Project-level `vars:` (global ones and those scoped to this project).
     pub(crate) vars: Map<String, Value>,
     /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`, `seeds:`,
-    /// `analyses:`.
+    /// `analyses:`, `snapshots:`.
     pub(crate) models: Value,
     pub(crate) data_tests: Value,
     pub(crate) sources: Value,
     pub(crate) seeds: Value,
     pub(crate) analyses: Value,
+    pub(crate) snapshots: Value,
     /// `quoting:`: which parts of relation names are quoted (all by default).
     pub(crate) quoting: Quoting,
     /// `on-run-start` and `on-run-end`: SQL (Jinja) run before and after a job.
     pub(crate) on_run_start: Vec<String>,
     pub(crate) on_run_end: Vec<String>,
+    /// `packages-install-path`: where `deps` installs packages (default `dbt_packages`).
+    pub(crate) packages_install_path: String,
+    /// `dispatch:`: a macro namespace → the packages searched, in order.
+    pub(crate) dispatch: Vec<(String, Vec<String>)>,
 }
 
 /// Reads the parsed `dbt_project.yml` (`file` names it in messages).
@@ -103,6 +108,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
     let sources = tree(&["sources"], Resource::Source, warnings)?;
     let seeds = tree(&["seeds"], Resource::Seed, warnings)?;
     let analyses = tree(&["analyses"], Resource::Analysis, warnings)?;
+    let snapshots = tree(&["snapshots"], Resource::Snapshot, warnings)?;
     let quoting = match doc.get("quoting") {
         Some(q) => read_quoting(q, "quoting", file)?,
         None => Quoting::default(),
@@ -153,7 +159,20 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
             _ => Err(want(v)),
         }
     };
+    let packages_install_path = match doc.get("packages-install-path") {
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| v.at(file).error("packages-install-path: expected a path"))?
+            .to_string(),
+        None => "dbt_packages".to_string(),
+    };
+    let dispatch = match doc.get("dispatch") {
+        Some(v) => read_dispatch(v, file)?,
+        None => Vec::new(),
+    };
     Ok(ProjectFile {
+        packages_install_path,
+        dispatch,
         on_run_start: run_hooks("on-run-start")?,
         on_run_end: run_hooks("on-run-end")?,
         model_paths: paths(&["model-paths", "source-paths"], "models")?,
@@ -185,6 +204,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
         sources,
         seeds,
         analyses,
+        snapshots,
         quoting,
         name,
     })
@@ -231,6 +251,57 @@ pub(super) fn read_quoting_over(
     Ok(base.merged(q.to_json().as_object().unwrap_or(&serde_json::Map::new())))
 }
 
+/// `dispatch:`: a list of `{macro_namespace: name, search_order: [package, …]}`.
+fn read_dispatch(v: &Yaml, file: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let want = |y: &Yaml| {
+        y.at(file).error(format!(
+            "dispatch: expected a list of {{macro_namespace: <package>, search_order: [<package>, …]}}, got {}",
+            y.kind()
+        ))
+    };
+    let items = match &v.value {
+        YamlValue::Null => return Ok(Vec::new()),
+        YamlValue::Seq(items) => items,
+        _ => return Err(want(v)),
+    };
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for item in items {
+        if !matches!(item.value, YamlValue::Map(_)) {
+            return Err(want(item));
+        }
+        for (k, line, _) in item.entries() {
+            if k != "macro_namespace" && k != "search_order" {
+                return Err(At { file, line: *line }.error(format!(
+                    "dispatch: unknown key '{k}'; an entry has macro_namespace and search_order"
+                )));
+            }
+        }
+        let namespace = match item.get("macro_namespace").and_then(Yaml::as_str) {
+            Some(n) => n.to_string(),
+            None => {
+                return Err(item
+                    .at(file)
+                    .error("dispatch: macro_namespace is missing; name the package whose macros are dispatched"))
+            }
+        };
+        let order = match item.get("search_order") {
+            Some(o) => string_list(o, "dispatch: search_order", file)?,
+            None => {
+                return Err(item.at(file).error(format!(
+                    "dispatch: search_order is missing for '{namespace}'; list the packages to search, e.g. [my_project, {namespace}]"
+                )))
+            }
+        };
+        if out.iter().any(|(n, _)| n == &namespace) {
+            return Err(item.at(file).error(format!(
+                "dispatch: macro_namespace '{namespace}' is configured twice; keep one entry"
+            )));
+        }
+        out.push((namespace, order));
+    }
+    Ok(out)
+}
+
 /// dbt's rule for a project's (and package's) name.
 fn valid_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -264,10 +335,33 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
     };
     match key {
         // Understood (the config trees are checked where they are read).
-        "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
-        | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
-        | "clean-targets" | "log-path" | "vars" | "models" | "data_tests" | "tests" | "sources"
-        | "docs-paths" | "seeds" | "analyses" | "quoting" | "on-run-start" | "on-run-end" => Ok(()),
+        "name"
+        | "version"
+        | "config-version"
+        | "profile"
+        | "model-paths"
+        | "macro-paths"
+        | "test-paths"
+        | "seed-paths"
+        | "snapshot-paths"
+        | "analysis-paths"
+        | "target-path"
+        | "clean-targets"
+        | "log-path"
+        | "vars"
+        | "models"
+        | "data_tests"
+        | "tests"
+        | "sources"
+        | "docs-paths"
+        | "seeds"
+        | "snapshots"
+        | "analyses"
+        | "quoting"
+        | "on-run-start"
+        | "on-run-end"
+        | "packages-install-path"
+        | "dispatch" => Ok(()),
         "source-paths" => {
             warnings.push(
                 "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),
@@ -283,7 +377,6 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
         // Accepted: they change nothing reluvia-transform builds.
         "require-dbt-version"
         | "asset-paths"
-        | "packages-install-path"
         | "exposures"
         | "metrics"
         | "semantic-models"
@@ -294,9 +387,7 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
             YamlValue::Bool(false) | YamlValue::Null => Ok(()),
             _ => refuse("restricted model access (groups) is not supported yet"),
         },
-        "dispatch" => refuse("dispatch configuration (packages) is not supported yet"),
         "query-comment" => refuse("query comments are not supported yet"),
-        "snapshots" => refuse("snapshots are not supported yet"),
         "unit_tests" => refuse("unit tests are not supported yet"),
         other => {
             warnings.push(format!(

@@ -85,3 +85,29 @@ fn slash(p: &Path) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+/// dbt's checksum of a seed file in `manifest.json`: the SHA-256 of its text
+/// without surrounding whitespace, or, past 1 MiB (or not a regular file), its
+/// path.
+pub(crate) fn seed_checksum(root: &Path, rel: &str) -> serde_json::Value {
+    const LIMIT: u64 = 1024 * 1024;
+    let path = root.join(rel);
+    // Only a regular file of at most 1 MiB is read (not a pipe, say).
+    let small = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= LIMIT);
+    match small.then(|| std::fs::read_to_string(&path)) {
+        Some(Ok(text)) => {
+            serde_json::json!({"name": "sha256", "checksum": sha256_hex(text.trim())})
+        }
+        _ => serde_json::json!({"name": "path", "checksum": path.display().to_string()}),
+    }
+}
+
+/// The checksum dbt gives a file it parses: the SHA-256 of its text.
+pub(crate) fn file_checksum(text: &str) -> serde_json::Value {
+    serde_json::json!({"name": "sha256", "checksum": sha256_hex(text)})
+}
+
+fn sha256_hex(text: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -19,6 +19,7 @@ pub(crate) enum Resource {
     /// Analyses take the configs of models (only `enabled`, `tags`, `meta`,
     /// `docs` and `group` change anything for a node that is never run).
     Analysis,
+    Snapshot,
 }
 
 impl Resource {
@@ -30,6 +31,7 @@ impl Resource {
             Resource::Source => "sources",
             Resource::Seed => "seeds",
             Resource::Analysis => "analyses",
+            Resource::Snapshot => "snapshots",
         }
     }
 }
@@ -128,9 +130,38 @@ const SEED: &[&str] = &[
     "persist_docs",
 ];
 
+const SNAPSHOT: &[&str] = &[
+    "enabled",
+    "materialized",
+    "schema",
+    "alias",
+    "database",
+    "tags",
+    "meta",
+    "docs",
+    "group",
+    "description",
+    "strategy",
+    "unique_key",
+    "updated_at",
+    "check_cols",
+    "hard_deletes",
+    "invalidate_hard_deletes",
+    "target_schema",
+    "target_database",
+    "snapshot_meta_column_names",
+    "dbt_valid_to_current",
+];
+
 /// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
 fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
     Some(match (resource, key) {
+        (Resource::Snapshot, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") => {
+            "hooks of snapshots are not supported yet"
+        }
+        (Resource::Snapshot, "grants" | "indexes" | "contract") => {
+            "grants, indexes and contracts of snapshots are not supported yet"
+        }
         (_, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") => {
             "hooks of data tests and sources are not supported yet"
         }
@@ -244,6 +275,7 @@ pub(crate) fn classify(resource: Resource, key: &str) -> KeyClass {
         Resource::DataTest => DATA_TEST,
         Resource::Source => SOURCE,
         Resource::Seed => SEED,
+        Resource::Snapshot => SNAPSHOT,
     };
     if implemented.contains(&key) || (resource == Resource::Model && INCREMENTAL.contains(&key)) {
         KeyClass::Implemented

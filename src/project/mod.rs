@@ -23,7 +23,10 @@ mod grants;
 mod hooks;
 mod indexes;
 mod keys;
+mod macro_source;
+mod packages;
 mod properties;
+mod snapshots;
 mod yaml;
 
 pub(crate) use config::{
@@ -32,12 +35,15 @@ pub(crate) use config::{
 };
 pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;
-pub(crate) use files::SqlFile;
+pub(crate) use files::{file_checksum, SqlFile};
 pub(crate) use grants::{grants_of, Grants};
 pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
+pub(crate) use macro_source::{calls as macro_calls, macro_sql};
+pub(crate) use packages::{declared, package_name, Declared, Package};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
+pub(crate) use snapshots::{HardDeletes, SnapshotConfig, Strategy as SnapshotStrategy};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
 /// A dbt project as read from disk.
@@ -78,11 +84,22 @@ pub(crate) struct Project {
     pub(crate) seeds: Vec<SqlFile>,
     /// Seed properties from YAML, by seed name.
     pub(crate) seed_props: BTreeMap<String, ModelProps>,
+    /// Each seed's file checksum as dbt's manifest gives it (`state:modified`).
+    pub(crate) seed_checksums: BTreeMap<String, Value>,
     pub(crate) analysis_paths: Vec<String>,
     /// Analyses: the `.sql` files of the analysis paths (compiled, never run).
     pub(crate) analyses: Vec<SqlFile>,
     /// Analysis properties from YAML, by analysis name.
     pub(crate) analysis_props: BTreeMap<String, ModelProps>,
+    /// Snapshots: one per `{% snapshot %}` block or YAML entry with `relation:`,
+    /// its content the snapshot's select (see `snapshots`).
+    pub(crate) snapshots: Vec<SqlFile>,
+    /// Snapshot properties from YAML, by snapshot name.
+    pub(crate) snapshot_props: BTreeMap<String, ModelProps>,
+    /// YAML snapshots' `relation:` (name → (relation, the YAML file, line)).
+    pub(crate) snapshot_relations: BTreeMap<String, (String, SqlFile, usize)>,
+    /// The `snapshots:` config tree of `dbt_project.yml`.
+    pub(crate) snapshots_config: Value,
     /// The `analyses:` config tree of `dbt_project.yml`.
     pub(crate) analyses_config: Value,
     /// `quoting:` of `dbt_project.yml`.
@@ -91,6 +108,10 @@ pub(crate) struct Project {
     pub(crate) entries: Vec<PropertyEntry>,
     /// Versioned models: model file name → (model name, version).
     pub(crate) model_versions: BTreeMap<String, (String, String)>,
+    /// Installed packages (their macros and generic tests).
+    pub(crate) packages: Vec<Package>,
+    /// `dispatch:` of `dbt_project.yml`: macro namespace → packages searched.
+    pub(crate) dispatch: Vec<(String, Vec<String>)>,
 }
 
 impl Project {
@@ -168,27 +189,28 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         model_props: BTreeMap::new(),
         seeds: Vec::new(),
         seed_props: BTreeMap::new(),
+        seed_checksums: BTreeMap::new(),
         analysis_paths: pf.analysis_paths.clone(),
         analyses: Vec::new(),
         analysis_props: BTreeMap::new(),
         analyses_config: pf.analyses,
+        snapshots: Vec::new(),
+        snapshot_props: BTreeMap::new(),
+        snapshot_relations: BTreeMap::new(),
+        snapshots_config: pf.snapshots,
         quoting: pf.quoting,
         entries: Vec::new(),
         model_versions: BTreeMap::new(),
+        packages: Vec::new(),
+        dispatch: pf.dispatch,
     };
-    // Resources that are not built yet must not be skipped silently.
-    for sp in &pf.snapshot_paths {
-        if let Some(f) = files::walk(dir, sp, cancel)?
-            .into_iter()
-            .find(|f| f.original_file_path.ends_with(".sql"))
-        {
-            return Err(Error::in_file(
-                f.original_file_path,
-                "snapshots are not supported yet; remove the file or run this project with dbt-core",
-            ));
+    project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
+    // `vars:` keys named after a package are that package's, not global.
+    for p in &project.packages {
+        if p.name != project.name {
+            project.vars.remove(&p.name);
         }
     }
-
     let mut yml_files = Vec::new();
     let is_yml = |f: &SqlFile| {
         f.original_file_path.ends_with(".yml") || f.original_file_path.ends_with(".yaml")
@@ -243,6 +265,15 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
             }
         }
     }
+    for sp in &pf.snapshot_paths {
+        for f in files::walk(dir, sp, cancel)? {
+            if f.original_file_path.ends_with(".sql") {
+                project.snapshots.extend(snapshots::blocks_of(&f)?);
+            } else if is_yml(&f) {
+                yml_files.push(f);
+            }
+        }
+    }
     let mut analysis_names: BTreeMap<String, String> = BTreeMap::new();
     for a in &project.analyses {
         if let Some(other) = analysis_names.insert(a.name.clone(), a.original_file_path.clone()) {
@@ -257,6 +288,8 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         let is_csv = |name: &str| name.ends_with(".csv");
         for f in files::walk_reading(dir, &sp, cancel, &|name| !is_csv(name))? {
             if is_csv(&f.original_file_path) {
+                let checksum = files::seed_checksum(dir, &f.original_file_path);
+                project.seed_checksums.insert(f.name.clone(), checksum);
                 project.seeds.push(f);
             } else if is_yml(&f) {
                 yml_files.push(f);
@@ -296,6 +329,12 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         properties::read_properties(&mut project, f, &mut warnings)?;
     }
     resolve_versions(&mut project, &seen, &mut warnings)?;
+    for (name, (relation, file, line)) in std::mem::take(&mut project.snapshot_relations) {
+        project
+            .snapshots
+            .push(snapshots::yaml_snapshot(&name, &relation, &file, line)?);
+    }
+    check_snapshot_names(&project, &seen)?;
     // Docs blocks: the docs paths, else every resource path (each folder once).
     let mut docs_paths = pf.docs_paths.clone().unwrap_or_else(|| {
         [
@@ -324,6 +363,34 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     apply_source_configs(&mut project, &sources_tree);
     project.warnings = warnings.0;
     Ok(project)
+}
+
+/// Snapshot names are unique, and no model or seed has one: `ref()` could not
+/// tell them apart.
+fn check_snapshot_names(project: &Project, models: &BTreeMap<String, String>) -> Result<()> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for s in &project.snapshots {
+        if let Some(other) = seen.insert(&s.name, &s.original_file_path) {
+            return Err(Error::usage(format!(
+                "two snapshots are named '{}': {} and {}; rename one of them",
+                s.name, other, s.original_file_path
+            )));
+        }
+        let clash = models.get(&s.name).or_else(|| {
+            project
+                .seeds
+                .iter()
+                .find(|x| x.name == s.name)
+                .map(|x| &x.original_file_path)
+        });
+        if let Some(other) = clash {
+            return Err(Error::usage(format!(
+                "a snapshot and a model or seed are both named '{}': {} and {}; rename one of them, ref() could not tell them apart",
+                s.name, s.original_file_path, other
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// dbt's versioned models: each version of a YAML entry with `versions:` is the

@@ -223,7 +223,21 @@ pub(super) fn read_properties(
                 }
             }
             "version" | "macros" | "anchors" | "data_tests" | "tests" => {}
-            "snapshots" => return refuse("snapshots are not supported yet"),
+            "snapshots" => {
+                read_models(project, value, file, warnings, Resource::Snapshot)?;
+                for entry in list(value, "snapshots", file)? {
+                    let Some(r) = entry.get("relation") else { continue };
+                    let name = name_of(entry, "a snapshot entry", file)?;
+                    let relation = r.as_str().ok_or_else(|| {
+                        r.at(file).error(format!(
+                            "snapshots.{name}.relation: expected ref('…') or source('…', '…')"
+                        ))
+                    })?;
+                    project
+                        .snapshot_relations
+                        .insert(name.to_string(), (relation.to_string(), f.clone(), r.line));
+                }
+            }
             "unit_tests" => return refuse("unit tests are not supported yet"),
             other => {
                 return Err(at.error(format!(
@@ -383,6 +397,7 @@ fn read_models(
     let (root, what) = match resource {
         Resource::Seed => ("seeds", "seed"),
         Resource::Analysis => ("analyses", "analysis"),
+        Resource::Snapshot => ("snapshots", "snapshot"),
         _ => ("models", "model"),
     };
     for m in list(models, root, file)? {
@@ -390,6 +405,7 @@ fn read_models(
         let known = match resource {
             Resource::Seed => &project.seed_props,
             Resource::Analysis => &project.analysis_props,
+            Resource::Snapshot => &project.snapshot_props,
             _ => &project.model_props,
         };
         if let Some(prev) = known.get(name) {
@@ -485,6 +501,7 @@ fn read_models(
         match resource {
             Resource::Seed => project.seed_props.insert(name.to_string(), props),
             Resource::Analysis => project.analysis_props.insert(name.to_string(), props),
+            Resource::Snapshot => project.snapshot_props.insert(name.to_string(), props),
             _ => project.model_props.insert(name.to_string(), props),
         };
     }

@@ -31,23 +31,18 @@ pub(super) struct Calls {
     pub(super) macros: Mutex<BTreeSet<String>>,
     pub(super) config: Mutex<Map<String, Json>>,
     pub(super) returns: Mutex<Vec<Option<Value>>>,
+    /// The connection of an execution-phase render, if it has one.
+    pub(super) db: Option<Arc<super::db::RenderDb>>,
+    /// What `{% call statement(name) %}` blocks kept, for `load_result(name)`.
+    pub(super) results: Mutex<std::collections::BTreeMap<String, Value>>,
 }
 
 impl Object for Calls {}
 
 impl Calls {
-    /// `macro.<project>.<name>` of every project macro this render called.
-    pub(super) fn macro_ids(&self, project: &str) -> Vec<String> {
-        self.macros
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|n| match n.strip_prefix("dbt.") {
-                // dbt's own macros that dbt lists (`is_incremental`).
-                Some(_) => format!("macro.{n}"),
-                None => format!("macro.{project}.{n}"),
-            })
-            .collect()
+    /// `macro.<package>.<name>` of every macro this render called.
+    pub(super) fn macro_ids(&self) -> Vec<String> {
+        self.macros.lock().unwrap().iter().cloned().collect()
     }
 
     pub(super) fn new(phase: Phase) -> Arc<Calls> {
@@ -59,6 +54,11 @@ impl Calls {
             macros: Mutex::default(),
             config: Mutex::default(),
             returns: Mutex::default(),
+            db: match phase {
+                Phase::Parse => None,
+                Phase::Compile => super::db::current(),
+            },
+            results: Mutex::default(),
         })
     }
 }
@@ -134,7 +134,7 @@ impl Object for Exceptions {
         match method {
             "raise_compiler_error" => Err(minijinja::Error::new(JErrorKind::InvalidOperation, msg)),
             "warn" => {
-                log::warn!("{msg}");
+                crate::console::template_message(crate::console::Level::Warn, &msg);
                 Ok(Value::from(""))
             }
             _ => Err(minijinja::Error::from(JErrorKind::UnknownMethod)),

@@ -28,6 +28,7 @@ impl Renderer {
         for node in &manifest.nodes {
             let props = match (node.resource_type, &node.version) {
                 ("seed", _) => project.seed_props.get(&node.name).cloned(),
+                ("snapshot", _) => project.snapshot_props.get(&node.name).cloned(),
                 ("model", Some(v)) => project
                     .model_props
                     .get(&node.name)
@@ -132,13 +133,14 @@ impl Renderer {
                 original_file_path: f.original_file_path.clone(),
                 fqn,
                 test_name: None,
+                test_namespace: None,
                 kwargs: Map::new(),
                 column_name: None,
                 attached_node: None,
                 tags: tags_of(&config),
                 config,
                 depends_on_nodes,
-                depends_on_macros: calls.macro_ids(&project.name),
+                depends_on_macros: calls.macro_ids(),
                 raw_code: f.content.clone(),
                 compiled_code: None,
                 compile_error: None,
@@ -197,9 +199,21 @@ impl Renderer {
             custom_name,
         } = parsed;
         let macro_name = format!("test_{test_name}");
-        if !self.macros.contains_key(&macro_name) {
-            return Err(Error::in_file(file.to_string(), format!("unknown data test '{test_name}' on {}{}; use unique, not_null, accepted_values, relationships or define `{{% test {test_name}(model, …) %}}` in the macro paths", on.name, column.map(|c| format!(".{}", c.name)).unwrap_or_default())));
-        }
+        let def = match &namespace {
+            Some(ns) if !self.table.packages.contains_key(ns) => {
+                return Err(Error::in_file(file.to_string(), format!("data test '{ns}.{test_name}' on {}{}: no package named '{ns}' is installed; declare it in packages.yml and run deps", on.name, column.map(|c| format!(".{}", c.name)).unwrap_or_default())));
+            }
+            Some(ns) => self.table.in_package(ns, &macro_name),
+            None => self.table.resolve(&macro_name),
+        };
+        let Some(def) = def else {
+            let full = match &namespace {
+                Some(ns) => format!("{ns}.{test_name}"),
+                None => test_name.clone(),
+            };
+            return Err(Error::in_file(file.to_string(), format!("unknown data test '{full}' on {}{}; use unique, not_null, accepted_values, relationships or define `{{% test {test_name}(model, …) %}}` in the macro paths", on.name, column.map(|c| format!(".{}", c.name)).unwrap_or_default())));
+        };
+        let macro_id = def.unique_id();
         let prefix = match &namespace {
             Some(ns) => format!(
                 "{ns}_{}{test_name}",
@@ -285,10 +299,6 @@ impl Renderer {
             &kwargs,
             &on.model_arg,
         );
-        let macro_id = match self.macros.get(&macro_name).map(String::as_str) {
-            Some(super::BUILTIN_TESTS_FILE) => format!("macro.dbt.{macro_name}"),
-            _ => format!("macro.{}.{macro_name}", project.name),
-        };
         let mut depends_on_macros = vec![macro_id.clone()];
         // dbt resolves `unique` and `not_null` without rendering the test; the others
         // call `get_where_subquery`.
@@ -307,6 +317,7 @@ impl Renderer {
             original_file_path: file.to_string(),
             fqn,
             test_name: Some(test_name),
+            test_namespace: namespace,
             column_name: column.map(|c| c.name.clone()),
             attached_node: Some(attached),
             tags,
@@ -402,7 +413,11 @@ impl Renderer {
                     }
                 }
                 let call = format!(
-                    "{{{{ test_{}(model=model{}{}) }}}}",
+                    "{{{{ {}test_{}(model=model{}{}) }}}}",
+                    t.test_namespace
+                        .as_ref()
+                        .map(|ns| format!("{ns}."))
+                        .unwrap_or_default(),
                     t.test_name.as_deref().unwrap_or(""),
                     if args.is_empty() { "" } else { ", " },
                     args.join(", ")

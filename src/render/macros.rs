@@ -41,16 +41,17 @@ pub(super) fn rewrite_test_blocks(src: &str) -> String {
 
 /// Runs the project macro `name` (defined in `file`) for a caller, with the
 /// caller's `this`, `model`, `config`, `is_incremental()` (and an on-run-end
-/// hook's `results`, `schemas`, `database_schemas`) and call recorder, honouring
-/// `return()`.
+/// hook's `results`, `schemas`, `database_schemas`) and call recorder (which
+/// records `id`, `macro.<package>.<name>`), honouring `return()`.
 pub(super) fn call_project_macro(
     state: &State,
     file: &str,
     name: &str,
+    id: &str,
     args: &[Value],
 ) -> std::result::Result<Value, minijinja::Error> {
     let calls = calls_of(state)?;
-    calls.macros.lock().unwrap().insert(name.to_string());
+    calls.macros.lock().unwrap().insert(id.to_string());
     let tmpl = state.env().get_template(file)?;
     let ctx = minijinja::context! {
         __calls => Value::from_dyn_object(calls.clone()),
@@ -60,6 +61,7 @@ pub(super) fn call_project_macro(
         invocation_id => state.lookup("invocation_id"),
         run_started_at => state.lookup("run_started_at"),
         __incremental => state.lookup("__incremental"),
+        execute => state.lookup("execute"),
         // An on-run-end hook's context.
         results => state.lookup("results"),
         schemas => state.lookup("schemas"),
@@ -71,4 +73,56 @@ pub(super) fn call_project_macro(
     let ret = calls.returns.lock().unwrap().pop().flatten();
     let out = out?;
     Ok(ret.unwrap_or_else(|| Value::from_safe_string(out)))
+}
+
+impl super::Renderer {
+    /// Whether the project defines macro `name` (`name` or `<project>.name`);
+    /// gives its bare name.
+    pub(crate) fn find_macro(&self, project: &str, name: &str) -> Option<String> {
+        let bare = match name.split_once('.') {
+            Some((pkg, bare)) if pkg == project => bare,
+            Some(_) => return None,
+            None => name,
+        };
+        self.macros.contains_key(bare).then(|| bare.to_string())
+    }
+
+    /// Runs macro `name` (see [`Self::find_macro`]) by itself in dbt's execution
+    /// phase, with `args` as its keyword arguments (`run-operation`); its
+    /// statements reach the database given by [`super::with_database`]. Gives
+    /// what it rendered (or returned).
+    pub(crate) fn run_operation(
+        &self,
+        project: &str,
+        name: &str,
+        args: &serde_json::Map<String, serde_json::Value>,
+    ) -> crate::error::Result<String> {
+        let file = self.macros.get(name).cloned().unwrap_or_default();
+        let calls = super::context::Calls::new(super::context::Phase::Compile);
+        let this = super::Relation::new(
+            &self.shared.database,
+            &self.shared.target_schema,
+            name,
+            self.shared.quoting,
+        );
+        let node = serde_json::json!({"name": name, "resource_type": "operation",
+            "unique_id": format!("macro.{project}.{name}"), "original_file_path": file});
+        let ctx = self.context(&calls, this, serde_json::Map::new(), node);
+        let tmpl = self
+            .env
+            .get_template(&file)
+            .map_err(|e| super::template_error(&e, &file))?;
+        let mut captured = tmpl
+            .render_captured(ctx)
+            .map_err(|e| super::template_error(&e, &file))?;
+        let kwargs = minijinja::value::Kwargs::from_iter(
+            args.iter()
+                .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))),
+        );
+        calls.returns.lock().unwrap().push(None);
+        let out = captured.with_state_mut(|st| st.call_macro(name, &[Value::from(kwargs)]));
+        let ret = calls.returns.lock().unwrap().pop().flatten();
+        let out = out.map_err(|e| super::template_error(&e, &file))?;
+        Ok(ret.map(|v| v.to_string()).unwrap_or(out))
+    }
 }

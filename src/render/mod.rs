@@ -2,8 +2,10 @@
 //!
 //! Owns the template environment and the dbt functions models call: `ref`,
 //! `source`, `config`, `var`, `env_var`, `this`, `target`, `is_incremental`,
-//! `return`, `log`, `exceptions.raise_compiler_error`, and every macro of the
-//! project's macro paths as a global function. Like dbt, each model is rendered
+//! `return`, `log`, `print`, `exceptions.raise_compiler_error`, and every macro of
+//! the project's macro paths as a global function; the database-facing context
+//! (`execute`, `run_query`, `statement`, `adapter`, `api`) lives in [`db`] and
+//! [`adapter`]. Like dbt, each model is rendered
 //! twice: a *parse* render collects its `ref`/`source`/`config` calls (that is how
 //! the graph and the configs are known), then a *compile* render, once every
 //! relation name is known, produces the SQL that runs.
@@ -22,23 +24,29 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::Ref;
-use crate::project::{Project, SqlFile};
+use crate::project::Project;
 use crate::settings::Settings;
 
+mod adapter;
+mod agate;
 mod context;
 mod contracts;
 mod data_tests;
+mod db;
 mod ephemeral;
+mod helpers;
 mod macros;
+mod namespace;
 mod parse;
 mod pycompat;
 mod pystr;
 mod relation;
 
 use context::{Calls, ConfigObj, Exceptions, Phase};
+pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::EphemeralCache;
-use macros::{call_project_macro, rewrite_test_blocks};
 pub(crate) use parse::run_end_context;
+pub(crate) use pystr::json_dumps;
 pub(crate) use relation::Relation;
 
 /// Facts every render shares.
@@ -54,6 +62,8 @@ struct Shared {
     models: BTreeMap<String, (Vec<String>, Option<String>)>,
     /// Every seed name (enabled or not): `ref` reaches seeds too.
     seed_names: BTreeSet<String>,
+    /// Every snapshot name (enabled or not): and snapshots.
+    snapshot_names: BTreeSet<String>,
     /// `(source, table)` → relation.
     sources: BTreeMap<(String, String), Relation>,
     /// `(name, version)` → what `ref()` gives (a versioned model's latest version
@@ -75,13 +85,18 @@ impl Shared {
             name: name.to_string(),
             version: version.map(str::to_string),
         };
-        if self.seed_names.contains(name) {
-            if version.is_some() {
-                return Err(jerr(format!(
-                    "ref('{name}', v=…): '{name}' is a seed, which has no versions; remove the version"
-                )));
+        for (names, what) in [
+            (&self.seed_names, "seed"),
+            (&self.snapshot_names, "snapshot"),
+        ] {
+            if names.contains(name) {
+                if version.is_some() {
+                    return Err(jerr(format!(
+                        "ref('{name}', v=…): '{name}' is a {what}, which has no versions; remove the version"
+                    )));
+                }
+                return Ok(r);
             }
-            return Ok(r);
         }
         let Some((versions, _)) = self.models.get(name) else {
             return Err(jerr(format!(
@@ -104,11 +119,25 @@ impl Shared {
         Ok(r)
     }
 
+    /// What `name` is, as messages say it: a seed, a snapshot or a model.
+    fn kind_of(&self, name: &str) -> &'static str {
+        if self.seed_names.contains(name) {
+            "seed"
+        } else if self.snapshot_names.contains(name) {
+            "snapshot"
+        } else {
+            "model"
+        }
+    }
+
     /// The unique id a `ref()` (checked) resolves to: a seed, a model, a version
     /// of a versioned model (the latest when none is given).
     fn ref_id(&self, project: &str, r: &Ref) -> String {
         if self.seed_names.contains(&r.name) {
             return format!("seed.{project}.{}", r.name);
+        }
+        if self.snapshot_names.contains(&r.name) {
+            return format!("snapshot.{project}.{}", r.name);
         }
         match self.models.get(&r.name) {
             Some((versions, latest)) if !versions.is_empty() => {
@@ -138,20 +167,31 @@ pub(crate) struct Renderer {
     shared: Arc<Shared>,
     target: Value,
     invocation_id: String,
-    run_started_at: String,
-    /// Project macro name → file that defines it.
+    run_started_at: Value,
+    /// Macro name → file that defines it, as a root-project node resolves an
+    /// unqualified name (the project's macros over dbt's).
     macros: BTreeMap<String, String>,
+    /// Every macro by package.
+    table: Arc<namespace::MacroTable>,
     /// Whether every test stores its failures (`--store-failures` or the setting),
     /// for `should_store_failures()`.
     store_all: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// Template name of the built-in generic tests.
-const BUILTIN_TESTS_FILE: &str = "<builtin>/generic_tests.sql";
+/// The name of the template of a node's SQL: its file, and for a snapshot (a
+/// file may hold several) `<file>#<name>`.
+fn template_name(resource_type: &str, file: &str, name: &str) -> String {
+    match resource_type {
+        "snapshot" => format!("{file}#{name}"),
+        _ => file.to_string(),
+    }
+}
 
 /// Formats a template error as one line naming the file and line.
 pub(crate) fn template_error(e: &minijinja::Error, fallback_file: &str) -> Error {
     let file = e.name().unwrap_or(fallback_file);
+    // A snapshot's template is named `<file>#<snapshot>`.
+    let file = file.split_once('#').map_or(file, |(f, _)| f);
     let detail = e
         .detail()
         .map(str::to_string)
@@ -162,6 +202,11 @@ pub(crate) fn template_error(e: &minijinja::Error, fallback_file: &str) -> Error
         _ => "",
     };
     Error::usage(format!("{detail}{hint}")).at(file, e.line())
+}
+
+/// A template's `print()` (and `print_table()`): a line on stdout, as dbt prints.
+fn print_line(text: &str) {
+    println!("{text}");
 }
 
 fn jerr(msg: impl Into<String>) -> minijinja::Error {
@@ -258,6 +303,7 @@ impl Renderer {
             quoting: project.quoting,
             models,
             seed_names: project.seeds.iter().map(|m| m.name.clone()).collect(),
+            snapshot_names: project.snapshots.iter().map(|m| m.name.clone()).collect(),
             sources,
             relations: Mutex::default(),
             disabled: Mutex::default(),
@@ -279,53 +325,14 @@ impl Renderer {
             "profile_name": project.name,
         })));
 
-        // Macros: load each file, find the macros it defines, expose each as a global.
-        // The built-in generic tests come first so a project can override them.
-        let mut macros: BTreeMap<String, String> = BTreeMap::new();
-        let builtin = SqlFile {
-            name: "generic_tests".into(),
-            original_file_path: BUILTIN_TESTS_FILE.into(),
-            path: "generic_tests.sql".into(),
-            content: include_str!("builtin/generic_tests.sql").into(),
-        };
-        let macro_files: Vec<&SqlFile> = std::iter::once(&builtin)
-            .chain(project.macros.iter())
-            .collect();
-        for f in &macro_files {
-            let src = rewrite_test_blocks(&f.content);
-            env.add_template_owned(f.original_file_path.clone(), src)
-                .map_err(|e| template_error(&e, &f.original_file_path))?;
-        }
-        for f in &macro_files {
-            let tmpl = env
-                .get_template(&f.original_file_path)
-                .map_err(|e| template_error(&e, &f.original_file_path))?;
-            let names: Vec<String> = {
-                let captured = tmpl
-                    .render_captured(minijinja::context! {})
-                    .map_err(|e| template_error(&e, &f.original_file_path))?;
-                captured
-                    .state()
-                    .exports()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect()
-            };
-            for name in names {
-                if let Some(prev) = macros.insert(name.clone(), f.original_file_path.clone()) {
-                    if prev != f.original_file_path && prev != BUILTIN_TESTS_FILE {
-                        return Err(Error::in_file(
-                            f.original_file_path.to_string(),
-                            format!("macro '{name}' is also defined in {prev}; rename one of them"),
-                        ));
-                    }
-                }
-            }
-        }
-        for (name, file) in &macros {
-            let (name, file) = (name.clone(), file.clone());
+        // Macros: every file of dbt's built-in macros, the project and the packages
+        // (see `namespace`); the root project's and dbt's are global functions, each
+        // package (and `dbt`) an object of its macros.
+        let (macros, table) = namespace::load(&mut env, project)?;
+        for def in macros.values() {
+            let def = def.clone();
             env.add_function(
-                name.clone(),
+                def.name.clone(),
                 move |state: &State, args: Rest<Value>, kwargs: Kwargs| {
                     // Forward keyword arguments to the macro as keyword arguments.
                     let mut all: Vec<Value> = args.0.clone();
@@ -338,10 +345,20 @@ impl Renderer {
                         }
                         all.push(Value::from(Kwargs::from_iter(pairs)));
                     }
-                    call_project_macro(state, &file, &name, &all)
+                    namespace::call(state, &def, &all)
                 },
             );
         }
+        env.add_global(
+            "adapter",
+            Value::from_object(adapter::Adapter {
+                macros: table.clone(),
+            }),
+        );
+        let macros: BTreeMap<String, String> = macros
+            .into_iter()
+            .map(|(name, def)| (name, def.file))
+            .collect();
 
         let sh = shared.clone();
         env.add_function("ref", move |state: &State, args: Rest<Value>, kwargs: Kwargs| -> std::result::Result<Value, minijinja::Error> {
@@ -364,13 +381,23 @@ impl Renderer {
                 ))),
                 Phase::Compile => {
                     if sh.disabled.lock().unwrap().contains(&target) {
-                        let what = if sh.seed_names.contains(&name) { "seed" } else { "model" };
+                        let what = sh.kind_of(&name);
                         return Err(jerr(format!("ref('{name}'): {what} '{name}' is disabled; enable it or remove the ref")));
                     }
                     let found = sh.relations.lock().unwrap().get(&target).cloned();
                     let Some(found) = found else {
                         return Err(jerr(format!("ref('{name}'): model '{name}' is unknown")));
                     };
+                    // dbt's check: a ref the parse did not see (inside a
+                    // `statement` block or under `if execute`) is not a dependency.
+                    if let Some(deps) = state.lookup("__depends_on") {
+                        if !deps.try_iter()?.any(|d| d.as_str() == Some(found.unique_id.as_str())) {
+                            let node = state.lookup("__node_name").map(|n| n.to_string()).unwrap_or_default();
+                            return Err(jerr(format!(
+                                "dbt was unable to infer all dependencies for the model \"{node}\": ref('{name}') is only reached when the model runs (inside a statement block or under `if execute`); add the hint `-- depends_on: {{{{ ref('{name}') }}}}` to the model"
+                            )));
+                        }
+                    }
                     if found.relation.cte {
                         let mut eph = calls.ephemerals.lock().unwrap();
                         if !eph.contains(&found.unique_id) {
@@ -398,17 +425,16 @@ impl Renderer {
             Ok(Value::from_object(rel))
         });
 
-        let sh = shared.clone();
-        env.add_function("var", move |name: String, default: Option<Value>| -> std::result::Result<Value, minijinja::Error> {
-            match sh.vars.get(&name) {
-                Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
-                None => default.ok_or_else(|| {
-                    jerr(format!(
-                        "var('{name}') is not set and has no default; pass --vars '{{\"{name}\": …}}' or set it under `vars:` in dbt_project.yml"
-                    ))
-                }),
-            }
-        });
+        env.add_global(
+            "var",
+            Value::from_object(helpers::VarObj {
+                vars: shared.vars.clone(),
+            }),
+        );
+        env.add_function("tojson", helpers::tojson);
+        env.add_function("fromjson", helpers::fromjson);
+        env.add_function("fromyaml", helpers::fromyaml);
+        env.add_function("local_md5", helpers::local_md5);
 
         let docs: BTreeMap<String, String> = project
             .docs
@@ -463,7 +489,7 @@ impl Renderer {
                     .macros
                     .lock()
                     .unwrap()
-                    .insert("dbt.is_incremental".to_string());
+                    .insert("macro.dbt.is_incremental".to_string());
                 Ok(state.lookup("__incremental").is_some_and(|v| v.is_true()))
             },
         );
@@ -497,8 +523,29 @@ impl Renderer {
                 })
             },
         );
-        env.add_function("log", |msg: Value, _kwargs: Kwargs| {
-            log::info!("{msg}");
+        // dbt's `log(msg, info=False)`: an info line on the console with
+        // `info=True`, else a debug line (the log file).
+        env.add_function(
+            "log",
+            |msg: Value,
+             info: Option<bool>,
+             kwargs: Kwargs|
+             -> std::result::Result<Value, minijinja::Error> {
+                let info = info
+                    .or(kwargs.get::<Option<bool>>("info")?)
+                    .unwrap_or(false);
+                kwargs.assert_all_used()?;
+                let level = if info {
+                    crate::console::Level::Info
+                } else {
+                    crate::console::Level::Debug
+                };
+                crate::console::template_message(level, &msg.to_string());
+                Ok(Value::from(""))
+            },
+        );
+        env.add_function("print", |msg: Value| {
+            print_line(&msg.to_string());
             Value::from("")
         });
         env.add_function(
@@ -512,6 +559,11 @@ impl Renderer {
             },
         );
         env.add_global("exceptions", Value::from_object(Exceptions));
+        env.add_function("run_query", db::run_query);
+        env.add_function("statement", db::statement);
+        env.add_function("load_result", db::load_result);
+        env.add_function("load_relation", adapter::load_relation);
+        env.add_global("api", Value::from_object(adapter::Api));
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
 
@@ -524,16 +576,87 @@ impl Renderer {
             env.add_template_owned(m.original_file_path.clone(), m.content.clone())
                 .map_err(|e| template_error(&e, &m.original_file_path))?;
         }
+        for m in &project.snapshots {
+            let name = template_name("snapshot", &m.original_file_path, &m.name);
+            env.add_template_owned(name, m.content.clone())
+                .map_err(|e| template_error(&e, &m.original_file_path))?;
+        }
 
         Ok(Renderer {
             env,
             shared,
             target,
             invocation_id: invocation_id.to_string(),
-            run_started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            run_started_at: Value::from_object(helpers::DateTimeObj(chrono::Utc::now())),
             macros,
+            table,
             store_all,
         })
+    }
+
+    /// Renders the Jinja in the config values of `dbt_project.yml`'s trees and of
+    /// YAML `config:` blocks, as dbt does when it reads them (`var()`,
+    /// `env_var()`, `target`); a value that renders to a number, boolean or
+    /// `None` becomes one, as dbt's native rendering makes it. Hooks keep their
+    /// Jinja: they are rendered with their node.
+    pub(crate) fn render_configs(&self, project: &mut Project) -> Result<()> {
+        for tree in [
+            &mut project.models_config,
+            &mut project.seeds_config,
+            &mut project.tests_config,
+            &mut project.analyses_config,
+        ] {
+            self.render_config_value(tree, "dbt_project.yml")?;
+        }
+        for props in [
+            &mut project.model_props,
+            &mut project.seed_props,
+            &mut project.analysis_props,
+        ] {
+            for p in props.values_mut() {
+                let file = p.file.clone();
+                for (key, value) in p.config.iter_mut() {
+                    if !is_hook_key(key) {
+                        self.render_config_value(value, &file)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn render_config_value(&self, value: &mut Json, file: &str) -> Result<()> {
+        match value {
+            Json::String(text) if text.contains("{{") || text.contains("{%") => {
+                let rendered = self
+                    .env
+                    .render_str(text, minijinja::context! {})
+                    .map_err(|e| {
+                        Error::usage(format!(
+                            "the config value '{text}': {}; fix the Jinja",
+                            e.detail()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| e.kind().to_string())
+                        ))
+                        .at(file, None)
+                    })?;
+                *value = native(rendered);
+            }
+            Json::Array(items) => {
+                for item in items {
+                    self.render_config_value(item, file)?;
+                }
+            }
+            Json::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    if !is_hook_key(key) {
+                        self.render_config_value(item, file)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// A description from YAML, rendered as dbt renders descriptions (`doc()`,
@@ -553,6 +676,23 @@ impl Renderer {
                 ))
                 .at(file, None)
             })
+    }
+
+    /// `--defer`: `ref()` to `unique_id` gives the relation the deferred-to
+    /// state built, `database.schema.identifier`, quoted as the node's own.
+    pub(crate) fn defer_ref(
+        &self,
+        unique_id: &str,
+        database: &str,
+        schema: &str,
+        identifier: &str,
+    ) {
+        for target in self.shared.relations.lock().unwrap().values_mut() {
+            if target.unique_id == unique_id {
+                let quoting = target.relation.quoting;
+                target.relation = Relation::new(database, schema, identifier, quoting);
+            }
+        }
     }
 
     /// `test`/`build --store-failures`: tests compiled from now on store their
@@ -577,6 +717,38 @@ impl Renderer {
             target => self.target.clone(),
             invocation_id => self.invocation_id.clone(),
             run_started_at => self.run_started_at.clone(),
+            execute => calls.phase == Phase::Compile,
         }
     }
+}
+
+/// `pre-hook`/`post-hook` in any of their spellings: rendered with their node.
+fn is_hook_key(key: &str) -> bool {
+    matches!(
+        key.trim_start_matches('+'),
+        "pre-hook" | "post-hook" | "pre_hook" | "post_hook"
+    )
+}
+
+/// A rendered config value as dbt's native rendering reads it: Python's
+/// literals for numbers, booleans and `None`, else the text.
+fn native(text: String) -> Json {
+    let t = text.trim();
+    match t {
+        "True" | "true" => return Json::Bool(true),
+        "False" | "false" => return Json::Bool(false),
+        "None" => return Json::Null,
+        _ => {}
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return Json::from(i);
+    }
+    if t.contains('.') {
+        if let Ok(f) = t.parse::<f64>() {
+            if let Some(n) = serde_json::Number::from_f64(f) {
+                return Json::Number(n);
+            }
+        }
+    }
+    Json::String(text)
 }

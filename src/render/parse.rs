@@ -50,7 +50,18 @@ impl Renderer {
             });
         }
         for (name, file) in &self.macros {
+            if file == super::namespace::CROSS_DATABASE_FILE {
+                continue;
+            }
             manifest.macros.push((name.clone(), file.clone()));
+            let text = project
+                .macros
+                .iter()
+                .find(|f| &f.original_file_path == file);
+            if let Some(sql) = text.and_then(|f| crate::project::macro_sql(&f.content, name)) {
+                let calls = crate::project::macro_calls(&sql, name, self.macros.keys());
+                manifest.macro_sources.insert(name.clone(), (sql, calls));
+            }
         }
         for (end, hooks) in [(false, &project.on_run_start), (true, &project.on_run_end)] {
             let kind = if end { "on-run-end" } else { "on-run-start" };
@@ -89,11 +100,23 @@ impl Renderer {
                 parsed.push(parsed_node);
             }
         }
+        for sn in &project.snapshots {
+            if let Some(parsed_node) = self.parse_sql_node(
+                project,
+                sn,
+                Resource::Snapshot,
+                &mut manifest,
+                &mut warnings,
+            )? {
+                parsed.push(parsed_node);
+            }
+        }
 
         // Models first, then analyses, then seeds.
         parsed.sort_by_key(|(n, _)| match n.resource_type {
             "model" => 0,
             "analysis" => 1,
+            "snapshot" => 3,
             _ => 2,
         });
 
@@ -111,6 +134,12 @@ impl Renderer {
                 .and_then(Json::as_str)
                 .map(str::to_string);
             node.alias = self.generate_name("generate_alias_name", custom_alias, node)?;
+            if node.resource_type == "snapshot" {
+                // dbt's older snapshot configs name the schema as it is.
+                if let Some(s) = node.config.get("target_schema").and_then(Json::as_str) {
+                    node.schema = s.to_string();
+                }
+            }
             check_identifiers(node)?;
             if node.resource_type == "analysis" {
                 continue; // nothing refers to an analysis
@@ -209,11 +238,7 @@ impl Renderer {
                     file.to_string(),
                     format!(
                         "ref('{name}') points at a disabled {}; enable '{name}' or remove the ref",
-                        if self.shared.seed_names.contains(name) {
-                            "seed"
-                        } else {
-                            "model"
-                        }
+                        self.shared.kind_of(name)
                     ),
                 ));
             }
@@ -246,6 +271,11 @@ impl Renderer {
             original_file_path: s.original_file_path.clone(),
             fqn,
             raw_code: String::new(),
+            checksum: project
+                .seed_checksums
+                .get(&s.name)
+                .cloned()
+                .unwrap_or(Json::Null),
             compiled_code: None,
             compile_error: None,
             materialized: Materialization::Seed,
@@ -377,10 +407,17 @@ impl Renderer {
     pub(super) fn render_node(&self, node: &Node) -> Result<(String, Vec<String>)> {
         let calls = Calls::new(Phase::Compile);
         let ctx = self.compile_context(&calls, node);
-        let ctx = minijinja::context! { __incremental => node.incremental, ..ctx };
+        let ctx = minijinja::context! {
+            __incremental => node.incremental,
+            __depends_on => node.depends_on_nodes.clone(),
+            __node_name => node.name.clone(),
+            ..ctx
+        };
+        let template =
+            super::template_name(node.resource_type, &node.original_file_path, &node.name);
         let tmpl = self
             .env
-            .get_template(&node.original_file_path)
+            .get_template(&template)
             .map_err(|e| template_error(&e, &node.original_file_path))?;
         let sql = tmpl
             .render(ctx)
@@ -408,12 +445,18 @@ impl Renderer {
                 None,
                 project.analysis_props.get(&m.name).cloned(),
             ),
+            Resource::Snapshot => (
+                m.name.clone(),
+                None,
+                project.snapshot_props.get(&m.name).cloned(),
+            ),
             _ => project.model_identity(m),
         };
         let props = props.as_ref();
         let (mut fqn, mut config) = fqn_and_config(project, m, resource, props);
         let (resource_type, unique_id) = match (resource, &version) {
             (Resource::Analysis, _) => ("analysis", format!("analysis.{}.{name}", project.name)),
+            (Resource::Snapshot, _) => ("snapshot", format!("snapshot.{}.{name}", project.name)),
             (_, Some(v)) => ("model", format!("model.{}.{name}.v{v}", project.name)),
             _ => ("model", format!("model.{}.{name}", project.name)),
         };
@@ -433,12 +476,15 @@ impl Renderer {
         );
         let model = serde_json::json!({"name": name, "unique_id": unique_id, "resource_type": resource_type, "fqn": fqn, "original_file_path": m.original_file_path, "version": crate::manifest::version_json(version.as_deref())});
         let ctx = self.context(&calls, this, config.clone(), model);
+        let template = super::template_name(resource_type, &m.original_file_path, &name);
         let tmpl = self
             .env
-            .get_template(&m.original_file_path)
+            .get_template(&template)
             .map_err(|e| template_error(&e, &m.original_file_path))?;
         let empty = match tmpl.render(ctx) {
-            Ok(sql) => !has_sql(&sql),
+            // A model that reads `execute` may render nothing while parsing and
+            // its SQL when it runs: checked then (`render_node`).
+            Ok(sql) => !has_sql(&sql) && !m.content.contains("execute"),
             // dbt finds an undefined macro only when it compiles the node, which
             // then fails at run time while the others run: keep the node.
             Err(e) if is_run_time_error(&e) => false,
@@ -453,8 +499,16 @@ impl Renderer {
             .get("enabled")
             .and_then(Json::as_bool)
             .unwrap_or(true);
+        if enabled && resource == Resource::Snapshot {
+            let (file, line) = match props {
+                Some(p) if !p.config.is_empty() => (p.file.as_str(), Some(p.line)),
+                _ => (m.original_file_path.as_str(), None),
+            };
+            crate::project::SnapshotConfig::of(&config, &self.shared.database, &name)
+                .map_err(|msg| Error::usage(msg).at(file, line))?;
+        }
         if !enabled {
-            if resource == Resource::Model {
+            if matches!(resource, Resource::Model | Resource::Snapshot) {
                 manifest.disabled.push(unique_id);
                 self.shared.disabled.lock().unwrap().insert(Ref {
                     name: name.clone(),
@@ -476,6 +530,7 @@ impl Renderer {
             Some("materialized_view") if resource == Resource::Model => {
                 Materialization::MaterializedView
             }
+            _ if resource == Resource::Snapshot => Materialization::Snapshot,
             _ => Materialization::View,
         };
         let tags = tags_of(&config);
@@ -511,6 +566,7 @@ impl Renderer {
             original_file_path: m.original_file_path.clone(),
             fqn,
             raw_code: m.content.clone(),
+            checksum: crate::project::file_checksum(&m.content),
             compiled_code: None,
             compile_error: None,
             materialized,
@@ -518,7 +574,7 @@ impl Renderer {
             alias: String::new(),
             database: self.shared.database.clone(),
             depends_on_nodes: Vec::new(),
-            depends_on_macros: calls.macro_ids(&project.name),
+            depends_on_macros: calls.macro_ids(),
             refs: Vec::new(),
             sources: Vec::new(),
             description: match props {
@@ -692,13 +748,27 @@ fn fqn_and_config(
     let dirs: Vec<String> = f.path.split('/').map(str::to_string).collect();
     let mut fqn = vec![project.name.clone()];
     fqn.extend(dirs[..dirs.len() - 1].iter().cloned());
+    if resource == Resource::Snapshot {
+        // dbt's fqn of a snapshot block holds its file's name; a YAML snapshot's
+        // path is `<file>.yml/<name>.sql`, whose folders come before the file.
+        if f.path.ends_with(".sql") && !f.path.contains(".yml/") && !f.path.contains(".yaml/") {
+            let stem = dirs[dirs.len() - 1].trim_end_matches(".sql").to_string();
+            fqn.push(stem);
+        } else {
+            fqn.pop();
+        }
+    }
     fqn.push(f.name.clone());
     let tree = match resource {
         Resource::Seed => &project.seeds_config,
         Resource::Analysis => &project.analyses_config,
+        Resource::Snapshot => &project.snapshots_config,
         _ => &project.models_config,
     };
     let mut config = tree_config(resource, tree, &project.name, &fqn[1..]);
+    if resource == Resource::Snapshot {
+        config.insert("materialized".into(), Json::from("snapshot"));
+    }
     if let Some(p) = props {
         for (k, v) in &p.config {
             merge_config(&mut config, k, v.clone());

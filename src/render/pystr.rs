@@ -107,6 +107,74 @@ pub(super) fn md5_hex(s: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// JSON as Python's `json.dumps` writes it (dbt's `tojson`, `ls --output json`):
+/// `", "` and `": "` between items, non-ASCII characters escaped, floats as
+/// Python prints them; keys sorted with `sort`.
+pub(crate) fn json_dumps(v: &Json, sort: bool) -> String {
+    let mut out = String::new();
+    dumps(v, sort, &mut out);
+    out
+}
+
+fn dumps(v: &Json, sort: bool, out: &mut String) {
+    match v {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (_, Some(u), _) => out.push_str(&u.to_string()),
+            (_, _, Some(f)) => out.push_str(&py_float(f)),
+            _ => out.push_str(&n.to_string()),
+        },
+        Json::String(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                        let mut buf = [0u16; 2];
+                        for unit in c.encode_utf16(&mut buf) {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                dumps(item, sort, out);
+            }
+            out.push(']');
+        }
+        Json::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            if sort {
+                keys.sort();
+            }
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                dumps(&Json::String(k.clone()), sort, out);
+                out.push_str(": ");
+                dumps(&m[k], sort, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,29 @@ pub(crate) struct Relation {
     /// A data test's `where` config: the relation then renders as a filtered
     /// subquery, as dbt does.
     pub(crate) filter: Option<String>,
+    /// What the relation is, when known (`adapter.get_relation`,
+    /// `api.Relation.create(type=…)`): `.type`, `.is_table`, `.is_view`.
+    pub(crate) rel_type: Option<RelationType>,
+}
+
+/// dbt's relation types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RelationType {
+    Table,
+    View,
+    MaterializedView,
+    Cte,
+}
+
+impl RelationType {
+    fn as_str(self) -> &'static str {
+        match self {
+            RelationType::Table => "table",
+            RelationType::View => "view",
+            RelationType::MaterializedView => "materialized_view",
+            RelationType::Cte => "cte",
+        }
+    }
 }
 
 impl Relation {
@@ -40,6 +63,7 @@ impl Relation {
             quoting,
             cte: false,
             filter: None,
+            rel_type: None,
         }
     }
 
@@ -86,6 +110,19 @@ impl Object for Relation {
             "schema" => Some(part(&self.schema)),
             "identifier" | "name" | "table" => Some(Value::from(self.identifier.clone())),
             "database" => Some(part(&self.database)),
+            "type" => Some(
+                self.rel_type
+                    .map(|t| Value::from(t.as_str()))
+                    .unwrap_or(Value::from(())),
+            ),
+            "is_table" => Some(Value::from(self.rel_type == Some(RelationType::Table))),
+            "is_view" => Some(Value::from(self.rel_type == Some(RelationType::View))),
+            "is_materialized_view" => Some(Value::from(
+                self.rel_type == Some(RelationType::MaterializedView),
+            )),
+            "is_cte" => Some(Value::from(
+                self.cte || self.rel_type == Some(RelationType::Cte),
+            )),
             _ => None,
         }
     }
@@ -93,6 +130,25 @@ impl Object for Relation {
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let rel = if self.cte {
             self.identifier.clone()
+        } else if self.database.is_empty() || self.schema.is_empty() {
+            // `api.Relation.create` without some parts: only those given.
+            let quote = |s: &str, q: bool| {
+                if q {
+                    crate::manifest::quote_ident(s)
+                } else {
+                    s.to_string()
+                }
+            };
+            [
+                (&self.database, self.quoting.database),
+                (&self.schema, self.quoting.schema),
+                (&self.identifier, self.quoting.identifier),
+            ]
+            .iter()
+            .filter(|(p, _)| !p.is_empty())
+            .map(|(p, q)| quote(p, *q))
+            .collect::<Vec<_>>()
+            .join(".")
         } else {
             self.quoting
                 .render(&self.database, &self.schema, &self.identifier)

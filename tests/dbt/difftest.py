@@ -13,10 +13,19 @@ scenario (`steps.yml`):
           insert into raw.x ...
         files:                                    # optional: project files to write
           models/broken.sql: "select {{ nope }}"  #   before the command (null deletes)
+        shell: |                                  # optional: bash in the directory above
+          git init -q pkg_repo                    #   project/, after files:
         command: [build, --select, "x+"]          # run with BOTH tools
         expect_exit: 1                            # optional: what dbt must exit with
+        save_state: prod                          # optional: copy target/'s manifest.json and
+                                                  #   run_results.json to <project>/prod, for a
+                                                  #   later `--state prod`
+        run_with: dbt                             # optional: this step runs with this
+                                                  #   tool (dbt or ours) in both databases
     observe: [indexes, grants]                    # optional: also compare these
                                                   # (also comments, persistence, definitions)
+    clock_columns:                                # optional: columns stamped from the
+      snaps.orders_snapshot: [dbt_valid_to]       #   clock, compared for shape
 
 Each tool gets its own fresh database (same setup and step SQL) and a profiles.yml
 pointing at it. After each step this compares, tool against tool:
@@ -37,6 +46,17 @@ pointing at it. After each step this compares, tool against tool:
     unlogged, with `observe: [definitions]` a view's or materialized view's
     definition (pg_get_viewdef, whitespace collapsed), and its rows as a multiset (every column cast to text) — except a foreign key
     dbt's `drop … cascade` lost and ours carried over (forgive_carried_foreign_keys).
+
+`run_with` hands a relation over from one tool to the other (a snapshot dbt started,
+continued by ours, and the reverse): the step runs with the named tool in both
+databases, so "dbt's" database saw our binary at that step (its cache key then
+includes the binary's hash). `clock_columns` names, per relation, the columns whose
+values come from the clock (a snapshot's `dbt_valid_to` of a deleted key, every
+meta column of a `check` snapshot without `updated_at`, `dbt_scd_id` hashed from
+them): in each tool's observation their timestamps are replaced by their rank among
+the relation's clock values (`t1` < `t2` …, equal stays equal) and their hashes by
+an id in the order of the rows, and the rows breaking `valid_from < valid_to` are
+counted in both; the rest of the row is compared as is.
 
 dbt is slow, so what dbt did is cached per fixture in
 $RELUVIA_DBT_CACHE/results/<key>.json (default /var/tmp/reluvia-dbt-cache), the key
@@ -110,8 +130,10 @@ def dbt_versions() -> dict:
     }
 
 
-def cache_key(fixture: Path, versions: dict, pg_major: str) -> str:
+def cache_key(fixture: Path, versions: dict, pg_major: str, bin_path: str | None = None) -> str:
     h = hashlib.sha256()
+    if bin_path:  # a step of dbt's observation runs our binary
+        h.update(hashlib.sha256(Path(bin_path).read_bytes()).hexdigest().encode() + b"\n")
     h.update(f"format {FORMAT_VERSION}\n".encode())
     h.update(json.dumps(versions, sort_keys=True).encode() + b"\n")
     h.update(f"postgres {pg_major}\n".encode())
@@ -361,8 +383,10 @@ def write_profiles(path: Path, profile: str, pg: Pg, database: str):
     (path / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False))
 
 
-def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) -> dict:
-    """Runs the scenario with one tool in a fresh database; returns what it saw."""
+def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, tools: dict) -> dict:
+    """Runs the scenario with one tool in a fresh database (a step with `run_with`
+    with that tool of `tools`); returns what it saw."""
+    owner = tool
     database = f"rdiff_{fixture.name[:20]}_{tool.name}_{os.getpid()}_{secrets.token_hex(3)}"
     wdir = work / tool.name
     project = wdir / "project"
@@ -390,10 +414,16 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                     else:
                         path.parent.mkdir(parents=True, exist_ok=True)
                         path.write_text(content)
+                if step.get("shell"):
+                    # Files a step needs outside the project (a git repository of a
+                    # package): bash in the tool's work directory, above project/.
+                    subprocess.run(["bash", "-euc", step["shell"]], cwd=wdir, check=True,
+                                   capture_output=True, timeout=COMMAND_TIMEOUT)
                 command = [str(c) for c in step["command"]]
+                tool = tools[step["run_with"]] if step.get("run_with") else owner
                 target = project / "target"
-                for stale in ("run_results.json",):
-                    (target / stale).unlink(missing_ok=True)
+                if command[0] != "retry":  # retry reads the last run_results.json
+                    (target / "run_results.json").unlink(missing_ok=True)
                 for stale in ("compiled", "run"):
                     shutil.rmtree(target / stale, ignore_errors=True)
                 argv = tool.argv0 + command + ["--project-dir", str(project),
@@ -408,7 +438,7 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                 except subprocess.TimeoutExpired as e:
                     code, stdout, stderr = "timeout", str(e.stdout or ""), str(e.stderr or "")
                 took = time.monotonic() - started
-                log(f"    {tool.name}: step {i} `{' '.join(command)}` exit {code} ({took:.1f}s)")
+                log(f"    {owner.name}: step {i} `{' '.join(command)}` by {tool.name}: exit {code} ({took:.1f}s)")
                 (wdir / f"step{i}.stdout").write_text(stdout)
                 (wdir / f"step{i}.stderr").write_text(stderr)
                 obs = {"command": command, "exit_code": code,
@@ -425,6 +455,15 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log) 
                     obs["stdout"] = stdout_lines(stdout)
                 obs.update(dump_database(conn, scenario.get("observe") or ()))
                 steps_out.append(normalise_db(obs, database))
+                if step.get("save_state"):
+                    # The artifacts of this step, for a later `--state <dir>`
+                    # (relative to the project directory, as dbt reads it).
+                    dest = project / step["save_state"]
+                    shutil.rmtree(dest, ignore_errors=True)
+                    dest.mkdir(parents=True)
+                    for name in ("manifest.json", "run_results.json"):
+                        if (target / name).exists():
+                            shutil.copyfile(target / name, dest / name)
         finally:
             conn.close()
     finally:
@@ -593,6 +632,50 @@ def forgive_carried_foreign_keys(dbt_steps: list, our_steps: list, log) -> list:
     return out
 
 
+HASH = re.compile(r"^[0-9a-f]{32}$")
+
+
+def normalise_clock(steps: list, clock: dict) -> tuple[list, list[str]]:
+    """Each step with the `clock_columns` of its relations normalised (see the
+    module documentation), and per step and relation how many rows break
+    `valid_from < valid_to` (dbt's do where it mixes the source's and the wall
+    clock: a deletion record stamped now, closed by a re-inserted row's older
+    `updated_at`; the counts must be the same)."""
+    out, problems = [], []
+    for i, step in enumerate(steps, 1):
+        step = json.loads(json.dumps(step))
+        for rel, cols in clock.items():
+            r = (step.get("relations") or {}).get(rel)
+            if not r or not r.get("rows"):
+                continue
+            names = [c[0] for c in r["columns"]]
+            idx = [names.index(c) for c in cols if c in names]
+            vf = next((k for k, n in enumerate(names) if n.endswith("valid_from")), None)
+            vt = next((k for k, n in enumerate(names) if n.endswith("valid_to")), None)
+            rows = r["rows"]
+            bad = [row for row in rows if vf is not None and vt is not None
+                   and row[vf] is not None and row[vt] is not None and not row[vf] < row[vt]]
+            if bad:
+                problems.append(f"step {i}: {rel}: {len(bad)} rows whose valid_from is not before their valid_to")
+            stamps = sorted({row[k] for row in rows for k in idx if row[k] is not None and not HASH.match(row[k])})
+            rank = {v: f"t{n}" for n, v in enumerate(stamps, 1)}
+            for row in rows:
+                for k in idx:
+                    if row[k] is not None and not HASH.match(row[k]):
+                        row[k] = rank[row[k]]
+            hashed = [k for k in idx if any(row[k] is not None and HASH.match(row[k]) for row in rows)]
+            if hashed:
+                rest = lambda row: row_key([v for k, v in enumerate(row) if k not in hashed])
+                ids = {}
+                for row in sorted(rows, key=rest):
+                    for k in hashed:
+                        if row[k] is not None:
+                            row[k] = ids.setdefault(row[k], f"h{len(ids) + 1}")
+            r["rows"] = sorted(rows, key=row_key)
+        out.append(step)
+    return out, problems
+
+
 def compare_step(a: dict, b: dict, test_hashes: bool = False) -> list[str]:
     if not test_hashes:
         a, b = strip_test_hashes(a), strip_test_hashes(b)
@@ -683,29 +766,32 @@ def run_fixture(fixture: Path, args, pg: Pg, versions: dict, pg_major: str, bin_
     pending = scenario.get("pending")
     if not scenario.get("steps"):
         return {"name": fixture.name, "status": "error", "lines": ["  steps.yml has no steps"], "seconds": 0}
-    key = cache_key(fixture, versions, pg_major)
+    runs_ours = any(s.get("run_with") == "ours" for s in scenario["steps"])
+    key = cache_key(fixture, versions, pg_major, bin_path if runs_ours else None)
     cached = cache / "results" / f"{key}.json"
     work = Path(tempfile.mkdtemp(prefix=f"reluvia-dbt-diff-{fixture.name}-"))
     env = clean_env()
     status = "passed"
+    dbt_env = dict(env)
+    dbt_env.update({
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false",
+        # Our binary runs every session with TimeZone=UTC (README, Settings);
+        # dbt takes the server's default (Pacific/Chatham on tests/pg.sh's
+        # cluster) unless libpq is told otherwise.
+        "PGTZ": "UTC",
+    })
+    # `--quiet` so that dbt's stdout is the listing itself (ListCmdOut is
+    # printed even when quiet); our binary logs on stderr only.
+    dbt = Tool("dbt", [str(Path(sys.executable).parent / "dbt"), "--no-use-colors"], ["--quiet"], dbt_env)
+    ours = Tool("ours", [bin_path], [], env)
+    tools = {"dbt": dbt, "ours": ours}
     try:
         dbt_obs = None
         if cached.exists() and not args.refresh:
             dbt_obs = json.loads(cached.read_text())
             log(f"    dbt: cached ({cached})")
         else:
-            dbt_env = dict(env)
-            dbt_env.update({
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false",
-                # Our binary runs every session with TimeZone=UTC (README, Settings);
-                # dbt takes the server's default (Pacific/Chatham on tests/pg.sh's
-                # cluster) unless libpq is told otherwise.
-                "PGTZ": "UTC",
-            })
-            # `--quiet` so that dbt's stdout is the listing itself (ListCmdOut is
-            # printed even when quiet); our binary logs on stderr only.
-            dbt = Tool("dbt", [str(Path(sys.executable).parent / "dbt"), "--no-use-colors"], ["--quiet"], dbt_env)
-            dbt_obs = observe(dbt, fixture, scenario, pg, work, log)
+            dbt_obs = observe(dbt, fixture, scenario, pg, work, log, tools)
             dbt_obs["versions"] = versions
             problems = []
             for i, (step, obs) in enumerate(zip(scenario["steps"], dbt_obs["steps"]), 1):
@@ -721,11 +807,17 @@ def run_fixture(fixture: Path, args, pg: Pg, versions: dict, pg_major: str, bin_
             tmp = cached.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(dbt_obs, indent=1))
             tmp.replace(cached)
-        ours = Tool("ours", [bin_path], [], env)
-        ours_obs = observe(ours, fixture, scenario, pg, work, log)
+        ours_obs = observe(ours, fixture, scenario, pg, work, log, tools)
         ours_steps = forgive_carried_foreign_keys(dbt_obs["steps"], ours_obs["steps"], log)
+        clock = scenario.get("clock_columns") or {}
+        dbt_steps, dbt_clock = normalise_clock(dbt_obs["steps"], clock)
+        ours_steps, ours_clock = normalise_clock(ours_steps, clock)
         diffs = []
-        for i, (step, a, b) in enumerate(zip(scenario["steps"], dbt_obs["steps"], ours_steps), 1):
+        if dbt_clock != ours_clock:
+            diffs.append("  valid_from < valid_to is broken differently:")
+            diffs += [f"    - dbt: {p}" for p in dbt_clock if p not in ours_clock]
+            diffs += [f"    - ours: {p}" for p in ours_clock if p not in dbt_clock]
+        for i, (step, a, b) in enumerate(zip(scenario["steps"], dbt_steps, ours_steps), 1):
             d = compare_step(a, b, bool(scenario.get("compare_test_hashes")))
             title = f"  step {i}{' (' + step['name'] + ')' if step.get('name') else ''}: `{' '.join(a['command'])}`"
             if d:

@@ -1,0 +1,263 @@
+//! Macro namespaces: which macro a name means. Owns the table of every macro by
+//! package (the root project, each installed package, and `dbt`: the built-in
+//! macros), dbt's render-time resolution of an unqualified name (the calling
+//! node's package, then the root project, then `dbt`), the `pkg.macro` objects
+//! (`dbt_utils.star(…)`, `dbt.date_trunc(…)`), and the search of
+//! `adapter.dispatch(name, macro_namespace)` with the project's `dispatch:`
+//! config and the `postgres__`/`default__` prefixes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::Object;
+use minijinja::{Environment, ErrorKind as JErrorKind, State, Value};
+
+use crate::error::{Error, Result};
+use crate::project::{Project, SqlFile};
+
+use super::macros::{call_project_macro, rewrite_test_blocks};
+use super::template_error;
+
+/// The package name of dbt's own macros.
+pub(super) const INTERNAL: &str = "dbt";
+
+/// One macro: its package, name and the template (file) that defines it.
+#[derive(Debug, Clone)]
+pub(super) struct MacroDef {
+    pub(super) package: String,
+    pub(super) name: String,
+    pub(super) file: String,
+}
+
+impl MacroDef {
+    /// `macro.<package>.<name>`, what dbt lists in `depends_on.macros`.
+    pub(super) fn unique_id(&self) -> String {
+        format!("macro.{}.{}", self.package, self.name)
+    }
+}
+
+/// Every macro by package.
+#[derive(Debug, Default)]
+pub(super) struct MacroTable {
+    pub(super) root: String,
+    /// package (root project, installed packages, `dbt`) → name → definition.
+    pub(super) packages: BTreeMap<String, BTreeMap<String, MacroDef>>,
+    /// `dispatch:` of `dbt_project.yml`.
+    pub(super) dispatch: Vec<(String, Vec<String>)>,
+}
+
+impl MacroTable {
+    /// An unqualified name as a node of the root project resolves it: the root
+    /// project's macro, else dbt's.
+    pub(super) fn resolve(&self, name: &str) -> Option<&MacroDef> {
+        self.in_package(&self.root, name)
+            .or_else(|| self.in_package(INTERNAL, name))
+    }
+
+    /// `package.name`.
+    pub(super) fn in_package(&self, package: &str, name: &str) -> Option<&MacroDef> {
+        self.packages.get(package).and_then(|m| m.get(name))
+    }
+
+    /// dbt's `adapter.dispatch(name, macro_namespace)`: for each package of the
+    /// search order (the `dispatch:` config for that namespace; else the root
+    /// project then the namespace when it is a package; else an unqualified
+    /// lookup), `postgres__<name>` then `default__<name>`.
+    pub(super) fn dispatch(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> std::result::Result<&MacroDef, minijinja::Error> {
+        if let Some((ns, n)) = name.split_once('.') {
+            return Err(jerr(format!(
+                "adapter.dispatch('{name}'): a macro name cannot contain '.'; write adapter.dispatch('{n}', macro_namespace='{ns}')"
+            )));
+        }
+        let search: Vec<Option<&str>> = match namespace {
+            None => vec![None],
+            Some(ns) => match self.dispatch.iter().find(|(n, _)| n == ns) {
+                Some((_, order)) => order.iter().map(|p| Some(p.as_str())).collect(),
+                None if self.packages.contains_key(ns) => {
+                    vec![Some(self.root.as_str()), Some(ns)]
+                }
+                None => vec![None],
+            },
+        };
+        let mut tried = Vec::new();
+        for package in search {
+            for prefix in ["postgres", "default"] {
+                let full = format!("{prefix}__{name}");
+                let found = match package {
+                    None => self.resolve(&full),
+                    Some(p) => self.in_package(p, &full),
+                };
+                if let Some(m) = found {
+                    return Ok(m);
+                }
+                tried.push(match package {
+                    None => full,
+                    Some(p) => format!("{p}.{full}"),
+                });
+            }
+        }
+        Err(jerr(format!(
+            "adapter.dispatch: no macro named '{name}' in namespace '{}' (searched {}); define one of them or fix the name",
+            namespace.unwrap_or("None"),
+            tried.join(", ")
+        )))
+    }
+}
+
+/// Template name of dbt's cross-database macros (not counted or listed among the
+/// project's macros).
+pub(super) const CROSS_DATABASE_FILE: &str = "<builtin>/cross_database.sql";
+
+/// dbt's own macros, built in: (template name, text).
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "<builtin>/generic_tests.sql",
+        include_str!("builtin/generic_tests.sql"),
+    ),
+    (
+        CROSS_DATABASE_FILE,
+        include_str!("builtin/cross_database.sql"),
+    ),
+];
+
+/// Adds every macro file (dbt's, the project's, the packages') to `env` as a
+/// template, and each package (and `dbt`, and the root project) as a global
+/// object of its macros. Returns the macros an unqualified name reaches from a
+/// node of the root project (the project's over dbt's) and the whole table.
+pub(super) fn load(
+    env: &mut Environment<'static>,
+    project: &Project,
+) -> Result<(BTreeMap<String, MacroDef>, Arc<MacroTable>)> {
+    let builtin: Vec<SqlFile> = BUILTIN
+        .iter()
+        .map(|(file, text)| SqlFile {
+            name: String::new(),
+            original_file_path: file.to_string(),
+            path: String::new(),
+            content: text.to_string(),
+        })
+        .collect();
+    let mut sets: Vec<(&str, &[SqlFile])> = vec![
+        (INTERNAL, &builtin),
+        (project.name.as_str(), &project.macros),
+    ];
+    for p in &project.packages {
+        sets.push((p.name.as_str(), &p.macros));
+    }
+    let mut table = MacroTable {
+        root: project.name.clone(),
+        packages: BTreeMap::new(),
+        dispatch: project.dispatch.clone(),
+    };
+    for (package, files) in sets {
+        let defs = table.packages.entry(package.to_string()).or_default();
+        for f in files {
+            let file = f.original_file_path.as_str();
+            env.add_template_owned(file.to_string(), rewrite_test_blocks(&f.content))
+                .map_err(|e| template_error(&e, file))?;
+            let tmpl = env
+                .get_template(file)
+                .map_err(|e| template_error(&e, file))?;
+            let captured = tmpl
+                .render_captured(minijinja::context! {})
+                .map_err(|e| template_error(&e, file))?;
+            for name in captured.state().exports() {
+                let def = MacroDef {
+                    package: package.to_string(),
+                    name: name.to_string(),
+                    file: file.to_string(),
+                };
+                if let Some(prev) = defs.insert(name.to_string(), def) {
+                    if prev.file != file {
+                        return Err(Error::in_file(
+                            file.to_string(),
+                            format!(
+                                "macro '{name}' is also defined in {}; rename one of them",
+                                prev.file
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut unqualified = table.packages[INTERNAL].clone();
+    unqualified.extend(table.packages[&project.name].clone());
+    let table = Arc::new(table);
+    for package in table.packages.keys() {
+        env.add_global(
+            package.clone(),
+            Value::from_object(PackageNs {
+                package: package.clone(),
+                table: table.clone(),
+            }),
+        );
+    }
+    Ok((unqualified, table))
+}
+
+fn jerr(msg: String) -> minijinja::Error {
+    minijinja::Error::new(JErrorKind::InvalidOperation, msg)
+}
+
+/// Calls `def` on behalf of the caller in `state` (recording it for the node).
+pub(super) fn call(
+    state: &State,
+    def: &MacroDef,
+    args: &[Value],
+) -> std::result::Result<Value, minijinja::Error> {
+    call_project_macro(state, &def.file, &def.name, &def.unique_id(), args)
+}
+
+/// A macro as a value: `dbt_utils.star`, what `adapter.dispatch(…)` returns.
+#[derive(Debug)]
+pub(super) struct MacroRef(pub(super) MacroDef);
+
+impl Object for MacroRef {
+    fn call(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        call(state, &self.0, args)
+    }
+}
+
+/// A package's macros as an object: `dbt_utils.star(…)`, `dbt.dateadd(…)`.
+#[derive(Debug)]
+pub(super) struct PackageNs {
+    pub(super) package: String,
+    pub(super) table: Arc<MacroTable>,
+}
+
+impl PackageNs {
+    fn find(&self, name: &str) -> Option<&MacroDef> {
+        self.table.in_package(&self.package, name)
+    }
+}
+
+impl Object for PackageNs {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let def = self.find(key.as_str()?)?;
+        Some(Value::from_object(MacroRef(def.clone())))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        match self.find(method) {
+            Some(def) => call(state, def, args),
+            None => Err(jerr(format!(
+                "package '{}' has no macro named '{method}'; check the name (or reinstall the package if it is out of date)",
+                self.package
+            ))),
+        }
+    }
+}
