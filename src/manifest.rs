@@ -121,6 +121,8 @@ pub(crate) enum Materialization {
     /// A table built once, then changed by increments (see
     /// `postgres::incremental`).
     Incremental,
+    /// A materialized view (see `postgres::matview`).
+    MaterializedView,
     /// A seed: a CSV file loaded into a table.
     Seed,
     /// Never built: its SQL is inlined as a CTE (`__dbt__cte__<alias>`) into every
@@ -138,6 +140,7 @@ impl Materialization {
             Materialization::Table => "table",
             Materialization::View => "view",
             Materialization::Incremental => "incremental",
+            Materialization::MaterializedView => "materialized_view",
             Materialization::Seed => "seed",
             Materialization::Ephemeral => "ephemeral",
             Materialization::Snapshot => "snapshot",
@@ -153,6 +156,7 @@ impl Materialization {
             | Materialization::Seed
             | Materialization::Snapshot => "table",
             Materialization::View | Materialization::Ephemeral => "view",
+            Materialization::MaterializedView => "materialized view",
         }
     }
 }
@@ -246,6 +250,15 @@ impl Node {
             .get("full_refresh")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(flag)
+    }
+
+    /// Whether its table is created `unlogged` (config `unlogged: true`; tables
+    /// and incremental models).
+    pub(crate) fn unlogged(&self) -> bool {
+        self.config
+            .get("unlogged")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// Where its compiled SQL goes under `target/compiled/<project>/`: its file,

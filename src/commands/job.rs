@@ -175,6 +175,7 @@ fn summarize(
     }
     let (mut seeds, mut tables, mut incrementals, mut views, mut tests, mut noops) =
         (0, 0, 0, 0, 0, 0);
+    let mut matviews = 0;
     let mut snapshots = 0;
     let mut units = 0;
     for id in order {
@@ -187,6 +188,7 @@ fn summarize(
             Some(Materialization::Table) => tables += 1,
             Some(Materialization::Incremental) => incrementals += 1,
             Some(Materialization::View) => views += 1,
+            Some(Materialization::MaterializedView) => matviews += 1,
             Some(Materialization::Snapshot) => snapshots += 1,
             // Never run: inlined into the models that use it.
             Some(Materialization::Ephemeral) => {}
@@ -207,6 +209,7 @@ fn summarize(
         (tables, "table model"),
         (incrementals, "incremental model"),
         (views, "view model"),
+        (matviews, "materialized_view model"),
         (tests, "data test"),
         (units, "unit test"),
         (noops, "no-op node"),

@@ -256,6 +256,7 @@ impl NodeRunner {
                     node,
                     &sql,
                     &self.suffix,
+                    node.full_refresh(self.full_refresh),
                     &self.swap,
                     &notify,
                 )

@@ -399,7 +399,11 @@ pub(super) async fn create_table(
         lines.push(render(c, Some(&name)));
     }
     let rel = relation_name(schema, tmp);
-    let statement = format!("create table {rel} (\n    {}\n)", lines.join(",\n    "));
+    let statement = format!(
+        "create {}table {rel} (\n    {}\n)",
+        if node.unlogged() { "unlogged " } else { "" },
+        lines.join(",\n    ")
+    );
     tx.execute(statement.as_str(), &[])
         .await
         .map_err(|error| Failure::Db {

@@ -14,12 +14,14 @@ use crate::project::Grants;
 
 use super::swap::Failure;
 
-/// Makes the grants on `schema.name` exactly `grants`.
+/// Makes the grants on `schema.name` exactly `grants`; without `revoke`, only
+/// grants the missing ones (dbt's `should_revoke` false on a kept relation).
 pub(super) async fn apply(
     tx: &Transaction<'_>,
     schema: &str,
     name: &str,
     grants: &Grants,
+    revoke: bool,
 ) -> Result<(), Failure> {
     let relation = relation_name(schema, name);
     let (mut privileges, mut roles) = (Vec::new(), Vec::new());
@@ -40,17 +42,17 @@ pub(super) async fn apply(
                where c.oid = rel.oid and a.grantee <> c.relowner and g.rolname <> current_user
              )
              select format('revoke %s on %s from %I', privilege, $1::text, role)
-             from current where (privilege, role) not in (select privilege, role from wanted)
+             from current where $4 and (privilege, role) not in (select privilege, role from wanted)
              union all
              select distinct format('revoke all (%I) on %s from %s', at.attname, $1::text,
                       case when a.grantee = 0 then 'public' else quote_ident(g.rolname) end)
              from rel, pg_attribute at cross join lateral aclexplode(at.attacl) a
              left join pg_roles g on g.oid = a.grantee
-             where at.attrelid = rel.oid and at.attnum > 0 and at.attacl is not null
+             where $4 and at.attrelid = rel.oid and at.attnum > 0 and at.attacl is not null
              union all
              select format('grant %s on %s to %I', privilege, $1::text, role)
              from wanted where (privilege, role) not in (select privilege, role from current)",
-            &[&relation, &privileges, &roles],
+            &[&relation, &privileges, &roles, &revoke],
         )
         .await?;
     for r in rows {

@@ -25,8 +25,14 @@
 //!    `merge_exclude_columns`); `incremental_predicates` restrict the delete or
 //!    the merge's match. Without `incremental_strategy`, `delete+insert` when there
 //!    is a `unique_key`, else `append`.
-//! 5. **Commit.** A column is never dropped with CASCADE: a view that uses it
-//!    fails the model, and everything stays as it was.
+//!    Then the `grants` (the table then has exactly the configured privileges),
+//!    the `persist_docs` comments ([`super::comments`]) and the in-transaction
+//!    post-hooks, in dbt's order.
+//! 5. **Commit.** Hooks run as for a swap ([`super::hooks`]): `before_begin`
+//!    pre-hooks before the transaction, the other pre-hooks after step 1, the
+//!    other post-hooks before the commit, `after_commit` ones after it. A column
+//!    is never dropped with CASCADE: a view that uses it fails the model, and
+//!    everything stays as it was.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +46,7 @@ use super::swap::{
     check_interrupted, current, derived_name, is_lock_wait, jitter, serialise, timed_out, Failure,
     Names, Notify, SwapOptions,
 };
+use super::{comments, grants, hooks};
 
 /// The strategy of an increment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +307,7 @@ pub(super) async fn increment(
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
+    hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
     let target_oid = serialised_table(
         &tx,
@@ -310,6 +318,7 @@ pub(super) async fn increment(
         "rerun, or rebuild it with --full-refresh",
     )
     .await?;
+    hooks::run(&tx, &node.rendered_hooks.pre, true).await?;
 
     // 2. The increment, in a temporary table that the commit drops.
     let sql = sql.trim().trim_end_matches(';').trim_end();
@@ -396,8 +405,16 @@ pub(super) async fn increment(
         _ => source.iter().map(|c| c.name.clone()).collect(),
     };
     let built = apply(&tx, &config, &table, &tmp, &dest).await?;
+    // dbt's order for an increment: grants (revoking what is not configured, the
+    // table being kept), then the in-transaction post-hooks.
+    if let Some(g) = &node.grants {
+        grants::apply(&tx, &names.schema, &names.target, g, true).await?;
+    }
+    comments::persist(&tx, node, &names.schema, &names.target, "table", false).await?;
+    hooks::run(&tx, &node.rendered_hooks.post, true).await?;
     check_interrupted(opts)?;
     tx.commit().await?;
+    hooks::run(&*client, &node.rendered_hooks.post, false).await?;
     Ok(built)
 }
 

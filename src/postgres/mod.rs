@@ -1,9 +1,11 @@
 //! The PostgreSQL adapter: connections ([`connect`]), TLS ([`tls`]), the pool of an
 //! execution ([`pool`]), materializations with safe swaps ([`swap`]), increments
-//! of incremental models ([`incremental`]), snapshots ([`snapshot`]) and how
+//! of incremental models ([`incremental`]), snapshots ([`snapshot`]),
+//! materialized views ([`matview`]), comments ([`comments`]) and how
 //! database errors read ([`db_error`]); plus the few catalog statements the
 //! commands need (server version, target schemas).
 
+mod comments;
 mod connect;
 mod contract;
 mod db_error;
@@ -12,6 +14,7 @@ mod grants;
 mod hooks;
 mod incremental;
 mod indexes;
+mod matview;
 mod pool;
 mod seed;
 mod snapshot;
@@ -25,7 +28,7 @@ use tokio_postgres::{CancelToken, Client};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::manifest::{quote_ident, Node};
+use crate::manifest::{quote_ident, Materialization, Node};
 use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
@@ -48,19 +51,23 @@ pub(crate) async fn server_version(client: &Client) -> Result<String> {
     Ok(row.get(0))
 }
 
-/// Builds a model: an increment when it is an incremental model compiled with
-/// `is_incremental()` true ([`incremental`]), a snapshot's next versions
-/// ([`snapshot`]), else a new relation swapped in ([`swap`]: first builds and full
-/// refreshes of incremental models too).
+/// Builds a model: a materialized view as dbt-postgres decides ([`matview`]:
+/// `full_refresh` rebuilds it), an increment when it is an incremental model
+/// compiled with `is_incremental()` true ([`incremental`]), a snapshot's next
+/// versions ([`snapshot`]), else a new relation swapped in ([`swap`]: first
+/// builds and full refreshes of incremental models too).
 pub(crate) async fn build_model(
     client: &mut Client,
     node: &Node,
     sql: &str,
     suffix: &str,
+    full_refresh: bool,
     opts: &SwapOptions,
     notify: &swap::Notify<'_>,
 ) -> std::result::Result<Built, NodeFailure> {
-    if node.materialized == crate::manifest::Materialization::Snapshot {
+    if node.materialized == Materialization::MaterializedView {
+        matview::build(client, node, sql, suffix, full_refresh, opts, notify).await
+    } else if node.materialized == crate::manifest::Materialization::Snapshot {
         snapshot::build(client, node, sql, suffix, opts, notify).await
     } else if node.incremental {
         let r = incremental::increment(client, node, sql, suffix, opts, notify).await;

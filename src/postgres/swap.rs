@@ -35,7 +35,8 @@
 //! step 1, the other post-hooks after step 5 (before the commit: a failing one
 //! rolls the swap back), `after_commit` post-hooks after the commit. Configured
 //! `grants` ([`super::grants`]) are applied after the in-transaction post-hooks,
-//! over the carried-over ones, as dbt applies them.
+//! over the carried-over ones, as dbt applies them, then the `persist_docs`
+//! comments ([`super::comments`]) over the carried-over ones.
 //!
 //! A contracted model ([`super::contract`]) has its columns checked before step 1,
 //! and its table is created with its declared columns and constraints in step 2.
@@ -62,7 +63,7 @@ use crate::results::{Built, NodeFailure};
 use crate::settings::Settings;
 
 use super::db_error::{describe_db_error, sql_failure, Privilege};
-use super::{contract, foreign_keys, grants, hooks, indexes};
+use super::{comments, contract, foreign_keys, grants, hooks, indexes};
 
 /// Receives console lines while a swap waits (for another invocation, for locks).
 pub(crate) type Notify<'a> = dyn Fn(&str) + Send + Sync + 'a;
@@ -302,11 +303,19 @@ async fn swap_in(
         }
         (
             Build::Sql(sql),
-            Materialization::Table | Materialization::Incremental | Materialization::Snapshot,
+            m @ (Materialization::Table
+            | Materialization::Incremental
+            | Materialization::MaterializedView
+            | Materialization::Snapshot),
         ) => {
             let sql = sql.trim().trim_end_matches(';').trim_end();
+            let kind = match m {
+                Materialization::MaterializedView => "materialized view",
+                _ if node.unlogged() => "unlogged table",
+                _ => "table",
+            };
             let statement = format!(
-                "create table {} as (\n{sql}\n)",
+                "create {kind} {} as (\n{sql}\n)",
                 relation_name(&names.schema, &names.tmp)
             );
             let n = tx
@@ -368,8 +377,9 @@ async fn swap_in(
         rename_constraints(&tx, &names).await?;
         hooks::run(&tx, &node.rendered_hooks.post, true).await?;
         if let Some(g) = &node.grants {
-            grants::apply(&tx, &names.schema, &names.target, g).await?;
+            grants::apply(&tx, &names.schema, &names.target, g, true).await?;
         }
+        persist_docs(&tx, node, &names).await?;
         tx.commit().await?;
         return after_commit(client, node, built).await;
     }
@@ -385,7 +395,7 @@ async fn swap_in(
             check_interrupted(opts)?;
             match locked_swap(&tx, node, &names, Phase::Polite(polite), notify).await {
                 Step::Done => {
-                    let built = finish(tx, node, built, opts).await?;
+                    let built = finish(tx, node, &names, built, opts).await?;
                     return after_commit(client, node, built).await;
                 }
                 Step::Failed(f) => return Err(f),
@@ -403,7 +413,7 @@ async fn swap_in(
         let relations =
             match locked_swap(&tx, node, &names, Phase::Firm(opts.lock_timeout), notify).await {
                 Step::Done => {
-                    let built = finish(tx, node, built, opts).await?;
+                    let built = finish(tx, node, &names, built, opts).await?;
                     return after_commit(client, node, built).await;
                 }
                 Step::Failed(f) => return Err(f),
@@ -466,22 +476,32 @@ pub(super) async fn timed_out(
 }
 
 /// After the swap: the post-hooks that run inside the transaction, the `grants`,
-/// then the commit.
+/// the `persist_docs` comments, then the commit.
 async fn finish(
     tx: Transaction<'_>,
     node: &Node,
+    names: &Names,
     built: Built,
     opts: &SwapOptions,
 ) -> Result<Built, Failure> {
     hooks::run(&tx, &node.rendered_hooks.post, true).await?;
     if let Some(g) = &node.grants {
-        grants::apply(&tx, &node.schema, &node.alias, g).await?;
+        grants::apply(&tx, &node.schema, &node.alias, g, true).await?;
     }
+    persist_docs(&tx, node, names).await?;
     check_interrupted(opts)?;
     let t = Instant::now();
     tx.commit().await?;
     log::debug!("commit took {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     Ok(built)
+}
+
+/// The `persist_docs` comments on the swapped-in relation: a seed counts as kept
+/// (dbt reloads its table), everything else as rebuilt.
+async fn persist_docs(tx: &Transaction<'_>, node: &Node, names: &Names) -> Result<(), Failure> {
+    let rebuilt = node.materialized != Materialization::Seed;
+    let keyword = node.materialized.relation_kind();
+    comments::persist(tx, node, &names.schema, &names.target, keyword, rebuilt).await
 }
 
 pub(super) fn check_interrupted(opts: &SwapOptions) -> Result<(), Failure> {
@@ -727,10 +747,11 @@ async fn locked_swap_inner(
         if round == 1 {
             break;
         }
-        if kind == b'v' as i8 {
+        if kind == b'v' as i8 || kind == b'm' as i8 {
             // Views have no NOWAIT lock that does not also lock what they read
             // (LOCK TABLE recurses); the rename below takes the lock under the
-            // phase's timeout, after checking nobody holds it.
+            // phase's timeout, after checking nobody holds it. PostgreSQL cannot
+            // LOCK a materialized view at all: the same.
             if matches!(phase, Phase::Polite(_)) {
                 match held_by_others(tx, &[old_oid]).await {
                     Ok(true) => return Step::Busy(Vec::new()),
@@ -937,7 +958,10 @@ pub(super) async fn current(
 
 /// Whether another session holds any lock on the relation (all conflict with the
 /// swap's ACCESS EXCLUSIVE).
-async fn held_by_others(tx: &Transaction<'_>, oids: &[u32]) -> Result<bool, tokio_postgres::Error> {
+pub(super) async fn held_by_others(
+    tx: &Transaction<'_>,
+    oids: &[u32],
+) -> Result<bool, tokio_postgres::Error> {
     let row = tx
         .query_one(
             "select exists (select 1 from pg_locks where locktype = 'relation' and relation = any($1) and pid is distinct from pg_backend_pid())",

@@ -69,7 +69,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
     };
     let is_str = matches!(v.value, YamlValue::Str(_));
     match key {
-        "enabled" | "full_refresh" | "store_failures" | "quote_columns" => {
+        "enabled" | "full_refresh" | "store_failures" | "quote_columns" | "unlogged" => {
             if !matches!(v.value, YamlValue::Bool(_)) {
                 return Err(want("true or false"));
             }
@@ -180,6 +180,19 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
             Some(d) if d.chars().count() == 1 => {}
             _ => return Err(want("one character, e.g. ';' or '|'")),
         },
+        "persist_docs" => {
+            let ok = match &v.value {
+                YamlValue::Map(entries) => entries.iter().all(|(k, _, b)| {
+                    matches!(k.as_str(), "relation" | "columns")
+                        && matches!(b.value, YamlValue::Bool(_))
+                }),
+                YamlValue::Null => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(want("{relation: true|false, columns: true|false}"));
+            }
+        }
         "contract" if resource == Resource::Model => check_contract(v, path, at)?,
         "pre-hook" | "post-hook" | "pre_hook" | "post_hook" => check_hooks(v, path, at)?,
         "indexes" => check_indexes(v, path, at)?,
@@ -230,6 +243,11 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
                 ))
             }
         },
+        "on_configuration_change" => match v.as_str() {
+            None if v.is_null() => {}
+            Some("apply" | "continue" | "fail") => {}
+            _ => return Err(want("'apply', 'continue' or 'fail'")),
+        },
         "access" => match v.as_str() {
             Some("private" | "protected" | "public") => {}
             _ => return Err(want("'private', 'protected' or 'public'")),
@@ -260,12 +278,12 @@ fn describe(v: &Yaml) -> String {
 /// A materialization reluvia-transform builds, or why not.
 pub(crate) fn check_materialized(m: &str) -> std::result::Result<(), String> {
     match m {
-        "table" | "view" | "ephemeral" | "incremental" => Ok(()),
-        "materialized_view" | "snapshot" | "seed" => Err(format!(
-            "materialized='{m}' is not supported yet; use 'table', 'view', 'incremental' or 'ephemeral'"
+        "table" | "view" | "ephemeral" | "incremental" | "materialized_view" => Ok(()),
+        "snapshot" | "seed" => Err(format!(
+            "materialized='{m}' is not supported yet; use 'table', 'view', 'incremental', 'materialized_view' or 'ephemeral'"
         )),
         other => Err(format!(
-            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table', 'view', 'incremental' or 'ephemeral'"
+            "materialized='{other}' is not a materialization dbt-postgres knows (custom materializations are not supported); use 'table', 'view', 'incremental', 'materialized_view' or 'ephemeral'"
         )),
     }
 }

@@ -335,11 +335,33 @@ fn check_top_level(key: &str, v: &Yaml, at: At<'_>, warnings: &mut Warnings) -> 
     };
     match key {
         // Understood (the config trees are checked where they are read).
-        "name" | "version" | "config-version" | "profile" | "model-paths" | "macro-paths"
-        | "test-paths" | "seed-paths" | "snapshot-paths" | "analysis-paths" | "target-path"
-        | "clean-targets" | "log-path" | "vars" | "models" | "data_tests" | "tests" | "sources"
-        | "docs-paths" | "seeds" | "snapshots" | "analyses" | "quoting" | "on-run-start"
-        | "on-run-end" | "packages-install-path" | "dispatch" => Ok(()),
+        "name"
+        | "version"
+        | "config-version"
+        | "profile"
+        | "model-paths"
+        | "macro-paths"
+        | "test-paths"
+        | "seed-paths"
+        | "snapshot-paths"
+        | "analysis-paths"
+        | "target-path"
+        | "clean-targets"
+        | "log-path"
+        | "vars"
+        | "models"
+        | "data_tests"
+        | "tests"
+        | "sources"
+        | "docs-paths"
+        | "seeds"
+        | "snapshots"
+        | "analyses"
+        | "quoting"
+        | "on-run-start"
+        | "on-run-end"
+        | "packages-install-path"
+        | "dispatch" => Ok(()),
         "source-paths" => {
             warnings.push(
                 "The `source-paths` config has been renamed to `model-paths`. Please update your `dbt_project.yml` configuration to reflect this change.".into(),

@@ -66,6 +66,9 @@ const MODEL: &[&str] = &[
     "post_hook",
     "indexes",
     "grants",
+    "persist_docs",
+    "unlogged",
+    "on_configuration_change",
 ];
 
 /// The configs of incremental models: implemented for models, and changing
@@ -124,6 +127,7 @@ const SEED: &[&str] = &[
     "post_hook",
     "indexes",
     "grants",
+    "persist_docs",
 ];
 
 const SNAPSHOT: &[&str] = &[
@@ -163,10 +167,13 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
         }
         (_, "grants") => "grants of stored test failures and sources are not supported yet",
         (_, "indexes") => "indexes of stored test failures and sources are not supported yet",
-        (_, "persist_docs") => "persist_docs is not supported yet",
-        (_, "unlogged") => "unlogged tables are not supported yet",
+        (_, "persist_docs") => {
+            "persist_docs of stored test failures and sources is not supported yet"
+        }
+        (Resource::DataTest, "unlogged") => {
+            "unlogged tables of stored test failures are not supported yet"
+        }
         (_, "sql_header") => "sql_header is not supported yet",
-        (_, "on_configuration_change") => "materialized views are not supported yet",
         (Resource::Source, "loaded_at_query") => "loaded_at_query is not supported yet",
         (Resource::DataTest, "store_failures_as") => "store_failures_as is not supported yet",
         (Resource::DataTest, "schema" | "alias" | "database") => {
@@ -255,6 +262,10 @@ const INERT: &[&str] = &[
     "tblproperties",
     "tmp_relation_type",
     "transient",
+    // Only materialized views read it.
+    "on_configuration_change",
+    // dbt-postgres creates seeds' tables without it.
+    "unlogged",
 ];
 
 /// What reluvia-transform does with config `key` of `resource`.

@@ -11,8 +11,8 @@ use minijinja::value::{from_args, Kwargs, Object, ObjectRepr};
 use minijinja::{Error, ErrorKind, State, Value};
 
 use super::db::{connection, executing};
-use super::namespace::{MacroRef, MacroTable};
 use super::jerr;
+use super::namespace::{MacroRef, MacroTable};
 use super::relation::{Relation, RelationType};
 use crate::manifest::{quote_ident, Quoting};
 
@@ -88,8 +88,7 @@ impl Adapter {
     /// `adapter.dispatch(macro_name, macro_namespace=None)`: the macro itself,
     /// to be called.
     fn dispatch(&self, args: &[Value]) -> Result<Value, Error> {
-        let (name, namespace, kwargs): (String, Option<Option<String>>, Kwargs) =
-            from_args(args)?;
+        let (name, namespace, kwargs): (String, Option<Option<String>>, Kwargs) = from_args(args)?;
         let namespace = match namespace {
             Some(ns) => ns,
             None => kwargs.get::<Option<String>>("macro_namespace")?,

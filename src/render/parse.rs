@@ -530,6 +530,9 @@ impl Renderer {
             Some("table") => Materialization::Table,
             Some("ephemeral") if resource == Resource::Model => Materialization::Ephemeral,
             Some("incremental") if resource == Resource::Model => Materialization::Incremental,
+            Some("materialized_view") if resource == Resource::Model => {
+                Materialization::MaterializedView
+            }
             _ if resource == Resource::Snapshot => Materialization::Snapshot,
             _ => Materialization::View,
         };
@@ -546,17 +549,12 @@ impl Renderer {
             };
             check_incremental(&config, &contract, &name)
                 .map_err(|msg| Error::usage(msg).at(file, line))?;
-            let extras = [
-                (!hooks.pre.is_empty() || !hooks.post.is_empty(), "hooks"),
-                (!indexes.is_empty(), "indexes"),
-                (grants.is_some(), "grants"),
-            ];
-            if let Some((_, what)) = extras.iter().find(|(set, _)| *set) {
-                let message = format!(
-                    "model '{name}': {what} on an incremental model are not supported yet; remove them or make it a table"
-                );
-                return Err(Error::usage(message).at(&m.original_file_path, None));
-            }
+        }
+        if materialized == Materialization::MaterializedView && contract.enforced {
+            let message = format!(
+                "model '{name}': an enforced contract on a materialized view is not supported yet; remove `contract` or make it a table"
+            );
+            return Err(Error::usage(message).at(&m.original_file_path, None));
         }
         if config.contains_key("contract") {
             // dbt's config holds the whole contract, defaults included.

@@ -23,6 +23,7 @@ scenario (`steps.yml`):
         run_with: dbt                             # optional: this step runs with this
                                                   #   tool (dbt or ours) in both databases
     observe: [indexes, grants]                    # optional: also compare these
+                                                  # (also comments, persistence, definitions)
     clock_columns:                                # optional: columns stamped from the
       snaps.orders_snapshot: [dbt_valid_to]       #   clock, compared for shape
 
@@ -40,7 +41,10 @@ pointing at it. After each step this compares, tool against tool:
     with `observe: [indexes]` its indexes (pg_get_indexdef without the index's
     name: dbt-postgres names them with an md5 of the time), with `observe:
     [grants]` its table privileges of other roles than the current user
-    (information_schema.role_table_grants) and its rows as a multiset (every column cast to text) — except a foreign key
+    (information_schema.role_table_grants), with `observe: [comments]` the
+    comments on it and its columns, with `observe: [persistence]` whether it is
+    unlogged, with `observe: [definitions]` a view's or materialized view's
+    definition (pg_get_viewdef, whitespace collapsed), and its rows as a multiset (every column cast to text) — except a foreign key
     dbt's `drop … cascade` lost and ours carried over (forgive_carried_foreign_keys).
 
 `run_with` hands a relation over from one tool to the other (a snapshot dbt started,
@@ -191,7 +195,8 @@ class Pg:
 def dump_database(conn, observe=()) -> dict:
     """Schemas and every relation of the non-system schemas: kind, columns,
     constraints, rows (a sorted multiset of text tuples); `observe` adds
-    "indexes" (their definitions without their names) and "grants"."""
+    "indexes" (their definitions without their names), "grants", "comments",
+    "persistence" and "definitions" (of views and materialized views)."""
     cur = conn.cursor()
     cur.execute(
         """select nspname from pg_namespace
@@ -234,7 +239,18 @@ def dump_database(conn, observe=()) -> dict:
                 (oid,),
             )
             extra["indexes"] = [r[0] for r in cur.fetchall()]
-        if "grants" in observe:
+        if "grants" in observe and kind == "m":
+            # information_schema leaves materialized views out: the same from the ACL.
+            cur.execute(
+                """select g.rolname || ': ' || a.privilege_type
+                   from pg_class c cross join lateral aclexplode(c.relacl) a
+                   join pg_roles g on g.oid = a.grantee
+                   where c.oid = %s and g.rolname <> current_user
+                   order by 1""",
+                (oid,),
+            )
+            extra["grants"] = [r[0] for r in cur.fetchall()]
+        elif "grants" in observe:
             cur.execute(
                 """select grantee || ': ' || privilege_type from information_schema.role_table_grants
                    where table_schema = %s and table_name = %s and grantee <> current_user
@@ -242,6 +258,22 @@ def dump_database(conn, observe=()) -> dict:
                 (schema, name),
             )
             extra["grants"] = [r[0] for r in cur.fetchall()]
+        if "comments" in observe:
+            cur.execute(
+                """select coalesce(a.attname::text, '(relation)') || ': ' || d.description
+                   from pg_description d
+                   left join pg_attribute a on a.attrelid = d.objoid and a.attnum = d.objsubid
+                   where d.objoid = %s and d.classoid = 'pg_class'::regclass
+                   order by d.objsubid""",
+                (oid,),
+            )
+            extra["comments"] = [r[0] for r in cur.fetchall()]
+        if "persistence" in observe:
+            cur.execute("select relpersistence::text from pg_class where oid = %s", (oid,))
+            extra["persistence"] = {"p": "permanent", "u": "unlogged", "t": "temporary"}[cur.fetchone()[0]]
+        if "definitions" in observe and kind in ("v", "m"):
+            cur.execute("select pg_get_viewdef(%s)", (oid,))
+            extra["definition"] = " ".join(cur.fetchone()[0].split())
         rows = None
         error = None
         if columns:
@@ -703,7 +735,7 @@ def compare_step(a: dict, b: dict, test_hashes: bool = False) -> list[str]:
             lines.append(f"columns:\n          dbt:  {show(x['columns'])}\n          ours: {show(y['columns'])}")
         if x["constraints"] != y["constraints"]:
             lines.append(f"constraints: dbt {x['constraints']}, ours {y['constraints']}")
-        for what in ("indexes", "grants"):
+        for what in ("indexes", "grants", "comments", "persistence", "definition"):
             if x.get(what) != y.get(what):
                 lines.append(f"{what}: dbt {x.get(what)}, ours {y.get(what)}")
         if x.get("error") != y.get("error"):
