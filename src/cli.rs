@@ -155,7 +155,7 @@ pub(crate) struct RunArgs {
     /// Rebuild from scratch what keeps state between runs (incremental models, materialized views).
     #[arg(short = 'f', long, env = "DBT_FULL_REFRESH")]
     pub(crate) full_refresh: bool,
-    /// Limit every ref() and source() to zero rows (not supported yet: refused).
+    /// Read every ref() and source() as zero rows (schema-only builds), as dbt 1.8+.
     #[arg(long, env = "DBT_EMPTY")]
     pub(crate) empty: bool,
     #[command(flatten)]
@@ -184,7 +184,7 @@ pub(crate) struct BuildArgs {
     /// Recreate seeds' tables from their CSV files (new columns, new types), rebuild incremental models from scratch.
     #[arg(short = 'f', long, env = "DBT_FULL_REFRESH")]
     pub(crate) full_refresh: bool,
-    /// Limit every ref() and source() to zero rows (not supported yet: refused).
+    /// Read every ref() and source() as zero rows (schema-only builds), as dbt 1.8+.
     #[arg(long, env = "DBT_EMPTY")]
     pub(crate) empty: bool,
     #[command(flatten)]
@@ -235,7 +235,7 @@ pub(crate) struct CompileArgs {
     /// How to print the compiled SQL of `--select x`.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub(crate) output: TextOrJson,
-    /// Limit every ref() and source() to zero rows (not supported yet: refused).
+    /// Read every ref() and source() as zero rows (schema-only builds), as dbt 1.8+.
     #[arg(long, env = "DBT_EMPTY")]
     pub(crate) empty: bool,
     /// Compile as a full refresh would run (is_incremental() is false).

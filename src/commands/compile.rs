@@ -47,6 +47,7 @@ pub(super) fn compile(
             store_failures: false,
             check_freshness: false,
             full_refresh: false,
+            empty: args.empty,
         },
     );
     // compile also renders what never runs: the selected analyses and ephemeral
@@ -63,6 +64,7 @@ pub(super) fn compile(
     order.extend(extra);
     mark_incremental(inv, &settings, out, &mut loaded, &order, args.full_refresh)?;
     defer(inv, &settings, out, &loaded, &sel.against, &chosen, &[])?;
+    loaded.renderer.empty(args.empty);
     let mut failed = compile_selected(&mut loaded, &order, &inv.cancel, None)?;
     // As dbt's compile, renders reach the database (`run_query`, `statement`,
     // the adapter's introspection): the nodes that do are rendered again on a

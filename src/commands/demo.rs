@@ -65,6 +65,7 @@ pub(super) fn run(
         store_failures: false,
         check_freshness: true,
         full_refresh: false,
+        empty: false,
     };
     let code = match super::job::run(inv, settings.clone(), &Selection::default(), &out, job) {
         Ok(code) => code,

@@ -44,13 +44,18 @@ pub(super) fn run(
     };
     loaded.renderer.store_failures(store_failures);
     let full_refresh = match job {
-        Job::Run { full_refresh }
+        Job::Run { full_refresh, .. }
         | Job::Seed { full_refresh }
         | Job::Build { full_refresh, .. } => full_refresh,
         Job::Test { .. } | Job::Snapshot => false,
     };
     mark_incremental(inv, &settings, out, &mut loaded, &order, full_refresh)?;
     defer(inv, &settings, out, &loaded, &sel.against, &chosen, &order)?;
+    let empty = matches!(
+        job,
+        Job::Run { empty: true, .. } | Job::Build { empty: true, .. }
+    );
+    loaded.renderer.empty(empty);
     compile_selected(&mut loaded, &order, &inv.cancel, None)?;
     let check_freshness = match job {
         Job::Build {
@@ -62,7 +67,7 @@ pub(super) fn run(
         "which": job.name(), "select": sel.select, "exclude": sel.exclude, "selector": sel.selector,
         "threads": settings.threads, "vars": settings.vars, "fail_fast": settings.fail_fast,
         "store_failures": store_failures, "check_freshness": check_freshness,
-        "full_refresh": full_refresh,
+        "full_refresh": full_refresh, "empty": empty,
     });
     if order.is_empty() {
         out.warn(

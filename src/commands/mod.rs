@@ -92,34 +92,7 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
             return 2;
         }
     }
-    if let Err(e) = refuse_unsupported(&command) {
-        Output::new(flag_log_format(&cli.global)).error(&e.to_string());
-        return e.exit_code();
-    }
     dispatch(inv, &command, &cli.global)
-}
-
-/// Flags dbt has that this binary does not carry out yet: a clear error rather
-/// than a run that silently ignores them.
-fn refuse_unsupported(command: &Command) -> Result<()> {
-    let refuse = |flag: &str, why: &str| {
-        Err(crate::error::Error::usage(format!(
-            "{flag} is not supported yet: {why}"
-        )))
-    };
-    let empty = match command {
-        Command::Run(a) => a.empty,
-        Command::Build(a) => a.empty,
-        Command::Compile(a) => a.empty,
-        _ => false,
-    };
-    if empty {
-        return refuse(
-            "--empty",
-            "refs and sources are read in full; select fewer nodes instead",
-        );
-    }
-    Ok(())
 }
 
 fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
@@ -194,6 +167,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             &out,
             Job::Run {
                 full_refresh: a.full_refresh,
+                empty: a.empty,
             },
         ),
         Command::Test(a) => job::run(
@@ -214,6 +188,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
                 store_failures: a.store_failures,
                 check_freshness: a.check_freshness,
                 full_refresh: a.full_refresh,
+                empty: a.empty,
             },
         ),
         Command::Seed(a) => job::run(

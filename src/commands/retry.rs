@@ -53,6 +53,7 @@ pub(super) fn retry(
     let job = match which {
         "run" => Job::Run {
             full_refresh: flag("full_refresh"),
+            empty: flag("empty"),
         },
         "seed" => Job::Seed {
             full_refresh: flag("full_refresh"),
@@ -65,6 +66,7 @@ pub(super) fn retry(
             store_failures: flag("store_failures"),
             check_freshness: flag("check_freshness"),
             full_refresh: flag("full_refresh"),
+            empty: flag("empty"),
         },
         other => {
             return Err(Error::usage(format!(

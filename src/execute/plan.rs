@@ -10,6 +10,8 @@ use crate::manifest::{Manifest, Materialization, NodeKind};
 pub(crate) enum Job {
     Run {
         full_refresh: bool,
+        /// `--empty`: refs and sources read as zero rows.
+        empty: bool,
     },
     /// `seed`: load the selected seeds.
     Seed {
@@ -24,6 +26,8 @@ pub(crate) enum Job {
         store_failures: bool,
         check_freshness: bool,
         full_refresh: bool,
+        /// `--empty`: refs and sources read as zero rows.
+        empty: bool,
     },
 }
 

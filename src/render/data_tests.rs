@@ -402,6 +402,7 @@ impl Renderer {
                     .get("where")
                     .and_then(Json::as_str)
                     .map(str::to_string);
+                model.empty = self.shared.empty.load(std::sync::atomic::Ordering::Relaxed);
                 let mut args = Vec::new();
                 let mut values: BTreeMap<String, Value> = BTreeMap::new();
                 for (k, v) in &t.kwargs {

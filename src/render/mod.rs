@@ -72,6 +72,8 @@ struct Shared {
     relations: Mutex<BTreeMap<Ref, RefTarget>>,
     /// `(name, version)` of the models and seeds disabled by config.
     disabled: Mutex<BTreeSet<Ref>>,
+    /// `--empty`: refs and sources read zero rows.
+    empty: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -308,6 +310,7 @@ impl Renderer {
             sources,
             relations: Mutex::default(),
             disabled: Mutex::default(),
+            empty: std::sync::atomic::AtomicBool::new(false),
         });
 
         let meltano_environment = crate::settings::process_env("MELTANO_ENVIRONMENT")?;
@@ -405,7 +408,9 @@ impl Renderer {
                             eph.push(found.unique_id.clone());
                         }
                     }
-                    Ok(Value::from_object(found.relation))
+                    let mut relation = found.relation;
+                    relation.empty = sh.empty.load(std::sync::atomic::Ordering::Relaxed);
+                    Ok(Value::from_object(relation))
                 }
             }
         });
@@ -423,6 +428,8 @@ impl Renderer {
                 ))
             })?;
             calls.sources.lock().unwrap().push((src.clone(), table.clone()));
+            let mut rel = rel;
+            rel.empty = sh.empty.load(std::sync::atomic::Ordering::Relaxed);
             Ok(Value::from_object(rel))
         });
 
@@ -694,6 +701,14 @@ impl Renderer {
                 target.relation = Relation::new(database, schema, identifier, quoting);
             }
         }
+    }
+
+    /// `--empty`: refs and sources compiled from now on read zero rows, as
+    /// dbt renders them (`(select * from … where false limit 0)`).
+    pub(crate) fn empty(&self, on: bool) {
+        self.shared
+            .empty
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// `test`/`build --store-failures`: tests compiled from now on store their

@@ -26,6 +26,8 @@ pub(crate) struct Relation {
     /// What the relation is, when known (`adapter.get_relation`,
     /// `api.Relation.create(type=…)`): `.type`, `.is_table`, `.is_view`.
     pub(crate) rel_type: Option<RelationType>,
+    /// `--empty`: a ref or source renders as a subquery of zero rows.
+    pub(crate) empty: bool,
 }
 
 /// dbt's relation types.
@@ -64,6 +66,7 @@ impl Relation {
             cte: false,
             filter: None,
             rel_type: None,
+            empty: false,
         }
     }
 
@@ -152,6 +155,15 @@ impl Object for Relation {
         } else {
             self.quoting
                 .render(&self.database, &self.schema, &self.identifier)
+        };
+        // As dbt's `render_limited()`: zero rows, aliased after the table.
+        let rel = if self.empty {
+            format!(
+                "(select * from {rel} where false limit 0) _dbt_limit_subq_{}",
+                self.identifier
+            )
+        } else {
+            rel
         };
         match &self.filter {
             None => f.write_str(&rel),
