@@ -229,7 +229,7 @@ pub(crate) enum TextOrJson {
 /// `compile`.
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct CompileArgs {
-    /// Compile this SQL instead of the project's nodes (not supported yet: refused).
+    /// Compile this SQL (the project's refs, sources and macros apply) instead of nodes.
     #[arg(long, value_name = "SQL", conflicts_with_all = ["select", "selector"])]
     pub(crate) inline: Option<String>,
     /// How to print the compiled SQL of `--select x`.

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use crate::artifacts;
 use crate::cli::{CompileArgs, TextOrJson};
 use crate::console::{plural, Output};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::execute::{plan, Job};
 use crate::manifest::{Materialization, NodeKind};
-use crate::render::RenderDb;
+use crate::render::{EphemeralCache, RenderDb};
 use crate::settings::Settings;
 
 use super::{
@@ -29,10 +29,8 @@ pub(super) fn compile(
     args: &CompileArgs,
     out: &Output,
 ) -> Result<i32> {
-    if args.inline.is_some() {
-        return Err(Error::usage(
-            "compile --inline is not supported yet: put the SQL in a model file (or an analysis) and compile it with --select",
-        ));
+    if let Some(sql) = &args.inline {
+        return inline(inv, settings, sql, args, out);
     }
     let sel = &args.selection;
     let mut loaded = load(settings.clone(), &inv.cancel)?;
@@ -148,4 +146,54 @@ fn print_compiled(
             }
         }
     }
+}
+
+/// `compile --inline SQL`: the SQL rendered as dbt's `inline_query` node, on
+/// stdout ("Compiled inline node is:" on the console), or as
+/// `{"compiled": …}` with `--output json`, as dbt prints them; written where dbt
+/// writes it (`compiled/<project>/from remote system.sql/sql/inline_query`).
+fn inline(
+    inv: &Invocation,
+    settings: Arc<Settings>,
+    sql: &str,
+    args: &CompileArgs,
+    out: &Output,
+) -> Result<i32> {
+    let loaded = load(settings, &inv.cancel)?;
+    header(out, &loaded);
+    loaded.renderer.empty(args.empty);
+    let mut ephemerals = EphemeralCache::default();
+    let compiled = match loaded
+        .renderer
+        .compile_inline(&loaded.manifest, sql, &mut ephemerals)
+    {
+        Ok(c) => c,
+        Err(e) => {
+            out.error(&format!("Compilation Error in inline_query: {e}"));
+            return Ok(1);
+        }
+    };
+    // Where dbt writes it, and the ephemeral models it inlined, as compile does.
+    let project = &loaded.manifest.project_name;
+    let write = |rel: &str, sql: &str| {
+        let path = artifacts::compiled_path(&loaded.target_dir, project, rel);
+        artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
+    };
+    write("from remote system.sql/sql/inline_query", &compiled)?;
+    for (id, sql) in ephemerals.compiled() {
+        if let Some(node) = loaded.manifest.node(id) {
+            write(&node.original_file_path, sql)?;
+        }
+    }
+    match args.output {
+        TextOrJson::Text => {
+            out.info("compiled_node", "Compiled inline node is:");
+            println!("{compiled}");
+        }
+        TextOrJson::Json => {
+            let doc = serde_json::json!({"compiled": compiled});
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+    Ok(0)
 }

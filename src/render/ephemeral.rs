@@ -70,6 +70,38 @@ impl Renderer {
         Ok(inject_ctes(&sql, &ctes))
     }
 
+    /// `compile --inline` / `show --inline`: `sql` rendered as dbt renders its
+    /// `inline_query` node (the project's macros, `ref()`, `source()`,
+    /// `var()`), with the CTEs of the ephemeral models it reaches.
+    pub(crate) fn compile_inline(
+        &self,
+        manifest: &Manifest,
+        sql: &str,
+        cache: &mut EphemeralCache,
+    ) -> Result<String> {
+        let calls = super::context::Calls::new(super::context::Phase::Compile);
+        let this = super::relation::Relation::new(
+            &self.shared.database,
+            &self.shared.target_schema,
+            "inline_query",
+            crate::manifest::Quoting::default(),
+        );
+        let node = serde_json::json!({"name": "inline_query", "resource_type": "sql_operation",
+            "unique_id": format!("sql_operation.{}.inline_query", manifest.project_name)});
+        let ctx = self.context(&calls, this, serde_json::Map::new(), node);
+        let rendered = self.env.render_str(sql, ctx).map_err(|e| {
+            Error::usage(format!(
+                "the inline SQL: {}; fix the Jinja",
+                e.detail()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.kind().to_string())
+            ))
+        })?;
+        let ephemerals = calls.ephemerals.lock().unwrap().clone();
+        let ctes = self.ctes_for(manifest, &ephemerals, cache)?;
+        Ok(inject_ctes(rendered.trim(), &ctes))
+    }
+
     /// The CTEs a node that refers to `ephemerals` (in this order) gets.
     fn ctes_for(
         &self,

@@ -479,28 +479,36 @@ fn colours_follow_the_flags_and_the_terminal_variables() {
 }
 
 #[test]
-fn flags_not_supported_yet_are_refused() {
-    let db = TestDb::new("cli_refused");
+fn compile_inline_prints_the_sql_and_a_jinja_error_fails() {
+    let db = TestDb::new("cli_inline");
     let dir = small_project();
-    let args = ["compile", "--inline", "select 1"];
-    let mut a = args.to_vec();
-    a.extend(["--project-dir", pd(&dir)]);
-    let out = db.cli(&a);
-    assert_code(&out, 2);
-    let text = format!("$ {}\n{}\n", args.join(" "), stderr(&out));
-    // Eager is what selection does: accepted.
-    assert_code(
-        &db.cli(&[
-            "ls",
-            "--indirect-selection",
-            "eager",
-            "--project-dir",
-            pd(&dir),
-        ]),
-        0,
+    let out = db.cli(&[
+        "compile",
+        "--inline",
+        "select id from {{ ref('a') }}",
+        "--project-dir",
+        pd(&dir),
+    ]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("select id from ") && stdout(&out).contains(".\"a\""),
+        "{}",
+        stdout(&out)
+    );
+    let out = db.cli(&[
+        "compile",
+        "--inline",
+        "select {{ ref('nowhere') }}",
+        "--project-dir",
+        pd(&dir),
+    ]);
+    assert_code(&out, 1);
+    assert!(
+        stderr(&out).contains("Compilation Error in inline_query"),
+        "{}",
+        stderr(&out)
     );
     assert!(!dir.path().join("target/run_results.json").exists());
-    assert_console_snapshot!("flags_not_supported_yet", text);
 }
 
 #[test]
