@@ -47,7 +47,7 @@ use context::{Calls, ConfigObj, Exceptions, Phase};
 pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::{inject_ctes, EphemeralCache};
 pub(crate) use parse::run_end_context;
-pub(crate) use pystr::json_dumps;
+pub(crate) use pystr::{json_dumps, json_str, py_float};
 pub(crate) use relation::Relation;
 
 /// Facts every render shares.
