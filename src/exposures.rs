@@ -142,6 +142,7 @@ fn exposure(entry: &PropertyEntry, manifest: &Manifest) -> Result<Option<Exposur
         let id = match parse_call(s) {
             Some(Call::Ref { name: model, version }) => {
                 let r = Ref {
+                    package: None,
                     name: model.clone(),
                     version,
                 };

@@ -84,10 +84,11 @@ impl Quoting {
     }
 }
 
-/// A `ref()` as written: a name and, for a versioned model, maybe a version
-/// (none: the latest).
+/// A `ref()` as written: maybe a package, a name and, for a versioned model,
+/// maybe a version (none: the latest). Resolved, it names its package.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Ref {
+    pub(crate) package: Option<String>,
     pub(crate) name: String,
     pub(crate) version: Option<String>,
 }
@@ -95,7 +96,7 @@ pub(crate) struct Ref {
 impl Ref {
     /// `{"name", "package", "version"}` as `manifest.json` records a ref.
     pub(crate) fn to_json(&self) -> Value {
-        serde_json::json!({"name": self.name, "package": null, "version": version_json(self.version.as_deref())})
+        serde_json::json!({"name": self.name, "package": self.package, "version": version_json(self.version.as_deref())})
     }
 }
 
@@ -589,11 +590,26 @@ pub(crate) struct Manifest {
     /// `adapter.get_columns_in_relation` …): rendered when they run, on their
     /// connection, once their parents are built (dbt's execution phase).
     pub(crate) render_at_run: std::collections::BTreeSet<String>,
+    /// Each installed package's directory with a trailing slash
+    /// (`dbt_packages/<dir>/`, the prefix of its files' paths) and its name.
+    pub(crate) package_dirs: Vec<(String, String)>,
     /// Unique id → position in `nodes`, `tests` or `sources`; see [`Manifest::index`].
     slots: HashMap<String, Slot>,
 }
 
 impl Manifest {
+    /// The package a file of the project belongs to and its path within that
+    /// package (dbt's `original_file_path`): the root project's files are
+    /// the project's as they are.
+    pub(crate) fn package_path<'a>(&'a self, file: &'a str) -> (&'a str, &'a str) {
+        for (dir, name) in &self.package_dirs {
+            if let Some(rest) = file.strip_prefix(dir.as_str()) {
+                return (name, rest);
+            }
+        }
+        (&self.project_name, file)
+    }
+
     /// An empty manifest of project `name`.
     pub(crate) fn new(name: &str) -> Manifest {
         Manifest {
@@ -642,10 +658,13 @@ impl Manifest {
     /// The unique id of the model or seed `r` names: a versioned model's given
     /// version, or its latest when none is given.
     pub(crate) fn resolve_ref(&self, r: &Ref) -> Option<String> {
+        let package = r.package.as_ref().unwrap_or(&self.project_name);
         self.nodes
             .iter()
             .filter(|n| {
-                matches!(n.resource_type, "model" | "seed" | "snapshot") && n.name == r.name
+                matches!(n.resource_type, "model" | "seed" | "snapshot")
+                    && n.name == r.name
+                    && &n.package_name == package
             })
             .find(|n| match (&r.version, &n.version) {
                 (Some(want), Some(v)) => want == v,

@@ -63,7 +63,11 @@ pub(crate) fn load(
                 "semantic model '{name}': `model: {model}` is not ref('model')"
             )));
         };
-        let r = Ref { name: m, version };
+        let r = Ref {
+            package: None,
+            name: m,
+            version,
+        };
         let Some(model_id) = manifest.resolve_ref(&r) else {
             return Err(at.error(format!(
                 "semantic model '{name}' reads ref('{}'), which is not an enabled model; fix the name",

@@ -178,6 +178,10 @@ fn test_checksum(t: &TestNode) -> Value {
 
 /// A model's node in `manifest.json`.
 pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
+    let (package, rel) = manifest.package_path(&n.original_file_path);
+    let file = n.compiled_file();
+    let rest = file.strip_prefix(&n.original_file_path).unwrap_or_default();
+    let compiled_path = format!("target/compiled/{package}/{rel}{rest}");
     json!({
         "database": n.database,
         "schema": n.schema,
@@ -185,7 +189,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "resource_type": n.resource_type,
         "package_name": n.package_name,
         "path": n.path,
-        "original_file_path": n.original_file_path,
+        "original_file_path": manifest.package_path(&n.original_file_path).1,
         "unique_id": n.unique_id,
         "fqn": n.fqn,
         "alias": n.alias,
@@ -203,7 +207,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "refs": n.refs.iter().map(crate::manifest::Ref::to_json).collect::<Vec<_>>(),
         "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
         "depends_on": {"macros": n.depends_on_macros, "nodes": n.depends_on_nodes},
-        "compiled_path": format!("target/compiled/{}/{}", manifest.project_name, n.compiled_file()),
+        "compiled_path": compiled_path,
         "compiled": n.compiled_code.is_some(),
         "compiled_code": n.compiled_code,
         "relation_name": n.relation_name(),
@@ -212,22 +216,22 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
 
 /// A data test's node in `manifest.json`.
 pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
+    let (package, original_file_path) = manifest.package_path(&t.original_file_path);
     let path = match t.kind {
         crate::manifest::TestKind::Generic => format!("{}.sql", t.file_name),
-        crate::manifest::TestKind::Singular | crate::manifest::TestKind::Unit => t
-            .original_file_path
+        crate::manifest::TestKind::Singular | crate::manifest::TestKind::Unit => original_file_path
             .split_once('/')
-            .map(|(_, p)| p.to_string())
-            .unwrap_or_else(|| t.original_file_path.clone()),
+            .map_or(original_file_path, |(_, p)| p)
+            .to_string(),
     };
     json!({
         "database": manifest.database,
         "schema": format!("{}_dbt_test__audit", manifest.target_schema),
         "name": t.name,
         "resource_type": "test",
-        "package_name": manifest.project_name,
+        "package_name": package,
         "path": path,
-        "original_file_path": t.original_file_path,
+        "original_file_path": original_file_path,
         "unique_id": t.unique_id,
         "fqn": t.fqn,
         "alias": t.alias,

@@ -76,6 +76,18 @@ pub(crate) fn compiled_path(
         .join(original_file_path)
 }
 
+/// Path of the compiled SQL of a node of the project or of a package (its
+/// `original_file_path` as loaded, relative to the root project), under
+/// `target/compiled/<package>/` as dbt writes it.
+pub(crate) fn compiled_node_path(
+    target: &Path,
+    manifest: &crate::manifest::Manifest,
+    file: &str,
+) -> std::path::PathBuf {
+    let (package, rel) = manifest.package_path(file);
+    compiled_path(target, package, rel)
+}
+
 /// Where the compiled SQL of model, analysis or test `id` goes, relative to the
 /// project's compiled folder (dbt's layout: a generic test under its YAML file);
 /// none for a seed or anything else that compiles to nothing.

@@ -143,7 +143,9 @@ pub(super) fn ls(
                 match out {
                     LsOutput::Selector => format!(
                         "source:{}.{}.{}",
-                        m.project_name, s.table.source_name, s.table.name
+                        s.unique_id.split('.').nth(1).unwrap_or_default(),
+                        s.table.source_name,
+                        s.table.name
                     ),
                     LsOutput::Name => format!("{}.{}", s.table.source_name, s.table.name),
                     _ => s.table.file.clone(),

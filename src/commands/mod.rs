@@ -590,12 +590,11 @@ fn compile_selected(
     cancel: &Cancel,
     db: Option<Arc<RenderDb>>,
 ) -> Result<usize> {
-    let project_name = loaded.manifest.project_name.clone();
     let mut failed = 0;
     let mut ephemerals = EphemeralCache::default();
     let mut later = Vec::new();
     let write = |loaded: &Loaded, rel: &str, sql: &str| {
-        let path = artifacts::compiled_path(&loaded.target_dir, &project_name, rel);
+        let path = artifacts::compiled_node_path(&loaded.target_dir, &loaded.manifest, rel);
         artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
     };
     for id in order {

@@ -411,9 +411,9 @@ impl NodeRunner {
         match rendered {
             Ok((sql, hooks)) => {
                 if let Some(rel) = crate::artifacts::compiled_file(&self.manifest, id) {
-                    let path = crate::artifacts::compiled_path(
+                    let path = crate::artifacts::compiled_node_path(
                         &self.target_dir,
-                        &self.manifest.project_name,
+                        &self.manifest,
                         &rel,
                     );
                     let _ = crate::artifacts::write_atomic(&path, format!("{sql}\n").as_bytes());

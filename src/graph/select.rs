@@ -347,6 +347,22 @@ impl Graph {
                     }
                 }
             }
+            "package" => {
+                // `this` is the root project; ids are `<type>.<package>.…`.
+                let want = if value == "this" {
+                    manifest.project_name.as_str()
+                } else {
+                    value
+                };
+                let ids = non_sources
+                    .map(|(id, _, _)| id)
+                    .chain(manifest.sources.iter().map(|s| &s.unique_id));
+                for id in ids {
+                    if id.split('.').nth(1).is_some_and(|p| glob(want, p)) {
+                        out.insert(id.clone());
+                    }
+                }
+            }
             "file" => {
                 for (id, _, path) in non_sources {
                     let file = path.rsplit('/').next().unwrap_or(path);
@@ -432,7 +448,7 @@ impl Graph {
                         [src] => glob(src, &t.source_name),
                         [src, table] => glob(src, &t.source_name) && glob(table, &t.name),
                         [pkg, src, table] => {
-                            glob(pkg, &manifest.project_name)
+                            s.unique_id.split('.').nth(1).is_some_and(|p| glob(pkg, p))
                                 && glob(src, &t.source_name)
                                 && glob(table, &t.name)
                         }

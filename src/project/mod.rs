@@ -112,8 +112,11 @@ pub(crate) struct Project {
     pub(crate) entries: Vec<PropertyEntry>,
     /// Versioned models: model file name → (model name, version).
     pub(crate) model_versions: BTreeMap<String, (String, String)>,
-    /// Installed packages (their macros and generic tests).
+    /// Installed packages (the root project's only).
     pub(crate) packages: Vec<Package>,
+    /// A package's `packages-install-path` directory (`dbt_packages/<dir>`),
+    /// the prefix of its files' paths; `None` for the root project.
+    pub(crate) package_dir: Option<String>,
     /// `dispatch:` of `dbt_project.yml`: macro namespace → packages searched.
     pub(crate) dispatch: Vec<(String, Vec<String>)>,
     /// Unit tests of the property files.
@@ -126,6 +129,21 @@ pub(crate) struct Project {
 }
 
 impl Project {
+    /// A path of one of this project's files as within the project: a
+    /// package's without its `dbt_packages/<dir>/` prefix.
+    pub(crate) fn local_path<'a>(&self, file: &'a str) -> &'a str {
+        self.package_dir
+            .as_ref()
+            .and_then(|d| file.strip_prefix(d.as_str()))
+            .and_then(|f| f.strip_prefix('/'))
+            .unwrap_or(file)
+    }
+
+    /// The root project, then each installed package (as a project).
+    pub(crate) fn with_packages(&self) -> impl Iterator<Item = &Project> {
+        std::iter::once(self).chain(self.packages.iter().map(|p| &*p.project))
+    }
+
     /// The name, version and properties of the model in file `m`: a versioned
     /// model's file is a version of the model its YAML names.
     pub(crate) fn model_identity(
@@ -172,10 +190,18 @@ pub(crate) fn selectors_yml(dir: &Path) -> Result<Option<(Value, String)>> {
     }
 }
 
-/// Reads the project in `dir`.
+/// Reads the project in `dir`, with its installed packages.
 pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
+    load_at(dir, None, cancel)
+}
+
+/// Reads the project in `dir`, or with `package` (its directory relative to
+/// `dir`, `dbt_packages/<dir>`) that installed package, whose files keep paths
+/// relative to `dir` (what messages name) and which has no packages of its own.
+fn load_at(dir: &Path, package: Option<&str>, cancel: &Cancel) -> Result<Project> {
     let mut warnings = Warnings::default();
-    let pf = read_project_file(dir, &mut warnings)?;
+    let prefix = package.map(|p| format!("{p}/")).unwrap_or_default();
+    let pf = read_project_file(&dir.join(&prefix), &mut warnings)?;
     let sources_tree = pf.sources.clone();
     let mut project = Project {
         name: pf.name,
@@ -213,16 +239,35 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         entries: Vec::new(),
         model_versions: BTreeMap::new(),
         packages: Vec::new(),
+        package_dir: package.map(str::to_string),
         dispatch: pf.dispatch,
         unit_tests: Vec::new(),
         unit_test_yaml: Vec::new(),
         fixtures: BTreeMap::new(),
     };
-    project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
-    // `vars:` keys named after a package are that package's, not global.
+    if package.is_none() {
+        project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
+        // Config trees under an installed package's name apply to its nodes.
+        for p in &project.packages {
+            let unused = format!("(no package named '{}' is installed)", p.name);
+            warnings.0.retain(|w| !w.ends_with(&unused));
+        }
+    }
+    // `vars:` keys named after a package are that package's, not global: its
+    // nodes see the package's own `vars:`, then the root's global ones, then the
+    // root's scoped to it (dbt's order; `--vars` come last, when rendering).
+    let mut scoped = Vec::new();
     for p in &project.packages {
         if p.name != project.name {
-            project.vars.remove(&p.name);
+            scoped.push(project.vars.remove(&p.name));
+        }
+    }
+    for (p, root_scoped) in project.packages.iter_mut().zip(scoped) {
+        for (k, v) in &project.vars {
+            p.project.vars.insert(k.clone(), v.clone());
+        }
+        if let Some(Value::Object(m)) = root_scoped {
+            p.project.vars.extend(m);
         }
     }
     let mut yml_files = Vec::new();
@@ -230,7 +275,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         f.original_file_path.ends_with(".yml") || f.original_file_path.ends_with(".yaml")
     };
     for mp in project.model_paths.clone() {
-        for f in files::walk(dir, &mp, cancel)? {
+        for f in files::walk(dir, &format!("{prefix}{mp}"), cancel)? {
             if f.original_file_path.ends_with(".sql") {
                 project.models.push(f);
             } else if f.original_file_path.ends_with(".py") {
@@ -244,7 +289,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         }
     }
     for mp in project.macro_paths.clone() {
-        for f in files::walk(dir, &mp, cancel)? {
+        for f in files::walk(dir, &format!("{prefix}{mp}"), cancel)? {
             if f.original_file_path.ends_with(".sql") {
                 project.macros.push(f);
             } else if is_yml(&f) {
@@ -253,7 +298,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         }
     }
     for tp in project.test_paths.clone() {
-        for f in files::walk(dir, &tp, cancel)? {
+        for f in files::walk(dir, &format!("{prefix}{tp}"), cancel)? {
             if is_yml(&f) {
                 yml_files.push(f);
                 continue;
@@ -279,7 +324,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     }
 
     for ap in project.analysis_paths.clone() {
-        for f in files::walk(dir, &ap, cancel)? {
+        for f in files::walk(dir, &format!("{prefix}{ap}"), cancel)? {
             if f.original_file_path.ends_with(".sql") {
                 project.analyses.push(f);
             } else if is_yml(&f) {
@@ -288,7 +333,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
         }
     }
     for sp in &pf.snapshot_paths {
-        for f in files::walk(dir, sp, cancel)? {
+        for f in files::walk(dir, &format!("{prefix}{sp}"), cancel)? {
             if f.original_file_path.ends_with(".sql") {
                 project.snapshots.extend(snapshots::blocks_of(&f)?);
             } else if is_yml(&f) {
@@ -308,7 +353,8 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
 
     for sp in project.seed_paths.clone() {
         let is_csv = |name: &str| name.ends_with(".csv");
-        for f in files::walk_reading(dir, &sp, cancel, &|name| !is_csv(name))? {
+        for f in files::walk_reading(dir, &format!("{prefix}{sp}"), cancel, &|name| !is_csv(name))?
+        {
             if is_csv(&f.original_file_path) {
                 let checksum = files::seed_checksum(dir, &f.original_file_path);
                 project.seed_checksums.insert(f.name.clone(), checksum);
@@ -379,7 +425,7 @@ pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
     for dp in &docs_paths {
         // Only the .md files are read: the docs paths also hold seeds' CSV files.
         let is_md = |name: &str| name.ends_with(".md");
-        for f in files::walk_reading(dir, dp, cancel, &is_md)? {
+        for f in files::walk_reading(dir, &format!("{prefix}{dp}"), cancel, &is_md)? {
             if is_md(&f.original_file_path) {
                 docs::read(&f, &mut project.docs)?;
             }

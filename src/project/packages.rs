@@ -1,9 +1,9 @@
 //! Installed packages: the projects under `packages-install-path` (`dbt_packages/`
 //! as `deps` or `dbt deps` fills it), each read from its own `dbt_project.yml`,
-//! and what of them is loaded: their macros and generic tests, under the
-//! package's name. A package's models, seeds, snapshots and singular tests are
-//! refused as not supported yet, and so is a project whose declared packages are
-//! not all installed.
+//! each read as a project of its own (macros, generic tests, models, seeds,
+//! snapshots, singular tests, analyses, YAML), under the package's name. A
+//! package's hooks and unit tests are refused as not supported yet, and so is a
+//! project whose declared packages are not all installed.
 
 use std::path::Path;
 
@@ -11,7 +11,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 
 use super::config::Warnings;
-use super::files::{self, SqlFile};
+use super::files::SqlFile;
 
 /// One installed package.
 #[derive(Debug, Clone)]
@@ -21,6 +21,10 @@ pub(crate) struct Package {
     /// Its macro files and `generic/` test files; `original_file_path` is
     /// relative to the root project (`dbt_packages/<dir>/macros/x.sql`).
     pub(crate) macros: Vec<SqlFile>,
+    /// Everything else of it (models, seeds, snapshots, tests, analyses, YAML),
+    /// read as a project of its own, paths relative to the root project; its
+    /// `vars` are what its nodes see (its own, then the root's).
+    pub(crate) project: Box<super::Project>,
 }
 
 /// The packages installed under `dir/install_path`, sorted by directory name.
@@ -76,59 +80,26 @@ pub(super) fn load(
             ));
         }
         seen.push((pf.name.clone(), rel.clone()));
-        let in_root = |mut f: SqlFile| {
-            f.original_file_path = format!("{rel}/{}", f.original_file_path);
-            f
-        };
-        let mut macros = Vec::new();
-        for mp in &pf.macro_paths {
-            for f in files::walk(&pdir, mp, cancel)? {
-                if f.original_file_path.ends_with(".sql") {
-                    macros.push(in_root(f));
-                }
-            }
-        }
-        for tp in &pf.test_paths {
-            for f in files::walk(&pdir, tp, cancel)? {
-                if !f.original_file_path.ends_with(".sql") {
-                    continue;
-                }
-                if f.path.starts_with("generic/") {
-                    macros.push(in_root(f));
-                } else {
-                    return Err(refused(in_root(f), "singular tests"));
-                }
-            }
-        }
-        for (paths, what, ext) in [
-            (&pf.model_paths, "models", ".sql"),
-            (&pf.seed_paths, "seeds", ".csv"),
-            (&pf.snapshot_paths, "snapshots", ".sql"),
-        ] {
-            for p in paths {
-                let found = files::walk_reading(&pdir, p, cancel, &|_| false)?
-                    .into_iter()
-                    .find(|f| f.original_file_path.ends_with(ext));
-                if let Some(f) = found {
-                    return Err(refused(in_root(f), what));
-                }
-            }
+        let project = super::load_at(dir, Some(&rel), cancel)?;
+        let hooks = !project.on_run_start.is_empty() || !project.on_run_end.is_empty();
+        if hooks || !project.unit_tests.is_empty() {
+            let what = if hooks {
+                "on-run-start/on-run-end hooks"
+            } else {
+                "unit tests"
+            };
+            return Err(Error::in_file(
+                format!("{rel}/dbt_project.yml"),
+                format!("{what} of packages are not supported yet; remove them from package '{}' or run this project with dbt-core", pf.name),
+            ));
         }
         out.push(Package {
             name: pf.name,
-            macros,
+            macros: project.macros.clone(),
+            project: Box::new(project),
         });
     }
     Ok(out)
-}
-
-fn refused(f: SqlFile, what: &str) -> Error {
-    Error::in_file(
-        f.original_file_path,
-        format!(
-            "{what} of packages are not supported yet (only their macros and generic tests); remove the package or run this project with dbt-core"
-        ),
-    )
 }
 
 /// `packages.yml` (else `dependencies.yml`): the file and how many packages it

@@ -128,17 +128,26 @@ impl Renderer {
             let fail = |msg: String| Err(Error::usage(msg).at(f.clone(), l));
             match target {
                 ToRelation::Ref { package, name } => {
-                    if let Some(p) = &package {
-                        if p != &project.name {
-                            return fail(format!(
-                                "model {}: foreign key to: {raw}: there is no package named '{p}' (only this project, '{}'); write to: ref('{name}')",
-                                node.name, project.name
-                            ));
-                        }
-                    }
-                    let key = Ref {
+                    let written = Ref {
+                        package,
                         name: name.clone(),
                         version: None,
+                    };
+                    let key = match self.shared.check_ref(&project.name, &written) {
+                        Ok(key) => key,
+                        Err(_) if written.package.is_none() => {
+                            return fail(format!(
+                                "model {}: foreign key to: {raw}: there is no model named '{name}'; check the name",
+                                node.name
+                            ));
+                        }
+                        Err(e) => {
+                            let why = e.detail().unwrap_or_default().to_string();
+                            return fail(format!(
+                                "model {}: foreign key to: {raw}: {why}",
+                                node.name
+                            ));
+                        }
                     };
                     if self.shared.disabled.lock().unwrap().contains(&key) {
                         return fail(format!(
@@ -160,18 +169,18 @@ impl Renderer {
                         ));
                     }
                     resolved(c, &target.relation);
-                    new_refs.push((key, target.unique_id));
+                    new_refs.push((written, target.unique_id));
                 }
                 ToRelation::Source { source, table } => {
-                    let Some(rel) = self.shared.sources.get(&(source.clone(), table.clone()))
+                    let Some((package, rel)) = self.shared.source(&project.name, &source, &table)
                     else {
                         return fail(format!(
                             "model {}: foreign key to: {raw}: no such source table; declare it under `sources:`",
                             node.name
                         ));
                     };
-                    resolved(c, rel);
-                    new_sources.push((source, table));
+                    resolved(c, &rel);
+                    new_sources.push((package, source, table));
                 }
             }
         }
@@ -183,8 +192,8 @@ impl Renderer {
                 node.refs.push(r);
             }
         }
-        for (s, t) in new_sources {
-            let id = format!("source.{}.{s}.{t}", project.name);
+        for (p, s, t) in new_sources {
+            let id = format!("source.{p}.{s}.{t}");
             if !node.depends_on_nodes.contains(&id) {
                 node.depends_on_nodes.push(id);
             }

@@ -21,11 +21,16 @@ impl Renderer {
     /// singular ones from the test paths.
     pub(super) fn build_tests(
         &self,
+        root: &Project,
         project: &Project,
         manifest: &Manifest,
     ) -> Result<Vec<TestNode>> {
         let mut tests: Vec<TestNode> = Vec::new();
-        for node in &manifest.nodes {
+        for node in manifest
+            .nodes
+            .iter()
+            .filter(|n| n.package_name == project.name)
+        {
             let props = match (node.resource_type, &node.version) {
                 ("seed", _) => project.seed_props.get(&node.name).cloned(),
                 ("snapshot", _) => project.snapshot_props.get(&node.name).cloned(),
@@ -60,10 +65,15 @@ impl Renderer {
                 entries.extend(c.tests.iter().map(|t| (Some(c), t)));
             }
             for (column, entry) in entries {
-                tests.push(self.generic_test(project, &on, entry, column)?);
+                tests.push(self.generic_test(root, project, &on, entry, column)?);
             }
         }
-        for s in &manifest.sources {
+        let prefix = format!("source.{}.", project.name);
+        for s in manifest
+            .sources
+            .iter()
+            .filter(|s| s.unique_id.starts_with(&prefix))
+        {
             let on = TestTarget {
                 name: format!("{}_{}", s.table.source_name, s.table.name),
                 unique_id: s.unique_id.clone(),
@@ -81,7 +91,7 @@ impl Renderer {
                 entries.extend(c.tests.iter().map(|t| (Some(c), t)));
             }
             for (column, entry) in entries {
-                tests.push(self.generic_test(project, &on, entry, column)?);
+                tests.push(self.generic_test(root, project, &on, entry, column)?);
             }
         }
         for f in &project.singular_tests {
@@ -98,7 +108,7 @@ impl Renderer {
             let calls = Calls::new(Phase::Parse);
             let ctx = self.singular_test_context(
                 &calls,
-                &f.name,
+                (&format!("test.{}.{}", project.name, f.name), &f.name),
                 &f.original_file_path,
                 base_config.clone(),
             );
@@ -115,6 +125,7 @@ impl Renderer {
             for (k, v) in calls.config.lock().unwrap().iter() {
                 merge_config(&mut config, k, v.clone());
             }
+            super::parse::root_override(root, project, Resource::DataTest, &fqn, &mut config);
             if config.get("enabled").and_then(Json::as_bool) == Some(false) {
                 continue;
             }
@@ -166,7 +177,7 @@ impl Renderer {
     pub(super) fn singular_test_context(
         &self,
         calls: &Arc<Calls>,
-        name: &str,
+        (unique_id, name): (&str, &str),
         file: &str,
         config: Map<String, Json>,
     ) -> Value {
@@ -176,8 +187,7 @@ impl Renderer {
             name,
             self.shared.quoting,
         );
-        let model =
-            serde_json::json!({"name": name, "resource_type": "test", "original_file_path": file});
+        let model = serde_json::json!({"name": name, "unique_id": unique_id, "resource_type": "test", "original_file_path": file});
         self.context(calls, this, config, model)
     }
 
@@ -185,6 +195,7 @@ impl Renderer {
     /// and identified as dbt does (see [`generic_test_names`] and [`test_hash`]).
     pub(super) fn generic_test(
         &self,
+        root: &Project,
         project: &Project,
         on: &TestTarget,
         entry: &Json,
@@ -205,7 +216,10 @@ impl Renderer {
                 return Err(Error::in_file(file.to_string(), format!("data test '{ns}.{test_name}' on {}{}: no package named '{ns}' is installed; declare it in packages.yml and run deps", on.name, column.map(|c| format!(".{}", c.name)).unwrap_or_default())));
             }
             Some(ns) => self.table.in_package(ns, &macro_name),
-            None => self.table.resolve(&macro_name),
+            None => self
+                .table
+                .in_package(&project.name, &macro_name)
+                .or_else(|| self.table.resolve(&macro_name)),
         };
         let Some(def) = def else {
             let full = match &namespace {
@@ -227,7 +241,7 @@ impl Renderer {
             Some(n) => (n.clone(), n),
             None => (full_name, short_name),
         };
-        let fqn = yaml_fqn(&project.name, file, &name);
+        let fqn = yaml_fqn(&project.name, project.local_path(file), &name);
         let mut config = tree_config(
             Resource::DataTest,
             &project.tests_config,
@@ -238,6 +252,7 @@ impl Renderer {
         for (k, v) in yaml_config {
             merge_config(&mut config, &k, v);
         }
+        super::parse::root_override(root, project, Resource::DataTest, &fqn, &mut config);
         let alias = match config.get("alias").and_then(Json::as_str) {
             Some(a) => a.to_string(),
             None => {
@@ -377,7 +392,7 @@ impl Renderer {
             TestKind::Singular => {
                 let ctx = self.singular_test_context(
                     &calls,
-                    &t.name,
+                    (&t.unique_id, &t.name),
                     &t.original_file_path,
                     t.config.clone(),
                 );
@@ -427,7 +442,9 @@ impl Renderer {
                     args.join(", ")
                 );
                 let this = model.clone();
-                let mut ctx_calls = self.context(&calls, this, t.config.clone(), Json::Null);
+                // The test's id names its package: its package's macros come first.
+                let id = serde_json::json!({"unique_id": t.unique_id});
+                let mut ctx_calls = self.context(&calls, this, t.config.clone(), id);
                 ctx_calls = minijinja::context! { model => Value::from_object(model), __args => Value::from(values), ..ctx_calls };
                 self.env.render_str(&call, ctx_calls).map_err(err)?
             }

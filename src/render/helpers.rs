@@ -47,6 +47,17 @@ pub(super) fn local_md5(text: String) -> String {
 #[derive(Debug)]
 pub(super) struct VarObj {
     pub(super) vars: Map<String, Json>,
+    /// What a package's nodes read instead (`__package` of the render).
+    pub(super) packages: std::collections::BTreeMap<String, Map<String, Json>>,
+}
+
+impl VarObj {
+    fn vars_for(&self, state: &State<'_, '_>) -> &Map<String, Json> {
+        state
+            .lookup("__package")
+            .and_then(|p| p.as_str().and_then(|p| self.packages.get(p)))
+            .unwrap_or(&self.vars)
+    }
 }
 
 impl Object for VarObj {
@@ -54,9 +65,9 @@ impl Object for VarObj {
         ObjectRepr::Plain
     }
 
-    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let (name, default): (String, Option<Value>) = from_args(args)?;
-        match self.vars.get(&name) {
+        match self.vars_for(state).get(&name) {
             Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
             None => default.ok_or_else(|| {
                 jerr(format!(
@@ -68,14 +79,14 @@ impl Object for VarObj {
 
     fn call_method(
         self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
+        state: &mut State<'_, '_>,
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
         match method {
             "has_var" => {
                 let (name,): (String,) = from_args(args)?;
-                Ok(Value::from(self.vars.contains_key(&name)))
+                Ok(Value::from(self.vars_for(state).contains_key(&name)))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }

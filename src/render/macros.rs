@@ -62,6 +62,7 @@ pub(super) fn call_project_macro(
         run_started_at => state.lookup("run_started_at"),
         __incremental => state.lookup("__incremental"),
         execute => state.lookup("execute"),
+        __package => state.lookup("__package"),
         // An on-run-end hook's context.
         results => state.lookup("results"),
         schemas => state.lookup("schemas"),

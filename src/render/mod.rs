@@ -53,59 +53,116 @@ pub(crate) use relation::Relation;
 /// Facts every render shares.
 #[derive(Debug)]
 struct Shared {
+    /// The root project's name.
+    root: String,
     database: String,
     target_schema: String,
+    /// What `var()` reads in the root project's nodes (`--vars` over the project's).
     vars: Map<String, Json>,
+    /// What it reads in each package's nodes (its own, the root's, `--vars`).
+    package_vars: BTreeMap<String, Map<String, Json>>,
     /// The project's `quoting:`.
     quoting: crate::manifest::Quoting,
-    /// Every model name (enabled or not; a versioned model's name once) with its
-    /// versions and latest version, for `ref` checks at parse time.
-    models: BTreeMap<String, (Vec<String>, Option<String>)>,
-    /// Every seed name (enabled or not): `ref` reaches seeds too.
-    seed_names: BTreeSet<String>,
-    /// Every snapshot name (enabled or not): and snapshots.
-    snapshot_names: BTreeSet<String>,
-    /// `(source, table)` → relation.
-    sources: BTreeMap<(String, String), Relation>,
-    /// `(name, version)` → what `ref()` gives (a versioned model's latest version
-    /// also under no version); filled between the parse and compile phases.
+    /// Every model (package, name) (enabled or not; a versioned model's name
+    /// once) with its versions and latest version, for `ref` checks at parse time.
+    models: BTreeMap<(String, String), (Vec<String>, Option<String>)>,
+    /// Every seed (package, name) (enabled or not): `ref` reaches seeds too.
+    seed_names: BTreeSet<(String, String)>,
+    /// Every snapshot (package, name) (enabled or not): and snapshots.
+    snapshot_names: BTreeSet<(String, String)>,
+    /// `(package, source, table)` → relation.
+    sources: BTreeMap<(String, String, String), Relation>,
+    /// A resolved ref (package, name, version) → what `ref()` gives (a versioned
+    /// model's latest version also under no version); filled between the parse
+    /// and compile phases.
     relations: Mutex<BTreeMap<Ref, RefTarget>>,
-    /// `(name, version)` of the models and seeds disabled by config.
+    /// Resolved refs of the models and seeds disabled by config.
     disabled: Mutex<BTreeSet<Ref>>,
     /// `--empty`: refs and sources read zero rows.
     empty: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
-    /// Checks a `ref(name, v=version)` against the project's models and seeds;
-    /// returns it as written.
-    fn check_ref(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> std::result::Result<Ref, minijinja::Error> {
-        let r = Ref {
+    /// Resolves a `ref([package,] name, v=version)` written in a node of package
+    /// `from` as dbt does: the named package; else the root project, then the
+    /// node's own package, then any package (more than one is ambiguous). Gives
+    /// the ref with the package that defines it.
+    fn check_ref(&self, from: &str, r: &Ref) -> std::result::Result<Ref, minijinja::Error> {
+        let name = r.name.as_str();
+        let version = r.version.as_deref();
+        let call = match &r.package {
+            Some(p) => format!("ref('{p}', '{name}')"),
+            None => format!("ref('{name}')"),
+        };
+        let candidates: Vec<Option<&str>> = match &r.package {
+            Some(p) => vec![Some(p.as_str())],
+            None if from == self.root => vec![Some(&self.root), None],
+            None => vec![Some(&self.root), Some(from), None],
+        };
+        let mut package = None;
+        for c in candidates {
+            let mut found: Vec<&str> = self.packages_defining(name);
+            found.retain(|p| c.is_none_or(|c| c == *p));
+            match found.as_slice() {
+                [] => continue,
+                [one] => {
+                    package = Some(one.to_string());
+                    break;
+                }
+                many => {
+                    return Err(jerr(format!(
+                        "{call}: there are nodes named '{name}' in several packages ({}); write ref('<package>', '{name}') with one of them",
+                        many.join(", ")
+                    )))
+                }
+            }
+        }
+        let Some(package) = package else {
+            if let Some(p) = &r.package {
+                if !self.is_package(p) {
+                    let installed = self.package_vars.keys().cloned().collect::<Vec<_>>();
+                    let installed = if installed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        installed.join(", ")
+                    };
+                    return Err(jerr(format!(
+                        "{call}: there is no package named '{p}' (this project is '{}'; installed packages: {installed}); fix the package name, or declare the package in packages.yml and run deps",
+                        self.root
+                    )));
+                }
+                return Err(jerr(format!(
+                    "{call}: package '{p}' has no model, seed or snapshot named '{name}'; check the name"
+                )));
+            }
+            return Err(jerr(format!(
+                "{call}: there is no model or seed named '{name}'; check the name or add models/…/{name}.sql"
+            )));
+        };
+        let resolved = Ref {
+            package: Some(package.clone()),
             name: name.to_string(),
             version: version.map(str::to_string),
         };
+        let key = (package, name.to_string());
         for (names, what) in [
             (&self.seed_names, "seed"),
             (&self.snapshot_names, "snapshot"),
         ] {
-            if names.contains(name) {
+            if names.contains(&key) {
                 if version.is_some() {
                     return Err(jerr(format!(
                         "ref('{name}', v=…): '{name}' is a {what}, which has no versions; remove the version"
                     )));
                 }
-                return Ok(r);
+                return Ok(resolved);
             }
         }
-        let Some((versions, _)) = self.models.get(name) else {
-            return Err(jerr(format!(
-                "ref('{name}'): there is no model or seed named '{name}'; check the name or add models/…/{name}.sql"
-            )));
-        };
+        let versions = self
+            .models
+            .get(&key)
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default();
         if let Some(v) = version {
             if versions.is_empty() {
                 return Err(jerr(format!(
@@ -119,30 +176,54 @@ impl Shared {
                 )));
             }
         }
-        Ok(r)
+        Ok(resolved)
     }
 
-    /// What `name` is, as messages say it: a seed, a snapshot or a model.
-    fn kind_of(&self, name: &str) -> &'static str {
-        if self.seed_names.contains(name) {
+    /// The packages (the root project among them) with a model, seed or
+    /// snapshot named `name`.
+    fn packages_defining(&self, name: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let keys = self
+            .models
+            .keys()
+            .chain(self.seed_names.iter())
+            .chain(self.snapshot_names.iter());
+        for (p, n) in keys {
+            if n == name && !out.contains(&p.as_str()) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    fn is_package(&self, name: &str) -> bool {
+        name == self.root || self.package_vars.contains_key(name)
+    }
+
+    /// What a resolved ref names, as messages say it: a seed, a snapshot or a model.
+    fn kind_of(&self, r: &Ref) -> &'static str {
+        let key = (r.package.clone().unwrap_or_default(), r.name.clone());
+        if self.seed_names.contains(&key) {
             "seed"
-        } else if self.snapshot_names.contains(name) {
+        } else if self.snapshot_names.contains(&key) {
             "snapshot"
         } else {
             "model"
         }
     }
 
-    /// The unique id a `ref()` (checked) resolves to: a seed, a model, a version
-    /// of a versioned model (the latest when none is given).
-    fn ref_id(&self, project: &str, r: &Ref) -> String {
-        if self.seed_names.contains(&r.name) {
+    /// The unique id a resolved `ref()` names: a seed, a model, a version of a
+    /// versioned model (the latest when none is given).
+    fn ref_id(&self, r: &Ref) -> String {
+        let project = r.package.clone().unwrap_or_else(|| self.root.clone());
+        let key = (project.clone(), r.name.clone());
+        if self.seed_names.contains(&key) {
             return format!("seed.{project}.{}", r.name);
         }
-        if self.snapshot_names.contains(&r.name) {
+        if self.snapshot_names.contains(&key) {
             return format!("snapshot.{project}.{}", r.name);
         }
-        match self.models.get(&r.name) {
+        match self.models.get(&key) {
             Some((versions, latest)) if !versions.is_empty() => {
                 let v = r
                     .version
@@ -155,6 +236,38 @@ impl Shared {
             _ => format!("model.{project}.{}", r.name),
         }
     }
+
+    /// The latest version of the model a resolved ref names, if it is versioned.
+    fn latest(&self, r: &Ref) -> Option<String> {
+        let key = (r.package.clone().unwrap_or_default(), r.name.clone());
+        self.models.get(&key).and_then(|(_, l)| l.clone())
+    }
+
+    /// `source(source, table)` written in a node of package `from`: the root
+    /// project's, then the node's package's, then any package's.
+    fn source(&self, from: &str, src: &str, table: &str) -> Option<(String, Relation)> {
+        let order = [self.root.as_str(), from];
+        for p in order {
+            if let Some(r) = self
+                .sources
+                .get(&(p.to_string(), src.to_string(), table.to_string()))
+            {
+                return Some((p.to_string(), r.clone()));
+            }
+        }
+        self.sources
+            .iter()
+            .find(|((_, s, t), _)| s == src && t == table)
+            .map(|((p, _, _), r)| (p.clone(), r.clone()))
+    }
+}
+
+/// The package of the node a render is for (`__package` of its context), else
+/// the root project (`None`).
+fn package_of(state: &State) -> Option<String> {
+    state
+        .lookup("__package")
+        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 /// What a `ref()` resolves to at compile time.
@@ -276,37 +389,54 @@ impl Renderer {
         }
         let database = settings.dbname.clone();
         let mut sources = BTreeMap::new();
-        for s in &project.sources {
-            sources.insert(
-                (s.source_name.clone(), s.name.clone()),
-                Relation::new(
-                    s.database.as_deref().unwrap_or(&database),
-                    &s.schema,
-                    &s.identifier,
-                    s.quoting,
-                ),
-            );
-        }
-        let mut models: BTreeMap<String, (Vec<String>, Option<String>)> = BTreeMap::new();
-        for m in &project.models {
-            let (name, version, _) = project.model_identity(m);
-            let entry = models.entry(name.clone()).or_default();
-            if let Some(v) = version {
-                entry.0.push(v);
-                entry.1 = project
-                    .model_props
-                    .get(&name)
-                    .and_then(|p| p.latest_version.clone());
+        let mut models: BTreeMap<(String, String), (Vec<String>, Option<String>)> = BTreeMap::new();
+        let mut seed_names = BTreeSet::new();
+        let mut snapshot_names = BTreeSet::new();
+        for p in project.with_packages() {
+            for s in &p.sources {
+                sources.insert(
+                    (p.name.clone(), s.source_name.clone(), s.name.clone()),
+                    Relation::new(
+                        s.database.as_deref().unwrap_or(&database),
+                        &s.schema,
+                        &s.identifier,
+                        s.quoting,
+                    ),
+                );
             }
+            for m in &p.models {
+                let (name, version, _) = p.model_identity(m);
+                let entry = models.entry((p.name.clone(), name.clone())).or_default();
+                if let Some(v) = version {
+                    entry.0.push(v);
+                    entry.1 = p
+                        .model_props
+                        .get(&name)
+                        .and_then(|p| p.latest_version.clone());
+                }
+            }
+            seed_names.extend(p.seeds.iter().map(|m| (p.name.clone(), m.name.clone())));
+            snapshot_names.extend(p.snapshots.iter().map(|m| (p.name.clone(), m.name.clone())));
         }
+        let package_vars = project
+            .packages
+            .iter()
+            .map(|p| {
+                let mut v = p.project.vars.clone();
+                v.extend(settings.vars.iter().map(|(k, x)| (k.clone(), x.clone())));
+                (p.name.clone(), v)
+            })
+            .collect();
         let shared = Arc::new(Shared {
+            root: project.name.clone(),
             database: database.clone(),
             target_schema: settings.schema.clone(),
             vars,
+            package_vars,
             quoting: project.quoting,
             models,
-            seed_names: project.seeds.iter().map(|m| m.name.clone()).collect(),
-            snapshot_names: project.snapshots.iter().map(|m| m.name.clone()).collect(),
+            seed_names,
+            snapshot_names,
             sources,
             relations: Mutex::default(),
             disabled: Mutex::default(),
@@ -367,15 +497,17 @@ impl Renderer {
         let sh = shared.clone();
         env.add_function("ref", move |state: &State, args: Rest<Value>, kwargs: Kwargs| -> std::result::Result<Value, minijinja::Error> {
             let pos = positional(&args);
-            let name = match pos.as_slice() {
-                [name] => name.clone(),
-                [_package, name] => name.clone(),
+            let (package, name) = match pos.as_slice() {
+                [name] => (None, name.clone()),
+                [package, name] => (Some(package.clone()), name.clone()),
                 _ => return Err(jerr("ref() takes a model name, e.g. ref('stg_orders')")),
             };
             let version = version_kwarg(&kwargs)?;
             let calls = calls_of(state)?;
-            let target = sh.check_ref(&name, version.as_deref())?;
-            calls.refs.lock().unwrap().push(target.clone());
+            let written = Ref { package, name: name.clone(), version };
+            let from = package_of(state).unwrap_or_else(|| sh.root.clone());
+            let target = sh.check_ref(&from, &written)?;
+            calls.refs.lock().unwrap().push(written);
             match calls.phase {
                 Phase::Parse => Ok(Value::from_object(Relation::new(
                     &sh.database,
@@ -385,7 +517,7 @@ impl Renderer {
                 ))),
                 Phase::Compile => {
                     if sh.disabled.lock().unwrap().contains(&target) {
-                        let what = sh.kind_of(&name);
+                        let what = sh.kind_of(&target);
                         return Err(jerr(format!("ref('{name}'): {what} '{name}' is disabled; enable it or remove the ref")));
                     }
                     let found = sh.relations.lock().unwrap().get(&target).cloned();
@@ -422,7 +554,8 @@ impl Renderer {
                 return Err(jerr("source() takes a source and a table name, e.g. source('raw_stripe', 'charges')"));
             };
             let calls = calls_of(state)?;
-            let rel = sh.sources.get(&(src.clone(), table.clone())).cloned().ok_or_else(|| {
+            let from = package_of(state).unwrap_or_else(|| sh.root.clone());
+            let (_, rel) = sh.source(&from, src, table).ok_or_else(|| {
                 jerr(format!(
                     "source('{src}', '{table}'): no such source table; declare it under `sources:` in a .yml file of the model paths"
                 ))
@@ -437,6 +570,7 @@ impl Renderer {
             "var",
             Value::from_object(helpers::VarObj {
                 vars: shared.vars.clone(),
+                packages: shared.package_vars.clone(),
             }),
         );
         env.add_function("tojson", helpers::tojson);
@@ -575,19 +709,21 @@ impl Renderer {
         env.add_global("target", target.clone());
         env.add_global("project_name", Value::from(project.name.clone()));
 
-        for m in project
-            .models
-            .iter()
-            .chain(project.singular_tests.iter())
-            .chain(project.analyses.iter())
-        {
-            env.add_template_owned(m.original_file_path.clone(), m.content.clone())
-                .map_err(|e| template_error(&e, &m.original_file_path))?;
-        }
-        for m in &project.snapshots {
-            let name = template_name("snapshot", &m.original_file_path, &m.name);
-            env.add_template_owned(name, m.content.clone())
-                .map_err(|e| template_error(&e, &m.original_file_path))?;
+        for p in project.with_packages() {
+            for m in p
+                .models
+                .iter()
+                .chain(p.singular_tests.iter())
+                .chain(p.analyses.iter())
+            {
+                env.add_template_owned(m.original_file_path.clone(), m.content.clone())
+                    .map_err(|e| template_error(&e, &m.original_file_path))?;
+            }
+            for m in &p.snapshots {
+                let name = template_name("snapshot", &m.original_file_path, &m.name);
+                env.add_template_owned(name, m.content.clone())
+                    .map_err(|e| template_error(&e, &m.original_file_path))?;
+            }
         }
 
         Ok(Renderer {
@@ -608,6 +744,9 @@ impl Renderer {
     /// `None` becomes one, as dbt's native rendering makes it. Hooks keep their
     /// Jinja: they are rendered with their node.
     pub(crate) fn render_configs(&self, project: &mut Project) -> Result<()> {
+        for p in &mut project.packages {
+            self.render_configs(&mut p.project)?;
+        }
         for tree in [
             &mut project.models_config,
             &mut project.seeds_config,
@@ -735,8 +874,32 @@ impl Renderer {
         base: Map<String, Json>,
         model: Json,
     ) -> Value {
-        minijinja::context! {
+        // A package's node (`<type>.<package>.…`): `ref`, `source` and `var`
+        // resolve from its package, and its package's macros are called
+        // unqualified, before the root project's.
+        let package = model
+            .get("unique_id")
+            .and_then(Json::as_str)
+            .and_then(|id| id.split('.').nth(1))
+            .filter(|p| self.shared.package_vars.contains_key(*p))
+            .map(str::to_string);
+        let own_macros: BTreeMap<String, Value> = package
+            .as_ref()
+            .and_then(|p| self.table.packages.get(p))
+            .map(|defs| {
+                defs.iter()
+                    .map(|(name, def)| {
+                        (
+                            name.clone(),
+                            Value::from_object(namespace::MacroRef(def.clone())),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let base = minijinja::context! {
             __calls => Value::from_dyn_object(calls.clone()),
+            __package => package,
             config => Value::from_object(ConfigObj { calls: calls.clone(), base }),
             this => Value::from_object(this),
             model => Value::from(minijinja::value::Serde(&model)),
@@ -744,6 +907,11 @@ impl Renderer {
             invocation_id => self.invocation_id.clone(),
             run_started_at => self.run_started_at.clone(),
             execute => calls.phase == Phase::Compile,
+        };
+        if own_macros.is_empty() {
+            base
+        } else {
+            minijinja::context! { ..Value::from(own_macros), ..base }
         }
     }
 }

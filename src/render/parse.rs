@@ -25,8 +25,18 @@ impl Renderer {
         let mut manifest = Manifest::new(&project.name);
         manifest.database = self.shared.database.clone();
         manifest.target_schema = self.shared.target_schema.clone();
+        for p in &project.packages {
+            if let Some(dir) = &p.project.package_dir {
+                manifest
+                    .package_dirs
+                    .push((format!("{dir}/"), p.name.clone()));
+            }
+        }
         let mut warnings = Warnings::default();
-        for s in &project.sources {
+        for (p, s) in project
+            .with_packages()
+            .flat_map(|p| p.sources.iter().map(move |s| (p, s)))
+        {
             let mut table = s.clone();
             table.description = self.description(&table.description, &table.file)?;
             table.source_description = self.description(&table.source_description, &table.file)?;
@@ -34,11 +44,11 @@ impl Renderer {
                 c.description = self.description(&c.description, &table.file)?;
             }
             manifest.sources.push(SourceNode {
-                unique_id: format!("source.{}.{}.{}", project.name, s.source_name, s.name),
+                unique_id: format!("source.{}.{}.{}", p.name, s.source_name, s.name),
                 // dbt's: the folders of the YAML file, the source, the table.
                 fqn: {
-                    let mut fqn =
-                        super::data_tests::yaml_fqn(&project.name, &s.file, &s.source_name);
+                    let file = p.local_path(&s.file);
+                    let mut fqn = super::data_tests::yaml_fqn(&p.name, file, &s.source_name);
                     fqn.push(s.name.clone());
                     fqn
                 },
@@ -79,36 +89,26 @@ impl Renderer {
         // Seeds first: their configs need no rendering, and whether one is
         // enabled decides whether a ref to it is valid.
         let mut parsed: Vec<(Node, Arc<Calls>)> = Vec::new();
-        for s in &project.seeds {
-            if let Some(node) = self.seed_node(project, s) {
-                parsed.push((node, Calls::new(Phase::Parse)));
+        for p in project.with_packages() {
+            for s in &p.seeds {
+                if let Some(node) = self.seed_node(project, p, s) {
+                    parsed.push((node, Calls::new(Phase::Parse)));
+                }
             }
         }
 
         // Parse phase: configs and dependencies.
-        for m in &project.models {
-            if let Some(parsed_node) =
-                self.parse_sql_node(project, m, Resource::Model, &mut manifest, &mut warnings)?
-            {
-                parsed.push(parsed_node);
-            }
-        }
-        for a in &project.analyses {
-            if let Some(parsed_node) =
-                self.parse_sql_node(project, a, Resource::Analysis, &mut manifest, &mut warnings)?
-            {
-                parsed.push(parsed_node);
-            }
-        }
-        for sn in &project.snapshots {
-            if let Some(parsed_node) = self.parse_sql_node(
-                project,
-                sn,
-                Resource::Snapshot,
-                &mut manifest,
-                &mut warnings,
-            )? {
-                parsed.push(parsed_node);
+        for p in project.with_packages() {
+            for (files, resource) in [
+                (&p.models, Resource::Model),
+                (&p.analyses, Resource::Analysis),
+                (&p.snapshots, Resource::Snapshot),
+            ] {
+                for m in files {
+                    let node =
+                        self.parse_sql_node(project, p, m, resource, &mut manifest, &mut warnings)?;
+                    parsed.extend(node);
+                }
             }
         }
 
@@ -152,6 +152,7 @@ impl Renderer {
             if node.version.is_some() {
                 relations.insert(
                     Ref {
+                        package: Some(node.package_name.clone()),
                         name: node.name.clone(),
                         version: node.version.clone(),
                     },
@@ -161,6 +162,7 @@ impl Renderer {
             if node.version.is_none() || node.version == node.latest_version {
                 relations.insert(
                     Ref {
+                        package: Some(node.package_name.clone()),
                         name: node.name.clone(),
                         version: None,
                     },
@@ -171,7 +173,11 @@ impl Renderer {
 
         // Dependencies, now that disabled models are known.
         for (node, calls) in parsed.iter_mut() {
-            node.depends_on_nodes = self.deps_of(project, calls, &node.original_file_path)?;
+            let own = project
+                .with_packages()
+                .find(|p| p.name == node.package_name)
+                .unwrap_or(project);
+            node.depends_on_nodes = self.deps_of(own, calls, &node.original_file_path)?;
             if node.materialized == Materialization::Ephemeral
                 && node.depends_on_nodes.contains(&node.unique_id)
             {
@@ -190,11 +196,15 @@ impl Renderer {
                     node.sources.push(st.clone());
                 }
             }
-            self.resolve_contract(project, node, &mut warnings)?;
+            self.resolve_contract(own, node, &mut warnings)?;
         }
         manifest.nodes = parsed.into_iter().map(|(n, _)| n).collect();
         manifest.index();
-        manifest.tests = self.build_tests(project, &manifest)?;
+        let mut tests = Vec::new();
+        for p in project.with_packages() {
+            tests.extend(self.build_tests(project, p, &manifest)?);
+        }
+        manifest.tests = tests;
         manifest.index();
         let units = self.build_unit_tests(project, &manifest)?;
         manifest.tests.extend(units);
@@ -220,32 +230,38 @@ impl Renderer {
         // dbt links sources before refs.
         let mut deps = Vec::new();
         for (s, t) in calls.sources.lock().unwrap().iter() {
-            let id = format!("source.{}.{s}.{t}", project.name);
+            let package = match self.shared.source(&project.name, s, t) {
+                Some((p, _)) => p,
+                None => project.name.clone(),
+            };
+            let id = format!("source.{package}.{s}.{t}");
             if !deps.contains(&id) {
                 deps.push(id);
             }
         }
         for r in calls.refs.lock().unwrap().iter() {
-            let resolved = Ref {
-                name: r.name.clone(),
-                version: r.version.clone().or_else(|| {
-                    self.shared
-                        .models
-                        .get(&r.name)
-                        .and_then(|(_, latest)| latest.clone())
-                }),
+            let resolved = self
+                .shared
+                .check_ref(&project.name, r)
+                .map_err(|e| Error::in_file(file.to_string(), e.detail().unwrap_or_default()))?;
+            let latest = Ref {
+                version: resolved
+                    .version
+                    .clone()
+                    .or_else(|| self.shared.latest(&resolved)),
+                ..resolved.clone()
             };
-            if disabled.contains(r) || disabled.contains(&resolved) {
+            if disabled.contains(&resolved) || disabled.contains(&latest) {
                 let name = &r.name;
                 return Err(Error::in_file(
                     file.to_string(),
                     format!(
                         "ref('{name}') points at a disabled {}; enable '{name}' or remove the ref",
-                        self.shared.kind_of(name)
+                        self.shared.kind_of(&resolved)
                     ),
                 ));
             }
-            let id = self.shared.ref_id(&project.name, r);
+            let id = self.shared.ref_id(&resolved);
             if !deps.contains(&id) {
                 deps.push(id);
             }
@@ -255,11 +271,13 @@ impl Renderer {
 
     /// The node of a seed's CSV file, with its config from the `seeds:` tree and
     /// its YAML properties; `None` when it is disabled.
-    fn seed_node(&self, project: &Project, s: &SqlFile) -> Option<Node> {
+    fn seed_node(&self, root: &Project, project: &Project, s: &SqlFile) -> Option<Node> {
         let props = project.seed_props.get(&s.name);
-        let (fqn, config) = fqn_and_config(project, s, Resource::Seed, props);
+        let (fqn, mut config) = fqn_and_config(project, s, Resource::Seed, props);
+        root_override(root, project, Resource::Seed, &fqn, &mut config);
         if config.get("enabled").and_then(Json::as_bool) == Some(false) {
             self.shared.disabled.lock().unwrap().insert(Ref {
+                package: Some(project.name.clone()),
                 name: s.name.clone(),
                 version: None,
             });
@@ -316,7 +334,13 @@ impl Renderer {
         custom: Option<String>,
         node: &Node,
     ) -> Result<String> {
-        if let Some(file) = self.macros.get(macro_name) {
+        // dbt's: the root project's override, else the node's package's, else
+        // dbt's own.
+        let own = |p: &str| self.table.in_package(p, macro_name).map(|d| &d.file);
+        let file = own(&self.shared.root)
+            .or_else(|| own(&node.package_name))
+            .or_else(|| self.macros.get(macro_name));
+        if let Some(file) = file {
             let calls = Calls::new(Phase::Parse);
             let this = Relation::new(
                 &node.database,
@@ -436,6 +460,7 @@ impl Renderer {
     /// dependencies. A disabled one is recorded as such and gives `None`.
     fn parse_sql_node(
         &self,
+        root: &Project,
         project: &Project,
         m: &SqlFile,
         resource: Resource,
@@ -498,6 +523,7 @@ impl Renderer {
         for (k, v) in own {
             merge_config(&mut config, &k, v);
         }
+        root_override(root, project, resource, &fqn, &mut config);
         let enabled = config
             .get("enabled")
             .and_then(Json::as_bool)
@@ -514,6 +540,7 @@ impl Renderer {
             if matches!(resource, Resource::Model | Resource::Snapshot) {
                 manifest.disabled.push(unique_id);
                 self.shared.disabled.lock().unwrap().insert(Ref {
+                    package: Some(project.name.clone()),
                     name: name.clone(),
                     version: version.clone(),
                 });
@@ -778,6 +805,31 @@ fn fqn_and_config(
         }
     }
     (fqn, config)
+}
+
+/// dbt's precedence for a package's node: the root project's `dbt_project.yml`
+/// tree (`models: <package>: …`, and its top-level keys) over everything the
+/// package says, its `config()` calls included.
+pub(super) fn root_override(
+    root: &Project,
+    project: &Project,
+    resource: Resource,
+    fqn: &[String],
+    config: &mut Map<String, Json>,
+) {
+    if root.name == project.name {
+        return;
+    }
+    let tree = match resource {
+        Resource::Seed => &root.seeds_config,
+        Resource::Analysis => &root.analyses_config,
+        Resource::Snapshot => &root.snapshots_config,
+        Resource::DataTest => &root.tests_config,
+        _ => &root.models_config,
+    };
+    for (k, v) in tree_config(resource, tree, &project.name, &fqn[1..]) {
+        merge_config(config, &k, v);
+    }
 }
 
 pub(super) fn tags_of(config: &Map<String, Json>) -> Vec<String> {

@@ -60,6 +60,7 @@ impl Renderer {
         let err = |line: usize, msg: String| Error::usage(msg).at(&def.file, Some(line));
         let name = &def.name;
         let model_ref = Ref {
+            package: None,
             name: def.model.clone(),
             version: None,
         };
@@ -126,6 +127,7 @@ impl Renderer {
                 ),
                 Input::Ref { name: n, version } => {
                     let r = Ref {
+                        package: None,
                         name: n.clone(),
                         version: version.clone(),
                     };
