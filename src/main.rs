@@ -35,6 +35,7 @@ mod install;
 mod landing;
 mod manifest;
 mod postgres;
+mod preview;
 mod project;
 mod render;
 mod report;
