@@ -73,8 +73,8 @@ pub(crate) enum Command {
     Retry,
     /// Delete the project's clean-targets (default: the target path).
     Clean(CleanArgs),
-    /// Install the packages of packages.yml (local: and git:) into packages-install-path and write package-lock.yml.
-    Deps,
+    /// Install the packages of packages.yml (local:, git: and dbt Hub package:) into packages-install-path, as package-lock.yml pins them.
+    Deps(DepsArgs),
     /// Show the effective settings (secrets masked), test the connection and print the server version.
     Debug,
     /// Write the project built into the binary into a directory to edit (never overwriting a file); the next run uses it.
@@ -307,6 +307,32 @@ pub(crate) struct CleanArgs {
     /// Refuse to delete clean-targets outside the project directory (the default).
     #[arg(long, hide = true, overrides_with = "no_clean_project_files_only")]
     pub(crate) clean_project_files_only: bool,
+}
+
+/// `deps`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct DepsArgs {
+    /// Resolve the packages again (newest matching versions), ignoring package-lock.yml.
+    #[arg(long)]
+    pub(crate) upgrade: bool,
+    /// Write package-lock.yml without installing the packages.
+    #[arg(long)]
+    pub(crate) lock: bool,
+    /// Add a package to packages.yml first: name@version (org/name@1.2.0, a range as ">=1.0.0,<2.0.0").
+    #[arg(long, value_name = "NAME@VERSION")]
+    pub(crate) add_package: Option<String>,
+    /// Where --add-package's package comes from.
+    #[arg(long, value_enum, default_value = "hub")]
+    pub(crate) source: PackageSource,
+}
+
+/// `deps --source`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PackageSource {
+    #[default]
+    Hub,
+    Git,
+    Local,
 }
 
 /// What `report` writes.
@@ -615,6 +641,7 @@ impl GlobalArgs {
         Ok(SettingsInput {
             flags,
             config_files: self.config.clone(),
+            no_connection: false,
         })
     }
 

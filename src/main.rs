@@ -31,6 +31,7 @@ mod execute;
 mod exposures;
 mod freshness;
 mod graph;
+mod install;
 mod landing;
 mod manifest;
 mod postgres;

@@ -129,7 +129,12 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
     // Settings decide the log format, so a settings error is reported in the
     // format the flags asked for.
     let early_format = flag_log_format(global);
-    let settings = match global.settings_input().and_then(|i| settings::load(&i)) {
+    // `deps` and `clean` need no connection (nor a profile), as in dbt.
+    let no_connection = matches!(command, Command::Deps(_) | Command::Clean(_));
+    let settings = match global
+        .settings_input()
+        .and_then(|i| settings::load(&settings::SettingsInput { no_connection, ..i }))
+    {
         Ok(s) => Arc::new(s),
         Err(e) => {
             Output::new(early_format).error(&e.to_string());
@@ -223,7 +228,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         Command::Parse => parse::parse(inv, settings, &out),
         Command::Retry => retry::retry(inv, settings, global, sel, &out),
         Command::Clean(a) => clean::clean(inv, settings, a, &out),
-        Command::Deps => deps::deps(inv, settings, &out),
+        Command::Deps(a) => deps::deps(inv, settings, a, &out),
         Command::Demo { .. } | Command::Init { .. } => {
             unreachable!("demo and init run before settings are read")
         }

@@ -43,7 +43,9 @@ pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
 pub(crate) use macro_source::{calls as macro_calls, macro_sql};
-pub(crate) use packages::{declared, package_name, Declared, Package};
+pub(crate) use packages::{
+    declared, declared_from_json, package_name, Declared, DeclaredEntry, Package,
+};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
 pub(crate) use session_settings::session_settings;
 pub(crate) use snapshots::{HardDeletes, SnapshotConfig, Strategy as SnapshotStrategy};

@@ -132,81 +132,174 @@ pub(crate) enum Declared {
         subdirectory: Option<String>,
         warn_unpinned: bool,
     },
+    /// `package: org/name` from the dbt Hub, with `version:` (one or a list of
+    /// ranges, as written) and `install_prerelease`.
+    Hub {
+        package: String,
+        versions: Vec<String>,
+        install_prerelease: bool,
+    },
 }
 
-/// Declared packages, each with the entry as written (JSON).
-pub(crate) type DeclaredEntries = Vec<(Declared, serde_json::Value)>;
+/// One declared package: what it is, its form in dbt's `sha1_hash` of the
+/// declarations (the entry with dbt's defaults and itself as `unrendered`) and
+/// the line it starts on.
+#[derive(Debug, Clone)]
+pub(crate) struct DeclaredEntry {
+    pub(crate) decl: Declared,
+    pub(crate) hash_form: serde_json::Value,
+    pub(crate) line: usize,
+}
 
-/// The declaring file (name) and its entries, each with its JSON form (for the
-/// lock file's hash); `None` when there is neither file. Entries `deps` cannot
-/// install yet (Hub `package:`, `tarball:`, `private:`) are errors naming the line.
-pub(crate) fn declared(dir: &Path) -> Result<Option<(String, DeclaredEntries)>> {
+/// The declaring file (name) and its entries; `None` when there is neither
+/// `packages.yml` nor `dependencies.yml`. As dbt, `dependencies.yml` is read when
+/// it has a `packages:` key, and both files having one is an error.
+pub(crate) fn declared(dir: &Path) -> Result<Option<(String, Vec<DeclaredEntry>)>> {
     use super::yaml::YamlValue;
-    for name in ["packages.yml", "dependencies.yml"] {
-        let path = dir.join(name);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let doc = super::yaml::parse(&text, name)?;
-        let items = match doc.get("packages").map(|p| (&p.value, p)) {
-            None | Some((YamlValue::Null, _)) => return Ok(Some((name.to_string(), Vec::new()))),
-            Some((YamlValue::Seq(items), _)) => items,
-            Some((_, p)) => {
-                return Err(p
-                    .at(name)
-                    .error("packages: expected a list of packages (- local: …, - git: …)"))
-            }
-        };
-        let mut out = Vec::new();
-        for item in items {
-            let text_of = |key: &str| -> Result<Option<String>> {
-                match item.get(key) {
-                    None => Ok(None),
-                    Some(v) => match &v.value {
-                        YamlValue::Str(s) => Ok(Some(s.clone())),
-                        YamlValue::Null => Ok(None),
-                        _ => match v.to_json() {
-                            serde_json::Value::Number(n) => Ok(Some(n.to_string())),
-                            _ => Err(v.at(name).error(format!("{key}: expected a string"))),
-                        },
-                    },
-                }
-            };
-            let decl = if let Some(path) = text_of("local")? {
-                Declared::Local { path }
-            } else if let Some(url) = text_of("git")? {
-                let warn_unpinned = match item.get("warn-unpinned").or(item.get("warn_unpinned")) {
-                    Some(v) => match v.value {
-                        YamlValue::Bool(b) => b,
-                        _ => return Err(v.at(name).error("warn-unpinned: expected true or false")),
-                    },
-                    None => true,
-                };
-                Declared::Git {
-                    url,
-                    revision: text_of("revision")?,
-                    subdirectory: text_of("subdirectory")?,
-                    warn_unpinned,
-                }
-            } else if item.get("package").is_some() {
-                return Err(item.at(name).error(
-                    "Hub packages (package: … version: …) are not installed by reluvia-transform deps yet; install with `dbt deps`, or declare the package with git: or local:",
-                ));
-            } else if item.get("tarball").is_some() || item.get("private").is_some() {
-                return Err(item.at(name).error(
-                    "tarball: and private: packages are not installed by reluvia-transform deps yet; install with `dbt deps`, or declare the package with git: or local:",
-                ));
-            } else {
-                return Err(item.at(name).error(format!(
-                    "expected a package with local:, git:, package: or tarball:, got {}",
-                    item.kind()
-                )));
-            };
-            out.push((decl, item.to_json()));
+    let mut docs = Vec::new();
+    for name in ["dependencies.yml", "packages.yml"] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+            docs.push((name, super::yaml::parse(&text, name)?));
         }
-        return Ok(Some((name.to_string(), out)));
     }
-    Ok(None)
+    if docs.len() == 2 && docs.iter().all(|(_, d)| d.get("packages").is_some()) {
+        return Err(Error::in_file(
+            "packages.yml",
+            "packages: is declared in both packages.yml and dependencies.yml (dbt refuses that too); keep the packages in one of them",
+        ));
+    }
+    let Some((name, doc)) = docs
+        .iter()
+        .find(|(_, d)| d.get("packages").is_some())
+        .or_else(|| docs.iter().find(|(n, _)| *n == "packages.yml"))
+        .or(docs.first())
+    else {
+        return Ok(None);
+    };
+    let name = name.to_string();
+    let items = match doc.get("packages").map(|p| (&p.value, p)) {
+        None | Some((YamlValue::Null, _)) => return Ok(Some((name, Vec::new()))),
+        Some((YamlValue::Seq(items), _)) => items,
+        Some((_, p)) => {
+            return Err(p.at(&name).error(
+                "packages: expected a list of packages (- local: …, - git: …, - package: …)",
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        out.push(DeclaredEntry {
+            decl: declared_item(item, &name)?,
+            hash_form: hash_form(item),
+            line: item.line,
+        });
+    }
+    Ok(Some((name, out)))
+}
+
+/// A package entry given as JSON (a Hub package's own `packages`); `origin`
+/// names where it comes from in errors.
+pub(crate) fn declared_from_json(v: &serde_json::Value, origin: &str) -> Result<Declared> {
+    declared_item(&super::yaml::from_json(v), origin)
+}
+
+/// dbt's dictionary of a declared package for its `sha1_hash`: the entry, the
+/// defaults dbt fills in, and the entry as written under `unrendered`.
+fn hash_form(item: &super::yaml::Yaml) -> serde_json::Value {
+    let raw = item.to_json();
+    let mut with = raw.clone();
+    if let serde_json::Value::Object(m) = &mut with {
+        let defaults: &[(&str, serde_json::Value)] = if m.contains_key("local") {
+            &[]
+        } else if m.contains_key("git") {
+            &[
+                ("revision", serde_json::Value::Null),
+                ("warn-unpinned", serde_json::Value::Null),
+                ("subdirectory", serde_json::Value::Null),
+            ]
+        } else if m.contains_key("package") {
+            &[("install_prerelease", serde_json::Value::Bool(false))]
+        } else {
+            &[]
+        };
+        for (k, v) in defaults {
+            m.entry(k.to_string()).or_insert_with(|| v.clone());
+        }
+        m.insert("unrendered".into(), raw);
+    }
+    with
+}
+
+fn declared_item(item: &super::yaml::Yaml, name: &str) -> Result<Declared> {
+    use super::yaml::YamlValue;
+    let text_of = |key: &str| -> Result<Option<String>> {
+        match item.get(key) {
+            None => Ok(None),
+            Some(v) => match &v.value {
+                YamlValue::Str(s) => Ok(Some(s.clone())),
+                YamlValue::Null => Ok(None),
+                _ => match v.to_json() {
+                    serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+                    _ => Err(v.at(name).error(format!("{key}: expected a string"))),
+                },
+            },
+        }
+    };
+    let flag = |keys: &[&str], default: bool| -> Result<bool> {
+        match keys.iter().find_map(|k| item.get(k).map(|v| (k, v))) {
+            Some((_, v)) if v.is_null() => Ok(default),
+            Some((k, v)) => match v.value {
+                YamlValue::Bool(b) => Ok(b),
+                _ => Err(v.at(name).error(format!("{k}: expected true or false"))),
+            },
+            None => Ok(default),
+        }
+    };
+    if let Some(path) = text_of("local")? {
+        Ok(Declared::Local { path })
+    } else if let Some(url) = text_of("git")? {
+        Ok(Declared::Git {
+            url,
+            revision: text_of("revision")?,
+            subdirectory: text_of("subdirectory")?,
+            warn_unpinned: flag(&["warn-unpinned", "warn_unpinned"], true)?,
+        })
+    } else if let Some(package) = text_of("package")? {
+        let versions = match item.get("version") {
+            None => Vec::new(),
+            Some(v) => match &v.value {
+                YamlValue::Seq(list) => list
+                    .iter()
+                    .map(|x| match x.to_json() {
+                        serde_json::Value::String(s) => Ok(s),
+                        serde_json::Value::Number(n) => Ok(n.to_string()),
+                        _ => Err(x.at(name).error("version: expected a version string")),
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                YamlValue::Null => Vec::new(),
+                _ => text_of("version")?.into_iter().collect(),
+            },
+        };
+        if versions.is_empty() {
+            return Err(item.at(name).error(format!(
+                "package '{package}': version: is required for a Hub package (a version such as \"1.3.0\" or a range such as [\">=1.0.0\", \"<2.0.0\"])"
+            )));
+        }
+        Ok(Declared::Hub {
+            package,
+            versions,
+            install_prerelease: flag(&["install_prerelease"], false)?,
+        })
+    } else if item.get("tarball").is_some() || item.get("private").is_some() {
+        Err(item.at(name).error(
+            "tarball: and private: packages are not installed by reluvia-transform deps yet; install with `dbt deps`, or declare the package with git:, local: or package:",
+        ))
+    } else {
+        Err(item.at(name).error(format!(
+            "expected a package with local:, git:, package: or tarball:, got {}",
+            item.kind()
+        )))
+    }
 }
 
 /// The `name:` of the `dbt_project.yml` in `dir` (what a package installs as).

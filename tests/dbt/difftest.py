@@ -23,7 +23,10 @@ scenario (`steps.yml`):
         run_with: dbt                             # optional: this step runs with this
                                                   #   tool (dbt or ours) in both databases
     observe: [indexes, grants]                    # optional: also compare these
-                                                  # (also comments, persistence, definitions)
+                                                  # (also comments, persistence, definitions,
+                                                  # packages)
+    hub: true                                     # optional: serve <work dir>/hub/ over HTTP
+                                                  #   on loopback as a stand-in dbt Hub
     clock_columns:                                # optional: columns stamped from the
       snaps.orders_snapshot: [dbt_valid_to]       #   clock, compared for shape
 
@@ -46,6 +49,14 @@ pointing at it. After each step this compares, tool against tool:
     unlogged, with `observe: [definitions]` a view's or materialized view's
     definition (pg_get_viewdef, whitespace collapsed), and its rows as a multiset (every column cast to text) — except a foreign key
     dbt's `drop … cascade` lost and ours carried over (forgive_carried_foreign_keys).
+
+With `observe: [packages]`, after each step: packages.yml, dependencies.yml and
+package-lock.yml (parsed YAML) and the installed packages (every file under
+dbt_packages/, links followed: its path and a hash of its content). With `hub:
+true`, each tool's run gets an HTTP server on a free loopback port serving the
+files of `hub/` in its work directory (which `shell:` steps fill: the Hub's
+`api/v1/…` JSON and the tarballs); DBT_PACKAGE_HUB_URL points at it for both tools
+and the shell steps.
 
 `run_with` hands a relation over from one tool to the other (a snapshot dbt started,
 continued by ours, and the reverse): the step runs with the named tool in both
@@ -85,7 +96,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg2
@@ -383,6 +397,36 @@ def write_profiles(path: Path, profile: str, pg: Pg, database: str):
     (path / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False))
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def serve_hub(root: Path):
+    """A stand-in dbt Hub: `root`'s files over HTTP on a free loopback port."""
+    root.mkdir(parents=True, exist_ok=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def observe_packages(project: Path) -> dict:
+    """The package declarations, the lock file and the installed tree."""
+    out = {}
+    for name in ("packages.yml", "dependencies.yml", "package-lock.yml"):
+        p = project / name
+        out[name] = yaml.safe_load(p.read_text()) if p.exists() else None
+    installed = []
+    base = project / "dbt_packages"
+    if base.exists():
+        for dirpath, _dirs, files in os.walk(base, followlinks=True):
+            for f in files:
+                p = Path(dirpath) / f
+                installed.append(f"{p.relative_to(base).as_posix()} {hashlib.sha1(p.read_bytes()).hexdigest()[:12]}")
+    out["installed"] = sorted(installed)
+    return {"packages": out}
+
+
 def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, tools: dict) -> dict:
     """Runs the scenario with one tool in a fresh database (a step with `run_with`
     with that tool of `tools`); returns what it saw."""
@@ -399,6 +443,10 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, 
     write_profiles(wdir / "profiles", profile, pg, database)
     pg.admin(f'create database "{database}"')
     steps_out = []
+    hub, extra_env = None, {}
+    if scenario.get("hub"):
+        hub, url = serve_hub(wdir / "hub")
+        extra_env = {"DBT_PACKAGE_HUB_URL": url}
     try:
         conn = pg.connect(database)
         try:
@@ -418,7 +466,8 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, 
                     # Files a step needs outside the project (a git repository of a
                     # package): bash in the tool's work directory, above project/.
                     subprocess.run(["bash", "-euc", step["shell"]], cwd=wdir, check=True,
-                                   capture_output=True, timeout=COMMAND_TIMEOUT)
+                                   capture_output=True, timeout=COMMAND_TIMEOUT,
+                                   env={**os.environ, **extra_env})
                 command = [str(c) for c in step["command"]]
                 tool = tools[step["run_with"]] if step.get("run_with") else owner
                 target = project / "target"
@@ -432,7 +481,7 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, 
                     argv += tool.ls_extra
                 started = time.monotonic()
                 try:
-                    proc = subprocess.run(argv, cwd=wdir, env=tool.env, capture_output=True, text=True,
+                    proc = subprocess.run(argv, cwd=wdir, env={**tool.env, **extra_env}, capture_output=True, text=True,
                                           timeout=COMMAND_TIMEOUT)
                     code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
                 except subprocess.TimeoutExpired as e:
@@ -454,6 +503,8 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, 
                     # dbt run with --quiet; whitespace-normalised, line by line.
                     obs["stdout"] = stdout_lines(stdout)
                 obs.update(dump_database(conn, scenario.get("observe") or ()))
+                if "packages" in (scenario.get("observe") or ()):
+                    obs.update(observe_packages(project))
                 steps_out.append(normalise_db(obs, database))
                 if step.get("save_state"):
                     # The artifacts of this step, for a later `--state <dir>`
@@ -467,6 +518,8 @@ def observe(tool: Tool, fixture: Path, scenario: dict, pg: Pg, work: Path, log, 
         finally:
             conn.close()
     finally:
+        if hub:
+            hub.shutdown()
         pg.admin(f'drop database if exists "{database}" with (force)')
     return {"steps": steps_out}
 
@@ -716,6 +769,8 @@ def compare_step(a: dict, b: dict, test_hashes: bool = False) -> list[str]:
                 lines.append(f"        {p}:\n          dbt:  {ca[p][:400]}\n          ours: {cb[p][:400]}")
         if lines:
             out.append("compiled SQL differs (whitespace-normalised):\n" + "\n".join(lines))
+    if "packages" in a or "packages" in b:
+        out += [f"packages: {d}" for d in diff_json(a.get("packages"), b.get("packages"))]
     sa, sb = set(a["schemas"]), set(b["schemas"])
     if sa != sb:
         out.append(f"schemas: only dbt has {sorted(sa - sb)}, only ours has {sorted(sb - sa)}")

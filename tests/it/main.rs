@@ -13,6 +13,7 @@ mod connect;
 mod contracts;
 mod datatests;
 mod demo;
+mod deps;
 mod docs;
 mod engine;
 mod fallbacks;
