@@ -25,6 +25,7 @@ mod landing;
 mod macro_context;
 mod marts;
 mod meltano;
+mod microbatch;
 mod relations;
 mod safety;
 mod secrets;
