@@ -203,9 +203,33 @@ impl NodeRunner {
     }
 }
 
-/// dbt's warning for `concurrent_batches: true`, which dbt-postgres cannot
-/// honour (nor can we: batches run one after the other).
-pub(super) fn warn_concurrent(manifest: &Manifest, order: &[String], out: &Output) {
+/// dbt's warnings: a microbatch model none of whose inputs has an `event_time`
+/// (every batch reads everything), and `concurrent_batches: true`, which
+/// dbt-postgres cannot honour (nor can we: batches run one after the other).
+pub(super) fn warn(manifest: &Manifest, order: &[String], out: &Output) {
+    let has_event_time = |id: &String| {
+        let config = match manifest.node(id) {
+            Some(n) => &n.config,
+            None => match manifest.source(id) {
+                Some(s) => &s.table.config,
+                None => return false,
+            },
+        };
+        config.get("event_time").is_some_and(|v| v.is_string())
+    };
+    for n in order.iter().filter_map(|id| manifest.node(id)) {
+        if crate::project::is_microbatch(&n.config)
+            && !n.depends_on_nodes.iter().any(has_event_time)
+        {
+            out.warn(
+                "microbatch_no_event_time_inputs",
+                &format!(
+                    "The microbatch model '{}' has no 'ref' or 'source' input with an 'event_time' configuration. This means no filtering can be applied and can result in unexpected duplicate records in the resulting microbatch model; give its inputs an `event_time` config",
+                    n.name
+                ),
+            );
+        }
+    }
     let n = order
         .iter()
         .filter_map(|id| manifest.node(id))

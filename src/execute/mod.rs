@@ -87,7 +87,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         renderer,
         microbatch,
     } = ex;
-    microbatch::warn_concurrent(&manifest, &order, &out);
+    microbatch::warn(&manifest, &order, &out);
     let first =
         postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
     // The sources the selected nodes read.

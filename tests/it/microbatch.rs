@@ -229,3 +229,28 @@ fn a_batch_without_unique_key_fails_as_in_dbt_postgres() {
     );
     assert_eq!(run_results(&dir)["results"][0]["status"], "partial success");
 }
+
+#[test]
+fn a_model_whose_inputs_have_no_event_time_reads_them_whole_with_a_warning() {
+    let db = TestDb::new("mb_unfiltered");
+    let dir = setup(&db, "2024-01-01", true);
+    write(
+        dir.path(),
+        "models/sources.yml",
+        "version: 2\nsources:\n  - name: raw\n    tables:\n      - name: events\n",
+    );
+    let mut args = vec!["run", "--project-dir", pd(&dir)];
+    args.extend_from_slice(&WINDOW);
+    let out = db.cli(&args);
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("The microbatch model 'm' has no 'ref' or 'source' input with an 'event_time' configuration"),
+        "{err}"
+    );
+    // Every batch read every row: the table holds them all, merged on `id`.
+    assert_eq!(
+        db.value("select count(*)::text from analytics.m"),
+        Some("3".into())
+    );
+}
