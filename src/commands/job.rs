@@ -32,10 +32,11 @@ pub(super) fn run(
     out: &Arc<Output>,
     job: Job,
 ) -> Result<i32> {
-    run_with(inv, settings, sel, out, job, BTreeMap::new())
+    run_with(inv, settings, sel, out, job, BTreeMap::new(), None)
 }
 
-/// [`run`], with `retry`'s batches of microbatch models to run again.
+/// [`run`], with `retry`'s batches of microbatch models to run again and the
+/// time the retried invocation started (the end of batches computed again).
 pub(super) fn run_with(
     inv: &Invocation,
     settings: Arc<Settings>,
@@ -43,6 +44,7 @@ pub(super) fn run_with(
     out: &Arc<Output>,
     job: Job,
     previous_batches: BTreeMap<String, (Vec<Batch>, Vec<Batch>)>,
+    previous_start: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<i32> {
     let started = Instant::now();
     let run_started = chrono::Utc::now();
@@ -137,7 +139,7 @@ pub(super) fn run_with(
         microbatch: MicrobatchRun {
             window: event_time,
             previous: previous_batches,
-            now: Some(run_started),
+            now: Some(previous_start.unwrap_or(run_started)),
         },
     };
     let (mut results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {

@@ -109,7 +109,16 @@ pub(super) fn retry(
     }
     let mut sel = sel.clone();
     sel.ids = Some(ids);
-    job::run_with(inv, Arc::new(settings), &sel, out, job, batches(&previous))
+    // As dbt, batches computed again end where the retried run's ended: at the
+    // time it started (dbt's `invocation_started_at`; ours writes the time it
+    // finished, `generated_at`).
+    let started = ["invocation_started_at", "generated_at"]
+        .iter()
+        .find_map(|k| previous.get("metadata")?.get(*k)?.as_str())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let batches = batches(&previous);
+    job::run_with(inv, Arc::new(settings), &sel, out, job, batches, started)
 }
 
 /// The microbatch models of the last run that had both successful and failed
