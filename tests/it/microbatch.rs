@@ -254,3 +254,24 @@ fn a_model_whose_inputs_have_no_event_time_reads_them_whole_with_a_warning() {
         Some("3".into())
     );
 }
+
+#[test]
+fn pre_hooks_run_with_the_first_batch_and_post_hooks_with_the_last() {
+    let db = TestDb::new("mb_hooks");
+    let dir = setup(&db, "2024-01-01", true);
+    db.exec("create table raw.log (what text, n serial);");
+    write(
+        dir.path(),
+        "models/m.sql",
+        "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='at', batch_size='day', begin='2024-01-01', unique_key='id',\n\
+         pre_hook=\"insert into raw.log (what) values ('pre')\", post_hook=\"insert into raw.log (what) values ('post')\") }}\n\
+         select id, v::int as n, at from {{ source('raw', 'events') }}\n",
+    );
+    let mut args = vec!["run", "--project-dir", pd(&dir)];
+    args.extend_from_slice(&WINDOW);
+    assert_code(&db.cli(&args), 0);
+    assert_eq!(
+        db.lines("select what from raw.log order by n"),
+        vec!["pre", "post"]
+    );
+}
