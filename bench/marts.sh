@@ -26,11 +26,11 @@ psql -h 127.0.0.1 -p "$RELUVIA_TEST_PGPORT" -U postgres -d $db -At -c \
 
 s=$(date +%s%N)
 /usr/bin/time -f 'peak RSS of run: %M KiB' "$bin" run --project-dir transforms --target-path "$target" 2>&1 | grep -E "OK created|ERROR|peak RSS|Finished"
-e=$(date +%s%N); echo "run (3 marts): $(( (e - s) / 1000000 )) ms wall-clock"
+e=$(date +%s%N); echo "run (3 marts, 1 intermediate model): $(( (e - s) / 1000000 )) ms wall-clock"
 
 s=$(date +%s%N)
 "$bin" build --project-dir transforms --target-path "$target" 2>&1 | grep -E "Finished|Done\."
-e=$(date +%s%N); echo "build (3 marts + 33 tests): $(( (e - s) / 1000000 )) ms wall-clock"
+e=$(date +%s%N); echo "build (4 models + 33 tests): $(( (e - s) / 1000000 )) ms wall-clock"
 
 for m in mart_new_subscriptions mart_funnel_conversions; do
   echo; echo "===== EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $m"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The marts at scale, side by side in one run: for each size, the time to read
-# every raw table once (the floor), our `run` (the 3 marts) and `build` (marts and
+# every raw table once (the floor), our `run` (the 3 marts and int_app_activity) and `build` (models and
 # their data tests), and dbt-core's `build` of the same project, as medians of
 # ROUNDS interleaved rounds, with the ratios to the floor and the peak memory of
 # our binary and of the server.

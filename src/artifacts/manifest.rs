@@ -6,7 +6,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::manifest::{
-    Exposure, Manifest, Materialization, Node, NodeKind, SemanticNode, SourceNode, TestNode,
+    Exposure, Manifest, Materialization, Node, NodeKind, SemanticNode, SourceNode, TestKind,
+    TestNode,
 };
 use crate::project::{Constraint, FreshnessPolicy};
 
@@ -143,6 +144,38 @@ fn model_columns_json(n: &Node) -> Map<String, Value> {
         .collect()
 }
 
+/// A test's `raw_code` as dbt writes it: a singular test's file without
+/// surrounding whitespace; a generic test's call of its macro
+/// (`{{ test_unique(**_dbt_generic_test_kwargs) }}`, `{{ pkg.test_x(…) }}`).
+fn test_raw_code(t: &TestNode) -> String {
+    match (&t.kind, &t.test_name) {
+        (TestKind::Generic, Some(name)) => {
+            let namespace = t
+                .test_namespace
+                .as_ref()
+                .map(|n| format!("{n}."))
+                .unwrap_or_default();
+            let call = format!("{{{{ {namespace}test_{name}(**_dbt_generic_test_kwargs) }}}}");
+            // A name of 64 characters or more gets its short form as alias.
+            if t.file_name != t.name {
+                format!("{call}{{{{ config(alias=\"{}\") }}}}", t.file_name)
+            } else {
+                call
+            }
+        }
+        _ => t.raw_code.trim().to_string(),
+    }
+}
+
+/// A test's checksum as dbt writes it: a singular test's file's, none for a
+/// generic test (its YAML is compared through its config and arguments).
+fn test_checksum(t: &TestNode) -> Value {
+    match t.kind {
+        TestKind::Singular => crate::project::file_checksum(&t.raw_code),
+        _ => json!({"name": "none", "checksum": ""}),
+    }
+}
+
 /// A model's node in `manifest.json`.
 pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
     json!({
@@ -165,7 +198,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "contract": {"enforced": n.contract.enforced, "alias_types": n.contract.alias_types, "checksum": contract_checksum(n)},
         "constraints": n.constraints.iter().map(|k| k.to_json(n.compiled_code.is_some())).collect::<Vec<_>>(),
         "patch_path": n.patch_path,
-        "raw_code": n.raw_code,
+        "raw_code": n.raw_code.trim(),
         "language": "sql",
         "refs": n.refs.iter().map(crate::manifest::Ref::to_json).collect::<Vec<_>>(),
         "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
@@ -201,7 +234,8 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "config": test_config(t),
         "unrendered_config": t.config,
         "tags": t.tags,
-        "raw_code": t.raw_code,
+        "raw_code": test_raw_code(t),
+        "checksum": test_checksum(t),
         "language": "sql",
         "column_name": t.column_name,
         "attached_node": t.attached_node,
@@ -267,7 +301,7 @@ pub(crate) fn source_json(manifest: &Manifest, s: &SourceNode) -> Value {
         "description": t.description,
         "columns": columns_json(&t.columns),
         "loaded_at_field": t.loaded_at_field,
-        "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json),
+        "freshness": t.freshness.as_ref().map(FreshnessPolicy::to_json).unwrap_or_else(|| json!({"warn_after": {"count": null, "period": null}, "error_after": {"count": null, "period": null}, "filter": null})),
         "tags": s.tags(),
         "config": source_config(s),
         "unrendered_config": s.table.config,

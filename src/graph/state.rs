@@ -301,11 +301,20 @@ fn same_body(old: &Json, new: &Json) -> bool {
 /// The configuration as written, but for the keys dbt compares elsewhere or not
 /// at all.
 fn same_config(old: &Json, new: &Json) -> bool {
+    // A key written as null (or an empty mapping or list) is a key not
+    // written: dbt writes some of a source's keys so.
     let config = |n: &Json| {
-        n.get("unrendered_config")
+        let mut c = n
+            .get("unrendered_config")
             .and_then(Json::as_object)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        c.retain(|_, v| {
+            !(v.is_null()
+                || v.as_object().is_some_and(|o| o.is_empty())
+                || v.as_array().is_some_and(|a| a.is_empty()))
+        });
+        c
     };
     let (a, b) = (config(old), config(new));
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();

@@ -319,6 +319,7 @@ pub(super) async fn increment(
     };
     hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
+    super::session::apply(&tx, node).await?;
     let target_oid = serialised_table(
         &tx,
         &names,

@@ -99,6 +99,7 @@ async fn in_place(
     };
     hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
+    super::session::apply(&tx, node).await?;
     serialise(&tx, &names, opts, notify).await?;
     let Some((oid, kind)) = current(&tx, &names.schema, &names.target).await? else {
         return Err(Failure::Message(format!(

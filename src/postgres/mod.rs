@@ -1,7 +1,8 @@
 //! The PostgreSQL adapter: connections ([`connect`]), TLS ([`tls`]), the pool of an
 //! execution ([`pool`]), materializations with safe swaps ([`swap`]), increments
 //! of incremental models ([`incremental`]), snapshots ([`snapshot`]),
-//! materialized views ([`matview`]), comments ([`comments`]) and how
+//! materialized views ([`matview`]), comments ([`comments`]), a model's session
+//! settings ([`session`]) and how
 //! database errors read ([`db_error`]); plus the few catalog statements the
 //! commands need (server version, target schemas).
 
@@ -17,6 +18,7 @@ mod indexes;
 mod matview;
 mod pool;
 mod seed;
+mod session;
 mod snapshot;
 mod swap;
 mod tls;

@@ -269,6 +269,7 @@ async fn swap_in(
     };
     hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
+    super::session::apply(&tx, node).await?;
     if let (Build::Sql(sql), true) = (&build, node.contract.enforced) {
         // Before anything is built or waited for, as dbt checks it.
         contract::check(&tx, node, sql.trim().trim_end_matches(';').trim_end()).await?;

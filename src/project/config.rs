@@ -19,6 +19,7 @@ use super::grants::{check_grants, merge_grants};
 use super::hooks::{check_hooks, hook_key, merge_hooks};
 use super::indexes::check_indexes;
 use super::keys::{classify, is_config_name, KeyClass, Resource};
+use super::session_settings::check_session_settings;
 use super::yaml::{At, Yaml, YamlValue};
 
 /// Warnings found while reading the project, shown once it is loaded.
@@ -203,6 +204,7 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         "contract" if resource == Resource::Model => check_contract(v, path, at)?,
         "pre-hook" | "post-hook" | "pre_hook" | "post_hook" => check_hooks(v, path, at)?,
         "indexes" => check_indexes(v, path, at)?,
+        "session_settings" => check_session_settings(v, path, at)?,
         "grants" => check_grants(v, path, at)?,
         "unique_key" if matches!(resource, Resource::Model | Resource::Snapshot) => {
             let ok = match &v.value {

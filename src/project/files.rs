@@ -102,9 +102,11 @@ pub(crate) fn seed_checksum(root: &Path, rel: &str) -> serde_json::Value {
     }
 }
 
-/// The checksum dbt gives a file it parses: the SHA-256 of its text.
+/// The checksum dbt gives a file it parses: the SHA-256 of its text without
+/// surrounding whitespace (dbt strips what it reads), so that `state:modified`
+/// against a manifest dbt wrote sees the same file as unchanged.
 pub(crate) fn file_checksum(text: &str) -> serde_json::Value {
-    serde_json::json!({"name": "sha256", "checksum": sha256_hex(text)})
+    serde_json::json!({"name": "sha256", "checksum": sha256_hex(text.trim())})
 }
 
 fn sha256_hex(text: &str) -> String {

@@ -69,6 +69,8 @@ const MODEL: &[&str] = &[
     "persist_docs",
     "unlogged",
     "on_configuration_change",
+    // Ours: PostgreSQL settings for the statements that build the model.
+    "session_settings",
 ];
 
 /// The configs of incremental models: implemented for models, and changing
@@ -178,6 +180,9 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
         }
         (Resource::DataTest, "unlogged") => {
             "unlogged tables of stored test failures are not supported yet"
+        }
+        (_, "session_settings") => {
+            "session_settings of seeds, snapshots, sources and data tests are not supported yet"
         }
         (_, "sql_header") => "sql_header is not supported yet",
         (Resource::Source, "loaded_at_query") => "loaded_at_query is not supported yet",

@@ -27,6 +27,7 @@ mod macro_source;
 mod microbatch;
 mod packages;
 mod properties;
+mod session_settings;
 mod snapshots;
 mod unit_tests;
 mod yaml;
@@ -49,6 +50,7 @@ pub(crate) use microbatch::{
 };
 pub(crate) use packages::{declared, package_name, Declared, Package};
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
+pub(crate) use session_settings::session_settings;
 pub(crate) use snapshots::{HardDeletes, SnapshotConfig, Strategy as SnapshotStrategy};
 pub(crate) use unit_tests::{parse_input, Input, Overrides, Rows, UnitTestDef};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};

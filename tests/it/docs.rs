@@ -119,14 +119,14 @@ fn docs_generate_writes_the_catalog_and_a_site_a_browser_shows() {
     let counts = b.text("document.getElementById('counts').innerText");
     assert!(
         counts.contains("8 sources")
-            && counts.contains("3 models")
+            && counts.contains("4 models")
             && counts.contains("1 exposure"),
         "{counts}"
     );
     assert!(counts.contains("33 data tests"), "{counts}");
     let run = b.text("document.getElementById('run-summary').innerText");
     assert!(
-        run.contains("33 pass") && run.contains("3 success") && run.contains("8 pass"),
+        run.contains("33 pass") && run.contains("4 success") && run.contains("8 pass"),
         "{run}"
     );
     b.screenshot("docs-index");
@@ -146,6 +146,7 @@ fn docs_generate_writes_the_catalog_and_a_site_a_browser_shows() {
         lit,
         vec![
             "exposure.reluvia_analytics.executive_report",
+            "model.reluvia_analytics.int_app_activity",
             "model.reluvia_analytics.mart_daily_kpis",
             "model.reluvia_analytics.mart_funnel_conversions",
             "model.reluvia_analytics.mart_new_subscriptions",
@@ -159,7 +160,7 @@ fn docs_generate_writes_the_catalog_and_a_site_a_browser_shows() {
     );
     let info = b.text("document.getElementById('focus-info').innerText");
     assert!(
-        info.contains("mart_daily_kpis") && info.contains("8 upstream, 1 downstream"),
+        info.contains("mart_daily_kpis") && info.contains("9 upstream, 1 downstream"),
         "{info}"
     );
     let dim = b.eval("getComputedStyle(document.querySelector('g.n[data-id=\"source.reluvia_analytics.raw_stripe.subscriptions\"]')).opacity");

@@ -30,6 +30,7 @@ mod relations;
 mod safety;
 mod secrets;
 mod seeds;
+mod session_settings;
 mod snapshot_tables;
 mod timeouts;
 mod unit_tests;

@@ -1,9 +1,12 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', indexes=[{'columns': ['"date"'], 'unique': True}]) }}
 {#-
   One row per UTC date with at least one live session, new subscription, live charge
   (any status) or live ad_statistics row (docs/marts.md, mart_daily_kpis); columns and
   interpretation choices are documented in schema.yml. Ratios are computed from this
   row's rounded values, in numeric.
+
+  The key's unique index (`indexes`) refuses a build with a duplicate key and
+  answers the key's `unique` test from the catalog.
 -#}
 
 with

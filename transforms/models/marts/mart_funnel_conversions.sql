@@ -1,13 +1,16 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', indexes=[{'columns': ['session_id'], 'unique': True}]) }}
 {#-
   One row per live session (docs/marts.md, mart_funnel_conversions); columns and
   interpretation choices are documented in schema.yml.
 
-  Scale: a year is ~10M sessions and ~300M events. Events are aggregated once to
-  their latest event_time per user_id and per lower(email) (hash aggregates), then
-  each session is hash-joined to both: a session is activated in the app when one of
+  Scale: a year is ~10M sessions and ~300M events. Events are aggregated once, in
+  one scan (int_app_activity), to their latest event_time per user_id and per
+  lower(email), then each session is hash-joined to both: a session is activated in the app when one of
   its events is at or after its created_at, i.e. when the latest such event is.
   No per-session correlated subquery, no join that is not an equi-join.
+
+  The key's unique index (`indexes`) refuses a build with a duplicate key and
+  answers the key's `unique` test from the catalog.
 -#}
 
 with
@@ -62,29 +65,18 @@ purchasers as (
 ),
 
 app_activity_by_user as (
-    -- Identity, first branch: events.user_id = sessions.profile_id. (Each branch
-    -- scans the events itself: a shared CTE would be materialized in full.)
-    select
-        user_id,
-        max(event_time) as last_event_time
-    from {{ source('raw_amplitude', 'events') }}
-    where _sdc_deleted_at is null
-      and user_id is not null
-    group by user_id
+    -- Identity, first branch: events.user_id = sessions.profile_id.
+    select identity_key as user_id, last_event_time
+    from {{ ref('int_app_activity') }}
+    where not by_email
 ),
 
 app_activity_by_email as (
     -- Identity, second branch: only events without user_id, by case-insensitive
     -- email, never an empty one.
-    select
-        lower(email)    as email_key,
-        max(event_time) as last_event_time
-    from {{ source('raw_amplitude', 'events') }}
-    where _sdc_deleted_at is null
-      and user_id is null
-      and email is not null
-      and email <> ''
-    group by lower(email)
+    select identity_key as email_key, last_event_time
+    from {{ ref('int_app_activity') }}
+    where by_email
 )
 
 select

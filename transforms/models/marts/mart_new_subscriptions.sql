@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', indexes=[{'columns': ['subscription_id'], 'unique': True}]) }}
 {#-
   One row per new subscription (docs/marts.md, mart_new_subscriptions); columns and
   interpretation choices are documented in schema.yml.
@@ -7,6 +7,9 @@
   wall-clock time. Dates are taken from the raw timestamp (`created::date`), instants
   are `created at time zone 'UTC'` (a timestamptz); comparisons are made between raw
   timestamps. Nothing depends on the session's TimeZone or on now().
+
+  The key's unique index (`indexes`) refuses a build with a duplicate key and
+  answers the key's `unique` test from the catalog.
 -#}
 
 with
