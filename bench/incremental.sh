@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 rows="${1:-10000000}"; runs="${2:-3}"
 new=$(( rows / 100 ))
 bin="${CARGO_TARGET_DIR:-target}/release/reluvia-transform"
-[ -x "$bin" ] || cargo build --release --quiet
+cargo build --release --quiet  # the figures are for the code checked out
 source tests/pg.sh
 db=bench_incremental
 q() { psql -h 127.0.0.1 -p "$RELUVIA_TEST_PGPORT" -U postgres -d "$db" -qAt "$@"; }

@@ -161,7 +161,20 @@ pub(crate) struct RunArgs {
     #[arg(long, env = "DBT_EMPTY")]
     pub(crate) empty: bool,
     #[command(flatten)]
+    pub(crate) event_time: EventTimeArgs,
+    #[command(flatten)]
     pub(crate) selection: Selection,
+}
+
+/// `--event-time-start`/`--event-time-end` of `run` and `build`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct EventTimeArgs {
+    /// Microbatch models build the batches from this date or time on (inclusive; with --event-time-end), e.g. 2024-01-31.
+    #[arg(long, env = "DBT_EVENT_TIME_START", value_name = "DATETIME")]
+    pub(crate) event_time_start: Option<String>,
+    /// Microbatch models build the batches up to this date or time (exclusive; with --event-time-start).
+    #[arg(long, env = "DBT_EVENT_TIME_END", value_name = "DATETIME")]
+    pub(crate) event_time_end: Option<String>,
 }
 
 /// `test`.
@@ -189,6 +202,8 @@ pub(crate) struct BuildArgs {
     /// Read every ref() and source() as zero rows (schema-only builds), as dbt 1.8+.
     #[arg(long, env = "DBT_EMPTY")]
     pub(crate) empty: bool,
+    #[command(flatten)]
+    pub(crate) event_time: EventTimeArgs,
     #[command(flatten)]
     pub(crate) selection: Selection,
 }

@@ -460,6 +460,61 @@ impl Output {
         );
     }
 
+    /// `Batch 1 of 3 START batch 2024-03-01 of analytics.x ... [RUN]`: a batch of
+    /// a microbatch model starts.
+    pub(crate) fn batch_start(&self, index: usize, total: usize, what: &str, unique_id: &str) {
+        let left = format!("Batch {index} of {total} START {what}");
+        self.emit(
+            "batch_start",
+            "info",
+            &dotted(&left, "[RUN]"),
+            json!({"unique_id": unique_id, "index": index, "total": total, "batch": what}),
+        );
+    }
+
+    /// `Batch 1 of 3 OK created batch 2024-03-01 of analytics.x ... [MERGE 2 in
+    /// 0.12s]` (`ERROR creating`, `SKIP`): a batch ended.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn batch_end(
+        &self,
+        index: usize,
+        total: usize,
+        what: &str,
+        unique_id: &str,
+        result: Result<&crate::results::Built, Option<&crate::results::NodeFailure>>,
+        seconds: f64,
+    ) {
+        let (word, code, tag, status) = match result {
+            Ok(b) => (
+                "OK created",
+                "32",
+                format!("[{} in {seconds:.2}s]", b.message),
+                "success",
+            ),
+            Err(Some(f)) => (
+                "ERROR creating",
+                "31",
+                format!("[{} in {seconds:.2}s]", f.console_tag()),
+                "error",
+            ),
+            Err(None) => (
+                "SKIP",
+                "33",
+                format!("[SKIPPED in {seconds:.2}s]"),
+                "skipped",
+            ),
+        };
+        let left = format!("Batch {index} of {total} {} {what}", self.paint(word, code));
+        let text = dotted_painted(&left, &tag, if self.color { 9 } else { 0 });
+        self.emit(
+            "batch_end",
+            if status == "error" { "error" } else { "info" },
+            &text,
+            json!({"unique_id": unique_id, "index": index, "total": total, "batch": what,
+                   "status": status, "execution_time": seconds}),
+        );
+    }
+
     /// `1 of 3 OK created sql table model analytics.x ... [SELECT 42 in 0.12s]`;
     /// a test the catalog answered says what guaranteed it:
     /// `[PASS, guaranteed by events_pkey in 0.01s]`.
@@ -478,6 +533,7 @@ impl Output {
             Outcome::Failed(f) => (Status::Error, f.message().to_string(), None),
             Outcome::Skipped(_) => (Status::Skipped, String::new(), None),
             Outcome::NoOp => (Status::NoOp, String::new(), None),
+            Outcome::Batched(b) => (b.status(), b.message(), None),
         };
         let seed = what.starts_with("seed file ");
         let (word, code, tag) = match outcome {
@@ -514,6 +570,24 @@ impl Output {
             ),
             Outcome::Skipped(_) => ("SKIP", "33", "[SKIP]".to_string()),
             Outcome::NoOp => ("NO-OP", "33", format!("[NO-OP in {seconds:.2}s]")),
+            Outcome::Batched(b) => match status {
+                Status::Success => ("OK created", "32", format!("[{detail} in {seconds:.2}s]")),
+                Status::PartialSuccess => (
+                    "PARTIALLY created",
+                    "33",
+                    format!("[{detail} in {seconds:.2}s]"),
+                ),
+                _ => (
+                    "ERROR creating",
+                    "31",
+                    format!(
+                        "[{} in {seconds:.2}s]",
+                        b.first_failure
+                            .as_ref()
+                            .map_or("ERROR", |f| f.console_tag())
+                    ),
+                ),
+            },
         };
         let left = format!("{index} of {total} {} {what}", self.paint(word, code));
         // Colour codes add 9 invisible bytes (`\x1b[32m` and `\x1b[0m`).

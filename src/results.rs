@@ -15,6 +15,8 @@ pub(crate) enum Status {
     Fail,
     /// Nothing to do: an exposure or saved query in `build`.
     NoOp,
+    /// A microbatch model some of whose batches failed.
+    PartialSuccess,
 }
 
 impl Status {
@@ -27,12 +29,14 @@ impl Status {
             Status::Warn => "warn",
             Status::Fail => "fail",
             Status::NoOp => "no-op",
+            Status::PartialSuccess => "partial success",
         }
     }
 
-    /// Whether the node's descendants must be skipped.
+    /// Whether the node's descendants must be skipped (as dbt, also after a
+    /// partial success).
     pub(crate) fn is_failure(self) -> bool {
-        matches!(self, Status::Error | Status::Fail)
+        matches!(self, Status::Error | Status::Fail | Status::PartialSuccess)
     }
 }
 
@@ -147,6 +151,66 @@ pub(crate) enum Outcome {
     Skipped(SkipReason),
     /// Nothing was run: an exposure or saved query in `build`, as dbt reports it.
     NoOp,
+    /// A microbatch model ran its batches.
+    Batched(Batched),
+}
+
+/// What the batches of a microbatch model did: the windows `[start, end)` that
+/// were applied and those that failed (or were skipped), each sorted by start.
+#[derive(Debug, Clone)]
+pub(crate) struct Batched {
+    pub(crate) successful: Vec<crate::project::Batch>,
+    pub(crate) failed: Vec<crate::project::Batch>,
+    /// The first batch failure, what the summary shows.
+    pub(crate) first_failure: Option<NodeFailure>,
+}
+
+impl Batched {
+    pub(crate) fn status(&self) -> Status {
+        match (self.successful.is_empty(), self.failed.is_empty()) {
+            (_, true) => Status::Success,
+            (true, false) => Status::Error,
+            (false, false) => Status::PartialSuccess,
+        }
+    }
+
+    /// dbt's message: `SUCCESS`, `ERROR`, `PARTIAL SUCCESS (2/3)`.
+    pub(crate) fn message(&self) -> String {
+        match self.status() {
+            Status::Success => "SUCCESS".to_string(),
+            Status::PartialSuccess => format!(
+                "PARTIAL SUCCESS ({}/{})",
+                self.successful.len(),
+                self.successful.len() + self.failed.len()
+            ),
+            _ => "ERROR".to_string(),
+        }
+    }
+
+    /// What went wrong, for the summary: the failed windows and the first error.
+    pub(crate) fn failure_detail(&self) -> String {
+        let windows: Vec<String> = self
+            .failed
+            .iter()
+            .map(|(s, e)| {
+                format!(
+                    "[{}, {})",
+                    crate::project::python_str(*s),
+                    crate::project::python_str(*e)
+                )
+            })
+            .collect();
+        let mut text = format!(
+            "{} of {} batches failed or were skipped: {}; fix the cause and run `retry` to re-run only them",
+            self.failed.len(),
+            self.successful.len() + self.failed.len(),
+            windows.join(", ")
+        );
+        if let Some(f) = &self.first_failure {
+            text.push_str(&format!(" (first failure: {})", f.describe()));
+        }
+        text
+    }
 }
 
 /// One executed (or skipped) node, as `run_results.json` records it.
@@ -184,6 +248,7 @@ impl NodeResult {
             Outcome::Failed(_) => Status::Error,
             Outcome::Skipped(_) => Status::Skipped,
             Outcome::NoOp => Status::NoOp,
+            Outcome::Batched(b) => b.status(),
         }
     }
 
@@ -199,6 +264,7 @@ impl NodeResult {
             Outcome::Failed(f) => f.describe(),
             Outcome::Skipped(s) => s.message(),
             Outcome::NoOp => "NO-OP".to_string(),
+            Outcome::Batched(b) => b.message(),
         }
     }
 
@@ -212,6 +278,7 @@ impl NodeResult {
     pub(crate) fn failures(&self) -> Option<u64> {
         match &self.outcome {
             Outcome::Tested(t) => Some(t.failures),
+            Outcome::Batched(_) => Some(0),
             _ => None,
         }
     }

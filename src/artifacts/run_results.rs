@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::results::{NodeResult, Status};
+use crate::results::{NodeResult, Outcome, Status};
 
 const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
 
@@ -26,12 +26,24 @@ pub(crate) fn run_results_json(
                 json!([])
             };
             let status = r.status();
+            // A microbatch model's windows, as dbt writes them.
+            let (batch_results, batched) = match &r.outcome {
+                Outcome::Batched(b) => {
+                    let windows = |list: &[crate::project::Batch]| -> Vec<Value> {
+                        list.iter()
+                            .map(|(s, e)| json!([s.to_rfc3339(), e.to_rfc3339()]))
+                            .collect()
+                    };
+                    (json!({"successful": windows(&b.successful), "failed": windows(&b.failed)}), true)
+                }
+                _ => (Value::Null, false),
+            };
             json!({
                 "status": status.as_str(),
                 "timing": timing,
                 "thread_id": r.thread_id,
                 "execution_time": r.execution_time,
-                "adapter_response": if r.started_at.is_some() && status != Status::Error {
+                "adapter_response": if r.started_at.is_some() && status != Status::Error && !batched {
                     json!({"_message": r.message(), "code": r.code(), "rows_affected": r.rows_affected()})
                 } else { json!({}) },
                 "message": r.message(),
@@ -40,6 +52,7 @@ pub(crate) fn run_results_json(
                 "compiled": r.compiled_code.is_some(),
                 "compiled_code": r.compiled_code,
                 "relation_name": r.relation_name,
+                "batch_results": batch_results,
             })
         })
         .collect();

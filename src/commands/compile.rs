@@ -47,6 +47,7 @@ pub(super) fn compile(
             check_freshness: false,
             full_refresh: false,
             empty: args.empty,
+            event_time: None,
         },
     );
     // compile also renders what never runs: the selected analyses and ephemeral

@@ -66,6 +66,7 @@ pub(super) fn run(
         check_freshness: true,
         full_refresh: false,
         empty: false,
+        event_time: None,
     };
     let code = match super::job::run(inv, settings.clone(), &Selection::default(), &out, job) {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! `run_results.json` and print the summary. The three share this pipeline; they
 //! differ in their [`Job`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,8 +12,9 @@ use crate::artifacts;
 use crate::cli::Selection;
 use crate::console::{plural, Counts, Output};
 use crate::error::Result;
-use crate::execute::{self, plan, Executed, Execution, Job, RenderedRunHook};
+use crate::execute::{self, plan, Executed, Execution, Job, MicrobatchRun, RenderedRunHook};
 use crate::manifest::{Manifest, Materialization};
+use crate::project::Batch;
 use crate::render;
 use crate::report::ReportOptions;
 use crate::results::{NodeResult, Status};
@@ -30,7 +32,22 @@ pub(super) fn run(
     out: &Arc<Output>,
     job: Job,
 ) -> Result<i32> {
+    run_with(inv, settings, sel, out, job, BTreeMap::new(), None)
+}
+
+/// [`run`], with `retry`'s batches of microbatch models to run again and the
+/// time the retried invocation started (the end of batches computed again).
+pub(super) fn run_with(
+    inv: &Invocation,
+    settings: Arc<Settings>,
+    sel: &Selection,
+    out: &Arc<Output>,
+    job: Job,
+    previous_batches: BTreeMap<String, (Vec<Batch>, Vec<Batch>)>,
+    previous_start: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<i32> {
     let started = Instant::now();
+    let run_started = chrono::Utc::now();
     let mut loaded = load(settings.clone(), &inv.cancel)?;
     header(out, &loaded);
     warn_unmatched(out, &loaded, sel)?;
@@ -69,6 +86,16 @@ pub(super) fn run(
         "store_failures": store_failures, "check_freshness": check_freshness,
         "full_refresh": full_refresh, "empty": empty,
     });
+    let event_time = match job {
+        Job::Run { event_time, .. } | Job::Build { event_time, .. } => event_time,
+        _ => None,
+    };
+    let mut args = args;
+    if let Some(w) = event_time {
+        // dbt's spelling, which `retry` reads back.
+        args["event_time_start"] = json!(w.start.format("%Y-%m-%dT%H:%M:%S").to_string());
+        args["event_time_end"] = json!(w.end.format("%Y-%m-%dT%H:%M:%S").to_string());
+    }
     if order.is_empty() {
         out.warn(
             "nothing_to_do",
@@ -109,6 +136,11 @@ pub(super) fn run(
         full_refresh,
         on_run_start,
         renderer: loaded.renderer.clone(),
+        microbatch: MicrobatchRun {
+            window: event_time,
+            previous: previous_batches,
+            now: Some(previous_start.unwrap_or(run_started)),
+        },
     };
     let (mut results, interrupted) = match inv.runtime.block_on(execute::execute(execution))? {
         Executed::Ran {
@@ -170,9 +202,13 @@ fn summarize(
                 counts.warn += 1;
                 failures.push((format!("Warning in {label}"), r.message()));
             }
-            Status::Error | Status::Fail => {
+            Status::Error | Status::Fail | Status::PartialSuccess => {
                 counts.error += 1;
-                failures.push((format!("Failure in {label}"), r.message()));
+                let message = match &r.outcome {
+                    crate::results::Outcome::Batched(b) => b.failure_detail(),
+                    _ => r.message(),
+                };
+                failures.push((format!("Failure in {label}"), message));
             }
             Status::Skipped => counts.skip += 1,
             Status::NoOp => counts.noop += 1,

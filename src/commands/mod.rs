@@ -166,16 +166,14 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
     merged.against = against.clone();
     let sel = &merged;
     let result = match command {
-        Command::Run(a) => job::run(
-            inv,
-            settings,
-            sel,
-            &out,
-            Job::Run {
+        Command::Run(a) => event_window(&a.event_time).and_then(|event_time| {
+            let job = Job::Run {
                 full_refresh: a.full_refresh,
                 empty: a.empty,
-            },
-        ),
+                event_time,
+            };
+            job::run(inv, settings, sel, &out, job)
+        }),
         Command::Test(a) => job::run(
             inv,
             settings,
@@ -185,18 +183,16 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
                 store_failures: a.store_failures,
             },
         ),
-        Command::Build(a) => job::run(
-            inv,
-            settings,
-            sel,
-            &out,
-            Job::Build {
+        Command::Build(a) => event_window(&a.event_time).and_then(|event_time| {
+            let job = Job::Build {
                 store_failures: a.store_failures,
                 check_freshness: a.check_freshness,
                 full_refresh: a.full_refresh,
                 empty: a.empty,
-            },
-        ),
+                event_time,
+            };
+            job::run(inv, settings, sel, &out, job)
+        }),
         Command::Seed(a) => job::run(
             inv,
             settings,
@@ -253,6 +249,12 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// `--event-time-start`/`--event-time-end`, checked as dbt checks them.
+fn event_window(a: &crate::cli::EventTimeArgs) -> Result<Option<crate::project::EventWindow>> {
+    crate::project::EventWindow::of(a.event_time_start.as_deref(), a.event_time_end.as_deref())
+        .map_err(crate::error::Error::usage)
 }
 
 /// What selection is evaluated against: `--indirect-selection`, the artifacts

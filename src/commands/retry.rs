@@ -5,7 +5,7 @@
 //! `--check-freshness` apply again, `--threads`/`--vars` given to `retry`
 //! override them. Nothing to retry is said, exit 0.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use crate::cli::{GlobalArgs, Selection};
 use crate::console::Output;
 use crate::error::{Error, Result};
 use crate::execute::Job;
-use crate::project;
+use crate::project::{self, Batch, EventWindow};
 use crate::settings::Settings;
 
 use super::{job, Invocation};
@@ -50,10 +50,17 @@ pub(super) fn retry(
     let args = previous.get("args").cloned().unwrap_or(Json::Null);
     let which = args.get("which").and_then(Json::as_str).unwrap_or("");
     let flag = |k: &str| args.get(k).and_then(Json::as_bool).unwrap_or(false);
+    // The window of the microbatch models, as the last run had it.
+    let event_time = EventWindow::of(
+        args.get("event_time_start").and_then(Json::as_str),
+        args.get("event_time_end").and_then(Json::as_str),
+    )
+    .map_err(|e| Error::usage(format!("retry: {}: {e}", path.display())))?;
     let job = match which {
         "run" => Job::Run {
             full_refresh: flag("full_refresh"),
             empty: flag("empty"),
+            event_time,
         },
         "seed" => Job::Seed {
             full_refresh: flag("full_refresh"),
@@ -67,6 +74,7 @@ pub(super) fn retry(
             check_freshness: flag("check_freshness"),
             full_refresh: flag("full_refresh"),
             empty: flag("empty"),
+            event_time,
         },
         other => {
             return Err(Error::usage(format!(
@@ -101,7 +109,48 @@ pub(super) fn retry(
     }
     let mut sel = sel.clone();
     sel.ids = Some(ids);
-    job::run(inv, Arc::new(settings), &sel, out, job)
+    // As dbt, batches computed again end where the retried run's ended: at the
+    // time it started (dbt's `invocation_started_at`; ours writes the time it
+    // finished, `generated_at`).
+    let started = ["invocation_started_at", "generated_at"]
+        .iter()
+        .find_map(|k| previous.get("metadata")?.get(*k)?.as_str())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let batches = batches(&previous);
+    job::run_with(inv, Arc::new(settings), &sel, out, job, batches, started)
+}
+
+/// The microbatch models of the last run that had both successful and failed
+/// batches: only their failed batches run again (dbt's rule: a model none of
+/// whose batches succeeded runs all its batches again).
+fn batches(previous: &Json) -> BTreeMap<String, (Vec<Batch>, Vec<Batch>)> {
+    let windows = |v: Option<&Json>| -> Vec<Batch> {
+        v.and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|pair| {
+                let parse = |i: usize| {
+                    chrono::DateTime::parse_from_rfc3339(pair.get(i)?.as_str()?)
+                        .ok()
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                };
+                Some((parse(0)?, parse(1)?))
+            })
+            .collect()
+    };
+    previous
+        .get("results")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let b = r.get("batch_results")?;
+            let (ok, failed) = (windows(b.get("successful")), windows(b.get("failed")));
+            (!ok.is_empty() && !failed.is_empty())
+                .then(|| Some((r.get("unique_id")?.as_str()?.to_string(), (ok, failed))))?
+        })
+        .collect()
 }
 
 fn read(path: &Path) -> Result<Json> {

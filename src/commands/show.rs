@@ -91,6 +91,7 @@ pub(super) fn show(
             check_freshness: false,
             full_refresh: args.full_refresh,
             empty: false,
+            event_time: None,
         },
     );
     order.extend(compile::never_run(m, &chosen));

@@ -4,6 +4,7 @@
 //! run by [`node`]; [`run_end_hooks`] runs the `on-run-end` hooks after it. Cancellation stops new work,
 //! cancels the running statements on the server and skips the rest.
 
+mod microbatch;
 mod node;
 mod plan;
 mod run_hooks;
@@ -26,6 +27,7 @@ use crate::render::Renderer;
 use crate::results::NodeResult;
 use crate::settings::Settings;
 
+pub(crate) use microbatch::MicrobatchRun;
 pub(crate) use plan::{plan, Job};
 pub(crate) use run_hooks::RenderedRunHook;
 
@@ -48,6 +50,8 @@ pub(crate) struct Execution {
     pub(crate) on_run_start: Vec<RenderedRunHook>,
     /// Renders the nodes of `manifest.render_at_run` when they run.
     pub(crate) renderer: Arc<Renderer>,
+    /// The batches of microbatch models.
+    pub(crate) microbatch: MicrobatchRun,
 }
 
 /// How an execution ended.
@@ -81,7 +85,9 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         full_refresh,
         on_run_start,
         renderer,
+        microbatch,
     } = ex;
+    microbatch::warn(&manifest, &order, &out);
     let first =
         postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
     // The sources the selected nodes read.
@@ -200,6 +206,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
             .join(&manifest.project_name),
         renderer,
         target_dir: target_dir.clone(),
+        microbatch,
     });
     let job = |id: String, index: usize| runner.clone().run(id, index);
     let skip = |id: &str, index: usize, reason| runner.skip(id, index, reason);

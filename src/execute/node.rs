@@ -42,6 +42,8 @@ pub(super) struct NodeRunner {
     pub(super) renderer: Arc<Renderer>,
     /// Where their compiled SQL is written.
     pub(super) target_dir: PathBuf,
+    /// The batches of microbatch models.
+    pub(super) microbatch: super::MicrobatchRun,
 }
 
 /// What rendering a node when it runs gave: its SQL and (a model's) hooks.
@@ -74,7 +76,11 @@ impl NodeRunner {
                 "snapshot" => format!("snapshot {}.{}", node.schema, node.alias),
                 _ => format!(
                     "sql {} model {}.{}",
-                    node.materialized.as_str(),
+                    if crate::project::is_microbatch(&node.config) {
+                        "microbatch"
+                    } else {
+                        node.materialized.as_str()
+                    },
                     node.schema,
                     node.alias
                 ),
@@ -219,6 +225,10 @@ impl NodeRunner {
     }
 
     async fn model(&self, node: &Node) -> NodeResult {
+        // Compiled batch by batch (as dbt, never as a whole when it runs).
+        if let Ok(Some(mb)) = crate::project::Microbatch::of(&node.name, &node.config) {
+            return self.microbatch(node, &mb).await;
+        }
         if let Some(message) = &node.compile_error {
             let failure = NodeFailure::Compile {
                 message: message.clone(),

@@ -12,6 +12,8 @@ pub(crate) enum Job {
         full_refresh: bool,
         /// `--empty`: refs and sources read as zero rows.
         empty: bool,
+        /// `--event-time-start`/`--event-time-end`: microbatch models' window.
+        event_time: Option<crate::project::EventWindow>,
     },
     /// `seed`: load the selected seeds.
     Seed {
@@ -28,6 +30,8 @@ pub(crate) enum Job {
         full_refresh: bool,
         /// `--empty`: refs and sources read as zero rows.
         empty: bool,
+        /// `--event-time-start`/`--event-time-end`: microbatch models' window.
+        event_time: Option<crate::project::EventWindow>,
     },
 }
 

@@ -68,6 +68,8 @@ enum OnSchemaChange {
 /// The incremental configs of a model (their shapes were checked at load).
 struct Config {
     strategy: Strategy,
+    /// `microbatch`: dbt-postgres merges each batch on the `unique_key`.
+    microbatch: bool,
     unique_key: Vec<String>,
     predicates: Vec<String>,
     update_columns: Option<Vec<String>>,
@@ -99,7 +101,7 @@ impl Config {
         let strategy = match get("incremental_strategy").and_then(Json::as_str) {
             Some("append") => Strategy::Append,
             Some("delete+insert") => Strategy::DeleteInsert,
-            Some("merge") => Strategy::Merge,
+            Some("merge" | "microbatch") => Strategy::Merge,
             // dbt-postgres' default.
             _ if unique_key.is_empty() => Strategy::Append,
             _ => Strategy::DeleteInsert,
@@ -117,6 +119,7 @@ impl Config {
         };
         Config {
             strategy,
+            microbatch: get("incremental_strategy").and_then(Json::as_str) == Some("microbatch"),
             unique_key,
             predicates,
             update_columns: strings(get("merge_update_columns")).filter(|c| !c.is_empty()),
@@ -299,6 +302,13 @@ pub(super) async fn increment(
     notify: &Notify<'_>,
 ) -> Result<Built, Failure> {
     let config = Config::of(node);
+    if config.microbatch && config.unique_key.is_empty() {
+        // dbt-postgres' message, when a batch is applied to an existing table.
+        return Err(Failure::Compile(
+            "dbt-postgres 'microbatch' requires a `unique_key` config; add one to the model"
+                .to_string(),
+        ));
+    }
     let names = Names {
         schema: node.schema.clone(),
         target: node.alias.clone(),

@@ -231,18 +231,33 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         }
         "incremental_strategy" if resource == Resource::Model => match v.as_str() {
             None if v.is_null() => {}
-            Some("append" | "delete+insert" | "merge" | "default") => {}
-            Some("microbatch") => {
-                return Err(at.error(format!(
-                    "{path}: incremental_strategy='microbatch' is not supported yet; use 'append', 'delete+insert' or 'merge'"
-                )))
-            }
+            Some("append" | "delete+insert" | "merge" | "microbatch" | "default") => {}
             _ => {
                 return Err(want(
-                    "'append', 'delete+insert' or 'merge' (the strategies of dbt-postgres)",
+                    "'append', 'delete+insert', 'merge' or 'microbatch' (the strategies of dbt-postgres)",
                 ))
             }
         },
+        "batch_size" if resource == Resource::Model => match v.as_str() {
+            None if v.is_null() => {}
+            Some("hour" | "day" | "month" | "year") => {}
+            _ => return Err(want("'hour', 'day', 'month' or 'year'")),
+        },
+        "begin" if resource == Resource::Model => match v.as_str() {
+            None if v.is_null() => {}
+            Some(b) if super::microbatch::parse_event_time(b).is_some() => {}
+            _ => return Err(want("a date or time such as '2024-01-01' or '2024-01-01T06:00:00'")),
+        },
+        "lookback" if resource == Resource::Model => {
+            if !matches!(v.value, YamlValue::Int(n) if n >= 0) && !v.is_null() {
+                return Err(want("a whole number of batches"));
+            }
+        }
+        "concurrent_batches" if resource == Resource::Model => {
+            if !matches!(v.value, YamlValue::Bool(_) | YamlValue::Null) {
+                return Err(want("true or false"));
+            }
+        }
         "on_schema_change" if resource == Resource::Model => match v.as_str() {
             None if v.is_null() => {}
             Some("ignore" | "fail" | "append_new_columns" | "sync_all_columns") => {}

@@ -83,6 +83,12 @@ const INCREMENTAL: &[&str] = &[
     "merge_update_columns",
     "merge_exclude_columns",
     "on_schema_change",
+    // Microbatch models (`incremental_strategy='microbatch'`).
+    "event_time",
+    "batch_size",
+    "begin",
+    "lookback",
+    "concurrent_batches",
 ];
 
 const DATA_TEST: &[&str] = &[
@@ -198,8 +204,6 @@ const INERT: &[&str] = &[
     "backup",
     "base_location_root",
     "base_location_subpath",
-    "batch_size",
-    "begin",
     "bind",
     "buckets",
     "catalog",
@@ -209,14 +213,12 @@ const INERT: &[&str] = &[
     // Seed configs, which change nothing on other resources.
     "column_types",
     "compression",
-    "concurrent_batches",
     "copy_grants",
     "databricks_compute",
     "databricks_tags",
     "delimiter",
     "dist",
     "enable_refresh",
-    "event_time",
     "external_volume",
     "file_format",
     "freshness",
@@ -230,7 +232,6 @@ const INERT: &[&str] = &[
     "liquid_clustered_by",
     "location",
     "location_root",
-    "lookback",
     "matched_condition",
     "max_staleness",
     "merge_with_schema_evolution",
@@ -282,7 +283,17 @@ pub(crate) fn classify(resource: Resource, key: &str) -> KeyClass {
         Resource::Seed => SEED,
         Resource::Snapshot => SNAPSHOT,
     };
-    if implemented.contains(&key) || (resource == Resource::Model && INCREMENTAL.contains(&key)) {
+    // `event_time` of a source, seed or snapshot filters it inside a microbatch
+    // model's batches.
+    let event_time = key == "event_time"
+        && matches!(
+            resource,
+            Resource::Source | Resource::Seed | Resource::Snapshot
+        );
+    if implemented.contains(&key)
+        || (resource == Resource::Model && INCREMENTAL.contains(&key))
+        || event_time
+    {
         KeyClass::Implemented
     } else if let Some(why) = unsupported(resource, key) {
         KeyClass::Unsupported(why)

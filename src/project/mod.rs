@@ -24,6 +24,7 @@ mod hooks;
 mod indexes;
 mod keys;
 mod macro_source;
+mod microbatch;
 mod packages;
 mod properties;
 mod session_settings;
@@ -43,6 +44,10 @@ pub(crate) use hooks::{Hook, Hooks};
 pub(crate) use indexes::Index;
 pub(crate) use keys::Resource;
 pub(crate) use macro_source::{calls as macro_calls, macro_sql};
+pub(crate) use microbatch::{
+    batch_id, format_batch_start, is_microbatch, python_str, Batch, BatchSize, EventWindow,
+    Microbatch,
+};
 pub(crate) use packages::{
     declared, declared_from_json, package_name, Declared, DeclaredEntry, Package,
 };

@@ -70,6 +70,20 @@ impl Renderer {
         Ok(inject_ctes(&sql, &ctes))
     }
 
+    /// Model `id` of a microbatch model compiled for one batch (see
+    /// [`Self::render_node_in`]), with its ephemeral CTEs.
+    pub(crate) fn compile_batch(
+        &self,
+        manifest: &Manifest,
+        node: &crate::manifest::Node,
+        batch: (crate::project::Batch, crate::project::BatchSize),
+        cache: &mut EphemeralCache,
+    ) -> Result<String> {
+        let (sql, ephemerals) = self.render_node_in(node, Some(batch))?;
+        let ctes = self.ctes_for(manifest, &ephemerals, cache)?;
+        Ok(inject_ctes(&sql, &ctes))
+    }
+
     /// `compile --inline` / `show --inline`: `sql` rendered as dbt renders its
     /// `inline_query` node (the project's macros, `ref()`, `source()`,
     /// `var()`), with the CTEs of the ephemeral models it reaches.

@@ -155,8 +155,9 @@ impl Object for DateTimeObj {
         }
     }
 
+    /// Python's `str()`: without the fraction when it is zero.
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.strftime("%Y-%m-%d %H:%M:%S.%f+00:00"))
+        f.write_str(&crate::project::python_str(self.0))
     }
 }
 

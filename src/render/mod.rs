@@ -80,6 +80,8 @@ struct Shared {
     disabled: Mutex<BTreeSet<Ref>>,
     /// `--empty`: refs and sources read zero rows.
     empty: std::sync::atomic::AtomicBool,
+    /// `(source, table)` → its `event_time` config, when it has one.
+    source_event_times: BTreeMap<(String, String), String>,
 }
 
 impl Shared {
@@ -275,6 +277,20 @@ fn package_of(state: &State) -> Option<String> {
 struct RefTarget {
     unique_id: String,
     relation: Relation,
+    /// Its `event_time` config: inside a microbatch model's batch, `ref()`
+    /// filters it to the batch's window.
+    event_time: Option<String>,
+}
+
+/// Inside a microbatch model's batch (`__batch_window` in the context), the
+/// condition that keeps an input's rows of the batch's window, as dbt writes
+/// it: `<event_time> >= '<start>' and <event_time> < '<end>'`.
+fn batch_filter(state: &State, event_time: Option<&str>) -> Option<String> {
+    let field = event_time?;
+    let window = state.lookup("__batch_window")?;
+    let start = window.get_item(&Value::from(0)).ok()?;
+    let end = window.get_item(&Value::from(1)).ok()?;
+    Some(format!("{field} >= '{start}' and {field} < '{end}'"))
 }
 
 /// The template environment of a project.
@@ -441,6 +457,14 @@ impl Renderer {
             relations: Mutex::default(),
             disabled: Mutex::default(),
             empty: std::sync::atomic::AtomicBool::new(false),
+            source_event_times: project
+                .sources
+                .iter()
+                .filter_map(|s| {
+                    let et = s.config.get("event_time")?.as_str()?;
+                    Some(((s.source_name.clone(), s.name.clone()), et.to_string()))
+                })
+                .collect(),
         });
 
         let meltano_environment = crate::settings::process_env("MELTANO_ENVIRONMENT")?;
@@ -542,6 +566,7 @@ impl Renderer {
                     }
                     let mut relation = found.relation;
                     relation.empty = sh.empty.load(std::sync::atomic::Ordering::Relaxed);
+                    relation.event_filter = batch_filter(state, found.event_time.as_deref());
                     Ok(Value::from_object(relation))
                 }
             }
@@ -563,6 +588,10 @@ impl Renderer {
             calls.sources.lock().unwrap().push((src.clone(), table.clone()));
             let mut rel = rel;
             rel.empty = sh.empty.load(std::sync::atomic::Ordering::Relaxed);
+            if calls.phase == Phase::Compile {
+                let event_time = sh.source_event_times.get(&(src.clone(), table.clone()));
+                rel.event_filter = batch_filter(state, event_time.map(String::as_str));
+            }
             Ok(Value::from_object(rel))
         });
 

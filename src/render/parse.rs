@@ -3,6 +3,7 @@
 //! (refused past PostgreSQL's 63 bytes), and the compile render that produces the
 //! SQL that runs (refused when it is empty).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::Value;
@@ -10,6 +11,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Materialization, Node, Quoting, Ref, RunHook, SourceNode};
+use crate::project::{batch_id, python_str, Batch, BatchSize};
 use crate::project::{
     check_call_config, grants_of, Contract, Hook, Hooks, Index, Resource, Warnings,
 };
@@ -17,6 +19,7 @@ use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 use crate::results::{NodeResult, Status};
 
 use super::context::{node_json, Calls, Phase};
+use super::helpers::DateTimeObj;
 use super::{template_error, RefTarget, Relation, Renderer};
 
 impl Renderer {
@@ -147,6 +150,11 @@ impl Renderer {
             let target = RefTarget {
                 unique_id: node.unique_id.clone(),
                 relation: Relation::of_node(node),
+                event_time: node
+                    .config
+                    .get("event_time")
+                    .and_then(Json::as_str)
+                    .map(str::to_string),
             };
             let mut relations = self.shared.relations.lock().unwrap();
             if node.version.is_some() {
@@ -432,8 +440,41 @@ impl Renderer {
     /// ephemeral models it refers to, in the order of their first `ref()` (their
     /// CTEs are not injected yet: see [`super::ephemeral`]).
     pub(super) fn render_node(&self, node: &Node) -> Result<(String, Vec<String>)> {
+        self.render_node_in(node, None)
+    }
+
+    /// [`Self::render_node`], inside `batch` of a microbatch model when given:
+    /// `model.batch` is set and the refs and sources with an `event_time` read
+    /// the batch's window.
+    pub(super) fn render_node_in(
+        &self,
+        node: &Node,
+        batch: Option<(Batch, BatchSize)>,
+    ) -> Result<(String, Vec<String>)> {
         let calls = Calls::new(Phase::Compile);
         let ctx = self.compile_context(&calls, node);
+        let ctx = match batch {
+            None => ctx,
+            Some(((start, end), size)) => {
+                let mut model: BTreeMap<String, Value> = match node_json(node) {
+                    Json::Object(m) => m
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::from(minijinja::value::Serde(v))))
+                        .collect(),
+                    _ => BTreeMap::new(),
+                };
+                let mut b = BTreeMap::new();
+                b.insert("id", Value::from(batch_id(start, size)));
+                b.insert("event_time_start", Value::from_object(DateTimeObj(start)));
+                b.insert("event_time_end", Value::from_object(DateTimeObj(end)));
+                model.insert("batch".to_string(), Value::from(b));
+                minijinja::context! {
+                    __batch_window => vec![python_str(start), python_str(end)],
+                    model => Value::from(model),
+                    ..ctx
+                }
+            }
+        };
         let ctx = minijinja::context! {
             __incremental => node.incremental,
             __depends_on => node.depends_on_nodes.clone(),
@@ -696,6 +737,7 @@ fn check_incremental(
     if set("merge_update_columns") && set("merge_exclude_columns") {
         return Err(format!("model {name}: Model cannot specify merge_update_columns and merge_exclude_columns. Please update model to use only one config"));
     }
+    crate::project::Microbatch::of(name, config)?;
     Ok(())
 }
 

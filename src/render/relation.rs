@@ -28,6 +28,10 @@ pub(crate) struct Relation {
     pub(crate) rel_type: Option<RelationType>,
     /// `--empty`: a ref or source renders as a subquery of zero rows.
     pub(crate) empty: bool,
+    /// Inside a microbatch model's batch, a ref or source with an `event_time`:
+    /// the condition that keeps the batch's window, rendered as dbt's filtered
+    /// subquery.
+    pub(crate) event_filter: Option<String>,
 }
 
 /// dbt's relation types.
@@ -67,6 +71,7 @@ impl Relation {
             filter: None,
             rel_type: None,
             empty: false,
+            event_filter: None,
         }
     }
 
@@ -164,6 +169,14 @@ impl Object for Relation {
             )
         } else {
             rel
+        };
+        // dbt's `render_event_time_filtered()`, around the limited subquery.
+        let rel = match &self.event_filter {
+            Some(cond) => format!(
+                "(select * from {rel} where {cond}) _dbt_et_filter_subq_{}",
+                self.identifier
+            ),
+            None => rel,
         };
         match &self.filter {
             None => f.write_str(&rel),

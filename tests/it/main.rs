@@ -26,6 +26,7 @@ mod landing;
 mod macro_context;
 mod marts;
 mod meltano;
+mod microbatch;
 mod relations;
 mod safety;
 mod secrets;
