@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Freshness(FreshnessArgs),
     /// Render the selected nodes' SQL into the target path (and print it for `--select x`).
     Compile(CompileArgs),
+    /// Run the selected node's query (or --inline SQL) and print its first rows; builds nothing.
+    Show(ShowArgs),
     /// Run a macro of the project by itself, with --args as its arguments, on a connection of its own.
     RunOperation(RunOperationArgs),
     /// List the selected nodes, one per line.
@@ -239,6 +241,25 @@ pub(crate) struct CompileArgs {
     #[arg(long, env = "DBT_EMPTY")]
     pub(crate) empty: bool,
     /// Compile as a full refresh would run (is_incremental() is false).
+    #[arg(short = 'f', long, env = "DBT_FULL_REFRESH")]
+    pub(crate) full_refresh: bool,
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+}
+
+/// `show`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ShowArgs {
+    /// Preview this SQL (the project's refs, sources and macros apply) instead of a node.
+    #[arg(long, value_name = "SQL", conflicts_with_all = ["select", "selector"])]
+    pub(crate) inline: Option<String>,
+    /// How many rows to print (a negative number: all of them).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+    pub(crate) limit: i64,
+    /// How to print the rows: a table, or JSON.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub(crate) output: TextOrJson,
+    /// Render as a full refresh would (is_incremental() is false).
     #[arg(short = 'f', long, env = "DBT_FULL_REFRESH")]
     pub(crate) full_refresh: bool,
     #[command(flatten)]
@@ -623,6 +644,7 @@ impl Command {
                 command: SourceCommand::Freshness(a),
             } => &a.selection,
             Command::Compile(a) => &a.selection,
+            Command::Show(a) => &a.selection,
             Command::Ls(a) => &a.selection,
             Command::Source {
                 command: SourceCommand::Check { selection },
@@ -634,13 +656,10 @@ impl Command {
 
 /// Commands dbt has that belong to other work: answered with a clear "not
 /// supported yet" (exit 2) rather than a suggestion of another command.
-pub(crate) const NOT_YET: &[(&str, &str)] = &[
-    (
-        "show",
-        "previewing rows needs a query of its own; compile the node with `compile --select <node>` and run its SQL with psql",
-    ),
-    ("clone", "clone needs --state; build the relations with run or build"),
-];
+pub(crate) const NOT_YET: &[(&str, &str)] = &[(
+    "clone",
+    "build the relations with run or build, or read another environment's with --defer --state <DIR>",
+)];
 
 /// The names of the subcommands and their aliases.
 pub(crate) fn command_names() -> Vec<String> {

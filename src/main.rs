@@ -34,6 +34,7 @@ mod graph;
 mod landing;
 mod manifest;
 mod postgres;
+mod preview;
 mod project;
 mod render;
 mod report;

@@ -7,6 +7,7 @@
 //! the first selector (as dbt picks them: `-s orders` prints `orders`, `-s
 //! +orders` prints `orders` but not its parents) goes to stdout.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::artifacts;
@@ -14,7 +15,7 @@ use crate::cli::{CompileArgs, TextOrJson};
 use crate::console::{plural, Output};
 use crate::error::Result;
 use crate::execute::{plan, Job};
-use crate::manifest::{Materialization, NodeKind};
+use crate::manifest::{Manifest, Materialization, NodeKind};
 use crate::render::{EphemeralCache, RenderDb};
 use crate::settings::Settings;
 
@@ -50,16 +51,7 @@ pub(super) fn compile(
     );
     // compile also renders what never runs: the selected analyses and ephemeral
     // models.
-    let m = &loaded.manifest;
-    let extra: Vec<String> = chosen
-        .iter()
-        .filter(|id| {
-            m.kind(id) == Some(NodeKind::Analysis)
-                || m.node(id).map(|n| n.materialized) == Some(Materialization::Ephemeral)
-        })
-        .cloned()
-        .collect();
-    order.extend(extra);
+    order.extend(never_run(&loaded.manifest, &chosen));
     mark_incremental(inv, &settings, out, &mut loaded, &order, args.full_refresh)?;
     defer(inv, &settings, out, &loaded, &sel.against, &chosen, &[])?;
     loaded.renderer.empty(args.empty);
@@ -162,29 +154,13 @@ fn inline(
     let loaded = load(settings, &inv.cancel)?;
     header(out, &loaded);
     loaded.renderer.empty(args.empty);
-    let mut ephemerals = EphemeralCache::default();
-    let compiled = match loaded
-        .renderer
-        .compile_inline(&loaded.manifest, sql, &mut ephemerals)
-    {
+    let compiled = match compile_inline(&loaded, sql)? {
         Ok(c) => c,
         Err(e) => {
             out.error(&format!("Compilation Error in inline_query: {e}"));
             return Ok(1);
         }
     };
-    // Where dbt writes it, and the ephemeral models it inlined, as compile does.
-    let project = &loaded.manifest.project_name;
-    let write = |rel: &str, sql: &str| {
-        let path = artifacts::compiled_path(&loaded.target_dir, project, rel);
-        artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
-    };
-    write("from remote system.sql/sql/inline_query", &compiled)?;
-    for (id, sql) in ephemerals.compiled() {
-        if let Some(node) = loaded.manifest.node(id) {
-            write(&node.original_file_path, sql)?;
-        }
-    }
     match args.output {
         TextOrJson::Text => {
             out.info("compiled_node", "Compiled inline node is:");
@@ -196,4 +172,46 @@ fn inline(
         }
     }
     Ok(0)
+}
+
+/// Renders `--inline` SQL as dbt's `inline_query` node and writes it where dbt
+/// writes it (`compiled/<project>/from remote system.sql/sql/inline_query`),
+/// with the ephemeral models it inlined; the render's error as text.
+pub(super) fn compile_inline(
+    loaded: &Loaded,
+    sql: &str,
+) -> Result<std::result::Result<String, String>> {
+    let mut ephemerals = EphemeralCache::default();
+    let compiled = match loaded
+        .renderer
+        .compile_inline(&loaded.manifest, sql, &mut ephemerals)
+    {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let project = &loaded.manifest.project_name;
+    let write = |rel: &str, sql: &str| {
+        let path = artifacts::compiled_path(&loaded.target_dir, project, rel);
+        artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
+    };
+    write("from remote system.sql/sql/inline_query", &compiled)?;
+    for (id, sql) in ephemerals.compiled() {
+        if let Some(node) = loaded.manifest.node(id) {
+            write(&node.original_file_path, sql)?;
+        }
+    }
+    Ok(Ok(compiled))
+}
+
+/// The chosen analyses and ephemeral models: never run, but compiled (and
+/// previewed by `show`).
+pub(super) fn never_run(m: &Manifest, chosen: &BTreeSet<String>) -> Vec<String> {
+    chosen
+        .iter()
+        .filter(|id| {
+            m.kind(id) == Some(NodeKind::Analysis)
+                || m.node(id).map(|n| n.materialized) == Some(Materialization::Ephemeral)
+        })
+        .cloned()
+        .collect()
 }

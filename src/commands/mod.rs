@@ -19,6 +19,7 @@ mod parse;
 mod report;
 mod retry;
 mod run_operation;
+mod show;
 mod source_check;
 
 use std::collections::BTreeSet;
@@ -212,6 +213,11 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
             let mut a = a.clone();
             a.selection.against = against;
             compile::compile(inv, settings, &a, &out)
+        }
+        Command::Show(a) => {
+            let mut a = a.clone();
+            a.selection = merged.clone();
+            show::show(inv, settings, &a, &out)
         }
         Command::RunOperation(a) => run_operation::run_operation(inv, settings, a, &out),
         Command::Parse => parse::parse(inv, settings, &out),

@@ -196,3 +196,31 @@ pub(crate) async fn cancellable<T>(
         }
     }
 }
+
+/// The columns (name, type name) and rows of one query, each value as the
+/// text PostgreSQL sends (`show`: [`crate::preview`] types them as dbt does).
+/// The statement is described first, then run as written.
+pub(crate) type TextRows = (Vec<(String, String)>, Vec<Vec<Option<String>>>);
+
+pub(crate) async fn fetch_text(
+    client: &Client,
+    sql: &str,
+) -> std::result::Result<TextRows, tokio_postgres::Error> {
+    let statement = client.prepare(sql).await?;
+    let columns: Vec<(String, String)> = statement
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.type_().name().to_string()))
+        .collect();
+    let mut rows = Vec::new();
+    for m in client.simple_query(sql).await? {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            rows.push(
+                (0..columns.len())
+                    .map(|i| r.get(i).map(str::to_string))
+                    .collect(),
+            );
+        }
+    }
+    Ok((columns, rows))
+}

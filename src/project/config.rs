@@ -68,6 +68,13 @@ fn check_shape(resource: Resource, key: &str, v: &Yaml, path: &str, at: At<'_>) 
         ))
     };
     let is_str = matches!(v.value, YamlValue::Str(_));
+    // Jinja (`"{{ target.name == 'prod' }}"`) is rendered with the project's
+    // context before the value is used; its result is checked then.
+    if let YamlValue::Str(s) = &v.value {
+        if s.contains("{{") || s.contains("{%") {
+            return Ok(());
+        }
+    }
     match key {
         "enabled" | "full_refresh" | "store_failures" | "quote_columns" | "unlogged" => {
             if !matches!(v.value, YamlValue::Bool(_)) {
@@ -272,6 +279,30 @@ fn describe(v: &Yaml) -> String {
         YamlValue::Bool(b) => b.to_string(),
         YamlValue::Int(i) => i.to_string(),
         _ => v.kind().to_string(),
+    }
+}
+
+/// What a config value written as Jinja rendered to, for the keys whose value
+/// has a type (checked as written when it is not Jinja): why it is wrong.
+pub(crate) fn check_rendered_config(
+    key: &str,
+    v: &serde_json::Value,
+) -> std::result::Result<(), String> {
+    match key {
+        "enabled" | "full_refresh" | "store_failures" | "quote_columns" | "unlogged" => {
+            if v.is_boolean() {
+                Ok(())
+            } else {
+                Err(format!("rendered to {v}, not true or false; fix the Jinja"))
+            }
+        }
+        "materialized" => match v.as_str() {
+            Some(m) => check_materialized(m).map_err(|msg| format!("rendered to '{m}': {msg}")),
+            None => Err(format!(
+                "rendered to {v}, not a materialization name; fix the Jinja"
+            )),
+        },
+        _ => Ok(()),
     }
 }
 

@@ -31,8 +31,8 @@ mod unit_tests;
 mod yaml;
 
 pub(crate) use config::{
-    check_call_config, merge_config, tree_config, valid_condition, FreshnessPolicy, Threshold,
-    Warnings,
+    check_call_config, check_rendered_config, merge_config, tree_config, valid_condition,
+    FreshnessPolicy, Threshold, Warnings,
 };
 pub(crate) use contract::{py_str, Constraint, ConstraintKind, Contract, ToRelation};
 pub(crate) use docs::DocBlock;

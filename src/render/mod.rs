@@ -48,7 +48,7 @@ use context::{Calls, ConfigObj, Exceptions, Phase};
 pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::{inject_ctes, EphemeralCache};
 pub(crate) use parse::run_end_context;
-pub(crate) use pystr::json_dumps;
+pub(crate) use pystr::{json_dumps, json_str, py_float};
 pub(crate) use relation::Relation;
 
 /// Facts every render shares.
@@ -624,7 +624,7 @@ impl Renderer {
             &mut project.tests_config,
             &mut project.analyses_config,
         ] {
-            self.render_config_value(tree, "dbt_project.yml")?;
+            self.render_config_value(tree, "dbt_project.yml", None)?;
         }
         for props in [
             &mut project.model_props,
@@ -635,7 +635,7 @@ impl Renderer {
                 let file = p.file.clone();
                 for (key, value) in p.config.iter_mut() {
                     if !is_hook_key(key) {
-                        self.render_config_value(value, &file)?;
+                        self.render_config_value(value, &file, Some(key))?;
                     }
                 }
             }
@@ -643,7 +643,9 @@ impl Renderer {
         Ok(())
     }
 
-    fn render_config_value(&self, value: &mut Json, file: &str) -> Result<()> {
+    /// Renders one value (of config key `key`, when known) and checks what a
+    /// typed key's Jinja rendered to.
+    fn render_config_value(&self, value: &mut Json, file: &str, key: Option<&str>) -> Result<()> {
         match value {
             Json::String(text) if text.contains("{{") || text.contains("{%") => {
                 let rendered = self
@@ -658,17 +660,25 @@ impl Renderer {
                         ))
                         .at(file, None)
                     })?;
+                let text = text.clone();
                 *value = native(rendered);
+                if let Some(key) = key {
+                    crate::project::check_rendered_config(key.trim_start_matches('+'), value)
+                        .map_err(|why| {
+                            Error::usage(format!("{key}: the config value '{text}' {why}"))
+                                .at(file, None)
+                        })?;
+                }
             }
             Json::Array(items) => {
                 for item in items {
-                    self.render_config_value(item, file)?;
+                    self.render_config_value(item, file, None)?;
                 }
             }
             Json::Object(map) => {
                 for (key, item) in map.iter_mut() {
                     if !is_hook_key(key) {
-                        self.render_config_value(item, file)?;
+                        self.render_config_value(item, file, Some(key))?;
                     }
                 }
             }

@@ -40,10 +40,35 @@ pub(super) fn py_repr(v: &Json) -> String {
     }
 }
 
+/// A JSON string as Python's `json.dumps` writes it (`ensure_ascii`: every
+/// character outside ' '..'~' escaped, `\\uXXXX` in UTF-16 units).
+pub(crate) fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// Python's `repr()` of a float: the shortest digits that read back the same,
 /// in positional notation between 1e-4 and 1e16 (`10.5`, `1.0`), else in
 /// exponent notation with a signed two-digit exponent (`1e-05`, `1.5e+16`).
-pub(super) fn py_float(f: f64) -> String {
+pub(crate) fn py_float(f: f64) -> String {
     if f.is_nan() {
         return "nan".into();
     }
@@ -126,26 +151,7 @@ fn dumps(v: &Json, sort: bool, out: &mut String) {
             (_, _, Some(f)) => out.push_str(&py_float(f)),
             _ => out.push_str(&n.to_string()),
         },
-        Json::String(s) => {
-            out.push('"');
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                        let mut buf = [0u16; 2];
-                        for unit in c.encode_utf16(&mut buf) {
-                            out.push_str(&format!("\\u{unit:04x}"));
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
+        Json::String(s) => json_str(out, s),
         Json::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {

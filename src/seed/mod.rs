@@ -26,8 +26,10 @@ use std::path::PathBuf;
 
 use values::{
     bool_is_null, date_text, is_null, parse_bool, parse_date, parse_datetime, parse_iso_datetime,
-    parse_number, timestamp_text, Decimal,
+    parse_number, timestamp_text,
 };
+
+pub(crate) use values::Decimal;
 
 /// How to read one seed's file.
 #[derive(Debug, Clone)]

@@ -43,6 +43,18 @@ fn help_of_each_subcommand() {
         &["parse", "--help"],
         &["clean", "--help"],
         &["source", "freshness", "--help"],
+        &["show", "--help"],
+        &["snapshot", "--help"],
+        &["retry", "--help"],
+        &["run-operation", "--help"],
+        &["debug", "--help"],
+        &["docs", "generate", "--help"],
+        &["docs", "serve", "--help"],
+        &["source", "check", "--help"],
+        &["init", "--help"],
+        &["report", "--help"],
+        &["demo", "--help"],
+        &["generate", "--help"],
     ] {
         let out = clean_command().args(args).output().unwrap();
         assert_code(&out, 0);
@@ -55,8 +67,7 @@ fn help_of_each_subcommand() {
 fn unknown_commands_and_options_suggest_only_near_matches() {
     let mut text = String::new();
     for args in [
-        &["show", "-s", "a"][..],
-        &["clone"],
+        &["clone"][..],
         &["buidl"],
         &["frobnicate"],
         &["run", "--stat", "x"],
@@ -476,6 +487,71 @@ fn colours_follow_the_flags_and_the_terminal_variables() {
     assert!(!run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], &[]));
     assert!(!run(&[("CLICOLOR_FORCE", "0"), ("TERM", "dumb")], &[]));
     assert!(!run(&[], &["--no-color", "--use-colors", "--no-color"]));
+}
+
+#[test]
+fn show_prints_a_nodes_rows_as_dbt_does() {
+    let db = TestDb::new("cli_show");
+    let dir = project(&[
+        ("dbt_project.yml", "name: p\n"),
+        (
+            "models/amounts.sql",
+            "select i as id, 'n' || i as label, i * 1234.5678 as amount from generate_series(1, 7) i\n",
+        ),
+        ("models/broken.sql", "select 1 / 0 as boom\n"),
+        ("seeds/codes.csv", "code\na\n"),
+    ]);
+    let build = db.cli(&["run", "-s", "amounts", "--project-dir", pd(&dir)]);
+    assert_code(&build, 0);
+    // Five rows by default; numbers grouped and cut to three places with
+    // agate's ellipsis; text left-justified, numbers right-justified.
+    let out = db.cli(&["show", "-s", "amounts", "--project-dir", pd(&dir)]);
+    assert_code(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        "| id | label |     amount |\n\
+         | -- | ----- | ---------- |\n\
+         |  1 | n1    | 1,234.568… |\n\
+         |  2 | n2    | 2,469.136… |\n\
+         |  3 | n3    | 3,703.703… |\n\
+         |  4 | n4    | 4,938.271… |\n\
+         |  5 | n5    | 6,172.839… |\n"
+    );
+    assert!(stderr(&out).contains("Previewing node 'amounts':"));
+    let out = db.cli(&[
+        "show",
+        "-s",
+        "amounts",
+        "--limit",
+        "-1",
+        "--output",
+        "json",
+        "-q",
+        "--project-dir",
+        pd(&dir),
+    ]);
+    assert_code(&out, 0);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["node"], "amounts");
+    assert_eq!(doc["show"].as_array().unwrap().len(), 7);
+    assert_eq!(doc["show"][6]["amount"], 8641.9746);
+    // Nothing was built by show: the broken model has no relation, and its
+    // error names it and its file (exit 2, as dbt's runtime error).
+    let out = db.cli(&["show", "-s", "broken", "--project-dir", pd(&dir)]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out)
+            .contains("Database Error in model broken (models/broken.sql): division by zero"),
+        "{}",
+        stderr(&out)
+    );
+    let out = db.cli(&["show", "-s", "codes", "--project-dir", pd(&dir)]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("show of a seed (seed.p.codes) is not supported"));
+    assert_eq!(
+        db.value("select count(*)::text from information_schema.tables where table_name in ('broken', 'codes')"),
+        Some("0".to_string())
+    );
 }
 
 #[test]
