@@ -60,6 +60,10 @@ impl Object for Adapter {
                 };
                 find_relation(state, database.as_deref(), &schema, &identifier)
             }
+            "drop_relation" => {
+                let (relation,): (Value,) = from_args(args)?;
+                drop_relation(state, &relation)
+            }
             "get_missing_columns" => {
                 let (from, to): (Value, Value) = from_args(args)?;
                 let from_cols = columns_in_relation(state, &from)?;
@@ -155,6 +159,25 @@ fn columns_in_relation(state: &State, relation: &Value) -> Result<Value, Error> 
             })
             .collect::<Vec<_>>(),
     ))
+}
+
+/// `adapter.drop_relation(relation)`: `drop <type> if exists … cascade` (a
+/// table unless the relation says otherwise); nothing while parsing.
+fn drop_relation(state: &State, relation: &Value) -> Result<Value, Error> {
+    let (_, _, identifier) = parts(relation)?;
+    if identifier.is_empty() || !executing(state)? {
+        return Ok(Value::from(()));
+    }
+    let kind = match relation.get_attr("type")?.as_str() {
+        Some("view") => "view",
+        Some("materialized_view") => "materialized view",
+        _ => "table",
+    };
+    let db = connection(state, "adapter.drop_relation()")?;
+    let sql = format!("drop {kind} if exists {relation} cascade");
+    db.query(&sql, false)
+        .map_err(|e| jerr(format!("Database Error in adapter.drop_relation(): {e}")))?;
+    Ok(Value::from(()))
 }
 
 /// The relation named so, with its type, or none (also while parsing).
@@ -254,18 +277,7 @@ impl Object for RelationApi {
                     identifier.as_deref().unwrap_or_default(),
                     Quoting::default(),
                 );
-                rel.rel_type = match kind.as_deref() {
-                    None => None,
-                    Some("table") => Some(RelationType::Table),
-                    Some("view") => Some(RelationType::View),
-                    Some("materialized_view") => Some(RelationType::MaterializedView),
-                    Some("cte") => Some(RelationType::Cte),
-                    Some(other) => {
-                        return Err(jerr(format!(
-                            "api.Relation.create(type='{other}'): the type is one of table, view, materialized_view, cte"
-                        )))
-                    }
-                };
+                rel.rel_type = kind.as_deref().map(RelationType::parse).transpose()?;
                 Ok(Value::from_object(rel))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),

@@ -5,6 +5,21 @@ use minijinja::{State, Value};
 
 use super::calls_of;
 
+/// What `return()` stops a macro with; the macro's caller takes the value.
+pub(super) const RETURNED: &str = "return() outside a macro";
+
+/// What a macro call gave: the value it returned (its render stopped there), else
+/// what it rendered, else its error.
+pub(super) fn returned<E>(
+    out: std::result::Result<String, E>,
+    ret: Option<Value>,
+) -> std::result::Result<Value, E> {
+    match (ret, out) {
+        (Some(v), _) => Ok(v),
+        (None, out) => out.map(Value::from_safe_string),
+    }
+}
+
 /// Rewrites dbt's `{% test name(...) %}…{% endtest %}` blocks into macros named
 /// `test_name`, keeping every line where it was.
 pub(super) fn rewrite_test_blocks(src: &str) -> String {
@@ -72,8 +87,7 @@ pub(super) fn call_project_macro(
     calls.returns.lock().unwrap().push(None);
     let out = captured.with_state_mut(|st| st.call_macro(name, args));
     let ret = calls.returns.lock().unwrap().pop().flatten();
-    let out = out?;
-    Ok(ret.unwrap_or_else(|| Value::from_safe_string(out)))
+    returned(out, ret)
 }
 
 impl super::Renderer {
@@ -123,7 +137,8 @@ impl super::Renderer {
         calls.returns.lock().unwrap().push(None);
         let out = captured.with_state_mut(|st| st.call_macro(name, &[Value::from(kwargs)]));
         let ret = calls.returns.lock().unwrap().pop().flatten();
-        let out = out.map_err(|e| super::template_error(&e, &file))?;
-        Ok(ret.map(|v| v.to_string()).unwrap_or(out))
+        returned(out, ret)
+            .map(|v| v.to_string())
+            .map_err(|e| super::template_error(&e, &file))
     }
 }

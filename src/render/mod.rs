@@ -36,6 +36,7 @@ mod db;
 mod ephemeral;
 mod helpers;
 mod macros;
+mod mutable;
 mod namespace;
 mod parse;
 mod pycompat;
@@ -394,6 +395,7 @@ impl Renderer {
     ) -> Result<Renderer> {
         let mut env = Environment::new();
         env.set_unknown_method_callback(pycompat::python_method);
+        mutable::register(&mut env);
         // `{{ value | as_python }}`: a value as dbt's Jinja prints it (`True`, `None`).
         env.add_filter("as_python", |v: Value| {
             let json = serde_json::to_value(&v).unwrap_or(Json::Null);
@@ -724,7 +726,15 @@ impl Renderer {
             |state: &State, value: Value| -> std::result::Result<Value, minijinja::Error> {
                 let calls = calls_of(state)?;
                 if let Some(slot) = calls.returns.lock().unwrap().last_mut() {
-                    *slot = Some(value);
+                    // As in dbt, `return` ends the macro: the rest of it does not
+                    // run (the caller takes the value, see `macros::returned`).
+                    if slot.is_none() {
+                        *slot = Some(value);
+                    }
+                    return Err(minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        macros::RETURNED,
+                    ));
                 }
                 Ok(Value::from(""))
             },
@@ -745,12 +755,12 @@ impl Renderer {
                 .chain(p.singular_tests.iter())
                 .chain(p.analyses.iter())
             {
-                env.add_template_owned(m.original_file_path.clone(), m.content.clone())
+                env.add_template_owned(m.original_file_path.clone(), mutable::rewrite(&m.content))
                     .map_err(|e| template_error(&e, &m.original_file_path))?;
             }
             for m in &p.snapshots {
                 let name = template_name("snapshot", &m.original_file_path, &m.name);
-                env.add_template_owned(name, m.content.clone())
+                env.add_template_owned(name, mutable::rewrite(&m.content))
                     .map_err(|e| template_error(&e, &m.original_file_path))?;
             }
         }

@@ -124,6 +124,18 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The names of the `{% macro _name(…) %}` blocks of a file.
+fn private_macro_names(src: &str) -> impl Iterator<Item = String> + '_ {
+    src.match_indices("{%").filter_map(move |(i, _)| {
+        let rest = src[i + 2..].trim_start_matches('-').trim_start();
+        let rest = rest.strip_prefix("macro")?.trim_start();
+        let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+        rest[..end]
+            .starts_with('_')
+            .then(|| rest[..end].to_string())
+    })
+}
+
 /// Adds every macro file (dbt's, the project's, the packages') to `env` as a
 /// template, and each package (and `dbt`, and the root project) as a global
 /// object of its macros. Returns the macros an unqualified name reaches from a
@@ -157,21 +169,35 @@ pub(super) fn load(
         let defs = table.packages.entry(package.to_string()).or_default();
         for f in files {
             let file = f.original_file_path.as_str();
-            env.add_template_owned(file.to_string(), rewrite_test_blocks(&f.content))
-                .map_err(|e| template_error(&e, file))?;
+            env.add_template_owned(
+                file.to_string(),
+                super::mutable::rewrite(&rewrite_test_blocks(&f.content)),
+            )
+            .map_err(|e| template_error(&e, file))?;
             let tmpl = env
                 .get_template(file)
                 .map_err(|e| template_error(&e, file))?;
             let captured = tmpl
                 .render_captured(minijinja::context! {})
                 .map_err(|e| template_error(&e, file))?;
-            for name in captured.state().exports() {
+            // minijinja does not export names starting with `_`; dbt has such
+            // macros (`dbt_utils._is_ephemeral`).
+            let state = captured.state();
+            let private = private_macro_names(&f.content)
+                .filter(|n| state.lookup(n).is_some_and(|v| v.as_object().is_some()));
+            let names: Vec<String> = state
+                .exports()
+                .into_iter()
+                .map(str::to_string)
+                .chain(private)
+                .collect();
+            for name in names {
                 let def = MacroDef {
                     package: package.to_string(),
                     name: name.to_string(),
                     file: file.to_string(),
                 };
-                if let Some(prev) = defs.insert(name.to_string(), def) {
+                if let Some(prev) = defs.insert(name.clone(), def) {
                     if prev.file != file {
                         return Err(Error::in_file(
                             file.to_string(),

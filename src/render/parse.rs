@@ -369,11 +369,13 @@ impl Renderer {
                 custom.map(Value::from).unwrap_or(Value::from(())),
                 Value::from(minijinja::value::Serde(node_json(node))),
             ];
-            let out = captured
-                .with_state_mut(|st| st.call_macro(macro_name, &args))
-                .map_err(|e| template_error(&e, file))?;
+            let out = captured.with_state_mut(|st| st.call_macro(macro_name, &args));
             let ret = calls.returns.lock().unwrap().pop().flatten();
-            let name = ret.map(|v| v.to_string()).unwrap_or(out).trim().to_string();
+            let name = super::macros::returned(out, ret)
+                .map_err(|e| template_error(&e, file))?
+                .to_string()
+                .trim()
+                .to_string();
             if name.is_empty() {
                 return Err(Error::in_file(
                     file.to_string(),
@@ -551,9 +553,14 @@ impl Renderer {
             .get_template(&template)
             .map_err(|e| template_error(&e, &m.original_file_path))?;
         let empty = match tmpl.render(ctx) {
-            // A model that reads `execute` may render nothing while parsing and
-            // its SQL when it runs: checked then (`render_node`).
-            Ok(sql) => !has_sql(&sql) && !m.content.contains("execute"),
+            // A model that reads `execute` (itself or in a macro it calls, such
+            // as `dbt_utils.get_column_values`) may render nothing while parsing
+            // and its SQL when it runs: checked then (`render_node`).
+            Ok(sql) => {
+                !has_sql(&sql)
+                    && !m.content.contains("execute")
+                    && calls.macros.lock().unwrap().is_empty()
+            }
             // dbt finds an undefined macro only when it compiles the node, which
             // then fails at run time while the others run: keep the node.
             Err(e) if is_run_time_error(&e) => false,

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use minijinja::value::Object;
-use minijinja::Value;
+use minijinja::value::{from_args, Enumerator, Kwargs, Object, ObjectRepr};
+use minijinja::{Error, ErrorKind, State, Value};
 
 use crate::manifest::{Node, Quoting, SourceNode};
 
@@ -105,7 +105,132 @@ pub(crate) fn cte_name(alias: &str) -> String {
     format!("__dbt__cte__{alias}")
 }
 
+/// A small mapping value.
+fn mapping<V: Into<Value>, const N: usize>(pairs: [(&str, V); N]) -> Value {
+    Value::from(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect::<std::collections::BTreeMap<String, Value>>(),
+    )
+}
+
+/// The keys a relation has as a mapping (dbt's relation is a dataclass that is
+/// also a mapping: `rel is mapping`, `rel.get('metadata')`).
+const KEYS: &[&str] = &["path", "type", "metadata", "quote_policy", "include_policy"];
+
+impl Relation {
+    /// `rel.include(database=…, schema=…, identifier=…)`: the parts set false are
+    /// left out of its rendering (and of its attributes).
+    fn include(&self, kwargs: &Kwargs) -> Result<Relation, Error> {
+        let mut rel = self.clone();
+        for (key, part) in [
+            ("database", &mut rel.database),
+            ("schema", &mut rel.schema),
+            ("identifier", &mut rel.identifier),
+        ] {
+            if kwargs.get::<Option<bool>>(key)? == Some(false) {
+                part.clear();
+            }
+        }
+        kwargs.assert_all_used()?;
+        Ok(rel)
+    }
+
+    /// `rel.incorporate(type=…, path={…})`: a copy with the type or parts given.
+    fn incorporate(&self, kwargs: &Kwargs) -> Result<Relation, Error> {
+        let mut rel = self.clone();
+        if let Some(kind) = kwargs.get::<Option<String>>("type")? {
+            rel.rel_type = Some(RelationType::parse(&kind)?);
+        }
+        if let Some(path) = kwargs.get::<Option<Value>>("path")? {
+            for (key, part) in [
+                ("database", &mut rel.database),
+                ("schema", &mut rel.schema),
+                ("identifier", &mut rel.identifier),
+            ] {
+                let v = path.get_item(&Value::from(key))?;
+                if let Some(v) = v.as_str() {
+                    *part = v.to_string();
+                }
+            }
+        }
+        kwargs.assert_all_used()?;
+        Ok(rel)
+    }
+}
+
+impl RelationType {
+    /// A type as `api.Relation.create(type=…)` and `incorporate(type=…)` take it.
+    pub(crate) fn parse(kind: &str) -> Result<RelationType, Error> {
+        Ok(match kind {
+            "table" => RelationType::Table,
+            "view" => RelationType::View,
+            "materialized_view" => RelationType::MaterializedView,
+            "cte" => RelationType::Cte,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("relation type '{other}': the type is one of table, view, materialized_view, cte"),
+                ))
+            }
+        })
+    }
+}
+
 impl Object for Relation {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(KEYS)
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "render" => {
+                let () = from_args(args)?;
+                Ok(Value::from(self.to_string_plain()))
+            }
+            "include" => {
+                let (kwargs,): (Kwargs,) = from_args(args)?;
+                Ok(Value::from_object(self.include(&kwargs)?))
+            }
+            "incorporate" => {
+                let (kwargs,): (Kwargs,) = from_args(args)?;
+                Ok(Value::from_object(self.incorporate(&kwargs)?))
+            }
+            // Quoting follows the project's policy; a call asking for another
+            // one is refused rather than ignored.
+            "quote" => {
+                let (kwargs,): (Kwargs,) = from_args(args)?;
+                for (key, policy) in [
+                    ("database", self.quoting.database),
+                    ("schema", self.quoting.schema),
+                    ("identifier", self.quoting.identifier),
+                ] {
+                    if let Some(want) = kwargs.get::<Option<bool>>(key)? {
+                        if want != policy {
+                            return Err(Error::new(
+                                ErrorKind::InvalidOperation,
+                                format!("relation.quote({key}={}): changing a relation's quoting is not supported yet; set `quoting:` in dbt_project.yml", if want { "True" } else { "False" }),
+                            ));
+                        }
+                    }
+                }
+                kwargs.assert_all_used()?;
+                Ok(Value::from_dyn_object(self.clone()))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let part = |s: &str| {
             if self.cte {
@@ -131,11 +256,34 @@ impl Object for Relation {
             "is_cte" => Some(Value::from(
                 self.cte || self.rel_type == Some(RelationType::Cte),
             )),
+            "metadata" => Some(mapping([("type", "PostgresRelation")])),
+            "path" => Some(mapping([
+                ("database", part(&self.database)),
+                ("schema", part(&self.schema)),
+                ("identifier", Value::from(self.identifier.clone())),
+            ])),
+            "quote_policy" => Some(mapping([
+                ("database", self.quoting.database),
+                ("schema", self.quoting.schema),
+                ("identifier", self.quoting.identifier),
+            ])),
+            "include_policy" => Some(mapping([
+                ("database", !self.database.is_empty()),
+                ("schema", !self.schema.is_empty()),
+                ("identifier", !self.identifier.is_empty()),
+            ])),
             _ => None,
         }
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_string_plain())
+    }
+}
+
+impl Relation {
+    /// How the relation renders in SQL.
+    fn to_string_plain(&self) -> String {
         let rel = if self.cte {
             self.identifier.clone()
         } else if self.database.is_empty() || self.schema.is_empty() {
@@ -179,8 +327,8 @@ impl Object for Relation {
             None => rel,
         };
         match &self.filter {
-            None => f.write_str(&rel),
-            Some(w) => write!(f, "(select * from {rel} where {w}) dbt_subquery"),
+            None => rel,
+            Some(w) => format!("(select * from {rel} where {w}) dbt_subquery"),
         }
     }
 }

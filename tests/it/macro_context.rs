@@ -163,3 +163,51 @@ fn a_ref_the_parse_did_not_see_fails_its_model_as_in_dbt() {
         Some("2")
     );
 }
+
+/// What package macros lean on: Python's mutable lists and dicts, `return()`
+/// ending its macro, `_private` macros, a relation as a mapping with
+/// `incorporate`/`include`/`render`, `adapter.drop_relation`, and a model that
+/// renders nothing until it runs.
+#[test]
+fn package_style_macros() {
+    let db = TestDb::new("ctx_package_style");
+    let dir = project(&[
+        (
+            "dbt_project.yml",
+            "name: ctx\nprofile: ctx\nmodels:\n  ctx:\n    +materialized: table\n",
+        ),
+        (
+            "macros/helpers.sql",
+            "{% macro _kind(r) %}{{ return(r.get('metadata', {}).get('type', '')) }}{% endmacro %}\n{% macro first_power(n) %}{% for _ in range(1, 100) %}{% if n <= 2 ** loop.index %}{{ return(loop.index) }}{% endif %}{% endfor %}{% endmacro %}\n{% macro cols() %}{% set out = [] %}{% for c in ['a', 'b'] %}{% do out.append(c ~ '_x') %}{% endfor %}{% set m = {'k': 1} %}{% do m.update({'j': 2}) %}{% do out.extend(m.keys() | list) %}{{ return(out) }}{% endmacro %}\n{% macro drop_it() %}{% do adapter.drop_relation(api.Relation.create(database=target.database, schema='analytics', identifier='doomed').incorporate(type='table')) %}{% endmacro %}\n{% macro late_rows() %}{% if not execute %}{{ return([]) }}{% endif %}{{ return(['1 as n']) }}{% endmacro %}\n",
+        ),
+        (
+            "models/shapes.sql",
+            "select {{ first_power(10) }} as power, '{{ cols() | join(',') }}' as cols, '{{ _kind(this) }}' as kind, {{ this is mapping }} as is_mapping, '{{ this.include(database=false).render() }}' as rendered, '{{ this.incorporate(type='view').type }}' as incorporated",
+        ),
+        (
+            "models/late.sql",
+            "{% for r in late_rows() %}select {{ r }}{% endfor %}",
+        ),
+        ("models/doomed.sql", "select 1 as n"),
+    ]);
+    let pd = dir.path().to_str().unwrap();
+    let out = db.cli(&["run", "--project-dir", pd]);
+    assert_code(&out, 0);
+    assert_eq!(
+        db.lines("select concat_ws('|', power, cols, kind, is_mapping, rendered, incorporated) from analytics.shapes"),
+        ["4|a_x,b_x,k,j|PostgresRelation|t|\"analytics\".\"shapes\"|view"]
+    );
+    assert_eq!(
+        db.value("select n from analytics.late").as_deref(),
+        Some("1")
+    );
+    assert_code(
+        &db.cli(&["run-operation", "drop_it", "--project-dir", pd]),
+        0,
+    );
+    assert_eq!(
+        db.value("select count(*) from pg_class where relname = 'doomed'")
+            .as_deref(),
+        Some("0")
+    );
+}
