@@ -158,5 +158,7 @@ pub(super) fn node_json(node: &Node) -> Json {
         "tags": node.tags,
         "version": crate::manifest::version_json(node.version.as_deref()),
         "latest_version": crate::manifest::version_json(node.latest_version.as_deref()),
+        // A microbatch model's batch while it renders one (else none, as dbt).
+        "batch": null,
     })
 }

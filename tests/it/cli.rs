@@ -55,6 +55,7 @@ fn help_of_each_subcommand() {
         &["report", "--help"],
         &["demo", "--help"],
         &["generate", "--help"],
+        &["deps", "--help"],
     ] {
         let out = clean_command().args(args).output().unwrap();
         assert_code(&out, 0);
