@@ -187,6 +187,9 @@ pub(crate) struct Node {
     /// The effective config: `dbt_project.yml` tree, then YAML `config:`, then the
     /// file's own `config()` call.
     pub(crate) config: Map<String, Value>,
+    /// The keys set by the tree, the YAML and the `config()` call, their Jinja
+    /// kept as written (dbt's `unrendered_config`, compared by `state:`).
+    pub(crate) unrendered_config: Map<String, Value>,
     pub(crate) materialized: Materialization,
     /// Resolved schema (after `generate_schema_name`).
     pub(crate) schema: String,

@@ -194,7 +194,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "fqn": n.fqn,
         "alias": n.alias,
         "config": model_config(n),
-        "unrendered_config": n.config,
+        "unrendered_config": n.unrendered_config,
         "checksum": n.checksum,
         "tags": n.tags,
         "description": n.description,

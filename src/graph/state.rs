@@ -375,9 +375,11 @@ fn same_ref_representation(old: &Json, new: &Json) -> bool {
             .cloned()
             .unwrap_or(Json::Null)
     };
-    old.get("latest_version") == new.get("latest_version")
+    // A key written as null is a key not written (dbt writes these as null).
+    let get = |n: &Json, k: &str| n.get(k).filter(|v| !v.is_null()).cloned();
+    get(old, "latest_version") == get(new, "latest_version")
         && access(old) == access(new)
-        && old.get("deprecation_date") == new.get("deprecation_date")
+        && get(old, "deprecation_date") == get(new, "deprecation_date")
 }
 
 /// An enforced contract: unchanged when neither side enforces one, or both do

@@ -57,6 +57,18 @@ pub(crate) use snapshots::{HardDeletes, SnapshotConfig, Strategy as SnapshotStra
 pub(crate) use unit_tests::{parse_input, Input, Overrides, Rows, UnitTestDef};
 pub(crate) use yaml::{parse_yaml, Yaml, YamlValue};
 
+/// Config as written (see [`Project::as_written`]): the trees of
+/// `dbt_project.yml` and each node's YAML `config:`, by resource and name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AsWritten {
+    pub(crate) models_config: Value,
+    pub(crate) seeds_config: Value,
+    pub(crate) analyses_config: Value,
+    pub(crate) model_props: BTreeMap<String, serde_json::Map<String, Value>>,
+    pub(crate) seed_props: BTreeMap<String, serde_json::Map<String, Value>>,
+    pub(crate) analysis_props: BTreeMap<String, serde_json::Map<String, Value>>,
+}
+
 /// A dbt project as read from disk.
 #[derive(Debug, Clone)]
 pub(crate) struct Project {
@@ -71,6 +83,10 @@ pub(crate) struct Project {
     pub(crate) vars: Map<String, Value>,
     /// The `models:` config tree of `dbt_project.yml`.
     pub(crate) models_config: Value,
+    /// The config trees and YAML `config:` blocks as written, before their
+    /// Jinja is rendered (dbt's `unrendered_config`); filled when they are
+    /// rendered.
+    pub(crate) as_written: AsWritten,
     /// The `data_tests:` (or `tests:`) config tree of `dbt_project.yml`.
     pub(crate) tests_config: Value,
     /// The `seeds:` config tree of `dbt_project.yml`.
@@ -219,6 +235,7 @@ fn load_at(dir: &Path, package: Option<&str>, cancel: &Cancel) -> Result<Project
         target_path: pf.target_path,
         vars: pf.vars,
         models_config: pf.models,
+        as_written: AsWritten::default(),
         tests_config: pf.data_tests,
         seeds_config: pf.seeds,
         on_run_start: pf.on_run_start,

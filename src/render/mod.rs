@@ -786,6 +786,19 @@ impl Renderer {
         for p in &mut project.packages {
             self.render_configs(&mut p.project)?;
         }
+        let props = |m: &std::collections::BTreeMap<String, crate::project::ModelProps>| {
+            m.iter()
+                .map(|(k, p)| (k.clone(), p.config.clone()))
+                .collect()
+        };
+        project.as_written = crate::project::AsWritten {
+            models_config: project.models_config.clone(),
+            seeds_config: project.seeds_config.clone(),
+            analyses_config: project.analyses_config.clone(),
+            model_props: props(&project.model_props),
+            seed_props: props(&project.seed_props),
+            analysis_props: props(&project.analysis_props),
+        };
         for tree in [
             &mut project.models_config,
             &mut project.seeds_config,

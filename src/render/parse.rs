@@ -282,7 +282,9 @@ impl Renderer {
     fn seed_node(&self, root: &Project, project: &Project, s: &SqlFile) -> Option<Node> {
         let props = project.seed_props.get(&s.name);
         let (fqn, mut config) = fqn_and_config(project, s, Resource::Seed, props);
+        let mut unrendered = written_config(project, Resource::Seed, &fqn, &s.name, props);
         root_override(root, project, Resource::Seed, &fqn, &mut config);
+        root_override(root, project, Resource::Seed, &fqn, &mut unrendered);
         if config.get("enabled").and_then(Json::as_bool) == Some(false) {
             self.shared.disabled.lock().unwrap().insert(Ref {
                 package: Some(project.name.clone()),
@@ -292,6 +294,7 @@ impl Renderer {
             return None;
         }
         Some(Node {
+            unrendered_config: unrendered,
             unique_id: format!("seed.{}.{}", project.name, s.name),
             name: s.name.clone(),
             resource_type: "seed",
@@ -525,6 +528,7 @@ impl Renderer {
         };
         let props = props.as_ref();
         let (mut fqn, mut config) = fqn_and_config(project, m, resource, props);
+        let mut unrendered = written_config(project, resource, &fqn, &m.name, props);
         let (resource_type, unique_id) = match (resource, &version) {
             (Resource::Analysis, _) => ("analysis", format!("analysis.{}.{name}", project.name)),
             (Resource::Snapshot, _) => ("snapshot", format!("snapshot.{}.{name}", project.name)),
@@ -569,9 +573,11 @@ impl Renderer {
         let own = calls.config.lock().unwrap().clone();
         check_call_config(resource, &own, &m.original_file_path, warnings)?;
         for (k, v) in own {
+            merge_config(&mut unrendered, &k, v.clone());
             merge_config(&mut config, &k, v);
         }
         root_override(root, project, resource, &fqn, &mut config);
+        root_override(root, project, resource, &fqn, &mut unrendered);
         let enabled = config
             .get("enabled")
             .and_then(Json::as_bool)
@@ -636,6 +642,7 @@ impl Renderer {
             config.insert("contract".into(), contract.to_json());
         }
         let node = Node {
+            unrendered_config: unrendered,
             unique_id,
             name: name.clone(),
             resource_type,
@@ -854,6 +861,57 @@ fn fqn_and_config(
         }
     }
     (fqn, config)
+}
+
+/// A node's config as written (dbt's `unrendered_config`): the keys the
+/// `dbt_project.yml` tree and its YAML `config:` set, Jinja kept as text.
+fn written_config(
+    project: &Project,
+    resource: Resource,
+    fqn: &[String],
+    name: &str,
+    props: Option<&ModelProps>,
+) -> Map<String, Json> {
+    let w = &project.as_written;
+    let (tree, written_props) = match resource {
+        Resource::Seed => (&w.seeds_config, &w.seed_props),
+        Resource::Analysis => (&w.analyses_config, &w.analysis_props),
+        Resource::Snapshot => (&Json::Null, &w.model_props),
+        _ => (&w.models_config, &w.model_props),
+    };
+    if tree.is_null() {
+        // Nothing was rendered (or a snapshot): as written is as rendered.
+        let mut config = Map::new();
+        let rendered = match resource {
+            Resource::Snapshot => &project.snapshots_config,
+            Resource::Seed => &project.seeds_config,
+            Resource::Analysis => &project.analyses_config,
+            _ => &project.models_config,
+        };
+        config.extend(tree_config(resource, rendered, &project.name, &fqn[1..]));
+        if let Some(p) = props {
+            for (k, v) in &p.config {
+                merge_config(&mut config, k, v.clone());
+            }
+        }
+        return config;
+    }
+    let mut config = tree_config(resource, tree, &project.name, &fqn[1..]);
+    let own = written_props.get(name).filter(|_| props.is_some());
+    match (own, props) {
+        (Some(c), _) => {
+            for (k, v) in c {
+                merge_config(&mut config, k, v.clone());
+            }
+        }
+        (None, Some(p)) => {
+            for (k, v) in &p.config {
+                merge_config(&mut config, k, v.clone());
+            }
+        }
+        _ => {}
+    }
+    config
 }
 
 /// dbt's precedence for a package's node: the root project's `dbt_project.yml`
