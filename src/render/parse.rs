@@ -873,43 +873,17 @@ fn written_config(
     props: Option<&ModelProps>,
 ) -> Map<String, Json> {
     let w = &project.as_written;
-    let (tree, written_props) = match resource {
-        Resource::Seed => (&w.seeds_config, &w.seed_props),
-        Resource::Analysis => (&w.analyses_config, &w.analysis_props),
-        Resource::Snapshot => (&Json::Null, &w.model_props),
-        _ => (&w.models_config, &w.model_props),
+    // Snapshots' configs are not rendered: as written is as read.
+    let (tree, written) = match resource {
+        Resource::Seed => (&w.seeds_config, Some(&w.seed_props)),
+        Resource::Analysis => (&w.analyses_config, Some(&w.analysis_props)),
+        Resource::Snapshot => (&project.snapshots_config, None),
+        _ => (&w.models_config, Some(&w.model_props)),
     };
-    if tree.is_null() {
-        // Nothing was rendered (or a snapshot): as written is as rendered.
-        let mut config = Map::new();
-        let rendered = match resource {
-            Resource::Snapshot => &project.snapshots_config,
-            Resource::Seed => &project.seeds_config,
-            Resource::Analysis => &project.analyses_config,
-            _ => &project.models_config,
-        };
-        config.extend(tree_config(resource, rendered, &project.name, &fqn[1..]));
-        if let Some(p) = props {
-            for (k, v) in &p.config {
-                merge_config(&mut config, k, v.clone());
-            }
-        }
-        return config;
-    }
     let mut config = tree_config(resource, tree, &project.name, &fqn[1..]);
-    let own = written_props.get(name).filter(|_| props.is_some());
-    match (own, props) {
-        (Some(c), _) => {
-            for (k, v) in c {
-                merge_config(&mut config, k, v.clone());
-            }
-        }
-        (None, Some(p)) => {
-            for (k, v) in &p.config {
-                merge_config(&mut config, k, v.clone());
-            }
-        }
-        _ => {}
+    let own = props.map(|p| written.and_then(|m| m.get(name)).unwrap_or(&p.config));
+    for (k, v) in own.into_iter().flatten() {
+        merge_config(&mut config, k, v.clone());
     }
     config
 }
