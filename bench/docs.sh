@@ -15,6 +15,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 bin="$CARGO_TARGET_DIR/release/reluvia-transform"
 cargo build --release --quiet
 source tests/pg.sh
+source bench/dbt_env.sh
 work=$(mktemp -d /tmp/reluvia-bench-docs.XXXXXX)
 [ "${RELUVIA_BENCH_KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
@@ -39,20 +40,11 @@ echo "reluvia-transform docs generate: $(ms "$s") ms"
 ours="$work/project/target"
 echo "reluvia-transform site: index.html $(size "$ours/index.html"), all pages $(size "$ours/index.html" "$ours/nodes") in $(( $(ls "$ours/nodes" | wc -l) + 1 )) files (catalog.json $(size "$ours/catalog.json"), manifest.json $(size "$ours/manifest.json"), not read by the site)"
 
-venv=$(ls -d "${RELUVIA_DBT_CACHE:-/var/tmp/reluvia-dbt-cache}"/venv-*/ 2>/dev/null | while read -r v; do [ -f "$v/.complete" ] && [ -x "$v/bin/dbt" ] && echo "$v"; done | head -1)
 dbt_site=""
-if [ -z "$venv" ]; then
-  echo "dbt-core: no venv in ${RELUVIA_DBT_CACHE:-/var/tmp/reluvia-dbt-cache}; run bash tests/dbt/run.sh once to create it" >&2
-else
+venv=$(dbt_venv)
+if [ -n "$venv" ]; then
   cp -r "$work/project" "$work/dbt"; rm -rf "$work/dbt/target"
-  mkdir -p "$work/profiles"
-  cat > "$work/profiles/profiles.yml" <<YML
-bench:
-  target: dev
-  outputs:
-    dev: {type: postgres, host: "$RELUVIA_TEST_PGHOST", port: $RELUVIA_TEST_PGPORT, user: "$RELUVIA_TEST_PGUSER", password: "", dbname: $db, schema: analytics, threads: 4}
-YML
-  export DBT_SEND_ANONYMOUS_USAGE_STATS=false
+  dbt_profile "$work/profiles" $db
   s=$(date +%s%N)
   (cd "$work/dbt" && "$venv/bin/dbt" -q docs generate --profiles-dir "$work/profiles" >/dev/null)
   echo "dbt-core docs generate: $(ms "$s") ms"

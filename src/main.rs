@@ -34,6 +34,7 @@ mod graph;
 mod install;
 mod landing;
 mod manifest;
+mod parallel;
 mod postgres;
 mod preview;
 mod project;

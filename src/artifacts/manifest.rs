@@ -327,8 +327,28 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
     for n in &manifest.nodes {
         child_map.insert(n.unique_id.clone(), json!([]));
     }
+    // The nodes' dictionaries, the bulk of the work, are made on two threads.
+    let test_value = |t: &TestNode| {
+        if t.unit.is_some() {
+            unit_test_json(manifest, t)
+        } else {
+            test_json(manifest, t)
+        }
+    };
+    let (mut model_values, mut test_values) = std::thread::scope(|scope| {
+        let tests = scope.spawn(|| manifest.tests.iter().map(test_value).collect::<Vec<_>>());
+        let models: Vec<Value> = manifest
+            .nodes
+            .iter()
+            .map(|n| model_json(manifest, n))
+            .collect();
+        let tests = tests
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (models.into_iter(), tests.into_iter())
+    });
     for n in &manifest.nodes {
-        nodes.insert(n.unique_id.clone(), model_json(manifest, n));
+        nodes.insert(n.unique_id.clone(), model_values.next().unwrap_or_default());
         parent_map.insert(n.unique_id.clone(), json!(n.depends_on_nodes));
         for p in &n.depends_on_nodes {
             if let Some(Value::Array(a)) = child_map.get_mut(p) {
@@ -338,10 +358,11 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
     }
     let mut unit_tests = Map::new();
     for t in &manifest.tests {
+        let value = test_values.next().unwrap_or_default();
         if t.unit.is_some() {
-            unit_tests.insert(t.unique_id.clone(), unit_test_json(manifest, t));
+            unit_tests.insert(t.unique_id.clone(), value);
         } else {
-            nodes.insert(t.unique_id.clone(), test_json(manifest, t));
+            nodes.insert(t.unique_id.clone(), value);
         }
         parent_map.insert(t.unique_id.clone(), json!(t.depends_on_nodes));
         for p in &t.depends_on_nodes {
@@ -396,20 +417,35 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
         .collect();
     let mut metadata = super::metadata(MANIFEST_SCHEMA, invocation_id);
     metadata["project_name"] = json!(manifest.project_name);
-    json!({
-        "metadata": metadata,
-        "nodes": nodes,
-        "sources": sources,
-        "macros": macros,
-        "exposures": exposures, "metrics": metrics, "semantic_models": semantic_models,
-        "saved_queries": saved_queries,
-        "groups": manifest.groups.iter().map(|(name, owner)| (format!("group.{}.{name}", manifest.project_name), json!({"name": name, "resource_type": "group", "package_name": manifest.project_name, "unique_id": format!("group.{}.{name}", manifest.project_name), "owner": owner}))).collect::<Map<String, Value>>(),
-        "unit_tests": unit_tests,
-        "selectors": {},
-        "disabled": manifest.disabled.iter().map(|d| (format!("model.{}.{d}", manifest.project_name), json!([]))).collect::<Map<String, Value>>(),
-        "parent_map": parent_map,
-        "child_map": child_map,
-    })
+    // The sections are moved in (`json!` would copy each).
+    let groups = manifest.groups.iter().map(|(name, owner)| (format!("group.{}.{name}", manifest.project_name), json!({"name": name, "resource_type": "group", "package_name": manifest.project_name, "unique_id": format!("group.{}.{name}", manifest.project_name), "owner": owner}))).collect::<Map<String, Value>>();
+    let disabled = manifest
+        .disabled
+        .iter()
+        .map(|d| (format!("model.{}.{d}", manifest.project_name), json!([])))
+        .collect::<Map<String, Value>>();
+    let sections = [
+        ("metadata", metadata),
+        ("nodes", Value::Object(nodes)),
+        ("sources", Value::Object(sources)),
+        ("macros", Value::Object(macros)),
+        ("exposures", Value::Object(exposures)),
+        ("metrics", Value::Object(metrics)),
+        ("semantic_models", Value::Object(semantic_models)),
+        ("saved_queries", Value::Object(saved_queries)),
+        ("groups", Value::Object(groups)),
+        ("unit_tests", Value::Object(unit_tests)),
+        ("selectors", json!({})),
+        ("disabled", Value::Object(disabled)),
+        ("parent_map", Value::Object(parent_map)),
+        ("child_map", Value::Object(child_map)),
+    ];
+    Value::Object(
+        sections
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// dbt's `contract.checksum` of an enforced contract: the SHA-256 of each declared

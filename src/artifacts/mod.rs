@@ -4,10 +4,15 @@
 //! `compiled/<project>/<original_file_path>`. Every file is written atomically
 //! (temporary file in the same directory, fsync, rename), so a reader or a crash
 //! never sees half a file; [`remove_leftovers`] removes the temporary files of runs
-//! killed mid-write. No secret is ever part of an artifact.
+//! killed mid-write. Compiled SQL, which every compile writes again, is renamed in
+//! place without the fsync, by a thread of its own, and left alone when unchanged
+//! ([`CompiledWriter`]): a reader still never sees half a file. No secret is ever
+//! part of an artifact.
 
+use std::collections::HashSet;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde_json::{json, Value};
 
@@ -24,13 +29,28 @@ pub(crate) use run_results::run_results_json;
 
 /// Writes `content` to `path` atomically.
 pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
+    write_renamed(path, content, true, &mut HashSet::new())
+}
+
+/// Writes `content` to a temporary file next to `path` and renames it over
+/// `path`; `durable`: fsync before the rename. `made`: the directories known to
+/// exist already.
+fn write_renamed(
+    path: &Path,
+    content: &[u8],
+    durable: bool,
+    made: &mut HashSet<PathBuf>,
+) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::runtime(format!(
-            "cannot create {}: {e}; check the target path",
-            dir.display()
-        ))
-    })?;
+    if !made.contains(dir) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::runtime(format!(
+                "cannot create {}: {e}; check the target path",
+                dir.display()
+            ))
+        })?;
+        made.insert(dir.to_path_buf());
+    }
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name()
@@ -41,7 +61,9 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(content)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| {
@@ -51,6 +73,66 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<()> {
             path.display()
         ))
     })
+}
+
+/// Writes compiled SQL files (`<sql>\n`) on a thread of its own while the
+/// caller renders the next nodes, each renamed into place (without fsync: every
+/// compile writes them again) unless it already holds that SQL.
+/// [`CompiledWriter::finish`] waits for the writes and returns the first error.
+pub(crate) struct CompiledWriter {
+    files: Option<mpsc::Sender<(PathBuf, String)>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl CompiledWriter {
+    pub(crate) fn start() -> Self {
+        let (files, received) = mpsc::channel::<(PathBuf, String)>();
+        let thread = std::thread::spawn(move || {
+            let mut made = HashSet::new();
+            let mut first = Ok(());
+            for (path, mut sql) in received {
+                sql.push('\n');
+                // A file that already holds this SQL is left as it is.
+                if first.is_ok() && std::fs::read(&path).ok().as_deref() != Some(sql.as_bytes()) {
+                    first = write_renamed(&path, sql.as_bytes(), false, &mut made);
+                }
+            }
+            first
+        });
+        CompiledWriter {
+            files: Some(files),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues `sql` for `path`.
+    pub(crate) fn write(&self, path: PathBuf, sql: String) {
+        if let Some(files) = &self.files {
+            // The thread ends only when `files` is dropped.
+            let _ = files.send((path, sql));
+        }
+    }
+
+    /// Waits until every queued file is written.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        self.files = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(written)) => written,
+            Some(Err(_)) => Err(Error::runtime(
+                "the thread writing compiled SQL stopped; check the target path",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CompiledWriter {
+    fn drop(&mut self) {
+        self.files = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 pub(super) fn metadata(schema: &str, invocation_id: &str) -> Value {
@@ -161,4 +243,49 @@ fn leftover_pid(name: &str) -> Option<u32> {
         return None;
     }
     pid.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_sql_is_written_once_and_left_alone_when_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compiled/p/models/a.sql");
+        let w = CompiledWriter::start();
+        w.write(path.clone(), "select 1".into());
+        w.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "select 1\n");
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let w = CompiledWriter::start();
+        w.write(path.clone(), "select 1".into());
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+        let w = CompiledWriter::start();
+        w.write(path.clone(), "select 2".into());
+        w.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "select 2\n");
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.sql")]);
+    }
+
+    #[test]
+    fn a_write_that_fails_is_reported_by_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let w = CompiledWriter::start();
+        w.write(file.join("a.sql"), "select 1".into());
+        let e = w.finish().unwrap_err().to_string();
+        assert!(e.contains("check the target path"), "{e}");
+    }
 }

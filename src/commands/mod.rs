@@ -598,34 +598,31 @@ fn compile_selected(
     db: Option<Arc<RenderDb>>,
 ) -> Result<usize> {
     let mut failed = 0;
-    let mut ephemerals = EphemeralCache::default();
     let mut later = Vec::new();
+    let writer = artifacts::CompiledWriter::start();
     let write = |loaded: &Loaded, rel: &str, sql: &str| {
         let path = artifacts::compiled_node_path(&loaded.target_dir, &loaded.manifest, rel);
-        artifacts::write_atomic(&path, format!("{sql}\n").as_bytes())
+        writer.write(path, sql.to_string());
     };
-    for id in order {
-        cancel.check("while compiling; nothing was run")?;
-        let m = &loaded.manifest;
-        // A node's hooks are rendered with it: a hook that cannot be rendered fails
-        // the node at run time, as its SQL would.
-        let mut hooks = None;
-        let mut wanted_db = false;
-        if let Some(node) = m.node(id) {
-            let (h, wanted) = with_database(db.clone(), || loaded.renderer.render_hooks(node));
-            wanted_db |= wanted;
-            hooks = Some(h);
-        } else if m.test(id).is_none() {
+    // Rendering reads the manifest only: the nodes are rendered on the available
+    // cores (one at a time with a database, which has one connection), then
+    // written and recorded in `order`'s order.
+    let workers = if db.is_some() {
+        1
+    } else {
+        crate::parallel::cores()
+    };
+    let (renders, ephemeral_sql) = render_all(loaded, order, cancel, &db, workers)?;
+    for (id, render) in order.iter().zip(renders) {
+        let Some(Render {
+            hooks,
+            rel,
+            rendered,
+            wanted_db,
+        }) = render
+        else {
             continue;
-        }
-        let rel = artifacts::compiled_file(m, id);
-        let rendered = rel.as_ref().map(|_| {
-            let (r, wanted) = with_database(db.clone(), || {
-                loaded.renderer.compile_id(m, id, &mut ephemerals)
-            });
-            wanted_db |= wanted;
-            r
-        });
+        };
         // A seed's hooks are not rendered again when it runs.
         if wanted_db && db.is_none() && rel.is_some() {
             later.push(id.clone());
@@ -634,7 +631,7 @@ fn compile_selected(
         let (compiled, mut error) = match (&rel, rendered) {
             (Some(rel), Some(rendered)) => match rendered {
                 Ok(sql) => {
-                    write(loaded, rel, &sql)?;
+                    write(loaded, rel, &sql);
                     (Some(sql), None)
                 }
                 Err(e) => (None, Some(e.for_node(id).to_string())),
@@ -663,25 +660,99 @@ fn compile_selected(
     }
     loaded.manifest.render_at_run.extend(later);
     // The ephemeral models inlined into what was compiled have their own file.
-    for (id, sql) in ephemerals.compiled() {
-        let Some(node) = loaded.manifest.node(id) else {
+    for (id, sql) in ephemeral_sql {
+        let Some(node) = loaded.manifest.node(&id) else {
             continue;
         };
         if node.compiled_code.is_some() {
             continue;
         }
-        write(loaded, &node.original_file_path, sql)?;
-        let sql = sql.to_string();
-        if let Some(node) = loaded.manifest.node_mut(id) {
+        write(loaded, &node.original_file_path, &sql);
+        if let Some(node) = loaded.manifest.node_mut(&id) {
             node.compiled_code = Some(sql);
         }
     }
-    artifacts::write_json(
-        &loaded.target_dir,
-        "manifest.json",
-        &artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id),
-    )?;
+    let manifest = artifacts::manifest_json(&loaded.manifest, &loaded.invocation_id);
+    writer.finish()?;
+    artifacts::write_json(&loaded.target_dir, "manifest.json", &manifest)?;
+    // Freeing the large document is left to a thread of its own.
+    std::thread::spawn(move || drop(manifest));
     Ok(failed)
+}
+
+/// What rendering one node gave: its hooks (a node's), where its compiled SQL
+/// goes and the SQL (none for a seed), and whether a render reached for a
+/// database it was not given.
+struct Render {
+    hooks: Option<Result<project::Hooks>>,
+    rel: Option<String>,
+    rendered: Option<Result<String>>,
+    wanted_db: bool,
+}
+
+type EphemeralSql = std::collections::BTreeMap<String, String>;
+
+/// Renders every node of `order` on `workers` threads; gives each node's
+/// [`Render`] (none for what is neither a node nor a test) in `order`'s order,
+/// and the compiled SQL of every ephemeral model inlined.
+fn render_all(
+    loaded: &Loaded,
+    order: &[String],
+    cancel: &Cancel,
+    db: &Option<Arc<RenderDb>>,
+    workers: usize,
+) -> Result<(Vec<Option<Render>>, EphemeralSql)> {
+    let (renders, caches) = crate::parallel::map_with(
+        order,
+        workers,
+        EphemeralCache::default,
+        |ephemerals, id| -> Result<Option<Render>> {
+            cancel.check("while compiling; nothing was run")?;
+            Ok(render_one(loaded, id, db, ephemerals))
+        },
+    );
+    let renders = renders.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut ephemeral_sql = EphemeralSql::new();
+    for cache in &caches {
+        for (id, sql) in cache.compiled() {
+            ephemeral_sql
+                .entry(id.to_string())
+                .or_insert_with(|| sql.to_string());
+        }
+    }
+    Ok((renders, ephemeral_sql))
+}
+
+/// Renders node or test `id`'s hooks and SQL (see [`Render`]).
+fn render_one(
+    loaded: &Loaded,
+    id: &str,
+    db: &Option<Arc<RenderDb>>,
+    ephemerals: &mut EphemeralCache,
+) -> Option<Render> {
+    let m = &loaded.manifest;
+    let mut hooks = None;
+    let mut wanted_db = false;
+    if let Some(node) = m.node(id) {
+        let (h, wanted) = with_database(db.clone(), || loaded.renderer.render_hooks(node));
+        wanted_db |= wanted;
+        hooks = Some(h);
+    } else if m.test(id).is_none() {
+        return None;
+    }
+    let rel = artifacts::compiled_file(m, id);
+    let rendered = rel.as_ref().map(|_| {
+        let (r, wanted) =
+            with_database(db.clone(), || loaded.renderer.compile_id(m, id, ephemerals));
+        wanted_db |= wanted;
+        r
+    });
+    Some(Render {
+        hooks,
+        rel,
+        rendered,
+        wanted_db,
+    })
 }
 
 /// dbt's warning for each selector of `--select` and `--exclude` that matches

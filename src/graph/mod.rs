@@ -141,6 +141,30 @@ impl Graph {
         self.reach(id, &self.parents, None)
     }
 
+    /// [`Self::ancestors`] borrowed from the graph, without copying ids.
+    fn ancestor_ids<'a>(&'a self, id: &str) -> BTreeSet<&'a str> {
+        let mut out = BTreeSet::new();
+        let mut queue: Vec<&str> = self
+            .parents
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        while let Some(cur) = queue.pop() {
+            if out.insert(cur) {
+                queue.extend(
+                    self.parents
+                        .get(cur)
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                );
+            }
+        }
+        out
+    }
+
     pub(crate) fn descendants(&self, id: &str) -> BTreeSet<String> {
         self.reach(id, &self.children, None)
     }
@@ -196,11 +220,31 @@ impl Graph {
                     .push(model.clone());
             }
         }
+        // The data tests of each node they depend on: a node's candidates are
+        // the tests of its ancestors (by position, to keep the manifest's order).
+        let mut tests_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, t) in manifest.tests.iter().enumerate() {
+            if t.unit.is_none() {
+                for d in &t.depends_on_nodes {
+                    tests_of.entry(d).or_default().push(i);
+                }
+            }
+        }
         for n in &manifest.nodes {
-            let upstream = self.ancestors(&n.unique_id);
-            for t in manifest.tests.iter().filter(|t| t.unit.is_none()) {
-                if t.depends_on_nodes.is_empty()
-                    || !t.depends_on_nodes.iter().all(|d| upstream.contains(d))
+            let upstream = self.ancestor_ids(&n.unique_id);
+            let mut candidates: Vec<usize> = upstream
+                .iter()
+                .filter_map(|a| tests_of.get(a))
+                .flatten()
+                .copied()
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            for t in candidates.into_iter().map(|i| &manifest.tests[i]) {
+                if !t
+                    .depends_on_nodes
+                    .iter()
+                    .all(|d| upstream.contains(d.as_str()))
                 {
                     continue;
                 }

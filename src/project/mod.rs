@@ -417,8 +417,15 @@ fn load_at(dir: &Path, package: Option<&str>, cancel: &Cancel) -> Result<Project
     // A folder that is both a model path and a seed path is read once.
     let mut read_yml = std::collections::BTreeSet::new();
     yml_files.retain(|f| read_yml.insert(f.original_file_path.clone()));
-    for f in &yml_files {
-        properties::read_properties(&mut project, f, &mut warnings)?;
+    // The YAML is parsed on the available cores, then read in the files' order.
+    let (docs, _) = crate::parallel::map_with(
+        &yml_files,
+        crate::parallel::cores(),
+        || (),
+        |_, f| yaml::parse(&f.content, &f.original_file_path),
+    );
+    for (f, doc) in yml_files.iter().zip(docs) {
+        properties::read_properties(&mut project, f, doc?, &mut warnings)?;
     }
     resolve_versions(&mut project, &seen, &mut warnings)?;
     for (name, (relation, file, line)) in std::mem::take(&mut project.snapshot_relations) {

@@ -17,7 +17,7 @@ use super::contract::{check_data_type, read_constraints, Constraint, ConstraintK
 use super::dbt_project::read_quoting_over;
 use super::files::SqlFile;
 use super::keys::Resource;
-use super::yaml::{self, At, Yaml, YamlValue};
+use super::yaml::{At, Yaml, YamlValue};
 use super::Project;
 
 /// One table of a source, with its source-level properties folded in.
@@ -183,10 +183,10 @@ pub(crate) struct Column {
 pub(super) fn read_properties(
     project: &mut Project,
     f: &SqlFile,
+    doc: Yaml,
     warnings: &mut Warnings,
 ) -> Result<()> {
     let file = f.original_file_path.as_str();
-    let doc = yaml::parse(&f.content, file)?;
     if !matches!(doc.value, YamlValue::Map(_)) {
         return Err(doc.at(file).error(format!(
             "expected a mapping of resources (`version: 2`, `models:`, `sources:` …), got {}",

@@ -16,6 +16,9 @@ use super::context::{Calls, Phase};
 use super::parse::tags_of;
 use super::{template_error, Relation, Renderer};
 
+/// A test entry of a YAML resource, with the column it is declared under.
+type TestEntryOf = (Option<Column>, Json);
+
 impl Renderer {
     /// Data tests: generic ones from the YAML of enabled models and of sources,
     /// singular ones from the test paths.
@@ -26,6 +29,7 @@ impl Renderer {
         manifest: &Manifest,
     ) -> Result<Vec<TestNode>> {
         let mut tests: Vec<TestNode> = Vec::new();
+        let mut targets: Vec<(TestTarget, Vec<TestEntryOf>)> = Vec::new();
         for node in manifest
             .nodes
             .iter()
@@ -59,14 +63,12 @@ impl Renderer {
                 model_arg,
                 tags: Vec::new(),
             };
-            let mut entries: Vec<(Option<&Column>, &Json)> =
-                props.tests.iter().map(|t| (None, t)).collect();
+            let mut entries: Vec<TestEntryOf> =
+                props.tests.iter().map(|t| (None, t.clone())).collect();
             for c in &props.columns {
-                entries.extend(c.tests.iter().map(|t| (Some(c), t)));
+                entries.extend(c.tests.iter().map(|t| (Some(c.clone()), t.clone())));
             }
-            for (column, entry) in entries {
-                tests.push(self.generic_test(root, project, &on, entry, column)?);
-            }
+            targets.push((on, entries));
         }
         let prefix = format!("source.{}.", project.name);
         for s in manifest
@@ -85,14 +87,26 @@ impl Renderer {
                 ),
                 tags: s.table.tags.clone(),
             };
-            let mut entries: Vec<(Option<&Column>, &Json)> =
-                s.table.tests.iter().map(|t| (None, t)).collect();
+            let mut entries: Vec<TestEntryOf> =
+                s.table.tests.iter().map(|t| (None, t.clone())).collect();
             for c in &s.table.columns {
-                entries.extend(c.tests.iter().map(|t| (Some(c), t)));
+                entries.extend(c.tests.iter().map(|t| (Some(c.clone()), t.clone())));
             }
-            for (column, entry) in entries {
-                tests.push(self.generic_test(root, project, &on, entry, column)?);
-            }
+            targets.push((on, entries));
+        }
+        // The generic tests are made on the available cores, kept in order.
+        let jobs: Vec<(&TestTarget, &Option<Column>, &Json)> = targets
+            .iter()
+            .flat_map(|(on, entries)| entries.iter().map(move |(c, e)| (on, c, e)))
+            .collect();
+        let (made, _) = crate::parallel::map_with(
+            &jobs,
+            crate::parallel::cores(),
+            || (),
+            |_, (on, column, entry)| self.generic_test(root, project, on, entry, column.as_ref()),
+        );
+        for test in made {
+            tests.push(test?);
         }
         for f in &project.singular_tests {
             let mut fqn = vec![project.name.clone()];

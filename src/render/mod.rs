@@ -71,6 +71,9 @@ struct Shared {
     seed_names: BTreeSet<(String, String)>,
     /// Every snapshot (package, name) (enabled or not): and snapshots.
     snapshot_names: BTreeSet<(String, String)>,
+    /// A node name → the packages with a model, seed or snapshot of that name
+    /// (models' packages first, then seeds', then snapshots', each in order).
+    packages_by_name: BTreeMap<String, Vec<String>>,
     /// `(package, source, table)` → relation.
     sources: BTreeMap<(String, String, String), Relation>,
     /// A resolved ref (package, name, version) → what `ref()` gives (a versioned
@@ -185,18 +188,10 @@ impl Shared {
     /// The packages (the root project among them) with a model, seed or
     /// snapshot named `name`.
     fn packages_defining(&self, name: &str) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        let keys = self
-            .models
-            .keys()
-            .chain(self.seed_names.iter())
-            .chain(self.snapshot_names.iter());
-        for (p, n) in keys {
-            if n == name && !out.contains(&p.as_str()) {
-                out.push(p);
-            }
-        }
-        out
+        self.packages_by_name
+            .get(name)
+            .map(|ps| ps.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     fn is_package(&self, name: &str) -> bool {
@@ -436,6 +431,17 @@ impl Renderer {
             seed_names.extend(p.seeds.iter().map(|m| (p.name.clone(), m.name.clone())));
             snapshot_names.extend(p.snapshots.iter().map(|m| (p.name.clone(), m.name.clone())));
         }
+        let mut packages_by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (p, n) in models
+            .keys()
+            .chain(seed_names.iter())
+            .chain(snapshot_names.iter())
+        {
+            let packages = packages_by_name.entry(n.clone()).or_default();
+            if !packages.contains(p) {
+                packages.push(p.clone());
+            }
+        }
         let package_vars = project
             .packages
             .iter()
@@ -455,6 +461,7 @@ impl Renderer {
             models,
             seed_names,
             snapshot_names,
+            packages_by_name,
             sources,
             relations: Mutex::default(),
             disabled: Mutex::default(),

@@ -100,19 +100,36 @@ impl Renderer {
             }
         }
 
-        // Parse phase: configs and dependencies.
-        for p in project.with_packages() {
-            for (files, resource) in [
-                (&p.models, Resource::Model),
-                (&p.analyses, Resource::Analysis),
-                (&p.snapshots, Resource::Snapshot),
-            ] {
-                for m in files {
-                    let node =
-                        self.parse_sql_node(project, p, m, resource, &mut manifest, &mut warnings)?;
-                    parsed.extend(node);
-                }
+        // Parse phase: configs and dependencies, the files rendered on the
+        // available cores, their outcomes taken in order.
+        let files: Vec<(&Project, &SqlFile, Resource)> = project
+            .with_packages()
+            .flat_map(|p| {
+                [
+                    (&p.models, Resource::Model),
+                    (&p.analyses, Resource::Analysis),
+                    (&p.snapshots, Resource::Snapshot),
+                ]
+                .into_iter()
+                .flat_map(move |(files, resource)| files.iter().map(move |m| (p, m, resource)))
+            })
+            .collect();
+        let (outcomes, _) = crate::parallel::map_with(
+            &files,
+            crate::parallel::cores(),
+            || (),
+            |_, (p, m, resource)| {
+                let (mut disabled, mut w) = (Vec::new(), Warnings::default());
+                let node = self.parse_sql_node(project, p, m, *resource, &mut disabled, &mut w);
+                (node, disabled, w)
+            },
+        );
+        for (node, disabled, w) in outcomes {
+            manifest.disabled.extend(disabled);
+            for w in w.0 {
+                warnings.push(w);
             }
+            parsed.extend(node?);
         }
 
         // Models first, then analyses, then seeds.
@@ -510,7 +527,7 @@ impl Renderer {
         project: &Project,
         m: &SqlFile,
         resource: Resource,
-        manifest: &mut Manifest,
+        disabled: &mut Vec<String>,
         warnings: &mut Warnings,
     ) -> Result<Option<(Node, Arc<Calls>)>> {
         let (name, version, props) = match resource {
@@ -592,7 +609,7 @@ impl Renderer {
         }
         if !enabled {
             if matches!(resource, Resource::Model | Resource::Snapshot) {
-                manifest.disabled.push(unique_id);
+                disabled.push(unique_id);
                 self.shared.disabled.lock().unwrap().insert(Ref {
                     package: Some(project.name.clone()),
                     name: name.clone(),
