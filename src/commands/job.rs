@@ -182,12 +182,19 @@ fn summarize(
     let mut counts = Counts::default();
     let mut failures = Vec::new();
     for r in results {
+        // A package's file as dbt names it: relative to the package.
+        let path = |file| manifest.package_path(file).1;
         let label = match (manifest.node(&r.unique_id), manifest.test(&r.unique_id)) {
-            (Some(n), _) => format!("{} {} ({})", n.resource_type, n.name, n.original_file_path),
+            (Some(n), _) => format!(
+                "{} {} ({})",
+                n.resource_type,
+                n.name,
+                path(&n.original_file_path)
+            ),
             (_, Some(t)) if t.unit.is_some() => {
-                format!("unit_test {} ({})", t.name, t.original_file_path)
+                format!("unit_test {} ({})", t.name, path(&t.original_file_path))
             }
-            (_, Some(t)) => format!("test {} ({})", t.name, t.original_file_path),
+            (_, Some(t)) => format!("test {} ({})", t.name, path(&t.original_file_path)),
             _ => match r.unique_id.strip_prefix("operation.") {
                 Some(op) => format!(
                     "operation {} (dbt_project.yml)",

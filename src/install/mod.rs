@@ -61,8 +61,11 @@ fn names_of(d: &Declared) -> Vec<String> {
     match d {
         Declared::Local { path } => vec![path.clone()],
         Declared::Hub { package, .. } => vec![package.clone()],
+        Declared::Tarball { written, .. } => vec![written.clone()],
         Declared::Git {
-            url, subdirectory, ..
+            written: url,
+            subdirectory,
+            ..
         } => {
             let other = match url.strip_suffix(".git") {
                 Some(u) => u.to_string(),
@@ -81,6 +84,7 @@ fn kind(d: &Declared) -> &'static str {
         Declared::Local { .. } => "local",
         Declared::Git { .. } => "git",
         Declared::Hub { .. } => "hub",
+        Declared::Tarball { .. } => "tarball",
     }
 }
 
@@ -91,10 +95,19 @@ pub(crate) enum Pinned {
         path: String,
     },
     Git {
+        /// Rendered (what git is given), and as written (what is shown).
         url: String,
+        written: String,
         /// The commit (after fetching), else the revision asked for.
         revision: String,
         subdirectory: Option<String>,
+    },
+    /// Rendered (what is downloaded), as written (what is shown), the name it
+    /// installs as.
+    Tarball {
+        url: String,
+        written: String,
+        name: String,
     },
     Hub {
         package: String,
@@ -189,7 +202,7 @@ impl<'a> Installer<'a> {
             let mut pinned = self.pin(w)?;
             let fetched = self.fetch(&pinned, w.first())?;
             if let (Pinned::Git { revision, .. }, Some(dir)) = (&mut pinned, &fetched.dir) {
-                *revision = git(&["rev-parse", "HEAD"], Some(dir), &w.names[0])?;
+                *revision = git(&["rev-parse", "HEAD"], Some(dir), &w.names[0], None)?;
             }
             let r = w.first();
             if fetched.name == self.root_name {
@@ -210,11 +223,13 @@ impl<'a> Installer<'a> {
             let mut entry = match &pinned {
                 Pinned::Local { path } => json!({ "local": path }),
                 Pinned::Git {
-                    url,
+                    written,
                     revision,
                     subdirectory,
+                    ..
                 } => {
-                    let mut e = json!({ "git": url, "revision": revision });
+                    // dbt writes the URL as written, never a rendered secret.
+                    let mut e = json!({ "git": written, "revision": revision });
                     if let Some(s) = subdirectory {
                         e["subdirectory"] = json!(s);
                     }
@@ -223,6 +238,8 @@ impl<'a> Installer<'a> {
                 Pinned::Hub {
                     package, version, ..
                 } => json!({ "package": package, "version": version }),
+                // dbt writes the URL as written, never a rendered secret.
+                Pinned::Tarball { written, .. } => json!({ "tarball": written }),
             };
             entry["name"] = json!(fetched.name);
             out.push((pinned, entry));
@@ -237,8 +254,16 @@ impl<'a> Installer<'a> {
         let blame = |msg: String| Error::usage(msg).at(r.file.clone(), r.line);
         match &r.decl {
             Declared::Local { path } => Ok(Pinned::Local { path: path.clone() }),
+            Declared::Tarball { url, written, name } => Ok(Pinned::Tarball {
+                url: url.clone(),
+                written: written.clone(),
+                name: name.clone(),
+            }),
             Declared::Git {
-                url, subdirectory, ..
+                url,
+                written,
+                subdirectory,
+                ..
             } => {
                 let mut revisions: Vec<String> = Vec::new();
                 for q in &w.requests {
@@ -254,7 +279,7 @@ impl<'a> Installer<'a> {
                 }
                 if revisions.len() > 1 {
                     return Err(blame(format!(
-                        "git package '{url}' is asked for at several revisions ({}); a git package is installed at one revision: make them agree",
+                        "git package '{written}' is asked for at several revisions ({}); a git package is installed at one revision: make them agree",
                         describe(&w.requests, |d| match d {
                             Declared::Git { revision, .. } => revision.clone().unwrap_or_else(|| "HEAD".into()),
                             _ => String::new(),
@@ -263,6 +288,7 @@ impl<'a> Installer<'a> {
                 }
                 Ok(Pinned::Git {
                     url: url.clone(),
+                    written: written.clone(),
                     revision: revisions.pop().unwrap_or_else(|| "HEAD".into()),
                     subdirectory: subdirectory.clone(),
                 })
@@ -395,6 +421,13 @@ impl<'a> Installer<'a> {
                     dir: None,
                 })
             }
+            Pinned::Tarball { url, written, name } => {
+                let dir = self.download_tarball(url, written, r)?;
+                let mut fetched = self.fetched_dir(dir, &format!("tarball package {written}"))?;
+                // dbt installs it under the declared name, whatever its project says.
+                fetched.name = name.clone();
+                Ok(fetched)
+            }
             Pinned::Local { path } => {
                 let dir = absolute(&self.root.join(path));
                 if !dir.join("dbt_project.yml").is_file() {
@@ -408,22 +441,23 @@ impl<'a> Installer<'a> {
             }
             Pinned::Git {
                 url,
+                written,
                 revision,
                 subdirectory,
             } => {
-                let clone = self.clone_git(url, revision, r)?;
+                let clone = self.clone_git(url, written, revision, r)?;
                 let dir = match subdirectory {
                     Some(s) => clone.join(s),
                     None => clone,
                 };
                 if !dir.join("dbt_project.yml").is_file() {
                     return Err(Error::usage(format!(
-                        "git package '{url}': no dbt_project.yml at {}; fix subdirectory:",
+                        "git package '{written}': no dbt_project.yml at {}; fix subdirectory:",
                         subdirectory.as_deref().unwrap_or("the repository's top")
                     ))
                     .at(r.file.clone(), r.line));
                 }
-                self.fetched_dir(dir, &format!("git package {url}"))
+                self.fetched_dir(dir, &format!("git package {written}"))
             }
         }
     }
@@ -448,8 +482,44 @@ impl<'a> Installer<'a> {
         })
     }
 
-    /// A clone of `url` at `revision` in the download directory (once per run).
-    fn clone_git(&mut self, url: &str, revision: &str, r: &Request) -> Result<PathBuf> {
+    /// The tarball at `url` (shown as `written`) unpacked in the download
+    /// directory (once per run): its one top directory.
+    fn download_tarball(&mut self, url: &str, written: &str, r: &Request) -> Result<PathBuf> {
+        let key = (format!("tarball {url}"), String::new());
+        if let Some((_, dir)) = self.clones.iter().find(|(k, _)| *k == key) {
+            return Ok(dir.clone());
+        }
+        std::fs::create_dir_all(&self.downloads).map_err(|e| {
+            Error::runtime(format!("cannot create {}: {e}", self.downloads.display()))
+        })?;
+        let dir = self
+            .downloads
+            .join(format!("tarball-{}", self.clones.len()));
+        self.hub().unpack(url, &dir).map_err(|e| {
+            // The reason quotes the URL: shown only when it holds no rendered value.
+            let why = if url == written {
+                e
+            } else {
+                "the reason is not shown: it may quote the rendered URL".to_string()
+            };
+            Error::usage(format!(
+                "tarball package '{written}': cannot download and unpack it ({why}); check the URL and the network"
+            ))
+            .at(r.file.clone(), r.line)
+        })?;
+        self.clones.push((key, dir.clone()));
+        Ok(dir)
+    }
+
+    /// A clone of `url` (shown as `written`) at `revision` in the download
+    /// directory (once per run).
+    fn clone_git(
+        &mut self,
+        url: &str,
+        written: &str,
+        revision: &str,
+        r: &Request,
+    ) -> Result<PathBuf> {
         let key = (url.to_string(), revision.to_string());
         if let Some((_, dir)) = self.clones.iter().find(|(k, _)| *k == key) {
             return Ok(dir.clone());
@@ -462,23 +532,30 @@ impl<'a> Installer<'a> {
                 ..
             }
         );
-        if unpinned && warn && self.warned.insert(url.to_string()) {
+        if unpinned && warn && self.warned.insert(written.to_string()) {
             self.out.warn(
                 "deps_unpinned",
-                &format!("The git package \"{url}\" is pinned to the \"{revision}\" branch. As a result, new commits will be installed when running deps; pin it with a revision: (a tag or a commit)"),
+                &format!("The git package \"{written}\" is pinned to the \"{revision}\" branch. As a result, new commits will be installed when running deps; pin it with a revision: (a tag or a commit)"),
             );
         }
         let dir = self.downloads.join(format!("git-{}", self.clones.len()));
         std::fs::create_dir_all(&self.downloads).map_err(|e| {
             Error::runtime(format!("cannot create {}: {e}", self.downloads.display()))
         })?;
+        let rendered = (url != written).then_some(url);
         git(
             &["clone", "--quiet", url, &dir.display().to_string()],
             None,
-            url,
+            written,
+            rendered,
         )?;
         if revision != "HEAD" {
-            git(&["checkout", "--quiet", revision], Some(&dir), url)?;
+            git(
+                &["checkout", "--quiet", revision],
+                Some(&dir),
+                written,
+                rendered,
+            )?;
         }
         self.clones.push((key, dir.clone()));
         Ok(dir)
@@ -496,7 +573,10 @@ impl<'a> Installer<'a> {
             };
             let w = Wanted::new(r.clone());
             let pinned = self.pin(&w)?;
-            let shown = w.names[0].clone();
+            let shown = match &pinned {
+                Pinned::Tarball { name, .. } => name.clone(),
+                _ => w.names[0].clone(),
+            };
             self.out
                 .info("deps_install", &format!("Installing {shown}"));
             let fetched = self.fetch(&pinned, &r)?;
@@ -514,9 +594,17 @@ impl<'a> Installer<'a> {
                         &format!("Installed from <local @ {path}>"),
                     );
                 }
-                Pinned::Git { url, .. } => {
+                Pinned::Tarball { written, .. } => {
+                    let dir = fetched.dir.expect("a fetched tarball has a directory");
+                    copy_dir(&dir, &dest)?;
+                    self.out.info(
+                        "deps_installed",
+                        &format!("Installed from tarball (url: {written})"),
+                    );
+                }
+                Pinned::Git { written, .. } => {
                     let dir = fetched.dir.expect("a fetched git package has a directory");
-                    let sha = git(&["rev-parse", "HEAD"], Some(&dir), url)?;
+                    let sha = git(&["rev-parse", "HEAD"], Some(&dir), written, None)?;
                     copy_dir(&dir, &dest)?;
                     self.out
                         .info("deps_installed", &format!("Installed from revision {sha}"));
@@ -612,8 +700,10 @@ fn describe(requests: &[Request], version: impl Fn(&Declared) -> String) -> Stri
         .join(" and ")
 }
 
-/// Runs `git` (in `cwd`), returning its trimmed stdout; a failure names the package.
-fn git(args: &[&str], cwd: Option<&Path>, url: &str) -> Result<String> {
+/// Runs `git` (in `cwd`), returning its trimmed stdout; a failure names the
+/// package by `url` as written. When the URL given to git was `rendered` from
+/// Jinja (a token in it), git's own message is not shown: it may quote it.
+fn git(args: &[&str], cwd: Option<&Path>, url: &str, rendered: Option<&str>) -> Result<String> {
     let mut cmd = Command::new("git");
     cmd.args(args).env("GIT_TERMINAL_PROMPT", "0");
     if let Some(d) = cwd {
@@ -629,6 +719,10 @@ fn git(args: &[&str], cwd: Option<&Path>, url: &str) -> Result<String> {
             .find(|l| !l.trim().is_empty())
             .unwrap_or("")
             .trim();
+        let line = match rendered {
+            Some(_) => "(git's message is not shown: it may quote the rendered URL)",
+            None => line,
+        };
         return Err(Error::runtime(format!(
             "git package '{url}': git {} failed: {line}",
             args.first().copied().unwrap_or("")

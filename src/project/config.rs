@@ -399,7 +399,8 @@ pub(crate) fn check_config_block(
 
 /// Checks a `dbt_project.yml` config tree (`models:`, `data_tests:`, `sources:`).
 /// Its first level names packages: this project, whose folders follow, or
-/// another package (none can be installed yet, so its configs apply to nothing).
+/// another package (checked by [`check_package_trees`] once the installed
+/// packages are known; a name no package has applies to nothing).
 pub(crate) fn check_tree(
     resource: Resource,
     tree: &Yaml,
@@ -428,6 +429,39 @@ pub(crate) fn check_tree(
             warnings.push(format!(
                 "Configuration paths exist in your dbt_project.yml file which do not apply to any resources: {root}.{k} (no package named '{k}' is installed)"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the levels of the root project's trees that name an installed package
+/// (`models: {shop_pkg: {+materialized: …}}`) as strictly as the project's own.
+pub(crate) fn check_package_trees(
+    doc: &Yaml,
+    packages: &[&str],
+    file: &str,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    let trees: [(&[&str], Resource); 6] = [
+        (&["models"], Resource::Model),
+        (&["data_tests", "tests"], Resource::DataTest),
+        (&["sources"], Resource::Source),
+        (&["seeds"], Resource::Seed),
+        (&["analyses"], Resource::Analysis),
+        (&["snapshots"], Resource::Snapshot),
+    ];
+    for (keys, resource) in trees {
+        let Some(tree) = keys.iter().find_map(|k| doc.get(k)) else {
+            continue;
+        };
+        if !matches!(tree.value, YamlValue::Map(_)) {
+            continue; // refused when the file was read
+        }
+        for (k, _, v) in tree.entries() {
+            if packages.contains(&k.as_str()) {
+                let path = format!("{}.{k}", resource.tree_key());
+                check_level(resource, v, &path, file, warnings)?;
+            }
         }
     }
     Ok(())

@@ -32,6 +32,9 @@ pub(crate) struct ProjectFile {
     pub(crate) log_path: Option<String>,
     /// Project-level `vars:` (global ones and those scoped to this project).
     pub(crate) vars: Map<String, Value>,
+    /// `vars:` without the block scoped to this project: what the project's
+    /// packages see of them.
+    pub(crate) global_vars: Map<String, Value>,
     /// The config trees: `models:`, `data_tests:` (or `tests:`), `sources:`, `seeds:`,
     /// `analyses:`, `snapshots:`.
     pub(crate) models: Value,
@@ -117,6 +120,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
     // vars: top-level keys are global, except a key named after the project, whose
     // contents are scoped to it (dbt-core semantics) and take precedence.
     let mut vars = Map::new();
+    let mut global_vars = Map::new();
     if let Some(v) = doc.get("vars") {
         match v.to_json() {
             Value::Object(all) => {
@@ -125,6 +129,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
                         vars.insert(k.clone(), val.clone());
                     }
                 }
+                global_vars = vars.clone();
                 if let Some(Value::Object(scoped)) = all.get(&name) {
                     for (k, val) in scoped {
                         vars.insert(k.clone(), val.clone());
@@ -199,6 +204,7 @@ pub(crate) fn read(doc: &Yaml, file: &str, warnings: &mut Warnings) -> Result<Pr
         },
         target_path,
         vars,
+        global_vars,
         models,
         data_tests,
         sources,

@@ -271,23 +271,35 @@ fn load_at(dir: &Path, package: Option<&str>, cancel: &Cancel) -> Result<Project
     };
     if package.is_none() {
         project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
-        // Config trees under an installed package's name apply to its nodes.
+        // Config trees under an installed package's name apply to its nodes,
+        // checked as the project's own.
         for p in &project.packages {
             let unused = format!("(no package named '{}' is installed)", p.name);
             warnings.0.retain(|w| !w.ends_with(&unused));
+        }
+        if !project.packages.is_empty() {
+            let path = dir.join("dbt_project.yml");
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::usage(format!("cannot read {file}: {e}")))?;
+            let names: Vec<&str> = project.packages.iter().map(|p| p.name.as_str()).collect();
+            config::check_package_trees(&yaml::parse(&text, &file)?, &names, &file, &mut warnings)?;
         }
     }
     // `vars:` keys named after a package are that package's, not global: its
     // nodes see the package's own `vars:`, then the root's global ones, then the
     // root's scoped to it (dbt's order; `--vars` come last, when rendering).
+    // The root's block scoped to itself stays the root's.
+    let mut global = pf.global_vars;
     let mut scoped = Vec::new();
     for p in &project.packages {
         if p.name != project.name {
             scoped.push(project.vars.remove(&p.name));
+            global.remove(&p.name);
         }
     }
     for (p, root_scoped) in project.packages.iter_mut().zip(scoped) {
-        for (k, v) in &project.vars {
+        for (k, v) in &global {
             p.project.vars.insert(k.clone(), v.clone());
         }
         if let Some(Value::Object(m)) = root_scoped {

@@ -1,9 +1,9 @@
 //! Installed packages: the projects under `packages-install-path` (`dbt_packages/`
 //! as `deps` or `dbt deps` fills it), each read from its own `dbt_project.yml`,
 //! each read as a project of its own (macros, generic tests, models, seeds,
-//! snapshots, singular tests, analyses, YAML), under the package's name. A
-//! package's hooks and unit tests are refused as not supported yet, and so is a
-//! project whose declared packages are not all installed.
+//! snapshots, singular tests, unit tests, analyses, YAML, run hooks), under the
+//! package's name. A project whose declared packages are not all installed is
+//! refused.
 
 use std::path::Path;
 
@@ -81,18 +81,6 @@ pub(super) fn load(
         }
         seen.push((pf.name.clone(), rel.clone()));
         let project = super::load_at(dir, Some(&rel), cancel)?;
-        let hooks = !project.on_run_start.is_empty() || !project.on_run_end.is_empty();
-        if hooks || !project.unit_tests.is_empty() {
-            let what = if hooks {
-                "on-run-start/on-run-end hooks"
-            } else {
-                "unit tests"
-            };
-            return Err(Error::in_file(
-                format!("{rel}/dbt_project.yml"),
-                format!("{what} of packages are not supported yet; remove them from package '{}' or run this project with dbt-core", pf.name),
-            ));
-        }
         out.push(Package {
             name: pf.name,
             macros: project.macros.clone(),
@@ -125,12 +113,22 @@ fn declared_packages(dir: &Path) -> Result<Option<(String, usize)>> {
 pub(crate) enum Declared {
     /// `local: path` (relative to the project).
     Local { path: String },
-    /// `git: url` with `revision`, `subdirectory`, `warn-unpinned`.
+    /// `git: url` with `revision`, `subdirectory`, `warn-unpinned`; `url` is
+    /// rendered (`{{ env_var('GIT_TOKEN') }}` in it), `written` as the file has
+    /// it: what messages and the lock file show.
     Git {
         url: String,
+        written: String,
         revision: Option<String>,
         subdirectory: Option<String>,
         warn_unpinned: bool,
+    },
+    /// `tarball: url` with `name:` (the directory it installs as); `url`
+    /// rendered, `written` as the file has it.
+    Tarball {
+        url: String,
+        written: String,
+        name: String,
     },
     /// `package: org/name` from the dbt Hub, with `version:` (one or a list of
     /// ranges, as written) and `install_prerelease`.
@@ -188,26 +186,88 @@ pub(crate) fn declared(dir: &Path) -> Result<Option<(String, Vec<DeclaredEntry>)
     };
     let mut out = Vec::new();
     for item in items {
+        let rendered = render_entry(item, &name)?;
         out.push(DeclaredEntry {
-            decl: declared_item(item, &name)?,
-            hash_form: hash_form(item),
+            decl: declared_item(&rendered, item, &name)?,
+            hash_form: hash_form(&rendered, item),
             line: item.line,
         });
     }
     Ok(Some((name, out)))
 }
 
-/// A package entry given as JSON (a Hub package's own `packages`); `origin`
-/// names where it comes from in errors.
+/// A package entry given as JSON (a Hub package's own `packages`, a lock
+/// file's entry, rendered as dbt renders them); `origin` names where it comes
+/// from in errors.
 pub(crate) fn declared_from_json(v: &serde_json::Value, origin: &str) -> Result<Declared> {
-    declared_item(&super::yaml::from_json(v), origin)
+    let item = super::yaml::from_json(v);
+    declared_item(&render_entry(&item, origin)?, &item, origin)
 }
 
-/// dbt's dictionary of a declared package for its `sha1_hash`: the entry, the
-/// defaults dbt fills in, and the entry as written under `unrendered`.
-fn hash_form(item: &super::yaml::Yaml) -> serde_json::Value {
+/// An entry with the Jinja of its text values rendered as dbt renders
+/// packages.yml: `env_var(name, default)` only (secret variables included: the
+/// rendered text is used, never shown).
+fn render_entry(item: &super::yaml::Yaml, file: &str) -> Result<super::yaml::Yaml> {
+    use super::yaml::YamlValue;
+    let value = match &item.value {
+        YamlValue::Str(s) if s.contains("{{") || s.contains("{%") => {
+            YamlValue::Str(render_text(s).map_err(|e| item.at(file).error(e))?)
+        }
+        YamlValue::Seq(items) => YamlValue::Seq(
+            items
+                .iter()
+                .map(|i| render_entry(i, file))
+                .collect::<Result<_>>()?,
+        ),
+        YamlValue::Map(entries) => YamlValue::Map(
+            entries
+                .iter()
+                .map(|(k, line, v)| Ok((k.clone(), *line, render_entry(v, file)?)))
+                .collect::<Result<_>>()?,
+        ),
+        other => other.clone(),
+    };
+    Ok(super::yaml::Yaml {
+        value,
+        line: item.line,
+    })
+}
+
+/// Renders one text of packages.yml; the error never quotes a rendered value.
+fn render_text(text: &str) -> std::result::Result<String, String> {
+    let mut jinja = minijinja::Environment::new();
+    jinja.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    jinja.add_function(
+        "env_var",
+        |name: String, default: Option<String>| -> std::result::Result<String, minijinja::Error> {
+            let fail =
+                |msg: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg);
+            match crate::settings::process_env(&name) {
+                Ok(Some(v)) => Ok(v),
+                Ok(None) => default.ok_or_else(|| {
+                    fail(format!(
+                        "env_var('{name}') is not set and has no default; set it or give a default"
+                    ))
+                }),
+                Err(e) => Err(fail(e.message)),
+            }
+        },
+    );
+    jinja.render_str(text, minijinja::context! {}).map_err(|e| {
+        let detail = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
+        format!("cannot render '{text}': {detail} (packages.yml may use env_var() only)")
+    })
+}
+
+/// dbt's dictionary of a declared package for its `sha1_hash`: the rendered
+/// entry, the defaults dbt fills in, and the entry as written under
+/// `unrendered`.
+fn hash_form(rendered: &super::yaml::Yaml, item: &super::yaml::Yaml) -> serde_json::Value {
     let raw = item.to_json();
-    let mut with = raw.clone();
+    let mut with = rendered.to_json();
     if let serde_json::Value::Object(m) = &mut with {
         let defaults: &[(&str, serde_json::Value)] = if m.contains_key("local") {
             &[]
@@ -230,7 +290,12 @@ fn hash_form(item: &super::yaml::Yaml) -> serde_json::Value {
     with
 }
 
-fn declared_item(item: &super::yaml::Yaml, name: &str) -> Result<Declared> {
+/// One entry, `item` rendered and `written` as the file has it.
+fn declared_item(
+    item: &super::yaml::Yaml,
+    written: &super::yaml::Yaml,
+    name: &str,
+) -> Result<Declared> {
     use super::yaml::YamlValue;
     let text_of = |key: &str| -> Result<Option<String>> {
         match item.get(key) {
@@ -259,6 +324,7 @@ fn declared_item(item: &super::yaml::Yaml, name: &str) -> Result<Declared> {
         Ok(Declared::Local { path })
     } else if let Some(url) = text_of("git")? {
         Ok(Declared::Git {
+            written: written_text(written, "git", &url),
             url,
             revision: text_of("revision")?,
             subdirectory: text_of("subdirectory")?,
@@ -290,15 +356,35 @@ fn declared_item(item: &super::yaml::Yaml, name: &str) -> Result<Declared> {
             versions,
             install_prerelease: flag(&["install_prerelease"], false)?,
         })
-    } else if item.get("tarball").is_some() || item.get("private").is_some() {
+    } else if let Some(url) = text_of("tarball")? {
+        let Some(package) = text_of("name")? else {
+            return Err(item.at(name).error(format!(
+                "tarball package '{}': name: is required (the directory it installs as, the name in its dbt_project.yml)",
+                written_text(written, "tarball", &url)
+            )));
+        };
+        Ok(Declared::Tarball {
+            written: written_text(written, "tarball", &url),
+            url,
+            name: package,
+        })
+    } else if item.get("private").is_some() {
         Err(item.at(name).error(
-            "tarball: and private: packages are not installed by reluvia-transform deps yet; install with `dbt deps`, or declare the package with git:, local: or package:",
+            "private: packages (resolved through dbt's hosted service) are not installed by reluvia-transform deps; declare the package with git: (a URL with a token from env_var()), tarball:, local: or package:",
         ))
     } else {
         Err(item.at(name).error(format!(
             "expected a package with local:, git:, package: or tarball:, got {}",
             item.kind()
         )))
+    }
+}
+
+/// The text of `key` in the entry as written (before rendering), else `rendered`.
+fn written_text(written: &super::yaml::Yaml, key: &str, rendered: &str) -> String {
+    match written.get(key).map(|v| &v.value) {
+        Some(super::yaml::YamlValue::Str(s)) => s.clone(),
+        _ => rendered.to_string(),
     }
 }
 

@@ -105,21 +105,34 @@ impl Shared {
             None if from == self.root => vec![Some(&self.root), None],
             None => vec![Some(&self.root), Some(from), None],
         };
+        // dbt remembers a disabled node found on the way and points the ref at
+        // it only when no enabled node is found: a first pass skips disabled
+        // ones (known once parsing is done), a second takes them.
+        let disabled = |p: &str| {
+            version.is_none()
+                && self.disabled.lock().unwrap().contains(&Ref {
+                    package: Some(p.to_string()),
+                    name: name.to_string(),
+                    version: None,
+                })
+        };
         let mut package = None;
-        for c in candidates {
-            let mut found: Vec<&str> = self.packages_defining(name);
-            found.retain(|p| c.is_none_or(|c| c == *p));
-            match found.as_slice() {
-                [] => continue,
-                [one] => {
-                    package = Some(one.to_string());
-                    break;
-                }
-                many => {
-                    return Err(jerr(format!(
-                        "{call}: there are nodes named '{name}' in several packages ({}); write ref('<package>', '{name}') with one of them",
-                        many.join(", ")
-                    )))
+        'passes: for skip_disabled in [true, false] {
+            for c in &candidates {
+                let mut found: Vec<&str> = self.packages_defining(name);
+                found.retain(|p| c.is_none_or(|c| c == *p) && !(skip_disabled && disabled(p)));
+                match found.as_slice() {
+                    [] => continue,
+                    [one] => {
+                        package = Some(one.to_string());
+                        break 'passes;
+                    }
+                    many => {
+                        return Err(jerr(format!(
+                            "{call}: there are nodes named '{name}' in several packages ({}); write ref('<package>', '{name}') with one of them",
+                            many.join(", ")
+                        )))
+                    }
                 }
             }
         }

@@ -76,16 +76,26 @@ impl Renderer {
                 manifest.macro_sources.insert(name.clone(), (sql, calls));
             }
         }
-        for (end, hooks) in [(false, &project.on_run_start), (true, &project.on_run_end)] {
+        // dbt runs the root project's run hooks first, then each package's in
+        // the order of the packages' names; the console numbers them across
+        // projects (`pkg.on-run-end.2`), the unique id within the project.
+        let mut hook_projects: Vec<&Project> = project.with_packages().collect();
+        hook_projects[1..].sort_by(|a, b| a.name.cmp(&b.name));
+        for end in [false, true] {
             let kind = if end { "on-run-end" } else { "on-run-start" };
-            for (i, sql) in hooks.iter().enumerate() {
-                let p = &project.name;
-                manifest.run_hooks.push(RunHook {
-                    unique_id: format!("operation.{p}.{p}-{kind}-{i}"),
-                    name: format!("{p}.{kind}.{i}"),
-                    sql: sql.clone(),
-                    end,
-                });
+            let mut position = 0;
+            for p in &hook_projects {
+                let hooks = if end { &p.on_run_end } else { &p.on_run_start };
+                for (i, sql) in hooks.iter().enumerate() {
+                    let name = &p.name;
+                    manifest.run_hooks.push(RunHook {
+                        unique_id: format!("operation.{name}.{name}-{kind}-{i}"),
+                        name: format!("{name}.{kind}.{position}"),
+                        sql: sql.clone(),
+                        end,
+                    });
+                    position += 1;
+                }
             }
         }
 
@@ -231,8 +241,10 @@ impl Renderer {
         }
         manifest.tests = tests;
         manifest.index();
-        let units = self.build_unit_tests(project, &manifest)?;
-        manifest.tests.extend(units);
+        for p in project.with_packages() {
+            let units = self.build_unit_tests(p, &manifest)?;
+            manifest.tests.extend(units);
+        }
         manifest.index();
         manifest.warnings = project.warnings.clone();
         for w in warnings.0 {

@@ -59,8 +59,9 @@ impl Renderer {
     ) -> Result<Option<TestNode>> {
         let err = |line: usize, msg: String| Error::usage(msg).at(&def.file, Some(line));
         let name = &def.name;
+        // dbt looks the tested model up in the unit test's own project.
         let model_ref = Ref {
-            package: None,
+            package: Some(project.name.clone()),
             name: def.model.clone(),
             version: None,
         };
@@ -131,6 +132,8 @@ impl Renderer {
                         name: n.clone(),
                         version: version.clone(),
                     };
+                    // As `ref()` resolves it in a node of the unit test's project.
+                    let r = self.shared.check_ref(&project.name, &r).unwrap_or(r);
                     let Some(node) = manifest.resolve_ref(&r).and_then(|id| manifest.node(&id))
                     else {
                         return Err(err(g.line, format!(
@@ -170,7 +173,8 @@ impl Renderer {
                 rows: g.rows.clone(),
             });
         }
-        let mut fqn = super::data_tests::yaml_fqn(&project.name, &def.file, &def.model);
+        let mut fqn =
+            super::data_tests::yaml_fqn(&project.name, project.local_path(&def.file), &def.model);
         fqn.push(name.clone());
         let mut config = Map::new();
         config.insert("tags".into(), Json::Array(Vec::new()));
@@ -280,7 +284,13 @@ impl Renderer {
                 },
             ),
         );
-        let mut vars = self.shared.vars.clone();
+        // A package's model sees its package's vars.
+        let mut vars = self
+            .shared
+            .package_vars
+            .get(&model.package_name)
+            .unwrap_or(&self.shared.vars)
+            .clone();
         for (k, v) in &spec.overrides.vars {
             vars.insert(k.clone(), v.clone());
         }

@@ -51,7 +51,8 @@ pointing at it. After each step this compares, tool against tool:
     dbt's `drop … cascade` lost and ours carried over (forgive_carried_foreign_keys).
 
 With `observe: [packages]`, after each step: packages.yml, dependencies.yml and
-package-lock.yml (parsed YAML) and the installed packages (every file under
+package-lock.yml (parsed YAML; with a `tarball:` entry, without its sha1_hash, which
+covers the rendered URL and so the port of each tool's stand-in Hub) and the installed packages (every file under
 dbt_packages/, links followed: its path and a hash of its content). With `hub:
 true`, each tool's run gets an HTTP server on a free loopback port serving the
 files of `hub/` in its work directory (which `shell:` steps fill: the Hub's
@@ -416,6 +417,11 @@ def observe_packages(project: Path) -> dict:
     for name in ("packages.yml", "dependencies.yml", "package-lock.yml"):
         p = project / name
         out[name] = yaml.safe_load(p.read_text()) if p.exists() else None
+    lock = out["package-lock.yml"]
+    if isinstance(lock, dict) and any("tarball" in e for e in lock.get("packages") or []):
+        # Its hash covers the rendered tarball URL, and each tool's stand-in Hub
+        # has its own port.
+        lock["sha1_hash"] = "(covers the Hub's port)"
     installed = []
     base = project / "dbt_packages"
     if base.exists():

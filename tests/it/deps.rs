@@ -183,3 +183,118 @@ fn hub_errors_name_the_package() {
         assert!(!p.path().join("package-lock.yml").exists());
     }
 }
+
+/// `git` in `dir`, which must succeed.
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?} failed");
+}
+
+/// Every file under `dir` (the log, the lock, what was installed) as text.
+fn all_text(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push_str(&all_text(&path));
+        } else if let Ok(text) = std::fs::read_to_string(&path) {
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[test]
+fn git_url_rendered_from_env_var_is_never_shown_or_locked() {
+    // The "secret" is the repositories' base URL, as a token in an https URL
+    // would be: it must reach git, and nothing else.
+    let repos = tempfile::tempdir().unwrap();
+    let repo = repos.path().join("calc_pkg");
+    write(
+        &repo,
+        "dbt_project.yml",
+        "name: calc_pkg\nversion: \"1.0\"\nconfig-version: 2\n",
+    );
+    write(&repo, "macros/two.sql", "{% macro two() %}2{% endmacro %}");
+    git(&repo, &["init", "--quiet", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "first"]);
+    let secret = format!("file://{}", repos.path().display());
+    let written = "{{ env_var('PKG_GIT_BASE') }}/calc_pkg";
+    let p = project(&[
+        ("dbt_project.yml", PROJECT),
+        (
+            "packages.yml",
+            &format!("packages:\n  - git: \"{written}\"\n    revision: main\n"),
+        ),
+    ]);
+    let run = |env: &str| {
+        clean_command()
+            .arg("deps")
+            .arg("--project-dir")
+            .arg(p.path())
+            .env("HOME", p.path())
+            .env("PKG_GIT_BASE", env)
+            .output()
+            .unwrap()
+    };
+    let out = run(&secret);
+    assert_code(&out, 0);
+    assert!(p
+        .path()
+        .join("dbt_packages/calc_pkg/macros/two.sql")
+        .is_file());
+    let lock = std::fs::read_to_string(p.path().join("package-lock.yml")).unwrap();
+    // PyYAML's quoting, as dbt writes it.
+    let quoted = written.replace('\'', "''");
+    assert!(lock.contains(&format!("git: '{quoted}'")), "{lock}");
+    let shown = format!("{}{}{}", stdout(&out), stderr(&out), all_text(p.path()));
+    assert!(
+        shown.contains("Installing {{ env_var('PKG_GIT_BASE') }}/calc_pkg"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(&secret),
+        "the rendered URL was shown: {shown}"
+    );
+
+    // The next deps reads the lock file's unrendered URL and renders it again.
+    let out = run(&secret);
+    assert_code(&out, 0);
+    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains(&secret));
+
+    // A failing clone names the package as written, without git's message
+    // (which quotes the URL it was given).
+    std::fs::remove_file(p.path().join("package-lock.yml")).unwrap();
+    let wrong = format!("{secret}-nowhere");
+    let out = run(&wrong);
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains(&format!("git package '{written}'")), "{err}");
+    assert!(!err.contains(&wrong), "{err}");
+
+    // Without the variable: a one-line error naming the file and line.
+    let out = clean_command()
+        .arg("deps")
+        .arg("--project-dir")
+        .arg(p.path())
+        .env("HOME", p.path())
+        .env_remove("PKG_GIT_BASE")
+        .output()
+        .unwrap();
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("packages.yml line 2: cannot render"),
+        "{}",
+        stderr(&out)
+    );
+}
