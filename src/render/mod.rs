@@ -40,6 +40,8 @@ mod mutable;
 mod namespace;
 mod parse;
 mod pycompat;
+mod pyobjects;
+mod pyset;
 mod pystr;
 mod relation;
 mod unit_tests;
@@ -48,6 +50,7 @@ use context::{Calls, ConfigObj, Exceptions, Phase};
 pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::{inject_ctes, EphemeralCache};
 pub(crate) use parse::run_end_context;
+pub(crate) use pyobjects::{set_flags, Flags};
 pub(crate) use pystr::{json_dumps, json_str, py_float};
 pub(crate) use relation::Relation;
 
@@ -608,6 +611,13 @@ impl Renderer {
         env.add_function("fromjson", helpers::fromjson);
         env.add_function("fromyaml", helpers::fromyaml);
         env.add_function("local_md5", helpers::local_md5);
+        env.add_function("toyaml", pyobjects::toyaml);
+        env.add_function("set", pyset::set);
+        env.add_function("set_strict", pyset::set_strict);
+        env.add_function("zip", pyobjects::zip);
+        env.add_function("zip_strict", pyobjects::zip_strict);
+        env.add_global("flags", Value::from_object(pyobjects::FlagsObj));
+        env.add_global("builtins", Value::from_object(pyobjects::Builtins));
 
         let docs: BTreeMap<String, String> = project
             .docs
