@@ -496,6 +496,7 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     manifest.index();
     manifest.exposures = exposures::load(&project.entries, &manifest)?;
     manifest.index();
+    renderer.set_graph(&manifest);
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
     let selectors_doc = project::selectors_yml(&settings.project_dir)?;

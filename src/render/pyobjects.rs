@@ -1,7 +1,8 @@
 //! dbt's context members that are Python objects or Python builtins: `flags`
 //! (the invocation's flags, [`Flags`]), `builtins` (dbt's own `ref`, `source`
-//! and `config`, for a project that overrides them with macros), `zip` and
-//! `zip_strict`, and `toyaml` (PyYAML's `safe_dump` text).
+//! and `config`, for a project that overrides them with macros), `graph` (the
+//! parsed project's nodes as dicts, [`GraphObj`]), `zip` and `zip_strict`, and
+//! `toyaml` (PyYAML's `safe_dump` text).
 
 use std::sync::{Arc, OnceLock};
 
@@ -65,6 +66,42 @@ impl Object for FlagsObj {
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Namespace()")
+    }
+}
+
+/// `graph`: dbt's flat graph, the parsed project's `nodes`, `sources`,
+/// `exposures`, `metrics`, `groups`, `semantic_models` and `saved_queries` as
+/// manifest.json has them. Empty while the project is parsed (dbt builds it
+/// once parsing is done), so templates read it under `if execute`.
+#[derive(Debug, Default)]
+pub(super) struct GraphObj(pub(super) OnceLock<Value>);
+
+/// The sections of manifest.json that make dbt's flat graph.
+pub(super) const GRAPH_SECTIONS: &[&str] = &[
+    "nodes",
+    "sources",
+    "exposures",
+    "metrics",
+    "groups",
+    "semantic_models",
+    "saved_queries",
+];
+
+impl Object for GraphObj {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let v = self.0.get()?.get_item(key).ok()?;
+        (!v.is_undefined()).then_some(v)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        match self.0.get() {
+            Some(_) => minijinja::value::Enumerator::Str(GRAPH_SECTIONS),
+            None => minijinja::value::Enumerator::Empty,
+        }
     }
 }
 
