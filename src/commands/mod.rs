@@ -96,6 +96,41 @@ pub(crate) fn main(cli: Cli, inv: &Invocation) -> i32 {
     dispatch(inv, &command, &cli.global)
 }
 
+/// The command's flags as dbt's `flags` object gives them to templates.
+fn template_flags(
+    command: &Command,
+    global: &GlobalArgs,
+    settings: &Settings,
+) -> crate::render::Flags {
+    let (which, full_refresh, store_failures, empty) = match command {
+        Command::Run(a) => ("run", a.full_refresh, false, Some(a.empty)),
+        Command::Build(a) => ("build", a.full_refresh, a.store_failures, Some(a.empty)),
+        Command::Test(a) => ("test", false, a.store_failures, None),
+        Command::Seed(a) => ("seed", a.full_refresh, false, None),
+        Command::Snapshot(_) => ("snapshot", false, false, Some(false)),
+        Command::Compile(a) => ("compile", a.full_refresh, false, Some(a.empty)),
+        Command::Show(a) => ("show", a.full_refresh, false, None),
+        Command::RunOperation(_) => ("run-operation", false, false, None),
+        Command::Ls(_) => ("list", false, false, None),
+        Command::Parse => ("parse", false, false, None),
+        Command::Retry => ("retry", false, false, None),
+        Command::Source { .. } | Command::Freshness(_) => ("freshness", false, false, None),
+        Command::Docs { .. } => ("generate", false, false, None),
+        Command::Deps(_) => ("deps", false, false, None),
+        Command::Clean(_) => ("clean", false, false, None),
+        Command::Debug => ("debug", false, false, None),
+        _ => ("", false, false, None),
+    };
+    crate::render::Flags {
+        which,
+        full_refresh,
+        store_failures,
+        empty,
+        warn_error: global.warn_error.then_some(true),
+        fail_fast: settings.fail_fast,
+    }
+}
+
 fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
     // `init` writes files and reads no settings.
     if let Command::Init { dir } = command {
@@ -149,6 +184,7 @@ fn dispatch(inv: &Invocation, command: &Command, global: &GlobalArgs) -> i32 {
         }
     };
     crate::console::capture_sql(&out);
+    crate::render::set_flags(template_flags(command, global, &settings));
     for w in &settings.warnings {
         out.warn("settings_warning", w);
     }
@@ -460,6 +496,7 @@ fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
     manifest.index();
     manifest.exposures = exposures::load(&project.entries, &manifest)?;
     manifest.index();
+    renderer.set_graph(&manifest);
     cancel.check("while rendering the project; nothing was run")?;
     let graph = Graph::build(&manifest)?;
     let selectors_doc = project::selectors_yml(&settings.project_dir)?;

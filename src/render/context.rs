@@ -106,7 +106,7 @@ impl Object for ConfigObj {
                 let (key, default): (String, Option<Value>) = minijinja::value::from_args(args)?;
                 let own = self.calls.config.lock().unwrap().get(&key).cloned();
                 match own.or_else(|| self.base.get(&key).cloned()) {
-                    Some(v) => Ok(Value::from(minijinja::value::Serde(&v))),
+                    Some(v) => Ok(super::mutable::from_json(&v)),
                     None if method == "require" => Err(minijinja::Error::new(
                         JErrorKind::InvalidOperation,
                         format!("config '{key}' is required but not set"),

@@ -378,7 +378,7 @@ impl Renderer {
                 );
             }
         }
-        Ok(Value::from(minijinja::value::Serde(v)))
+        Ok(super::mutable::from_json(v))
     }
 
     /// Renders the SQL of a data test (the query returning failing rows); returns

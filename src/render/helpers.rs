@@ -25,7 +25,7 @@ pub(super) fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
 /// `fromjson(text, default=None)`: the value, or `default` when it is not JSON.
 pub(super) fn fromjson(text: String, default: Option<Value>) -> Value {
     match serde_json::from_str::<Json>(&text) {
-        Ok(v) => Value::from(minijinja::value::Serde(v)),
+        Ok(v) => super::mutable::from_json(&v),
         Err(_) => default.unwrap_or(Value::from(())),
     }
 }
@@ -33,7 +33,7 @@ pub(super) fn fromjson(text: String, default: Option<Value>) -> Value {
 /// `fromyaml(text, default=None)`.
 pub(super) fn fromyaml(text: String, default: Option<Value>) -> Value {
     match serde_saphyr::from_str::<Json>(&text) {
-        Ok(v) => Value::from(minijinja::value::Serde(v)),
+        Ok(v) => super::mutable::from_json(&v),
         Err(_) => default.unwrap_or(Value::from(())),
     }
 }
@@ -68,7 +68,7 @@ impl Object for VarObj {
     fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let (name, default): (String, Option<Value>) = from_args(args)?;
         match self.vars_for(state).get(&name) {
-            Some(v) => Ok(Value::from(minijinja::value::Serde(v))),
+            Some(v) => Ok(super::mutable::from_json(v)),
             None => default.ok_or_else(|| {
                 jerr(format!(
                     "var('{name}') is not set and has no default; pass --vars '{{\"{name}\": …}}' or set it under `vars:` in dbt_project.yml"

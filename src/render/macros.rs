@@ -132,7 +132,7 @@ impl super::Renderer {
             .map_err(|e| super::template_error(&e, &file))?;
         let kwargs = minijinja::value::Kwargs::from_iter(
             args.iter()
-                .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))),
+                .map(|(k, v)| (k.clone(), super::mutable::from_json(v))),
         );
         calls.returns.lock().unwrap().push(None);
         let out = captured.with_state_mut(|st| st.call_macro(name, &[Value::from(kwargs)]));

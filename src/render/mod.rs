@@ -40,6 +40,8 @@ mod mutable;
 mod namespace;
 mod parse;
 mod pycompat;
+mod pyobjects;
+mod pyset;
 mod pystr;
 mod relation;
 mod unit_tests;
@@ -48,6 +50,7 @@ use context::{Calls, ConfigObj, Exceptions, Phase};
 pub(crate) use db::{with_database, RenderDb};
 pub(crate) use ephemeral::{inject_ctes, EphemeralCache};
 pub(crate) use parse::run_end_context;
+pub(crate) use pyobjects::{set_flags, Flags};
 pub(crate) use pystr::{json_dumps, json_str, py_float};
 pub(crate) use relation::Relation;
 
@@ -317,6 +320,11 @@ pub(crate) struct Renderer {
     /// Whether every test stores its failures (`--store-failures` or the setting),
     /// for `should_store_failures()`.
     store_all: Arc<std::sync::atomic::AtomicBool>,
+    /// `graph`, filled by [`Renderer::set_graph`] once the project is parsed.
+    graph: Arc<pyobjects::GraphObj>,
+    /// Whether a macro or node of the project mentions `graph` (building it
+    /// costs a manifest's worth of JSON, spent only then).
+    reads_graph: bool,
 }
 
 /// The name of the template of a node's SQL: its file, and for a snapshot (a
@@ -628,6 +636,23 @@ impl Renderer {
         env.add_function("fromjson", helpers::fromjson);
         env.add_function("fromyaml", helpers::fromyaml);
         env.add_function("local_md5", helpers::local_md5);
+        env.add_function("toyaml", pyobjects::toyaml);
+        env.add_function("set", pyset::set);
+        env.add_function("set_strict", pyset::set_strict);
+        env.add_function("zip", pyobjects::zip);
+        env.add_function("zip_strict", pyobjects::zip_strict);
+        env.add_global("flags", Value::from_object(pyobjects::FlagsObj));
+        env.add_global("builtins", Value::from_object(pyobjects::Builtins));
+        let graph = Arc::new(pyobjects::GraphObj::default());
+        env.add_global("graph", Value::from_dyn_object(graph.clone()));
+        let reads_graph = project.with_packages().any(|p| {
+            p.macros
+                .iter()
+                .chain(&p.models)
+                .chain(&p.singular_tests)
+                .chain(&p.analyses)
+                .any(|f| f.content.contains("graph"))
+        });
 
         let docs: BTreeMap<String, String> = project
             .docs
@@ -794,7 +819,26 @@ impl Renderer {
             macros,
             table,
             store_all,
+            graph,
+            reads_graph,
         })
+    }
+
+    /// Fills `graph` from the parsed project, as dbt builds its flat graph when
+    /// parsing is done (when some template of the project mentions it).
+    pub(crate) fn set_graph(&self, manifest: &crate::manifest::Manifest) {
+        if !self.reads_graph || self.graph.0.get().is_some() {
+            return;
+        }
+        let json = crate::artifacts::manifest_json(manifest, &self.invocation_id);
+        let flat: Map<String, Json> = pyobjects::GRAPH_SECTIONS
+            .iter()
+            .map(|k| (k.to_string(), json.get(*k).cloned().unwrap_or(Json::Null)))
+            .collect();
+        let _ = self
+            .graph
+            .0
+            .set(Value::from(minijinja::value::Serde(Json::Object(flat))));
     }
 
     /// Renders the Jinja in the config values of `dbt_project.yml`'s trees and of

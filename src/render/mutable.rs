@@ -33,6 +33,30 @@ pub(super) fn register(env: &mut Environment<'_>) {
     });
 }
 
+/// A Python list of `items` (what `split()` and `list.copy()` give).
+pub(super) fn list(items: Vec<Value>) -> Value {
+    Value::from_object(List(Mutex::new(items)))
+}
+
+/// A Python dict of `pairs`, in their order.
+pub(super) fn dict(pairs: Vec<(Value, Value)>) -> Value {
+    Value::from_object(Dict(Mutex::new(pairs)))
+}
+
+/// A value read from YAML or JSON (`fromjson`, `fromyaml`, `var()`) as Python
+/// holds it: its lists and dicts, at every depth, mutable.
+pub(super) fn from_json(j: &serde_json::Value) -> Value {
+    match j {
+        serde_json::Value::Array(items) => list(items.iter().map(from_json).collect()),
+        serde_json::Value::Object(m) => dict(
+            m.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), from_json(v)))
+                .collect(),
+        ),
+        scalar => Value::from(minijinja::value::Serde(scalar)),
+    }
+}
+
 /// Rewrites every list literal `[…]` and dict literal `{…}` inside `{{ }}` and
 /// `{% %}` into `([…]|__mutable)`, leaving text, comments, strings, subscripts
 /// (`x[0]`) and `{% raw %}` blocks alone.
