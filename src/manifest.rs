@@ -226,6 +226,8 @@ pub(crate) struct Node {
     pub(crate) hooks: Hooks,
     /// The hooks rendered with the node's context (by the compile phase).
     pub(crate) rendered_hooks: Hooks,
+    /// Renders its hooks that are rendered when they run (`Hook::at_run`).
+    pub(crate) hook_render: Option<crate::postgres::HookRender>,
     /// `indexes` (tables and seeds; dbt ignores them on views).
     pub(crate) indexes: Vec<Index>,
     /// `grants`; `None` without one (or an empty one): grants are carried over.

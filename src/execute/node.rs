@@ -269,6 +269,8 @@ impl NodeRunner {
                     }
                 };
                 let node = rendered_node.as_ref().unwrap_or(node);
+                let with_render = self.with_hook_render(node);
+                let node = with_render.as_ref().unwrap_or(node);
                 let notify = |m: &str| self.out.warn("waiting", m);
                 let r = postgres::build_model(
                     &mut client,
@@ -383,6 +385,8 @@ impl NodeRunner {
             message: e.to_string(),
         })?;
         let notify = |m: &str| self.out.warn("waiting", m);
+        let with_render = self.with_hook_render(node);
+        let node = with_render.as_ref().unwrap_or(node);
         let r =
             postgres::load_seed(&mut client, node, &load, &self.suffix, &self.swap, &notify).await;
         self.pool.put(client);
@@ -444,6 +448,26 @@ impl NodeRunner {
                 Err(NodeFailure::Compile { message })
             }
         }
+    }
+
+    /// `node` with what renders its hooks that are rendered when they run
+    /// (`Hook::at_run`), when it has any.
+    fn with_hook_render(&self, node: &Node) -> Option<Node> {
+        let hooks = &node.rendered_hooks;
+        if !hooks.pre.iter().chain(&hooks.post).any(|h| h.at_run) {
+            return None;
+        }
+        let renderer = self.renderer.clone();
+        let handle = tokio::runtime::Handle::current();
+        let built = node.clone();
+        let render = move |hook: &crate::project::Hook, lend: postgres::Lend| {
+            let db = RenderDb::lent(handle.clone(), lend, &built.unique_id);
+            let (r, _) = with_database(Some(db), || renderer.render_hook_now(&built, hook));
+            r.map_err(|e| e.to_string())
+        };
+        let mut n = node.clone();
+        n.hook_render = Some(postgres::HookRender(Arc::new(render)));
+        Some(n)
     }
 
     fn swap_cancelled(&self) -> bool {

@@ -317,7 +317,7 @@ pub(super) async fn increment(
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
-    hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
+    hooks::run(&*client, node, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
     super::session::apply(&tx, node).await?;
     let target_oid = serialised_table(
@@ -329,7 +329,7 @@ pub(super) async fn increment(
         "rerun, or rebuild it with --full-refresh",
     )
     .await?;
-    hooks::run(&tx, &node.rendered_hooks.pre, true).await?;
+    hooks::run(&tx, node, &node.rendered_hooks.pre, true).await?;
 
     // 2. The increment, in a temporary table that the commit drops.
     let sql = sql.trim().trim_end_matches(';').trim_end();
@@ -422,10 +422,10 @@ pub(super) async fn increment(
         grants::apply(&tx, &names.schema, &names.target, g, true).await?;
     }
     comments::persist(&tx, node, &names.schema, &names.target, "table", false).await?;
-    hooks::run(&tx, &node.rendered_hooks.post, true).await?;
+    hooks::run(&tx, node, &node.rendered_hooks.post, true).await?;
     check_interrupted(opts)?;
     tx.commit().await?;
-    hooks::run(&*client, &node.rendered_hooks.post, false).await?;
+    hooks::run(&*client, node, &node.rendered_hooks.post, false).await?;
     Ok(built)
 }
 

@@ -97,7 +97,7 @@ async fn in_place(
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
-    hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
+    hooks::run(&*client, node, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
     super::session::apply(&tx, node).await?;
     serialise(&tx, &names, opts, notify).await?;
@@ -118,7 +118,7 @@ async fn in_place(
     let message = match action {
         Action::Nothing => {
             tx.commit().await?;
-            hooks::run(&*client, &node.rendered_hooks.post, false).await?;
+            hooks::run(&*client, node, &node.rendered_hooks.post, false).await?;
             return Ok(Built {
                 message: format!("skip {}", node.relation_name()),
                 code: "skip".to_string(),
@@ -126,14 +126,14 @@ async fn in_place(
             });
         }
         Action::Refresh => {
-            hooks::run(&tx, &node.rendered_hooks.pre, true).await?;
+            hooks::run(&tx, node, &node.rendered_hooks.pre, true).await?;
             lock(&tx, oid, opts).await?;
             let statement = format!("refresh materialized view {relation}");
             run_locked(&tx, &names, statement, opts).await?;
             "REFRESH MATERIALIZED VIEW"
         }
         Action::Indexes { drop, create } => {
-            hooks::run(&tx, &node.rendered_hooks.pre, true).await?;
+            hooks::run(&tx, node, &node.rendered_hooks.pre, true).await?;
             lock(&tx, oid, opts).await?;
             for name in &drop {
                 let statement = format!(
@@ -163,10 +163,10 @@ async fn in_place(
         false,
     )
     .await?;
-    hooks::run(&tx, &node.rendered_hooks.post, true).await?;
+    hooks::run(&tx, node, &node.rendered_hooks.post, true).await?;
     check_interrupted(opts)?;
     tx.commit().await?;
-    hooks::run(&*client, &node.rendered_hooks.post, false).await?;
+    hooks::run(&*client, node, &node.rendered_hooks.post, false).await?;
     Ok(Built {
         message: message.to_string(),
         code: message.to_string(),

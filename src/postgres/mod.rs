@@ -36,6 +36,7 @@ use crate::settings::Settings;
 
 pub(crate) use connect::{connect, connect_with_retry};
 pub(crate) use db_error::describe_db_error;
+pub(crate) use hooks::{DbJob, HookRender, Lend};
 pub(crate) use pool::Pool;
 pub(crate) use seed::SeedLoad;
 pub(crate) use swap::{load_seed, SwapOptions};

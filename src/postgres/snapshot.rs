@@ -14,7 +14,10 @@
 //!   or widened; the same lock_timeout and retries); widen string columns, add
 //!   the query's new columns; close the changed versions (`update … set
 //!   dbt_valid_to`) and insert the new ones; commit. A failure or an interrupt
-//!   rolls everything back: the table keeps its previous contents.
+//!   rolls everything back: the table keeps its previous contents. Hooks run
+//!   as around a table's build: `before_begin` pre-hooks first, the other
+//!   pre-hooks once serialised, the other post-hooks before the commit,
+//!   `after_commit` ones after it.
 
 use tokio_postgres::{Client, Transaction};
 
@@ -22,6 +25,7 @@ use crate::manifest::{quote_ident, Node};
 use crate::project::{HardDeletes, SnapshotConfig, SnapshotStrategy};
 use crate::results::{Built, NodeFailure};
 
+use super::hooks;
 use super::incremental::{
     alter_column_type, columns, exec, expansions, lock, serialised_table, temp_table,
 };
@@ -350,6 +354,7 @@ async fn apply(
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
+    hooks::run(&*client, node, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
     let target_oid = serialised_table(
         &tx,
@@ -360,6 +365,7 @@ async fn apply(
         "rerun",
     )
     .await?;
+    hooks::run(&tx, node, &node.rendered_hooks.pre, true).await?;
     let target_cols = columns(&tx, target_oid).await?;
     let existing: Vec<String> = target_cols.iter().map(|c| c.name.clone()).collect();
     let c = &config.columns;
@@ -450,8 +456,10 @@ async fn apply(
         ),
     )
     .await?;
+    hooks::run(&tx, node, &node.rendered_hooks.post, true).await?;
     check_interrupted(opts)?;
     tx.commit().await?;
+    hooks::run(&*client, node, &node.rendered_hooks.post, false).await?;
     Ok(Built {
         message: format!("INSERT 0 {n}"),
         code: "INSERT".to_string(),

@@ -195,7 +195,7 @@ pub(crate) async fn load_seed(
 
 /// The end of a committed swap: the `after_commit` post-hooks.
 async fn after_commit(client: &Client, node: &Node, built: Built) -> Result<Built, Failure> {
-    hooks::run(client, &node.rendered_hooks.post, false).await?;
+    hooks::run(client, node, &node.rendered_hooks.post, false).await?;
     Ok(built)
 }
 
@@ -267,7 +267,7 @@ async fn swap_in(
         display: format!("{}.{}", node.schema, node.alias),
         renames: Vec::new(),
     };
-    hooks::run(&*client, &node.rendered_hooks.pre, false).await?;
+    hooks::run(&*client, node, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
     super::session::apply(&tx, node).await?;
     if let (Build::Sql(sql), true) = (&build, node.contract.enforced) {
@@ -275,7 +275,7 @@ async fn swap_in(
         contract::check(&tx, node, sql.trim().trim_end_matches(';').trim_end()).await?;
     }
     serialise(&tx, &names, opts, notify).await?;
-    hooks::run(&tx, &node.rendered_hooks.pre, true).await?;
+    hooks::run(&tx, node, &node.rendered_hooks.pre, true).await?;
 
     let (message, code, rows) = match (build, node.materialized) {
         (Build::Seed(seed), _) => super::seed::build(&tx, &names, seed, opts).await?,
@@ -376,7 +376,7 @@ async fn swap_in(
         )
         .await?;
         rename_constraints(&tx, &names).await?;
-        hooks::run(&tx, &node.rendered_hooks.post, true).await?;
+        hooks::run(&tx, node, &node.rendered_hooks.post, true).await?;
         if let Some(g) = &node.grants {
             grants::apply(&tx, &names.schema, &names.target, g, true).await?;
         }
@@ -485,7 +485,7 @@ async fn finish(
     built: Built,
     opts: &SwapOptions,
 ) -> Result<Built, Failure> {
-    hooks::run(&tx, &node.rendered_hooks.post, true).await?;
+    hooks::run(&tx, node, &node.rendered_hooks.post, true).await?;
     if let Some(g) = &node.grants {
         grants::apply(&tx, &node.schema, &node.alias, g, true).await?;
     }

@@ -19,6 +19,10 @@ pub(crate) struct Hook {
     /// As written (Jinja), or once rendered with the node's context.
     pub(crate) sql: String,
     pub(crate) transaction: bool,
+    /// Still as written, rendered only when it runs, on the node's connection:
+    /// its Jinja reaches the database (`run_query`, `adapter.drop_relation`…),
+    /// which dbt does at that moment, after what runs before it.
+    pub(crate) at_run: bool,
 }
 
 /// A node's hooks, in the order they run.
@@ -41,6 +45,7 @@ impl Hooks {
                     Some(Hook {
                         sql: h.get("sql")?.as_str()?.to_string(),
                         transaction: h.get("transaction").and_then(Value::as_bool) != Some(false),
+                        at_run: false,
                     })
                 })
                 .collect()

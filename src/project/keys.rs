@@ -158,15 +158,16 @@ const SNAPSHOT: &[&str] = &[
     "target_schema",
     "target_database",
     "snapshot_meta_column_names",
+    "pre-hook",
+    "post-hook",
+    "pre_hook",
+    "post_hook",
     "dbt_valid_to_current",
 ];
 
 /// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
 fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
     Some(match (resource, key) {
-        (Resource::Snapshot, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") => {
-            "hooks of snapshots are not supported yet"
-        }
         (Resource::Snapshot, "grants" | "indexes" | "contract") => {
             "grants, indexes and contracts of snapshots are not supported yet"
         }

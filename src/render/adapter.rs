@@ -140,7 +140,10 @@ fn columns_in_relation(state: &State, relation: &Value) -> Result<Value, Error> 
                where table_name::text = $1::text and ($2::text is null or table_schema::text = $2::text) \
                order by ordinal_position";
     let rows = db
-        .block_on(async |c| c.query(sql, &[&identifier, &schema]).await, sql)
+        .run(
+            move |c| Box::pin(async move { c.query(sql, &[&identifier, &schema]).await }),
+            sql,
+        )
         .map_err(|e| {
             jerr(format!(
                 "Database Error in adapter.get_columns_in_relation(): {e}"
@@ -195,8 +198,11 @@ fn find_relation(
                join pg_namespace n on n.oid = c.relnamespace \
                where n.nspname::text = $1::text and c.relname::text = $2::text";
     let row = db
-        .block_on(
-            async |c| c.query_opt(sql, &[&schema, &identifier]).await,
+        .run(
+            {
+                let (schema, identifier) = (schema.to_string(), identifier.to_string());
+                move |c| Box::pin(async move { c.query_opt(sql, &[&schema, &identifier]).await })
+            },
             sql,
         )
         .map_err(|e| jerr(format!("Database Error in adapter.get_relation(): {e}")))?;

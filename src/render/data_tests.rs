@@ -106,7 +106,10 @@ impl Renderer {
             |_, (on, column, entry)| self.generic_test(root, project, on, entry, column.as_ref()),
         );
         for test in made {
-            tests.push(test?);
+            let test = test?;
+            if test.config.get("enabled").and_then(Json::as_bool) != Some(false) {
+                tests.push(test);
+            }
         }
         for f in &project.singular_tests {
             let mut fqn = vec![project.name.clone()];
@@ -262,6 +265,12 @@ impl Renderer {
             &project.name,
             &fqn[1..],
         );
+        // dbt renders the entry's configs while parsing (`enabled: "{{ target.type
+        // == 'postgres' }}"`), each to a native value.
+        let mut yaml_config = yaml_config;
+        for (key, value) in yaml_config.iter_mut() {
+            self.render_config_value(value, file, Some(key))?;
+        }
         let own_tags = tags_of(&yaml_config);
         for (k, v) in yaml_config {
             merge_config(&mut config, &k, v);
@@ -291,14 +300,19 @@ impl Renderer {
             }
         }
         // Arguments such as `to: ref('x')` add dependencies, before the tested node.
+        // dbt renders every argument while parsing to find them; one that fails
+        // here (other than a ref or source) fails its test when it is compiled.
         let calls = Calls::new(Phase::Parse);
-        for v in kwargs.values() {
-            self.eval_arg(v, &calls).map_err(|e| {
-                Error::in_file(
-                    file.to_string(),
-                    format!("test {name}: {}", e.detail().unwrap_or("invalid argument")),
-                )
-            })?;
+        let ctx = minijinja::context! { __calls => Value::from_dyn_object(calls.clone()) };
+        for (k, v) in &kwargs {
+            if let Err(e) = self.eval_arg(k, v, &ctx) {
+                if ref_or_source(v) {
+                    return Err(Error::in_file(
+                        file.to_string(),
+                        format!("test {name}: {}", e.detail().unwrap_or("invalid argument")),
+                    ));
+                }
+            }
         }
         let mut refs: Vec<String> = Vec::new();
         let mut sources: Vec<String> = Vec::new();
@@ -362,23 +376,59 @@ impl Renderer {
         })
     }
 
-    /// A test argument: `ref('x')`/`source('a','b')` strings become relations
-    /// (recording the dependency), everything else stays data.
+    /// A test argument as dbt hands it to the test macro (`add_rendered_test_kwargs`):
+    /// every string in it (in lists and mappings too) but `column_name` is rendered
+    /// with the test's context, `ref(…)`, `source(…)`, `var(…)`, `env_var(…)` and
+    /// `doc(…)` as if written in `{{ }}`. A string that is one `{{ expression }}`
+    /// gives the expression's value itself (a relation, a number, a date), as
+    /// dbt's native rendering does; other Jinja gives text.
     pub(super) fn eval_arg(
         &self,
+        key: &str,
         v: &Json,
-        calls: &Arc<Calls>,
+        ctx: &Value,
     ) -> std::result::Result<Value, minijinja::Error> {
-        if let Json::String(text) = v {
-            let t = text.trim();
-            if (t.starts_with("ref(") || t.starts_with("source(")) && t.ends_with(')') {
-                let expr = self.env.compile_expression(t)?;
-                return expr.eval(
-                    minijinja::context! { __calls => Value::from_dyn_object(calls.clone()) },
-                );
-            }
+        if key == "column_name" {
+            return Ok(Value::from(minijinja::value::Serde(v)));
         }
-        Ok(super::mutable::from_json(v))
+        self.eval_arg_value(v, ctx)
+    }
+
+    fn eval_arg_value(
+        &self,
+        v: &Json,
+        ctx: &Value,
+    ) -> std::result::Result<Value, minijinja::Error> {
+        match v {
+            Json::String(text) => {
+                let wrapped;
+                let text = if looks_like_call(text) {
+                    wrapped = format!("{{{{ {text} }}}}");
+                    wrapped.as_str()
+                } else {
+                    text.as_str()
+                };
+                if let Some(expr) = single_expression(text) {
+                    return self.env.compile_expression(expr)?.eval(ctx.clone());
+                }
+                if text.contains("{{") || text.contains("{%") || text.contains("{#") {
+                    return Ok(Value::from(self.env.render_str(text, ctx.clone())?));
+                }
+                Ok(Value::from(text))
+            }
+            // Lists and mappings are Python objects the test macro may change.
+            Json::Array(items) => items
+                .iter()
+                .map(|i| self.eval_arg_value(i, ctx))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(super::mutable::list),
+            Json::Object(map) => map
+                .iter()
+                .map(|(k, i)| Ok((Value::from(k.clone()), self.eval_arg_value(i, ctx)?)))
+                .collect::<std::result::Result<Vec<_>, minijinja::Error>>()
+                .map(super::mutable::dict),
+            other => Ok(Value::from(minijinja::value::Serde(other))),
+        }
     }
 
     /// Renders the SQL of a data test (the query returning failing rows); returns
@@ -432,10 +482,14 @@ impl Renderer {
                     .and_then(Json::as_str)
                     .map(str::to_string);
                 model.empty = self.shared.empty.load(std::sync::atomic::Ordering::Relaxed);
+                let this = model.clone();
+                // The test's id names its package: its package's macros come first.
+                let id = serde_json::json!({"unique_id": t.unique_id});
+                let ctx = self.context(&calls, this, t.config.clone(), id);
                 let mut args = Vec::new();
                 let mut values: BTreeMap<String, Value> = BTreeMap::new();
                 for (k, v) in &t.kwargs {
-                    values.insert(k.clone(), self.eval_arg(v, &calls).map_err(err)?);
+                    values.insert(k.clone(), self.eval_arg(k, v, &ctx).map_err(err)?);
                     args.push(format!("{k}=__args[{}]", Json::String(k.clone())));
                 }
                 // dbt renders the `model` argument (a ref) after the others.
@@ -455,11 +509,7 @@ impl Renderer {
                     if args.is_empty() { "" } else { ", " },
                     args.join(", ")
                 );
-                let this = model.clone();
-                // The test's id names its package: its package's macros come first.
-                let id = serde_json::json!({"unique_id": t.unique_id});
-                let mut ctx_calls = self.context(&calls, this, t.config.clone(), id);
-                ctx_calls = minijinja::context! { model => Value::from_object(model), __args => Value::from(values), ..ctx_calls };
+                let ctx_calls = minijinja::context! { model => Value::from_object(model), __args => Value::from(values), ..ctx };
                 self.env.render_str(&call, ctx_calls).map_err(err)?
             }
         };
@@ -469,6 +519,36 @@ impl Renderer {
             ephemerals,
         ))
     }
+}
+
+/// dbt's `looks_like_func`: a test argument that is a call of `env_var`, `ref`,
+/// `var`, `source` or `doc`, rendered as if written in `{{ }}`.
+fn looks_like_call(text: &str) -> bool {
+    let t = text.trim();
+    let Some(name) = ["env_var", "ref", "var", "source", "doc"]
+        .into_iter()
+        .find(|n| t.starts_with(n))
+    else {
+        return false;
+    };
+    let rest = t[name.len()..].trim_start();
+    !text.contains('\n') && rest.len() > 2 && rest.starts_with('(') && rest.ends_with(')')
+}
+
+/// Whether a test argument is a ref or source (an error there is the project's).
+fn ref_or_source(v: &Json) -> bool {
+    v.as_str().is_some_and(|t| {
+        let t = t.trim();
+        looks_like_call(t) && (t.starts_with("ref") || t.starts_with("source"))
+    })
+}
+
+/// The expression of a string that is exactly one `{{ expression }}`.
+fn single_expression(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
 }
 
 /// What a generic test is declared on: a model or a source table.

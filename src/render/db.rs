@@ -35,6 +35,9 @@ pub(crate) struct RenderDb {
     begins: bool,
     /// Whether a `statement` block opened that transaction.
     opened: std::sync::atomic::AtomicBool,
+    /// A connection lent by the task that holds it (a hook rendered when it
+    /// runs, inside its node's transaction): statements are sent there to run.
+    lent: Option<crate::postgres::Lend>,
 }
 
 impl std::fmt::Debug for RenderDb {
@@ -47,6 +50,11 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<RenderDb>>> = const { RefCell::new(None) };
     static WANTED: Cell<bool> = const { Cell::new(false) };
 }
+
+/// A query on a borrowed connection, boxed to be sent to a lent one.
+pub(super) type BoxedQuery<'c, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'c>,
+>;
 
 /// What a query gave: its last statement's rows, its command tag and row count.
 #[derive(Debug, Default)]
@@ -81,6 +89,24 @@ impl RenderDb {
             node: node.to_string(),
             begins: false,
             opened: Default::default(),
+            lent: None,
+        })
+    }
+
+    /// The connection of the task behind `lend`, for the renders of `node`'s
+    /// hooks when they run (see `postgres::HookRender`).
+    pub(crate) fn lent(
+        handle: tokio::runtime::Handle,
+        lend: crate::postgres::Lend,
+        node: &str,
+    ) -> Arc<RenderDb> {
+        Arc::new(RenderDb {
+            handle,
+            client: Mutex::new(None),
+            node: node.to_string(),
+            begins: false,
+            opened: Default::default(),
+            lent: Some(lend),
         })
     }
 
@@ -97,12 +123,38 @@ impl RenderDb {
             node: node.to_string(),
             begins: true,
             opened: Default::default(),
+            lent: None,
         })
     }
 
     /// The connection back, once the renders are done.
     pub(crate) fn take(&self) -> Option<Client> {
         self.client.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Runs `f` on the connection, blocking this (non-async) thread, whether the
+    /// connection is this render's or lent to it ([`RenderDb::lent`]).
+    pub(super) fn run<T: Send + 'static>(
+        &self,
+        f: impl for<'c> FnOnce(&'c Client) -> BoxedQuery<'c, T> + Send + 'static,
+        sql: &str,
+    ) -> Result<T, String> {
+        let Some(lend) = &self.lent else {
+            return self.block_on(async move |c: &Client| f(c).await, sql);
+        };
+        let (reply, answer) = std::sync::mpsc::channel();
+        let node = self.node.clone();
+        let job: crate::postgres::DbJob = Box::new(move |c: &Client| {
+            Box::pin(crate::console::NODE.scope(node, async move {
+                let _ = reply.send(f(c).await);
+            }))
+        });
+        lend.send(job)
+            .map_err(|_| "the connection is gone".to_string())?;
+        answer
+            .recv()
+            .map_err(|_| "the connection is gone".to_string())?
+            .map_err(|e| crate::postgres::describe_db_error(&e, sql))
     }
 
     /// Runs `f` on the connection, blocking this (non-async) thread.
@@ -127,21 +179,24 @@ impl RenderDb {
         let begin = self.begins
             && auto_begin
             && !self.opened.swap(true, std::sync::atomic::Ordering::SeqCst);
-        let (types, messages) = self.block_on(
-            async |c: &Client| {
-                if begin {
-                    c.batch_execute("begin").await?;
-                }
-                // The column types, when the SQL is one statement that can be
-                // described; the simple protocol then runs it as written.
-                let types: Option<Vec<ColumnType>> = c.prepare(sql).await.ok().map(|st| {
-                    st.columns()
-                        .iter()
-                        .map(|col| ColumnType::of_pg(col.type_().name()))
-                        .collect()
-                });
-                let messages = c.simple_query(sql).await?;
-                Ok((types, messages))
+        let text = sql.to_string();
+        let (types, messages) = self.run(
+            move |c: &Client| {
+                Box::pin(async move {
+                    if begin {
+                        c.batch_execute("begin").await?;
+                    }
+                    // The column types, when the SQL is one statement that can be
+                    // described; the simple protocol then runs it as written.
+                    let types: Option<Vec<ColumnType>> = c.prepare(&text).await.ok().map(|st| {
+                        st.columns()
+                            .iter()
+                            .map(|col| ColumnType::of_pg(col.type_().name()))
+                            .collect()
+                    });
+                    let messages = c.simple_query(&text).await?;
+                    Ok((types, messages))
+                })
             },
             sql,
         )?;

@@ -1,6 +1,9 @@
 //! Project macros: dbt's `{% test %}` blocks rewritten into macros, and calling a
 //! macro on behalf of a node with its context, honouring `return()`.
 
+use std::collections::BTreeMap;
+
+use minijinja::value::Kwargs;
 use minijinja::{State, Value};
 
 use super::calls_of;
@@ -57,14 +60,35 @@ pub(super) fn rewrite_test_blocks(src: &str) -> String {
 /// Runs the project macro `name` (defined in `file`) for a caller, with the
 /// caller's `this`, `model`, `config`, `is_incremental()` (and an on-run-end
 /// hook's `results`, `schemas`, `database_schemas`) and call recorder (which
-/// records `id`, `macro.<package>.<name>`), honouring `return()`.
+/// records `id`, `macro.<package>.<name>`), honouring `return()`. A macro that
+/// reads `kwargs` (`catch_kwargs`: its declared arguments) gets the keyword
+/// arguments it does not declare as that mapping, as Jinja gives them.
 pub(super) fn call_project_macro(
     state: &State,
-    file: &str,
-    name: &str,
-    id: &str,
+    (file, name, id): (&str, &str, &str),
+    catch_kwargs: Option<&[String]>,
     args: &[Value],
 ) -> std::result::Result<Value, minijinja::Error> {
+    let mut args = args.to_vec();
+    let mut extra: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(declared) = catch_kwargs {
+        if let Some(last) = args.last().filter(|v| v.is_kwargs()).cloned() {
+            let kwargs = Kwargs::try_from(last)?;
+            let mut kept = Vec::new();
+            for k in kwargs.args() {
+                let v: Value = kwargs.get(k)?;
+                if declared.iter().any(|d| d == k) || k == "caller" {
+                    kept.push((k.to_string(), v));
+                } else {
+                    extra.insert(k.to_string(), v);
+                }
+            }
+            args.pop();
+            if !kept.is_empty() {
+                args.push(Value::from(Kwargs::from_iter(kept)));
+            }
+        }
+    }
     let calls = calls_of(state)?;
     calls.macros.lock().unwrap().insert(id.to_string());
     let tmpl = state.env().get_template(file)?;
@@ -83,9 +107,13 @@ pub(super) fn call_project_macro(
         schemas => state.lookup("schemas"),
         database_schemas => state.lookup("database_schemas"),
     };
+    let ctx = match catch_kwargs {
+        Some(_) => minijinja::context! { kwargs => Value::from(extra), ..ctx },
+        None => ctx,
+    };
     let mut captured = tmpl.render_captured(ctx)?;
     calls.returns.lock().unwrap().push(None);
-    let out = captured.with_state_mut(|st| st.call_macro(name, args));
+    let out = captured.with_state_mut(|st| st.call_macro(name, &args));
     let ret = calls.returns.lock().unwrap().pop().flatten();
     returned(out, ret)
 }

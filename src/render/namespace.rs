@@ -27,6 +27,9 @@ pub(super) struct MacroDef {
     pub(super) package: String,
     pub(super) name: String,
     pub(super) file: String,
+    /// The declared arguments of a macro whose body reads `kwargs`: as in Jinja,
+    /// it takes keyword arguments it does not declare, as the mapping `kwargs`.
+    pub(super) catch_kwargs: Option<Arc<Vec<String>>>,
 }
 
 impl MacroDef {
@@ -174,6 +177,7 @@ pub(super) fn load(
                 super::mutable::rewrite(&rewrite_test_blocks(&f.content)),
             )
             .map_err(|e| template_error(&e, file))?;
+            let source = rewrite_test_blocks(&f.content);
             let tmpl = env
                 .get_template(file)
                 .map_err(|e| template_error(&e, file))?;
@@ -192,10 +196,22 @@ pub(super) fn load(
                 .chain(private)
                 .collect();
             for name in names {
+                let catch_kwargs = macro_body(&source, &name)
+                    .filter(|body| reads_kwargs(body))
+                    .map(|_| {
+                        let declared = state
+                            .lookup(&name)
+                            .and_then(|m| m.get_attr("arguments").ok())
+                            .and_then(|a| a.try_iter().ok())
+                            .map(|it| it.filter_map(|v| v.as_str().map(str::to_string)).collect())
+                            .unwrap_or_default();
+                        Arc::new(declared)
+                    });
                 let def = MacroDef {
                     package: package.to_string(),
                     name: name.to_string(),
                     file: file.to_string(),
+                    catch_kwargs,
                 };
                 if let Some(prev) = defs.insert(name.clone(), def) {
                     if prev.file != file {
@@ -226,6 +242,39 @@ pub(super) fn load(
     Ok((unqualified, table))
 }
 
+/// The text of macro `name`'s body in `src`, up to its `endmacro`.
+fn macro_body<'a>(src: &'a str, name: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(off) = src[from..].find("{%") {
+        let start = from + off;
+        from = start + 2;
+        let rest = src[from..].trim_start_matches('-').trim_start();
+        let Some(rest) = rest.strip_prefix("macro") else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if rest
+            .strip_prefix(name)
+            .is_some_and(|r| r.trim_start().starts_with('('))
+        {
+            let body = &src[start..];
+            let end = body.find("endmacro").unwrap_or(body.len());
+            return Some(&body[..end]);
+        }
+    }
+    None
+}
+
+/// Whether Jinja text reads the name `kwargs`.
+fn reads_kwargs(text: &str) -> bool {
+    text.match_indices("kwargs").any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + 6..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 fn jerr(msg: String) -> minijinja::Error {
     minijinja::Error::new(JErrorKind::InvalidOperation, msg)
 }
@@ -236,7 +285,12 @@ pub(super) fn call(
     def: &MacroDef,
     args: &[Value],
 ) -> std::result::Result<Value, minijinja::Error> {
-    call_project_macro(state, &def.file, &def.name, &def.unique_id(), args)
+    call_project_macro(
+        state,
+        (&def.file, &def.name, &def.unique_id()),
+        def.catch_kwargs.as_deref().map(Vec::as_slice),
+        args,
+    )
 }
 
 /// A macro as a value: `dbt_utils.star`, what `adapter.dispatch(…)` returns.

@@ -357,6 +357,7 @@ impl Renderer {
             tags: tags_of(&config),
             hooks: Hooks::of(&config),
             rendered_hooks: Hooks::default(),
+            hook_render: None,
             indexes: Index::list(&config),
             grants: grants_of(&config),
             config,
@@ -719,15 +720,18 @@ impl Renderer {
             quoting: project.quoting,
             hooks,
             rendered_hooks: Hooks::default(),
+            hook_render: None,
             indexes,
             grants,
         };
         Ok(Some((node, calls)))
     }
 
-    /// Renders the hooks of `node` with its context (`this`, `config`, `ref` …),
-    /// as dbt renders them before it runs them. A hook that renders to nothing
-    /// is left out.
+    /// Renders the hooks of `node` with its context (`this`, `config`, `ref` …).
+    /// A hook whose Jinja reaches the database is kept as written, to be
+    /// rendered when it runs (see [`Self::render_hook_now`]), as dbt renders
+    /// every hook; the others give the same SQL now. A hook that renders to
+    /// nothing is left out.
     pub(crate) fn render_hooks(&self, node: &Node) -> Result<Hooks> {
         let mut out = Hooks::default();
         for (which, hooks, slot) in [
@@ -735,34 +739,67 @@ impl Renderer {
             ("post-hook", &node.hooks.post, &mut out.post),
         ] {
             for (i, h) in hooks.iter().enumerate() {
-                let sql = self
-                    .env
-                    .render_str(
-                        &h.sql,
-                        self.compile_context(&Calls::new(Phase::Compile), node),
-                    )
-                    .map_err(|e| {
-                        Error::usage(format!(
-                            "{which} {} of {}: {}",
-                            i + 1,
-                            node.name,
-                            e.detail()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| e.kind().to_string())
-                        ))
-                        .at(node.original_file_path.clone(), None)
-                        .for_node(&node.unique_id)
-                    })?;
+                let (sql, wanted) =
+                    super::with_database(None, || self.render_hook_text(node, (which, i), &h.sql));
+                if wanted {
+                    slot.push(Hook {
+                        at_run: true,
+                        ..h.clone()
+                    });
+                    continue;
+                }
+                let sql = sql?;
                 let sql = sql.trim();
                 if !sql.is_empty() {
                     slot.push(Hook {
                         sql: sql.to_string(),
                         transaction: h.transaction,
+                        at_run: false,
                     });
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Renders hook `hook` of `node` (one kept for `Hook::at_run`) now, on the
+    /// database [`super::with_database`] gives.
+    pub(crate) fn render_hook_now(&self, node: &Node, hook: &Hook) -> Result<String> {
+        let found = [
+            ("pre-hook", &node.hooks.pre),
+            ("post-hook", &node.hooks.post),
+        ]
+        .into_iter()
+        .find_map(|(which, hooks)| {
+            let i = hooks
+                .iter()
+                .position(|h| h.sql == hook.sql && h.transaction == hook.transaction)?;
+            Some((which, i))
+        })
+        .unwrap_or(("hook", 0));
+        self.render_hook_text(node, found, &hook.sql)
+    }
+
+    fn render_hook_text(
+        &self,
+        node: &Node,
+        (which, i): (&str, usize),
+        sql: &str,
+    ) -> Result<String> {
+        self.env
+            .render_str(sql, self.compile_context(&Calls::new(Phase::Compile), node))
+            .map_err(|e| {
+                Error::usage(format!(
+                    "{which} {} of {}: {}",
+                    i + 1,
+                    node.name,
+                    e.detail()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.kind().to_string())
+                ))
+                .at(node.original_file_path.clone(), None)
+                .for_node(&node.unique_id)
+            })
     }
 }
 

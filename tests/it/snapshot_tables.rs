@@ -200,11 +200,6 @@ fn snapshot_configs_dbt_refuses_are_refused_with_their_place() {
             "config(hard_deletes=…): expected 'ignore', 'invalidate' or 'new_record'",
         ),
         (
-            "snapshots/s.sql",
-            "{% snapshot s %}\n{{ config(unique_key='id', strategy='timestamp', updated_at='at', post_hook='select 1') }}\nselect 1 as id\n{% endsnapshot %}\n",
-            "hooks of snapshots are not supported yet",
-        ),
-        (
             "snapshots/s.yml",
             "version: 2\nsnapshots:\n  - name: s\n    relation: raw.people\n    config: {unique_key: id, strategy: check, check_cols: all}\n",
             "snapshots/s.yml line 4: snapshots.s.relation: expected ref('…') or source('…', '…')",
