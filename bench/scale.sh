@@ -11,7 +11,10 @@
 # size with an ICU en-US collation, generated once and kept for the next run.
 #
 # Usage: bash bench/scale.sh [SIZE…]   SIZE = DAYSxSESSIONS_PER_DAY, default
-#   90x1112 (≈100k sessions, 1.1M events) and 360x2778 (≈1M sessions, 11M events).
+#   90x1112 (≈100k sessions, 1.2M events) and 360x2778 (≈1M sessions, 14M events).
+#   SIZE `year` is a year of days (10M sessions: 365x27397) scaled down to what the
+#   disk holds: a generated database takes about 7 KB per session, and the year is
+#   given at most 40% of the free space of the cluster's disk.
 # ROUNDS=3 by default; NO_DBT=1 skips dbt-core; KEEP_OUTPUT=DIR keeps logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +58,18 @@ sample_server() {
 
 printf '\n%-10s %-24s %10s %16s %16s %16s %12s %12s\n' size rows floor run build "dbt build" "our RSS" "server RSS"
 for size in "${sizes[@]}"; do
+  if [ "$size" = year ]; then
+    # A year generated before is reused whatever the free space is now.
+    size=$(psql_db postgres -At -c "select substr(datname, 13) from pg_database where datname like 'bench\_scale\_365x%' order by datname limit 1")
+    if [ -z "$size" ]; then
+      pgdata=$(psql_db postgres -At -c "show data_directory")
+      free_kb=$(df -Pk "$pgdata" | awk 'NR == 2 {print $4}')
+      spd=$(( free_kb * 4 / 10 / 7 / 365 ))
+      [ "$spd" -gt 27397 ] && spd=27397
+      size="365x$spd"
+    fi
+    echo "scale: a year scaled to the disk: $size ($(( ${size#*x} * 365 )) sessions)" >&2
+  fi
   days=${size%x*} spd=${size#*x}
   db="bench_scale_${days}x${spd}"
   if ! psql_db postgres -At -c "select 1 from pg_database where datname = '$db'" | grep -q 1; then

@@ -2,7 +2,10 @@
 //! judges the count with the test's `severity`, `error_if` and `warn_if` (dbt-core
 //! semantics), optionally keeping the failing rows in an audit table. A `unique`
 //! or `not_null` test that the table's own constraints already guarantee is
-//! answered from the catalog instead ([`Guaranteed`]).
+//! answered from the catalog instead ([`Guaranteed`]); tests that can share a
+//! scan of their relation are counted together ([`SharedScans`]).
+
+mod shared;
 
 use tokio_postgres::Client;
 
@@ -10,6 +13,8 @@ use crate::manifest::{relation_name, TestNode};
 use crate::postgres::describe_db_error;
 use crate::project::valid_condition;
 use crate::results::{NodeFailure, Status, TestOutcome};
+
+pub(crate) use shared::SharedScans;
 
 /// Schema of stored failures: dbt's `<target schema>_dbt_test__audit`.
 pub(crate) fn audit_schema(target_schema: &str) -> String {

@@ -142,12 +142,17 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         .map(|n| n.stored_schema())
         .collect();
     // The audit schema, once, before tests run in parallel.
-    let stores = order.iter().filter_map(|id| manifest.test(id)).any(|t| {
+    let stores_failures = |t: &crate::manifest::TestNode| {
         t.config
             .get("store_failures")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(store_failures)
-    });
+    };
+    let stores = order
+        .iter()
+        .filter_map(|id| manifest.test(id))
+        .any(stores_failures);
+    let shared_scans = datatest::SharedScans::new(&manifest, &order, stores_failures);
     if stores {
         schemas.insert(datatest::audit_schema(&settings.schema));
     }
@@ -207,6 +212,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         renderer,
         target_dir: target_dir.clone(),
         microbatch,
+        shared_scans,
     });
     let job = |id: String, index: usize| runner.clone().run(id, index);
     let skip = |id: &str, index: usize, reason| runner.skip(id, index, reason);

@@ -44,6 +44,8 @@ pub(super) struct NodeRunner {
     pub(super) target_dir: PathBuf,
     /// The batches of microbatch models.
     pub(super) microbatch: super::MicrobatchRun,
+    /// The data tests that share a scan of their relation.
+    pub(super) shared_scans: datatest::SharedScans,
 }
 
 /// What rendering a node when it runs gave: its SQL and (a model's) hooks.
@@ -148,7 +150,14 @@ impl NodeRunner {
                     }
                     _ => None,
                 };
-                let r = datatest::run(&mut client, t, &sql, store.as_deref(), guaranteed).await;
+                let shared = match (&store, &guaranteed) {
+                    (None, None) => self.shared_scans.outcome(&client, t).await,
+                    _ => None,
+                };
+                let r = match shared {
+                    Some(outcome) => Ok(outcome),
+                    None => datatest::run(&mut client, t, &sql, store.as_deref(), guaranteed).await,
+                };
                 self.pool.put(client);
                 match r {
                     // `--warn-error`: a warning test fails, worded as dbt words it.

@@ -236,6 +236,80 @@ fn unique_and_not_null_guaranteed_by_constraints_are_answered_without_reading_th
     );
 }
 
+/// Sequential scans of the model table `customers` so far, once the statistics
+/// of the sessions that ended have arrived.
+fn scans_of_customers(db: &TestDb) -> i64 {
+    db.exec("select pg_stat_clear_snapshot()");
+    db.value(
+        "select coalesce(sum(seq_scan), 0)::text from pg_stat_user_tables
+         where relname = 'customers' and schemaname <> 'raw_shop'",
+    )
+    .unwrap()
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn not_null_and_accepted_values_on_one_model_share_one_scan() {
+    let db = TestDb::new("shared_scan");
+    raw(&db);
+    // Six tests of dbt's not_null and accepted_values on `customers`, passing,
+    // failing and warning; the one with `where` and the one that stores its
+    // failures read the table on their own.
+    let dir = models_project(
+        "version: 2\nmodels:\n  - name: customers\n    columns:\n      - name: id\n        data_tests: [not_null]\n      - name: name\n        data_tests:\n          - not_null\n          - not_null:\n              name: name_warns\n              config: {severity: warn}\n          - not_null:\n              name: name_of_gold\n              config: {where: \"tier = 'gold'\"}\n      - name: tier\n        data_tests:\n          - accepted_values:\n              values: [gold, silver]\n          - accepted_values:\n              name: tier_known\n              values: [gold, silver, tin]\n          - accepted_values:\n              name: tier_stored\n              values: [gold]\n              config: {store_failures: true}\n          - not_null:\n              name: tier_warns_over_two\n              config: {warn_if: '>= 0', error_if: '> 2'}\n",
+    );
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 0);
+    let before = scans_of_customers(&db);
+    let out = db.cli(&["test", "--project-dir", pd(&dir), "-s", "customers"]);
+    assert_code(&out, 1);
+    // Each test reported on its own, with its own count and conditions.
+    assert_eq!(
+        model_tests(&dir),
+        vec![
+            "accepted_values_customers_tier__gold__silver|fail|1",
+            "name_of_gold|pass|0",
+            "name_warns|warn|1",
+            "not_null_customers_id|pass|0",
+            "not_null_customers_name|fail|1",
+            "tier_known|pass|0",
+            "tier_stored|fail|2",
+            "tier_warns_over_two|warn|0",
+        ]
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("Done. PASS=3 WARN=2 ERROR=3 SKIP=0 TOTAL=8"),
+        "{err}"
+    );
+    assert_eq!(
+        db.value("select count(*)::text from analytics_dbt_test__audit.tier_stored"),
+        Some("2".into())
+    );
+    // One scan for the six shared tests, one each for `where` and the stored
+    // one, and one for the failing accepted_values, which counts its failing
+    // values on its own, as dbt counts them.
+    wait_until("the statistics of the tests' sessions", || {
+        scans_of_customers(&db) >= before + 4
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(scans_of_customers(&db), before + 4);
+
+    // Everything passing: the six shared tests read the table once.
+    db.exec("update raw_shop.customers set name = 'cy', tier = 'gold' where id = 3");
+    assert_code(&db.cli(&["run", "--project-dir", pd(&dir)]), 0);
+    let before = scans_of_customers(&db);
+    let out = db.cli(&["test", "--project-dir", pd(&dir), "-s", "customers"]);
+    assert_code(&out, 1);
+    assert!(model_tests(&dir)
+        .contains(&"accepted_values_customers_tier__gold__silver|pass|0".to_string()));
+    wait_until("the statistics of the tests' sessions", || {
+        scans_of_customers(&db) >= before + 3
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(scans_of_customers(&db), before + 3);
+}
+
 #[test]
 fn severity_where_and_thresholds() {
     let db = TestDb::new("severity");
