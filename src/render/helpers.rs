@@ -1,7 +1,6 @@
 //! dbt's small context helpers built on Python's standard library: `tojson`
 //! (Python's `json.dumps`), `fromjson`, `fromyaml`, `local_md5`, `var` as an
-//! object (`var('x', default)`, `var.has_var('x')`) and `run_started_at` as a
-//! datetime.
+//! object (`var('x', default)`, `var.has_var('x')`).
 
 use std::sync::Arc;
 
@@ -93,74 +92,6 @@ impl Object for VarObj {
     }
 }
 
-/// `run_started_at`: a timezone-aware datetime (UTC) as Python's: renders as
-/// `2026-01-02 03:04:05.123456+00:00`; `.strftime(fmt)`, `.isoformat()`,
-/// `.timestamp()`, `.year` … `.microsecond`.
-#[derive(Debug)]
-pub(super) struct DateTimeObj(pub(super) chrono::DateTime<chrono::Utc>);
-
-impl DateTimeObj {
-    /// Python's `strftime`: chrono's, but `%f` is microseconds.
-    fn strftime(&self, fmt: &str) -> String {
-        let fmt = fmt.replace("%f", "%6f");
-        let mut out = String::new();
-        use std::fmt::Write;
-        match write!(out, "{}", self.0.format(&fmt)) {
-            Ok(()) => out,
-            Err(_) => fmt,
-        }
-    }
-}
-
-impl Object for DateTimeObj {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Plain
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        use chrono::{Datelike, Timelike};
-        let t = &self.0;
-        Some(Value::from(match key.as_str()? {
-            "year" => t.year() as i64,
-            "month" => t.month() as i64,
-            "day" => t.day() as i64,
-            "hour" => t.hour() as i64,
-            "minute" => t.minute() as i64,
-            "second" => t.second() as i64,
-            "microsecond" => (t.nanosecond() / 1000) as i64,
-            _ => return None,
-        }))
-    }
-
-    fn call_method(
-        self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
-        method: &str,
-        args: &[Value],
-    ) -> Result<Value, Error> {
-        match method {
-            "strftime" => {
-                let (fmt,): (String,) = from_args(args)?;
-                Ok(Value::from(self.strftime(&fmt)))
-            }
-            "isoformat" => {
-                let () = from_args(args)?;
-                Ok(Value::from(self.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")))
-            }
-            "timestamp" => {
-                let () = from_args(args)?;
-                Ok(Value::from(self.0.timestamp_micros() as f64 / 1e6))
-            }
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
-        }
-    }
-
-    /// Python's `str()`: without the fraction when it is zero.
-    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::project::python_str(self.0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,18 +105,5 @@ mod tests {
         );
         let sorted = json_dumps(&v, true);
         assert!(sorted.starts_with(r#"{"a": "#), "{sorted}");
-    }
-
-    #[test]
-    fn datetimes_format_as_python() {
-        use chrono::TimeZone;
-        let t = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
-            + chrono::Duration::microseconds(123456);
-        let d = DateTimeObj(t);
-        assert_eq!(
-            d.strftime("%Y-%m-%d %H:%M:%S.%f"),
-            "2026-01-02 03:04:05.123456"
-        );
-        assert_eq!(d.strftime("%Y%m%d"), "20260102");
     }
 }

@@ -40,6 +40,7 @@ mod mutable;
 mod namespace;
 mod parse;
 mod pycompat;
+mod pymodules;
 mod pyobjects;
 mod pyset;
 mod pystr;
@@ -785,6 +786,7 @@ impl Renderer {
             },
         );
         env.add_global("exceptions", Value::from_object(Exceptions));
+        env.add_global("modules", pymodules::modules());
         env.add_function("run_query", db::run_query);
         env.add_function("statement", db::statement);
         env.add_function("load_result", db::load_result);
@@ -815,7 +817,7 @@ impl Renderer {
             shared,
             target,
             invocation_id: invocation_id.to_string(),
-            run_started_at: Value::from_object(helpers::DateTimeObj(chrono::Utc::now())),
+            run_started_at: pymodules::utc_datetime(chrono::Utc::now()),
             macros,
             table,
             store_all,

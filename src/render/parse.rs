@@ -19,7 +19,6 @@ use crate::project::{merge_config, tree_config, ModelProps, Project, SqlFile};
 use crate::results::{NodeResult, Status};
 
 use super::context::{node_json, Calls, Phase};
-use super::helpers::DateTimeObj;
 use super::{template_error, RefTarget, Relation, Renderer};
 
 impl Renderer {
@@ -500,8 +499,8 @@ impl Renderer {
                 };
                 let mut b = BTreeMap::new();
                 b.insert("id", Value::from(batch_id(start, size)));
-                b.insert("event_time_start", Value::from_object(DateTimeObj(start)));
-                b.insert("event_time_end", Value::from_object(DateTimeObj(end)));
+                b.insert("event_time_start", super::pymodules::utc_datetime(start));
+                b.insert("event_time_end", super::pymodules::utc_datetime(end));
                 model.insert("batch".to_string(), Value::from(b));
                 minijinja::context! {
                     __batch_window => vec![python_str(start), python_str(end)],
@@ -881,12 +880,17 @@ fn check_identifiers(node: &Node) -> Result<()> {
 const MAX_IDENTIFIER: usize = 63;
 
 /// Render errors dbt reports only when it compiles the node (at run time): a call
-/// of a macro or function that does not exist.
+/// of a macro or function that does not exist. Also `+`/`-` on `modules.datetime`
+/// values, which dbt does and minijinja cannot: the node fails when it runs, not
+/// the whole project.
 pub(super) fn is_run_time_error(e: &minijinja::Error) -> bool {
     matches!(
         e.kind(),
         minijinja::ErrorKind::UnknownFunction | minijinja::ErrorKind::UndefinedError
-    )
+    ) || (e.kind() == minijinja::ErrorKind::InvalidOperation
+        && e.detail().is_some_and(|d| {
+            d.starts_with("tried to use") && d.ends_with("plain object and plain object")
+        }))
 }
 
 /// A model's or seed's fqn (`[project, folders…, name]`) and its configs from

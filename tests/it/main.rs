@@ -27,6 +27,7 @@ mod macro_context;
 mod marts;
 mod meltano;
 mod microbatch;
+mod modules;
 mod relations;
 mod safety;
 mod secrets;
