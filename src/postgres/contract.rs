@@ -7,10 +7,15 @@
 //! `int4` are both `INTEGER`, `text` and `varchar` both `TEXT`, and precision and
 //! length never count. Any difference fails the node with dbt's table.
 //!
-//! A contracted table is then created with the declared columns, types and
-//! constraints, and the model's rows are inserted in the declared column order:
-//! two statements, under the temporary name of the safe swap, so a row that
-//! breaks a constraint fails the build and the old relation stays.
+//! A contracted table is then built under the temporary name of the safe swap,
+//! so a row that breaks a constraint fails the build and the old relation stays:
+//! as `create table … as select cast(<column> as <data_type>) …` in the declared
+//! column order (which PostgreSQL may run with parallel workers), then one
+//! `alter table` adding the declared constraints. Where that could differ from
+//! dbt-postgres' way (a type an explicit cast reads differently, a `custom`
+//! constraint) and whenever it fails, the table is created with the declared
+//! columns, types and constraints and the rows inserted, as dbt-postgres does,
+//! so a failing model reports dbt's own error.
 
 use tokio_postgres::Transaction;
 
@@ -399,9 +404,55 @@ pub(super) async fn create_table(
         lines.push(render(c, Some(&name)));
     }
     let rel = relation_name(schema, tmp);
+    let names: Vec<String> = declared.iter().map(|c| ident(&c.name)).collect();
+    let names = names.join(", ");
+    let unlogged = if node.unlogged() { "unlogged " } else { "" };
+    if let Some(alter) = alterations(node, &renames) {
+        // The parallel path: `create table … as select` may use parallel workers,
+        // `insert … select` never does. Under a savepoint: a row that breaks a
+        // constraint or a cast is built again the way dbt-postgres builds it, so
+        // the model fails with dbt's own error.
+        tx.batch_execute("savepoint rt_contract_ctas").await?;
+        let casts: Vec<String> = declared
+            .iter()
+            .map(|c| {
+                let name = ident(&c.name);
+                let t = data_type(node, c.data_type.as_deref().unwrap_or_default());
+                format!("cast({name} as {t}) as {name}")
+            })
+            .collect();
+        let statement = format!(
+            "create {unlogged}table {rel} as select {} from (\n{sql}\n) as model_subq",
+            casts.join(", ")
+        );
+        let built = match tx.execute(statement.as_str(), &[]).await {
+            Ok(rows) if alter.is_empty() => Ok(rows),
+            Ok(rows) => tx
+                .batch_execute(&format!("alter table {rel} {alter}"))
+                .await
+                .map(|()| rows),
+            Err(e) => Err(e),
+        };
+        match built {
+            Ok(rows) => {
+                tx.batch_execute("release savepoint rt_contract_ctas")
+                    .await?;
+                return Ok(Created { rows, renames });
+            }
+            // A cancelled statement is not run again.
+            Err(error)
+                if error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) =>
+            {
+                return Err(Failure::Db { error, statement });
+            }
+            Err(_) => {
+                tx.batch_execute("rollback to savepoint rt_contract_ctas")
+                    .await?;
+            }
+        }
+    }
     let statement = format!(
-        "create {}table {rel} (\n    {}\n)",
-        if node.unlogged() { "unlogged " } else { "" },
+        "create {unlogged}table {rel} (\n    {}\n)",
         lines.join(",\n    ")
     );
     tx.execute(statement.as_str(), &[])
@@ -410,8 +461,6 @@ pub(super) async fn create_table(
             error,
             statement: String::new(),
         })?;
-    let names: Vec<String> = declared.iter().map(|c| ident(&c.name)).collect();
-    let names = names.join(", ");
     // One header line before the model's SQL, so errors place its lines.
     let statement =
         format!("insert into {rel} ({names}) select {names} from (\n{sql}\n) as model_subq");
@@ -420,6 +469,76 @@ pub(super) async fn create_table(
         .await
         .map_err(|error| Failure::Db { error, statement })?;
     Ok(Created { rows, renames })
+}
+
+/// A declared type an explicit cast reads differently from an insert's
+/// assignment cast: to `char(n)`, `varchar(n)` and `bit(n)` (and their
+/// spellings) a cast cuts a longer value where an insert fails.
+fn cast_differs(data_type: &str) -> bool {
+    let t = data_type.to_ascii_lowercase();
+    t.contains("char") || t.contains("bit")
+}
+
+/// The one `alter table` clause list that gives a table created by
+/// `create table … as` the declared constraints, in the order `create table`
+/// adds them (PostgreSQL names an unnamed constraint the same way in both), or
+/// `None` when the contract needs the `create table` + `insert` path: a type
+/// whose cast differs from an insert's ([`cast_differs`]), a `custom`
+/// constraint, a column-level constraint with an `expression` other than a
+/// check's, or two unique or primary keys on the same columns.
+fn alterations(node: &Node, renames: &[(String, String)]) -> Option<String> {
+    let mut clauses = Vec::new();
+    for c in node.declared_columns() {
+        if cast_differs(c.data_type.as_deref().unwrap_or_default()) {
+            return None;
+        }
+        let col = ident(&c.name);
+        for k in &c.constraints {
+            let expr = k.expression.as_deref().unwrap_or("").trim();
+            clauses.push(match k.kind {
+                ConstraintKind::Custom => return None,
+                ConstraintKind::Check => format!("add check ({expr})"),
+                ConstraintKind::ForeignKey => {
+                    format!("add foreign key ({col}) {}", render(k, None))
+                }
+                _ if !expr.is_empty() => return None,
+                ConstraintKind::NotNull => format!("alter column {col} set not null"),
+                ConstraintKind::Unique => format!("add unique ({col})"),
+                ConstraintKind::PrimaryKey => format!("add primary key ({col})"),
+            });
+        }
+    }
+    // `create table` keeps one index of two unique or primary key constraints
+    // on the same columns, `alter table` makes both.
+    let mut keys: Vec<Vec<String>> = Vec::new();
+    for c in node.declared_columns() {
+        for k in &c.constraints {
+            if matches!(k.kind, ConstraintKind::Unique | ConstraintKind::PrimaryKey) {
+                keys.push(vec![fold_ident(&c.name)]);
+            }
+        }
+    }
+    for c in &node.constraints {
+        if matches!(c.kind, ConstraintKind::Unique | ConstraintKind::PrimaryKey) {
+            keys.push(c.columns.iter().map(|n| fold_ident(n)).collect());
+        }
+    }
+    if keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k)) {
+        return None;
+    }
+    let mut renamed = renames.iter();
+    for c in &node.constraints {
+        if c.kind == ConstraintKind::Custom {
+            return None;
+        }
+        let name = match &c.name {
+            Some(_) if needs_temporary_name(c) => renamed.next()?.0.clone(),
+            Some(n) => fold_ident(n),
+            None => String::new(),
+        };
+        clauses.push(format!("add {}", render(c, Some(&name))));
+    }
+    Some(clauses.join(", "))
 }
 
 #[cfg(test)]

@@ -770,3 +770,70 @@ fn a_reader_of_a_referencing_table_is_waited_for_politely_and_named() {
     );
     assert!(leftovers(&db).is_empty());
 }
+
+/// A contracted table is built by `create table … as select cast(…)` then one
+/// `alter table`, except where an explicit cast reads a value differently from
+/// an insert: to `varchar(n)` a cast cuts a longer value, an insert refuses it,
+/// as dbt-postgres does. Numeric scales round the same way both paths.
+#[test]
+fn a_longer_value_than_a_declared_length_fails_instead_of_being_cut() {
+    let db = TestDb::new("contract_cast_paths");
+    let dir = project(&[
+        ("dbt_project.yml", PROJECT_YML),
+        (
+            "models/_models.yml",
+            "version: 2
+models:
+  - name: short
+    config: {contract: {enforced: true}}
+    columns:
+      - {name: id, data_type: integer, constraints: [{type: not_null}, {type: primary_key}]}
+      - {name: code, data_type: varchar(3)}
+  - name: rounded
+    config: {contract: {enforced: true}}
+    columns:
+      - {name: id, data_type: integer, constraints: [{type: primary_key}, {type: unique}, {type: check, expression: id > 0}]}
+      - {name: amount, data_type: 'numeric(4,1)', constraints: [{type: not_null}, {type: check, expression: amount > 0}]}
+    constraints:
+      - {type: check, expression: amount > id}
+      - {type: unique, columns: [id, amount]}
+",
+        ),
+        ("models/short.sql", "select 1 as id, 'abcd'::text as code"),
+        (
+            "models/rounded.sql",
+            "select 1 as id, 12.35::numeric as amount",
+        ),
+    ]);
+    let out = db.cli(&["run", "--project-dir", pd(&dir)]);
+    assert_code(&out, 1);
+    let detail = failure_of(&stderr(&out), "short");
+    assert!(
+        detail.contains("value too long for type character varying(3)"),
+        "{detail}"
+    );
+    assert_eq!(
+        db.lines("select amount::text from analytics.rounded"),
+        ["12.4"]
+    );
+    assert_eq!(
+        db.lines(
+            "select conname || ' ' || pg_get_constraintdef(oid) from pg_constraint
+             where conrelid = 'analytics.rounded'::regclass order by 1"
+        ),
+        [
+            "rounded_amount_check CHECK ((amount > (0)::numeric))",
+            "rounded_check CHECK ((amount > (id)::numeric))",
+            "rounded_id_amount_key UNIQUE (id, amount)",
+            "rounded_id_check CHECK ((id > 0))",
+            "rounded_pkey PRIMARY KEY (id)",
+        ]
+    );
+    assert_eq!(
+        db.lines(
+            "select attname || ' ' || attnotnull from pg_attribute
+             where attrelid = 'analytics.rounded'::regclass and attnum > 0 order by attnum"
+        ),
+        ["id true", "amount true"]
+    );
+}
