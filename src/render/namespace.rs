@@ -27,6 +27,9 @@ pub(super) struct MacroDef {
     pub(super) package: String,
     pub(super) name: String,
     pub(super) file: String,
+    /// The template the macro is called from: its file's, or, in a file of several
+    /// macros, one of its own (see [`own_template`]).
+    pub(super) template: String,
     /// The declared arguments of a macro whose body reads `kwargs`: as in Jinja,
     /// it takes keyword arguments it does not declare, as the mapping `kwargs`.
     pub(super) catch_kwargs: Option<Arc<Vec<String>>>,
@@ -195,7 +198,26 @@ pub(super) fn load(
                 .map(str::to_string)
                 .chain(private)
                 .collect();
+            let mut own_templates = Vec::new();
+            let spans: Vec<(usize, usize)> = names
+                .iter()
+                .filter_map(|n| macro_span(&source, n))
+                .collect();
             for name in names {
+                // dbt compiles each macro as a template of its own, so a macro
+                // calling another of its file goes through the macro namespace
+                // (and the call boundary that catches `return()`), as any call.
+                let template = match macro_span(&source, &name) {
+                    Some(own) if spans.len() > 1 => {
+                        let template = format!("{file}#{name}");
+                        own_templates.push((
+                            template.clone(),
+                            super::mutable::rewrite(&own_template(&source, own, &spans)),
+                        ));
+                        template
+                    }
+                    _ => file.to_string(),
+                };
                 let catch_kwargs = macro_body(&source, &name)
                     .filter(|body| reads_kwargs(body))
                     .map(|_| {
@@ -211,6 +233,7 @@ pub(super) fn load(
                     package: package.to_string(),
                     name: name.to_string(),
                     file: file.to_string(),
+                    template,
                     catch_kwargs,
                 };
                 if let Some(prev) = defs.insert(name.clone(), def) {
@@ -224,6 +247,11 @@ pub(super) fn load(
                         ));
                     }
                 }
+            }
+            drop(captured);
+            for (template, text) in own_templates {
+                env.add_template_owned(template, text)
+                    .map_err(|e| template_error(&e, file))?;
             }
         }
     }
@@ -265,6 +293,35 @@ fn macro_body<'a>(src: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
+/// Where macro `name`'s definition is in `src`: from its `{%` to the end of its
+/// `endmacro` tag.
+fn macro_span(src: &str, name: &str) -> Option<(usize, usize)> {
+    let body = macro_body(src, name)?;
+    let start = body.as_ptr() as usize - src.as_ptr() as usize;
+    let end = start + body.len();
+    let close = src[end..].find("%}").map_or(src.len(), |i| end + i + 2);
+    Some((start, close))
+}
+
+/// `src` with every macro definition but `own` blanked out, its lines kept (so
+/// errors give the file's own line numbers).
+fn own_template(src: &str, own: (usize, usize), spans: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut at = 0;
+    let mut others: Vec<&(usize, usize)> = spans.iter().filter(|s| **s != own).collect();
+    others.sort();
+    for &(start, end) in others {
+        if start < at {
+            continue;
+        }
+        out.push_str(&src[at..start]);
+        out.extend(src[start..end].chars().filter(|c| *c == '\n'));
+        at = end;
+    }
+    out.push_str(&src[at..]);
+    out
+}
+
 /// Whether Jinja text reads the name `kwargs`.
 fn reads_kwargs(text: &str) -> bool {
     text.match_indices("kwargs").any(|(i, _)| {
@@ -287,7 +344,7 @@ pub(super) fn call(
 ) -> std::result::Result<Value, minijinja::Error> {
     call_project_macro(
         state,
-        (&def.file, &def.name, &def.unique_id()),
+        (&def.template, &def.name, &def.unique_id()),
         def.catch_kwargs.as_deref().map(Vec::as_slice),
         args,
     )
