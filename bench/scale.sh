@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The marts at scale, side by side in one run: for each size, the time to read
-# every raw table once (the floor), our `run` (the 3 marts and int_app_activity) and `build` (models and
-# their data tests), and dbt-core's `build` of the same project, as medians of
-# ROUNDS interleaved rounds, with the ratios to the floor and the peak memory of
-# our binary and of the server.
+# every raw table once (the floor), our `run` (the 3 marts and int_app_activity)
+# and `build` (models and their data tests) from scratch (`--full-refresh`), the
+# same two as a daily refresh (`daily run`, `daily build`: after a day of app
+# events lands — a copy of the last day's events a day later, 2% of them
+# late-arriving a week back, and 0.05% of the older events soft-deleted by the
+# loader — int_app_activity reads only what changed), and dbt-core's `build
+# --full-refresh` of the same project, as medians of ROUNDS interleaved rounds,
+# with the ratios to the floor and the peak memory of our binary and of the
+# server. The landed day is taken back out after each daily step (the next step
+# is a rebuild), so the database stays as generated.
 #
 # The server is the benchmarks' own stock, durable cluster
 # (`reluvia-test-cluster bench-env`: PostgreSQL's defaults, shared_buffers 128 MB,
@@ -56,7 +62,7 @@ sample_server() {
   echo "$peak" >"$2"
 }
 
-printf '\n%-10s %-24s %10s %16s %16s %16s %12s %12s\n' size rows floor run build "dbt build" "our RSS" "server RSS"
+printf '\n%-10s %-24s %10s %16s %16s %16s %16s %16s %12s %12s\n' size rows floor run build "daily run" "daily build" "dbt build" "our RSS" "server RSS"
 for size in "${sizes[@]}"; do
   if [ "$size" = year ]; then
     # A year generated before is reused whatever the free space is now.
@@ -99,28 +105,55 @@ YML
   for t in raw_funnelfox.funnels raw_funnelfox.sessions raw_funnelfox.subscriptions raw_stripe.charges raw_stripe.subscriptions raw_amplitude.events raw_facebook.campaigns raw_facebook.ad_statistics; do
     floor_sql="$floor_sql select count(*) from $t;"
   done
-  f=() r=() b=() d=() mem=0 smem=0
+  # A day of app events lands (the loader's times are now), and goes again.
+  event_cols="event_id, event_type, user_id, device_id, email, amplitude_id, session_id, platform, os_name, country, city, event_properties, user_properties, server_upload_time, _sdc_extracted_at, _sdc_received_at, _sdc_sequence, _sdc_table_version, _sdc_sync_started_at"
+  land_day() { # the load's time: also what marks its soft deletes, to take them back
+    psql_db "$db" -c "
+      insert into raw_amplitude.events (uuid, event_time, _sdc_batched_at, $event_cols)
+      select uuid || '-landed', event_time + case when hashtext(uuid) % 50 = 0 then interval '-7 days' else interval '1 day' end,
+             timestamp '$1', $event_cols
+      from raw_amplitude.events
+      where event_time > (select max(event_time) - interval '1 day' from raw_amplitude.events) and _sdc_deleted_at is null;
+      update raw_amplitude.events set _sdc_deleted_at = timestamp '$1'
+      where _sdc_deleted_at is null and hashtext(uuid) % 2000 = 7;" >/dev/null
+  }
+  unland_day() {
+    psql_db "$db" -c "
+      delete from raw_amplitude.events where uuid like '%-landed';
+      update raw_amplitude.events set _sdc_deleted_at = null where _sdc_deleted_at = timestamp '$1';" >/dev/null
+  }
+  ours() { # LOG ARGS…: our binary on the project, timed into $t
+    local log=$1; shift
+    local s; s=$(date +%s%N)
+    "$bin" "$@" --project-dir transforms --target-path "$work/target" >"$work/$log.log" 2>&1 || { cat "$work/$log.log" >&2; exit 1; }
+    t=$(ms "$s")
+  }
+  f=() r=() b=() dr=() db=() d=() mem=0 smem=0
   for _ in $(seq "$rounds"); do
     s=$(date +%s%N); psql_db "$db" -c "$floor_sql" >/dev/null; f+=("$(ms "$s")")
     s=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$work/rss" "$bin" run --project-dir transforms --target-path "$work/target" >"$work/run.log" 2>&1 &
+    /usr/bin/time -f '%M' -o "$work/rss" "$bin" run --full-refresh --project-dir transforms --target-path "$work/target" >"$work/run.log" 2>&1 &
     pid=$!; sample_server "$pid" "$work/srss" & sp=$!
     wait "$pid" || { cat "$work/run.log" >&2; exit 1; }; r+=("$(ms "$s")"); wait "$sp"
     mem=$(( $(tail -1 "$work/rss") > mem ? $(tail -1 "$work/rss") : mem )); smem=$(( $(cat "$work/srss") > smem ? $(cat "$work/srss") : smem ))
-    s=$(date +%s%N)
-    "$bin" build --project-dir transforms --target-path "$work/target" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
-    b+=("$(ms "$s")")
+    stamp=$(date -u '+%Y-%m-%d %H:%M:%S.%6N'); land_day "$stamp"
+    ours daily-run run; dr+=("$t")
+    unland_day "$stamp"
+    ours build build --full-refresh; b+=("$t")
+    stamp=$(date -u '+%Y-%m-%d %H:%M:%S.%6N'); land_day "$stamp"
+    ours daily-build build; db+=("$t")
+    unland_day "$stamp"
     if [ -n "$dbt_bin" ]; then
       s=$(date +%s%N)
-      (cd transforms && "$dbt_bin" build --profiles-dir "$work" --target-path "$work/dbt-target" --log-path "$work/dbt-logs" >"$work/dbt.log" 2>&1) \
+      (cd transforms && "$dbt_bin" build --full-refresh --profiles-dir "$work" --target-path "$work/dbt-target" --log-path "$work/dbt-logs" >"$work/dbt.log" 2>&1) \
         || { tail -30 "$work/dbt.log" >&2; exit 1; }
       d+=("$(ms "$s")")
     fi
   done
-  fm=$(median "${f[@]}") rm=$(median "${r[@]}") bm=$(median "${b[@]}")
+  fm=$(median "${f[@]}") rm=$(median "${r[@]}") bm=$(median "${b[@]}") drm=$(median "${dr[@]}") dbm=$(median "${db[@]}")
   dbt_col="-"
   if [ ${#d[@]} -gt 0 ]; then dm=$(median "${d[@]}"); dbt_col="${dm} ms ($(ratio "$dm" "$fm"))"; fi
-  printf '%-10s %-24s %7s ms %16s %16s %16s %9s MiB %9s MiB\n' "$size" "$rows" "$fm" "$rm ms ($(ratio "$rm" "$fm"))" "$bm ms ($(ratio "$bm" "$fm"))" "$dbt_col" $((mem / 1024)) $((smem / 1024))
+  printf '%-10s %-24s %7s ms %16s %16s %16s %16s %16s %9s MiB %9s MiB\n' "$size" "$rows" "$fm" "$rm ms ($(ratio "$rm" "$fm"))" "$bm ms ($(ratio "$bm" "$fm"))" "$drm ms ($(ratio "$drm" "$fm"))" "$dbm ms ($(ratio "$dbm" "$fm"))" "$dbt_col" $((mem / 1024)) $((smem / 1024))
   if [ -n "${KEEP_OUTPUT:-}" ]; then mkdir -p "$KEEP_OUTPUT/$size"; cp -r "$work"/*.log "$work/target" "$KEEP_OUTPUT/$size/" 2>/dev/null || true; fi
 done
 echo

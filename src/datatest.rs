@@ -172,7 +172,9 @@ pub(crate) struct Guaranteed {
 /// Asks the catalog whether test `t`, on the table `schema.name`, cannot fail:
 /// dbt's own `unique` (not one the project overrides) on a column that a valid,
 /// non-partial unique index has as its only key (a primary key, a unique
-/// constraint), or dbt's `not_null` on a column declared NOT NULL. Only the plain
+/// constraint) — in the column's collation, or in any when the column's is
+/// deterministic (equal means byte-equal then, as in `collate "C"`) — or dbt's
+/// `not_null` on a column declared NOT NULL. Only the plain
 /// test qualifies (no `where`), on a column named as an identifier. Reading the
 /// table would give the same answer at the cost of scanning it; at scale that is
 /// most of a build's tests (a raw table's primary key, a mart's constraint).
@@ -199,6 +201,9 @@ pub(crate) async fn guaranteed(
                    join pg_class ic on ic.oid = i.indexrelid
                    where i.indrelid = c.oid and i.indisunique and i.indisvalid
                      and i.indpred is null and i.indnkeyatts = 1 and i.indkey[0] = a.attnum
+                     and (i.indcollation[0] = a.attcollation
+                          or coalesce((select l.collisdeterministic from pg_collation l
+                                       where l.oid = a.attcollation), true))
                    order by i.indisprimary desc, ic.relname limit 1)
                when a.attnotnull then 'NOT NULL' end
            from pg_class c

@@ -236,6 +236,43 @@ fn unique_and_not_null_guaranteed_by_constraints_are_answered_without_reading_th
     );
 }
 
+/// A unique index in byte order (`collate "C"`, as the shipped marts' keys) answers
+/// `unique` for a column whose collation is deterministic (equal means byte-equal),
+/// not for one whose collation is not: there `a` and `A` are one value to the test.
+#[test]
+fn a_unique_index_in_another_collation_answers_only_for_a_deterministic_column() {
+    let db = TestDb::new("guaranteed_collation");
+    db.exec(
+        "create schema raw_keyed;
+         create collation raw_keyed.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+         create table raw_keyed.items (code text, label text collate raw_keyed.nocase);
+         create unique index items_code_bytes on raw_keyed.items (code collate \"C\");
+         create unique index items_label_bytes on raw_keyed.items (label collate \"C\");
+         insert into raw_keyed.items values ('a', 'x'), ('b', 'X');",
+    );
+    let dir = project(&[
+        ("dbt_project.yml", PROJECT_YML),
+        (
+            "models/sources.yml",
+            "version: 2\nsources:\n  - name: raw\n    schema: raw_keyed\n    tables:\n      - name: items\n        columns:\n          - name: code\n            data_tests: [unique]\n          - name: label\n            data_tests: [unique]\n",
+        ),
+    ]);
+    let out = db.cli(&["test", "--project-dir", pd(&dir)]);
+    assert_code(&out, 1);
+    assert_eq!(
+        summary(&dir),
+        vec![
+            "source_unique_raw_items_code|pass|0",
+            "source_unique_raw_items_label|fail|1",
+        ]
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("[PASS, guaranteed by items_code_bytes in "),
+        "{err}"
+    );
+}
+
 /// Sequential scans of the model table `customers` so far, once the statistics
 /// of the sessions that ended have arrived.
 fn scans_of_customers(db: &TestDb) -> i64 {

@@ -894,6 +894,192 @@ fn activated_in_app_follows_the_identity_rule() {
     );
 }
 
+/// int_app_activity is incremental (docs/raw-contract.md: intermediate models may
+/// be, when every mart equals a full rebuild). A daily run after late-arriving,
+/// soft-deleted, re-identified and retimed events gives the rows of a
+/// `--full-refresh`, and it did read only the changes: a row planted in the table
+/// survives it (a rebuild would drop it).
+#[test]
+fn app_activity_increments_equal_a_full_rebuild() {
+    let db = raw_db("fc_increment");
+    let at = "2024-03-01 10:00:00";
+    let early = "2024-03-01 09:00:00";
+    let later = "2024-03-01 12:00:00";
+    db.exec(
+        &[
+            // Late-arriving: only an early event, then a late one after created_at.
+            session("s_late", "p_late", at),
+            event("a1", Some("p_late"), None, early),
+            // Soft-deleted latest event, an earlier one left: no longer activated.
+            session("s_del", "p_del", at),
+            event("b1", Some("p_del"), None, early),
+            event("b2", Some("p_del"), None, later),
+            // The only event soft-deleted by the loader's activate_version (which
+            // sets _sdc_deleted_at only): the identity's row goes.
+            session_email("s_gone", "p_gone", at, Some("gone@x.com")),
+            event("c1", None, Some("Gone@x.com"), later),
+            // The latest event moved to another user_id by an upsert.
+            session("s_moved", "p_moved", at),
+            session("s_target", "p_target", at),
+            event("d1", Some("p_moved"), None, early),
+            event("d2", Some("p_moved"), None, later),
+            // The latest event retimed before created_at.
+            session("s_retimed", "p_retimed", at),
+            event("f1", Some("p_retimed"), None, later),
+            // An earlier (not latest) event deleted: nothing changes.
+            session("s_same", "p_same", at),
+            event("g1", Some("p_same"), None, early),
+            event("g2", Some("p_same"), None, later),
+            // Ties: two events at the latest time, one deleted.
+            session("s_tie", "p_tie", at),
+            event("h1", Some("p_tie"), None, later),
+            event("h2", Some("p_tie"), None, later),
+            // An event without identity gains an email.
+            session_email("s_mail", "p_mail", at, Some("new@x.com")),
+            event("i1", None, Some(""), later),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    let activated = "select session_id, activated_in_app from analytics.mart_funnel_conversions \
+                     order by session_id collate \"C\"";
+    let activity =
+        "select by_email, identity_key, last_event_time from analytics.int_app_activity \
+                    order by by_email, identity_key collate \"C\"";
+    assert_eq!(
+        db.lines(activated),
+        vec![
+            "s_del|t",
+            "s_gone|t",
+            "s_late|f",
+            "s_mail|f",
+            "s_moved|t",
+            "s_retimed|t",
+            "s_same|t",
+            "s_target|f",
+            "s_tie|t",
+        ]
+    );
+    // A row no rebuild would keep: the next run must not rebuild the table.
+    db.exec(
+        "insert into analytics.int_app_activity values
+           (false, 'planted', timestamp '2024-03-01 12:00:00', 0, timestamp '2000-01-01');",
+    );
+    // The next load, in a later transaction (later loader times).
+    let upsert = |uuid: &str, set: &str| {
+        format!(
+            "update raw_amplitude.events set {set}, _sdc_batched_at = clock_timestamp() at time zone 'utc' \
+             where uuid = {};\n",
+            q(uuid)
+        )
+    };
+    let activate_version_delete = |uuid: &str| {
+        format!(
+            "update raw_amplitude.events set _sdc_deleted_at = clock_timestamp() at time zone 'utc' \
+             where uuid = {};\n",
+            q(uuid)
+        )
+    };
+    db.exec(
+        &[
+            event("a2", Some("p_late"), None, later),
+            upsert(
+                "b2",
+                "_sdc_deleted_at = clock_timestamp() at time zone 'utc'",
+            ),
+            activate_version_delete("c1"),
+            upsert("d2", "user_id = 'p_target'"),
+            upsert("f1", "event_time = timestamp '2024-03-01 08:00:00'"),
+            activate_version_delete("g1"),
+            activate_version_delete("h1"),
+            upsert("i1", "email = 'NEW@x.com'"),
+        ]
+        .concat(),
+    );
+    run_marts(&db);
+    let expected = vec![
+        "s_del|f",
+        "s_gone|f",
+        "s_late|t",
+        "s_mail|t",
+        "s_moved|f",
+        "s_retimed|f",
+        "s_same|t",
+        "s_target|t",
+        "s_tie|t",
+    ];
+    assert_eq!(db.lines(activated), expected);
+    let incremental = db.lines(activity);
+    assert!(
+        incremental.iter().any(|l| l.contains("planted")),
+        "the daily run rebuilt the table: {incremental:?}"
+    );
+    // The same rows as a full rebuild, the planted one aside.
+    let target = tempfile::tempdir().unwrap();
+    let out = db.cli(&[
+        "run",
+        "--full-refresh",
+        "--project-dir",
+        &project_dir(),
+        "--target-path",
+        target.path().to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(db.lines(activated), expected);
+    let rebuilt = db.lines(activity);
+    assert_eq!(
+        incremental
+            .into_iter()
+            .filter(|l| !l.contains("planted"))
+            .collect::<Vec<_>>(),
+        rebuilt
+    );
+    // A run with nothing new changes nothing.
+    run_marts(&db);
+    assert_eq!(db.lines(activity), rebuilt);
+}
+
+/// A table of int_app_activity from before it was incremental (no
+/// loaded_through): the run fails saying how to rebuild it, and a `--full-refresh`
+/// does.
+#[test]
+fn app_activity_of_an_older_shape_asks_for_a_full_refresh() {
+    let db = raw_db("fc_old_shape");
+    db.exec(
+        &[
+            session("s1", "p1", "2024-03-01 10:00:00"),
+            event("e1", Some("p1"), None, "2024-03-01 12:00:00"),
+            "create schema analytics;
+             create table analytics.int_app_activity (by_email boolean, identity_key text, last_event_time timestamp);"
+                .to_string(),
+        ]
+        .concat(),
+    );
+    let target = tempfile::tempdir().unwrap();
+    let run = |full: bool| {
+        let mut args = vec!["run", "--project-dir"];
+        let dir = project_dir();
+        args.push(&dir);
+        args.extend(["--target-path", target.path().to_str().unwrap()]);
+        if full {
+            args.push("--full-refresh");
+        }
+        db.cli(&args)
+    };
+    let out = run(false);
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("was built before int_app_activity became incremental: rebuild it once with `run --full-refresh --select int_app_activity+`"),
+        "{err}"
+    );
+    assert_code(&run(true), 0);
+    assert_eq!(
+        db.lines("select session_id, activated_in_app from analytics.mart_funnel_conversions"),
+        vec!["s1|t"]
+    );
+}
+
 #[test]
 fn sum_of_conversions_equals_subscriptions_with_a_session() {
     let db = raw_db("fc_consistency");

@@ -178,8 +178,16 @@ fn under_meltano_the_built_in_project_runs_and_everything_goes_under_dot_meltano
     write(meltano, "transform/.gitkeep", "");
     write(meltano, "meltano.yml", "default_environment: dev\n");
     let before = entries(meltano);
+    // Without int_app_activity: compiling an incremental model asks the database
+    // whether its table exists, and there is no database here.
     let out = cmd(meltano, Some(meltano))
-        .args(["compile", "--log-format", "json"])
+        .args([
+            "compile",
+            "--exclude",
+            "int_app_activity",
+            "--log-format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert_code(&out, 0);
@@ -245,7 +253,7 @@ fn under_meltano_the_built_in_project_runs_and_everything_goes_under_dot_meltano
     let elsewhere = tempfile::tempdir().unwrap();
     let out = cmd(meltano, Some(meltano))
         .env("DBT_TARGET_PATH", elsewhere.path())
-        .arg("compile")
+        .args(["compile", "--exclude", "int_app_activity"])
         .output()
         .unwrap();
     assert_code(&out, 0);
@@ -300,7 +308,10 @@ fn init_writes_the_built_in_project_once_and_the_next_run_uses_it() {
     write(&transform, "models/marts/my_mart.sql", "select 1 as id\n");
     let names = listed(&ls(&mut cmd(meltano, Some(meltano))));
     assert!(names.contains(&"my_mart".to_string()), "{names:?}");
-    let out = cmd(meltano, Some(meltano)).arg("compile").output().unwrap();
+    let out = cmd(meltano, Some(meltano))
+        .args(["compile", "--exclude", "int_app_activity"])
+        .output()
+        .unwrap();
     assert_code(&out, 0);
     assert!(!stderr(&out).contains("built into"), "{}", stderr(&out));
 
