@@ -153,7 +153,9 @@ fn judge(
     };
     TestOutcome {
         status,
-        failures,
+        // dbt reports no failures for a test that passes, whatever its count
+        // (one with `error_if: "<1"` passes on failing rows).
+        failures: if status == Status::Pass { 0 } else { failures },
         message,
         stored_in,
         guaranteed_by: None,

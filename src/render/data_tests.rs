@@ -10,7 +10,9 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, TestKind, TestNode};
-use crate::project::{merge_config, tree_config, Column, Project, Resource};
+use crate::project::{
+    check_call_config, merge_config, tree_config, Column, Project, Resource, Warnings,
+};
 
 use super::context::{Calls, Phase};
 use super::parse::tags_of;
@@ -27,6 +29,7 @@ impl Renderer {
         root: &Project,
         project: &Project,
         manifest: &Manifest,
+        warnings: &mut Warnings,
     ) -> Result<Vec<TestNode>> {
         let mut tests: Vec<TestNode> = Vec::new();
         let mut targets: Vec<(TestTarget, Vec<TestEntryOf>)> = Vec::new();
@@ -95,6 +98,7 @@ impl Renderer {
             targets.push((on, entries));
         }
         // The generic tests are made on the available cores, kept in order.
+        let found = std::sync::Mutex::new(std::mem::take(warnings));
         let jobs: Vec<(&TestTarget, &Option<Column>, &Json)> = targets
             .iter()
             .flat_map(|(on, entries)| entries.iter().map(move |(c, e)| (on, c, e)))
@@ -103,8 +107,12 @@ impl Renderer {
             &jobs,
             crate::parallel::cores(),
             || (),
-            |_, (on, column, entry)| self.generic_test(root, project, on, entry, column.as_ref()),
+            |_, (on, column, entry)| {
+                let at = (*on, column.as_ref(), *entry);
+                self.generic_test(root, project, at, manifest, &found)
+            },
         );
+        *warnings = found.into_inner().unwrap();
         for test in made {
             let test = test?;
             if test.config.get("enabled").and_then(Json::as_bool) != Some(false) {
@@ -139,7 +147,9 @@ impl Renderer {
                 }
             }
             let mut config = base_config;
-            for (k, v) in calls.config.lock().unwrap().iter() {
+            let own = calls.config.lock().unwrap().clone();
+            check_call_config(Resource::DataTest, &own, &f.original_file_path, warnings)?;
+            for (k, v) in own.iter() {
                 merge_config(&mut config, k, v.clone());
             }
             super::parse::root_override(root, project, Resource::DataTest, &fqn, &mut config);
@@ -214,9 +224,9 @@ impl Renderer {
         &self,
         root: &Project,
         project: &Project,
-        on: &TestTarget,
-        entry: &Json,
-        column: Option<&Column>,
+        (on, column, entry): (&TestTarget, Option<&Column>, &Json),
+        manifest: &Manifest,
+        warnings: &std::sync::Mutex<Warnings>,
     ) -> Result<TestNode> {
         let file = on.file.as_str();
         let parsed = parse_test_entry(entry, file, &on.name, column.map(|c| c.name.as_str()))?;
@@ -259,12 +269,6 @@ impl Renderer {
             None => (full_name, short_name),
         };
         let fqn = yaml_fqn(&project.name, project.local_path(file), &name);
-        let mut config = tree_config(
-            Resource::DataTest,
-            &project.tests_config,
-            &project.name,
-            &fqn[1..],
-        );
         // dbt renders the entry's configs while parsing (`enabled: "{{ target.type
         // == 'postgres' }}"`), each to a native value.
         let mut yaml_config = yaml_config;
@@ -272,40 +276,49 @@ impl Renderer {
             self.render_config_value(value, file, Some(key))?;
         }
         let own_tags = tags_of(&yaml_config);
-        for (k, v) in yaml_config {
-            merge_config(&mut config, &k, v);
-        }
-        super::parse::root_override(root, project, Resource::DataTest, &fqn, &mut config);
-        let alias = match config.get("alias").and_then(Json::as_str) {
-            Some(a) => a.to_string(),
-            None => {
-                if file_name != name {
-                    config.insert("alias".into(), Json::String(file_name.clone()));
+        // dbt's config of a generic test: its project's `data_tests:` tree, then
+        // its config calls: the entry's configs, the `config()` calls of the test
+        // macro, and the entry's configs again (dbt's code of a generic test calls
+        // `config()` with them after the macro); then, for a package's test, the
+        // root project's tree. A long name's alias is one of the entry's configs.
+        let assemble = |from_macro: &Map<String, Json>| {
+            let mut config = tree_config(
+                Resource::DataTest,
+                &project.tests_config,
+                &project.name,
+                &fqn[1..],
+            );
+            for (k, v) in &yaml_config {
+                merge_config(&mut config, k, v.clone());
+            }
+            if !from_macro.is_empty() {
+                for (k, v) in from_macro.iter().chain(&yaml_config) {
+                    merge_config(&mut config, k, v.clone());
                 }
-                file_name.clone()
             }
+            super::parse::root_override(root, project, Resource::DataTest, &fqn, &mut config);
+            let alias = match config.get("alias").and_then(Json::as_str) {
+                Some(a) => a.to_string(),
+                None => {
+                    if file_name != name {
+                        config.insert("alias".into(), Json::String(file_name.clone()));
+                    }
+                    file_name.clone()
+                }
+            };
+            let tags = test_tags(on, column, &own_tags, &config);
+            (config, alias, tags)
         };
-        // dbt's tags: those of the column (and of the source and table), with the
-        // test's own, sorted; then the configured ones not yet there.
-        let mut tags: Vec<String> = on.tags.clone();
-        if let Some(c) = column {
-            tags.extend(c.tags.iter().cloned());
-        }
-        tags.extend(own_tags);
-        tags.sort();
-        tags.dedup();
-        for t in tags_of(&config) {
-            if !tags.contains(&t) {
-                tags.push(t);
-            }
-        }
+        let (config, alias, tags) = assemble(&Map::new());
         // Arguments such as `to: ref('x')` add dependencies, before the tested node.
         // dbt renders every argument while parsing to find them; one that fails
         // here (other than a ref or source) fails its test when it is compiled.
         let calls = Calls::new(Phase::Parse);
         let ctx = minijinja::context! { __calls => Value::from_dyn_object(calls.clone()) };
+        let mut args_rendered = true;
         for (k, v) in &kwargs {
             if let Err(e) = self.eval_arg(k, v, &ctx) {
+                args_rendered = false;
                 if ref_or_source(v) {
                     return Err(Error::in_file(
                         file.to_string(),
@@ -352,15 +365,15 @@ impl Renderer {
         ) {
             depends_on_macros.push("macro.dbt.get_where_subquery".into());
         }
-        Ok(TestNode {
+        let mut node = TestNode {
             unique_id: format!("test.{}.{name}.{hash}", project.name),
-            name,
+            name: name.clone(),
             alias,
-            file_name,
+            file_name: file_name.clone(),
             kind: TestKind::Generic,
             original_file_path: file.to_string(),
-            fqn,
-            test_name: Some(test_name),
+            fqn: fqn.clone(),
+            test_name: Some(test_name.clone()),
             test_namespace: namespace,
             column_name: column.map(|c| c.name.clone()),
             attached_node: Some(attached),
@@ -373,7 +386,65 @@ impl Renderer {
             compile_error: None,
             unit: None,
             kwargs,
-        })
+        };
+        // dbt renders the test while parsing (but its own `unique` and
+        // `not_null`): the test macro's `config()` calls configure the test, and
+        // its `ref()`/`source()` calls add dependencies. An error there stops
+        // the parse, as dbt's, but for a call of something undefined (dbt's parse
+        // forgives it; the test fails when it is compiled). With an argument that
+        // failed to render, the test fails when compiled.
+        if args_rendered && self.renders_at_parse(&macro_id, &test_name) {
+            let calls = Calls::new(Phase::Parse);
+            if let Err(e) = self.render_generic(&node, manifest, &calls) {
+                if !super::parse::is_run_time_error(&e) {
+                    return Err(Error::in_file(
+                        file.to_string(),
+                        format!(
+                            "test {name}: {}",
+                            e.detail()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| e.kind().to_string())
+                        ),
+                    ));
+                }
+            }
+            let from_macro = calls.config.lock().unwrap().clone();
+            let mut found = warnings.lock().unwrap();
+            check_call_config(Resource::DataTest, &from_macro, &def.file, &mut found)?;
+            drop(found);
+            if !from_macro.is_empty() {
+                (node.config, node.alias, node.tags) = assemble(&from_macro);
+            }
+            for d in self.deps_of(project, &calls, file)? {
+                if !node.depends_on_nodes.contains(&d) {
+                    node.depends_on_nodes.push(d);
+                }
+            }
+        }
+        Ok(node)
+    }
+
+    /// Whether dbt renders a generic test of this macro while parsing. dbt skips
+    /// its own `unique` and `not_null`. Its other tests (`accepted_values`,
+    /// `relationships`) call no `config()` and refer only to their arguments:
+    /// rendering them would change nothing, so they are rendered only when a
+    /// project or package overrides the implementation they dispatch to.
+    fn renders_at_parse(&self, macro_id: &str, test_name: &str) -> bool {
+        match macro_id {
+            "macro.dbt.test_unique" | "macro.dbt.test_not_null" => false,
+            id if id.starts_with("macro.dbt.") => {
+                let names = [
+                    format!("default__test_{test_name}"),
+                    format!("postgres__test_{test_name}"),
+                ];
+                self.table
+                    .packages
+                    .iter()
+                    .filter(|(p, _)| p.as_str() != super::namespace::INTERNAL)
+                    .any(|(_, m)| names.iter().any(|n| m.contains_key(n)))
+            }
+            _ => true,
+        }
     }
 
     /// A test argument as dbt hands it to the test macro (`add_rendered_test_kwargs`):
@@ -464,54 +535,7 @@ impl Renderer {
                 tmpl.render(ctx).map_err(err)?
             }
             TestKind::Unit => return Ok((self.render_unit_test(t, manifest)?, Vec::new())),
-            TestKind::Generic => {
-                let attached = t.attached_node.as_deref().unwrap_or("");
-                let mut model = if let Some(n) = manifest.node(attached) {
-                    Relation::of_node(n)
-                } else if let Some(s) = manifest.source(attached) {
-                    Relation::of_source(s)
-                } else {
-                    return Err(Error::in_file(
-                        t.original_file_path.to_string(),
-                        format!("test {}: its model is unknown", t.name),
-                    ));
-                };
-                model.filter = t
-                    .config
-                    .get("where")
-                    .and_then(Json::as_str)
-                    .map(str::to_string);
-                model.empty = self.shared.empty.load(std::sync::atomic::Ordering::Relaxed);
-                let this = model.clone();
-                // The test's id names its package: its package's macros come first.
-                let id = serde_json::json!({"unique_id": t.unique_id});
-                let ctx = self.context(&calls, this, t.config.clone(), id);
-                let mut args = Vec::new();
-                let mut values: BTreeMap<String, Value> = BTreeMap::new();
-                for (k, v) in &t.kwargs {
-                    values.insert(k.clone(), self.eval_arg(k, v, &ctx).map_err(err)?);
-                    args.push(format!("{k}=__args[{}]", Json::String(k.clone())));
-                }
-                // dbt renders the `model` argument (a ref) after the others.
-                if model.cte {
-                    let mut eph = calls.ephemerals.lock().unwrap();
-                    if !eph.iter().any(|e| e == attached) {
-                        eph.push(attached.to_string());
-                    }
-                }
-                let call = format!(
-                    "{{{{ {}test_{}(model=model{}{}) }}}}",
-                    t.test_namespace
-                        .as_ref()
-                        .map(|ns| format!("{ns}."))
-                        .unwrap_or_default(),
-                    t.test_name.as_deref().unwrap_or(""),
-                    if args.is_empty() { "" } else { ", " },
-                    args.join(", ")
-                );
-                let ctx_calls = minijinja::context! { model => Value::from_object(model), __args => Value::from(values), ..ctx };
-                self.env.render_str(&call, ctx_calls).map_err(err)?
-            }
+            TestKind::Generic => self.render_generic(t, manifest, &calls).map_err(err)?,
         };
         let ephemerals = calls.ephemerals.lock().unwrap().clone();
         Ok((
@@ -519,6 +543,86 @@ impl Renderer {
             ephemerals,
         ))
     }
+
+    /// Renders generic test `t`: its macro called with its arguments, `model` the
+    /// relation it tests (its `where` config a filter). In the parse phase this is
+    /// dbt's render of the test while parsing, which records its `config()` calls.
+    fn render_generic(
+        &self,
+        t: &TestNode,
+        manifest: &Manifest,
+        calls: &Arc<Calls>,
+    ) -> std::result::Result<String, minijinja::Error> {
+        let attached = t.attached_node.as_deref().unwrap_or("");
+        let mut model = if let Some(n) = manifest.node(attached) {
+            Relation::of_node(n)
+        } else if let Some(s) = manifest.source(attached) {
+            Relation::of_source(s)
+        } else {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "its model is unknown",
+            ));
+        };
+        model.filter = t
+            .config
+            .get("where")
+            .and_then(Json::as_str)
+            .map(str::to_string);
+        model.empty = self.shared.empty.load(std::sync::atomic::Ordering::Relaxed);
+        let this = model.clone();
+        // The test's id names its package: its package's macros come first.
+        let id = serde_json::json!({"unique_id": t.unique_id});
+        let ctx = self.context(calls, this, t.config.clone(), id);
+        let mut args = Vec::new();
+        let mut values: BTreeMap<String, Value> = BTreeMap::new();
+        for (k, v) in &t.kwargs {
+            values.insert(k.clone(), self.eval_arg(k, v, &ctx)?);
+            args.push(format!("{k}=__args[{}]", Json::String(k.clone())));
+        }
+        // dbt renders the `model` argument (a ref) after the others.
+        if model.cte {
+            let mut eph = calls.ephemerals.lock().unwrap();
+            if !eph.iter().any(|e| e == attached) {
+                eph.push(attached.to_string());
+            }
+        }
+        let call = format!(
+            "{{{{ {}test_{}(model=model{}{}) }}}}",
+            t.test_namespace
+                .as_ref()
+                .map(|ns| format!("{ns}."))
+                .unwrap_or_default(),
+            t.test_name.as_deref().unwrap_or(""),
+            if args.is_empty() { "" } else { ", " },
+            args.join(", ")
+        );
+        let ctx_calls = minijinja::context! { model => Value::from_object(model), __args => Value::from(values), ..ctx };
+        self.env.render_str(&call, ctx_calls)
+    }
+}
+
+/// dbt's tags of a generic test: those of its source and table, of its column,
+/// and its own, sorted; then the configured ones not yet there.
+fn test_tags(
+    on: &TestTarget,
+    column: Option<&Column>,
+    own: &[String],
+    config: &Map<String, Json>,
+) -> Vec<String> {
+    let mut tags: Vec<String> = on.tags.clone();
+    if let Some(c) = column {
+        tags.extend(c.tags.iter().cloned());
+    }
+    tags.extend(own.iter().cloned());
+    tags.sort();
+    tags.dedup();
+    for t in tags_of(config) {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    tags
 }
 
 /// dbt's `looks_like_func`: a test argument that is a call of `env_var`, `ref`,

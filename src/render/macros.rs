@@ -140,7 +140,14 @@ impl super::Renderer {
         name: &str,
         args: &serde_json::Map<String, serde_json::Value>,
     ) -> crate::error::Result<String> {
-        let file = self.macros.get(name).cloned().unwrap_or_default();
+        let Some(def) = self.macros.get(name) else {
+            return Err(crate::error::Error::usage(format!(
+                "run-operation: there is no macro named '{name}'"
+            )));
+        };
+        // Its own template: in a file of several macros, a sibling it calls goes
+        // through the macro namespace (and its `return()` ends only that call).
+        let file = def.file.clone();
         let calls = super::context::Calls::new(super::context::Phase::Compile);
         let this = super::Relation::new(
             &self.shared.database,
@@ -153,7 +160,7 @@ impl super::Renderer {
         let ctx = self.context(&calls, this, serde_json::Map::new(), node);
         let tmpl = self
             .env
-            .get_template(&file)
+            .get_template(&def.template)
             .map_err(|e| super::template_error(&e, &file))?;
         let mut captured = tmpl
             .render_captured(ctx)

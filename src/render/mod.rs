@@ -313,9 +313,9 @@ pub(crate) struct Renderer {
     target: Value,
     invocation_id: String,
     run_started_at: Value,
-    /// Macro name → file that defines it, as a root-project node resolves an
+    /// Macro name → its definition, as a root-project node resolves an
     /// unqualified name (the project's macros over dbt's).
-    macros: BTreeMap<String, String>,
+    macros: BTreeMap<String, namespace::MacroDef>,
     /// Every macro by package.
     table: Arc<namespace::MacroTable>,
     /// Whether every test stores its failures (`--store-failures` or the setting),
@@ -544,10 +544,6 @@ impl Renderer {
                 macros: table.clone(),
             }),
         );
-        let macros: BTreeMap<String, String> = macros
-            .into_iter()
-            .map(|(name, def)| (name, def.file))
-            .collect();
 
         let sh = shared.clone();
         env.add_function("ref", move |state: &State, args: Rest<Value>, kwargs: Kwargs| -> std::result::Result<Value, minijinja::Error> {

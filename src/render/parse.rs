@@ -61,7 +61,8 @@ impl Renderer {
                 table,
             });
         }
-        for (name, file) in &self.macros {
+        for (name, def) in &self.macros {
+            let file = &def.file;
             if file == super::namespace::CROSS_DATABASE_FILE {
                 continue;
             }
@@ -236,7 +237,7 @@ impl Renderer {
         manifest.index();
         let mut tests = Vec::new();
         for p in project.with_packages() {
-            tests.extend(self.build_tests(project, p, &manifest)?);
+            tests.extend(self.build_tests(project, p, &manifest, &mut warnings)?);
         }
         manifest.tests = tests;
         manifest.index();
@@ -376,11 +377,14 @@ impl Renderer {
     ) -> Result<String> {
         // dbt's: the root project's override, else the node's package's, else
         // dbt's own.
-        let own = |p: &str| self.table.in_package(p, macro_name).map(|d| &d.file);
-        let file = own(&self.shared.root)
+        // The macro is called through its own template: in a file of several
+        // macros, one it calls from its file goes through the macro namespace.
+        let own = |p: &str| self.table.in_package(p, macro_name);
+        let def = own(&self.shared.root)
             .or_else(|| own(&node.package_name))
             .or_else(|| self.macros.get(macro_name));
-        if let Some(file) = file {
+        if let Some(def) = def {
+            let file = def.file.as_str();
             let calls = Calls::new(Phase::Parse);
             let this = Relation::new(
                 &node.database,
@@ -391,7 +395,7 @@ impl Renderer {
             let ctx = self.context(&calls, this, node.config.clone(), node_json(node));
             let tmpl = self
                 .env
-                .get_template(file)
+                .get_template(&def.template)
                 .map_err(|e| template_error(&e, file))?;
             let mut captured = tmpl
                 .render_captured(ctx)

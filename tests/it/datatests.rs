@@ -613,6 +613,38 @@ fn test_that_cannot_compile_names_yaml_file_and_test() {
     assert!(stderr(&out).contains("models/schema.yml: test not_null_orders_no_such_col: column \"no_such_col\" does not exist"), "{}", stderr(&out));
 }
 
+#[test]
+fn an_unsupported_config_set_inside_a_test_macro_is_an_error() {
+    let db = TestDb::new("macrocfg");
+    raw(&db);
+    // config() inside the test's macro configures the test, so a key that is not
+    // supported is refused there too, naming the macro's file (exit 2); the same
+    // in a singular test's own config().
+    let cases = [
+        (
+            "version: 2\nmodels:\n  - name: orders\n    data_tests: [stored_as_view]\n",
+            "macros/stored.sql",
+            "{% test stored_as_view(model) %}\n{{ config(store_failures_as='view') }}\nselect * from {{ model }}\n{% endtest %}\n",
+        ),
+        (
+            "version: 2\n",
+            "tests/stored.sql",
+            "{{ config(store_failures_as='table') }}\nselect 1 as x where false\n",
+        ),
+    ];
+    for (yaml, file, sql) in cases {
+        let dir = models_project(yaml);
+        write(dir.path(), file, sql);
+        let out = db.cli(&["test", "--project-dir", pd(&dir)]);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains(file) && err.contains("store_failures_as is not supported yet"),
+            "{err}"
+        );
+    }
+}
+
 fn freshness_project(loaded_at: &str) -> tempfile::TempDir {
     project(&[
         ("dbt_project.yml", PROJECT_YML),
