@@ -246,6 +246,17 @@ pub(crate) struct RunHook {
     pub(crate) sql: String,
     /// `on-run-end` (else `on-run-start`).
     pub(crate) end: bool,
+    /// The project whose `dbt_project.yml` declares it, and its position there.
+    pub(crate) package: String,
+    pub(crate) index: usize,
+    /// dbt's checksum of that `dbt_project.yml` (every hook of it has it).
+    pub(crate) checksum: Value,
+    /// The configs the project's `models:` tree gives `<project>.hooks.<name>`,
+    /// as read and as written (dbt records them on its operation node).
+    pub(crate) config: Map<String, Value>,
+    pub(crate) unrendered_config: Map<String, Value>,
+    /// `macro.<package>.<name>` of the macros its text calls.
+    pub(crate) depends_on_macros: Vec<String>,
 }
 
 impl Node {

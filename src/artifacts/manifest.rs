@@ -6,8 +6,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::manifest::{
-    Exposure, Manifest, Materialization, Node, NodeKind, SemanticNode, SourceNode, TestKind,
-    TestNode,
+    Exposure, Manifest, Materialization, Node, NodeKind, RunHook, SemanticNode, SourceNode,
+    TestKind, TestNode,
 };
 use crate::project::{Constraint, FreshnessPolicy};
 
@@ -37,8 +37,20 @@ fn with_defaults(defaults: Value, given: &Map<String, Value>) -> Map<String, Val
 /// A model's config as dbt records it: every key with its default, then the
 /// configured values.
 pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
-    let mut c = with_defaults(
-        json!({
+    let mut c = with_defaults(model_config_defaults(), &n.config);
+    c.insert("tags".into(), json!(n.tags));
+    c.insert("materialized".into(), json!(n.materialized.as_str()));
+    if matches!(n.resource_type, "analysis" | "snapshot") {
+        // dbt's analysis and snapshot configs are a model's without these two.
+        c.remove("access");
+        c.remove("freshness");
+    }
+    snapshot_config(n, c)
+}
+
+/// Every key of a model's config with dbt's default.
+fn model_config_defaults() -> Value {
+    json!({
             "enabled": true, "alias": null, "schema": null, "database": null, "tags": [],
             "meta": {}, "group": null, "materialized": "view", "incremental_strategy": null,
             "batch_size": null, "lookback": 1, "begin": null, "persist_docs": {},
@@ -48,16 +60,11 @@ pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
             "docs": {"show": true, "node_color": null},
             "contract": {"enforced": false, "alias_types": true}, "event_time": null,
             "concurrent_batches": null, "access": "protected", "freshness": null,
-        }),
-        &n.config,
-    );
-    c.insert("tags".into(), json!(n.tags));
-    c.insert("materialized".into(), json!(n.materialized.as_str()));
-    if matches!(n.resource_type, "analysis" | "snapshot") {
-        // dbt's analysis and snapshot configs are a model's without these two.
-        c.remove("access");
-        c.remove("freshness");
-    }
+    })
+}
+
+/// `c` with a snapshot's own keys, when `n` is one.
+fn snapshot_config(n: &Node, mut c: Map<String, Value>) -> Map<String, Value> {
     if n.resource_type == "snapshot" {
         for k in [
             "strategy",
@@ -82,6 +89,38 @@ pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
         c.insert("snapshot_meta_column_names".into(), names);
     }
     c
+}
+
+/// An `on-run-start`/`on-run-end` hook as dbt records it: an `operation` node
+/// of its project, named by its position, configured by the project's
+/// `models:` tree (the `hooks` folder of its fqn); never compiled, no relation.
+pub(crate) fn hook_json(manifest: &Manifest, h: &RunHook) -> Value {
+    let name = format!(
+        "{}-{}-{}",
+        h.package,
+        if h.end { "on-run-end" } else { "on-run-start" },
+        h.index
+    );
+    let mut config = with_defaults(model_config_defaults(), &h.config);
+    config.remove("access");
+    config.remove("freshness");
+    let docs = config.get("docs").cloned().unwrap_or_default();
+    json!({
+        "database": manifest.database, "schema": manifest.target_schema,
+        "name": name, "resource_type": "operation", "package_name": h.package,
+        "path": format!("hooks/{name}.sql"), "original_file_path": "./dbt_project.yml",
+        "unique_id": h.unique_id, "fqn": [h.package, "hooks", name], "alias": name,
+        "checksum": h.checksum, "config": config,
+        "tags": [if h.end { "on-run-end" } else { "on-run-start" }],
+        "description": "", "columns": {}, "meta": {}, "group": null, "docs": docs,
+        "patch_path": null, "build_path": null, "unrendered_config": h.unrendered_config,
+        "relation_name": null, "raw_code": h.sql,
+        "doc_blocks": [], "language": "sql", "refs": [], "sources": [], "metrics": [],
+        "depends_on": {"macros": h.depends_on_macros, "nodes": []},
+        "compiled_path": null,
+        "contract": {"enforced": false, "alias_types": true, "checksum": null},
+        "index": h.index,
+    })
 }
 
 /// A data test's config as dbt records it (severity `ERROR` unless configured,
@@ -355,6 +394,11 @@ pub(crate) fn manifest_json(manifest: &Manifest, invocation_id: &str) -> Value {
                 a.push(json!(n.unique_id));
             }
         }
+    }
+    for h in &manifest.run_hooks {
+        nodes.insert(h.unique_id.clone(), hook_json(manifest, h));
+        parent_map.insert(h.unique_id.clone(), json!([]));
+        child_map.insert(h.unique_id.clone(), json!([]));
     }
     let mut unit_tests = Map::new();
     for t in &manifest.tests {

@@ -187,6 +187,14 @@ pub(crate) fn compiled_file(manifest: &crate::manifest::Manifest, id: &str) -> O
     })
 }
 
+/// Whether `id` is a snapshot: compiled, but written to no file (dbt writes
+/// none for snapshots, nor seeds).
+pub(crate) fn is_snapshot(manifest: &crate::manifest::Manifest, id: &str) -> bool {
+    manifest
+        .node(id)
+        .is_some_and(|n| n.resource_type == "snapshot")
+}
+
 /// Serialises `value` and writes it atomically to `dir/name`.
 pub(crate) fn write_json(dir: &Path, name: &str, value: &Value) -> Result<()> {
     let text = serde_json::to_vec_pretty(value)

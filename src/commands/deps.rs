@@ -31,7 +31,8 @@ pub(super) fn deps(
     if let Some(spec) = &args.add_package {
         add_package(&dir, spec, args.source, out)?;
     }
-    let Some((file, mut entries)) = project::declared(&dir)? else {
+    let vars = project::InvocationVars(settings.vars.clone());
+    let Some((file, mut entries)) = project::declared(&dir, &vars)? else {
         out.warn(
             "deps_no_packages",
             "Warning: No packages were found in packages.yml",
@@ -53,8 +54,8 @@ pub(super) fn deps(
         }
     }
     let hash = lock::declared_hash(&entries);
-    let mut installer = Installer::new(&dir, &pf.name, out);
-    let current = lock::read(&dir)?.and_then(|l| l.sha1_hash);
+    let mut installer = Installer::new(&dir, &pf.name, out, vars.clone());
+    let current = lock::read(&dir, &vars)?.and_then(|l| l.sha1_hash);
     if args.upgrade || current.as_deref() != Some(hash.as_str()) {
         let requests = entries
             .into_iter()
@@ -75,7 +76,9 @@ pub(super) fn deps(
     if args.lock {
         return Ok(0);
     }
-    let locked = lock::read(&dir)?.map(|l| l.entries).unwrap_or_default();
+    let locked = lock::read(&dir, &vars)?
+        .map(|l| l.entries)
+        .unwrap_or_default();
     let install = dir.join(&pf.packages_install_path);
     match std::fs::remove_dir_all(&install) {
         Ok(()) => {}

@@ -483,7 +483,7 @@ fn open_project(settings: &Settings, cancel: &Cancel) -> Result<Project> {
             dir.display()
         )));
     }
-    project::load(dir, cancel)
+    project::load(dir, &project::InvocationVars(settings.vars.clone()), cancel)
 }
 
 fn load(settings: Arc<Settings>, cancel: &Cancel) -> Result<Loaded> {
@@ -668,7 +668,10 @@ fn compile_selected(
         let (compiled, mut error) = match (&rel, rendered) {
             (Some(rel), Some(rendered)) => match rendered {
                 Ok(sql) => {
-                    write(loaded, rel, &sql);
+                    // dbt writes no compiled file for a snapshot.
+                    if !artifacts::is_snapshot(&loaded.manifest, id) {
+                        write(loaded, rel, &sql);
+                    }
                     (Some(sql), None)
                 }
                 Err(e) => (None, Some(e.for_node(id).to_string())),

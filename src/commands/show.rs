@@ -141,7 +141,13 @@ pub(super) fn show(
         if first.is_some_and(|f| !f.contains(name.as_str())) {
             continue;
         }
-        match query(inv, &client, sql, limit) {
+        let header = m.node(id).and_then(|n| n.config.get("sql_header"));
+        let header = header.and_then(serde_json::Value::as_str);
+        let r = match header.filter(|h| !h.trim().is_empty()) {
+            Some(h) => query_with_header(inv, &client, h, sql, limit),
+            None => query(inv, &client, sql, limit),
+        };
+        match r {
             Ok(preview) => print(out, Some(&shown), &preview, args.output),
             Err(e) => {
                 out.error(&format!("Database Error in {what}: {e}"));
@@ -169,6 +175,28 @@ fn query(
         .block_on(postgres::fetch_text(client, &sql))
         .map_err(|e| postgres::describe_db_error(&e, &sql))?;
     Ok(Preview::from_text(&columns, &rows))
+}
+
+/// [`query`] after the model's SQL header (dbt's `get_show_sql` puts it in
+/// front of the query), in a transaction rolled back afterwards, so that a
+/// `set local` holds for the query.
+fn query_with_header(
+    inv: &Invocation,
+    client: &tokio_postgres::Client,
+    header: &str,
+    sql: &str,
+    limit: Option<i64>,
+) -> std::result::Result<Preview, String> {
+    inv.runtime
+        .block_on(client.batch_execute("begin"))
+        .map_err(|e| postgres::describe_db_error(&e, ""))?;
+    let r = inv
+        .runtime
+        .block_on(client.batch_execute(header))
+        .map_err(|e| format!("sql_header: {}", postgres::describe_db_error(&e, header)))
+        .and_then(|()| query(inv, client, sql, limit));
+    let _ = inv.runtime.block_on(client.batch_execute("rollback"));
+    r
 }
 
 /// Prints a preview as dbt's `ShowNode` event: the table on stdout after

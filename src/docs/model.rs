@@ -338,6 +338,9 @@ pub(crate) fn build(
         }
     }
     for n in &all {
+        if s(n, "resource_type") == "operation" {
+            continue; // run hooks: not part of the lineage, as on dbt's site
+        }
         let id = s(n, "unique_id");
         let kind = Kind::of(&s(n, "resource_type"));
         let name = s(n, "name");

@@ -433,7 +433,9 @@ impl NodeRunner {
         };
         match rendered {
             Ok((sql, hooks)) => {
-                if let Some(rel) = crate::artifacts::compiled_file(&self.manifest, id) {
+                let written = crate::artifacts::compiled_file(&self.manifest, id)
+                    .filter(|_| !crate::artifacts::is_snapshot(&self.manifest, id));
+                if let Some(rel) = written {
                     let path = crate::artifacts::compiled_node_path(
                         &self.target_dir,
                         &self.manifest,

@@ -47,7 +47,7 @@ pub(crate) fn write(dir: &Path, entries: Vec<Value>, hash: &str) -> Result<std::
 }
 
 /// Reads the lock file; `None` when there is none.
-pub(crate) fn read(dir: &Path) -> Result<Option<Lock>> {
+pub(crate) fn read(dir: &Path, vars: &project::InvocationVars) -> Result<Option<Lock>> {
     let Ok(text) = std::fs::read_to_string(dir.join(LOCK_FILE)) else {
         return Ok(None);
     };
@@ -63,7 +63,10 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Lock>> {
         .into_iter()
         .flatten()
     {
-        entries.push((project::declared_from_json(item, LOCK_FILE)?, item.clone()));
+        entries.push((
+            project::declared_from_json(item, LOCK_FILE, vars)?,
+            item.clone(),
+        ));
     }
     Ok(Some(Lock { sha1_hash, entries }))
 }

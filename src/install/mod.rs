@@ -135,6 +135,8 @@ pub(crate) struct Installer<'a> {
     downloads: PathBuf,
     clones: Vec<((String, String), PathBuf)>,
     warned: HashSet<String>,
+    /// What `var()` gives in the packages' own packages.yml.
+    vars: project::InvocationVars,
 }
 
 impl Drop for Installer<'_> {
@@ -144,7 +146,12 @@ impl Drop for Installer<'_> {
 }
 
 impl<'a> Installer<'a> {
-    pub(crate) fn new(root: &Path, root_name: &str, out: &'a Output) -> Installer<'a> {
+    pub(crate) fn new(
+        root: &Path,
+        root_name: &str,
+        out: &'a Output,
+        vars: project::InvocationVars,
+    ) -> Installer<'a> {
         let downloads = std::env::temp_dir().join(format!(
             "reluvia-deps-{}-{}",
             std::process::id(),
@@ -158,6 +165,7 @@ impl<'a> Installer<'a> {
             downloads,
             clones: Vec::new(),
             warned: HashSet::new(),
+            vars,
         }
     }
 
@@ -408,7 +416,7 @@ impl<'a> Installer<'a> {
                     .iter()
                     .map(|e| {
                         Ok(Request {
-                            decl: project::declared_from_json(e, &origin)?,
+                            decl: project::declared_from_json(e, &origin, &self.vars)?,
                             origin: format!("package {package} {version}"),
                             file: r.file.clone(),
                             line: r.line,
@@ -465,7 +473,7 @@ impl<'a> Installer<'a> {
     fn fetched_dir(&self, dir: PathBuf, origin: &str) -> Result<Fetched> {
         let name = project::package_name(&dir)?;
         let mut requests = Vec::new();
-        if let Some((file, entries)) = project::declared(&dir)? {
+        if let Some((file, entries)) = project::declared(&dir, &self.vars)? {
             for e in entries {
                 requests.push(Request {
                     decl: e.decl,

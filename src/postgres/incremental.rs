@@ -331,7 +331,9 @@ pub(super) async fn increment(
     .await?;
     hooks::run(&tx, node, &node.rendered_hooks.pre, true).await?;
 
-    // 2. The increment, in a temporary table that the commit drops.
+    // 2. The increment, in a temporary table that the commit drops (after the
+    // model's SQL header, as dbt-postgres creates it).
+    super::header::run(&tx, node).await?;
     let sql = sql.trim().trim_end_matches(';').trim_end();
     let tmp_oid = temp_table(&tx, &names.tmp, sql).await?;
     let source = columns(&tx, tmp_oid).await?;
@@ -415,6 +417,10 @@ pub(super) async fn increment(
             .collect(),
         _ => source.iter().map(|c| c.name.clone()).collect(),
     };
+    if matches!(config.strategy, Strategy::Merge) {
+        // dbt's merge statement carries the header in front of it as well.
+        super::header::run(&tx, node).await?;
+    }
     let built = apply(&tx, &config, &table, &tmp, &dest).await?;
     // dbt's order for an increment: grants (revoking what is not configured, the
     // table being kept), then the in-transaction post-hooks.

@@ -2,7 +2,7 @@
 //! execution ([`pool`]), materializations with safe swaps ([`swap`]), increments
 //! of incremental models ([`incremental`]), snapshots ([`snapshot`]),
 //! materialized views ([`matview`]), comments ([`comments`]), a model's session
-//! settings ([`session`]) and how
+//! settings ([`session`]) and SQL header ([`header`]) and how
 //! database errors read ([`db_error`]); plus the few catalog statements the
 //! commands need (server version, target schemas).
 
@@ -12,6 +12,7 @@ mod contract;
 mod db_error;
 mod foreign_keys;
 mod grants;
+mod header;
 mod hooks;
 mod incremental;
 mod indexes;
@@ -68,7 +69,7 @@ pub(crate) async fn build_model(
     opts: &SwapOptions,
     notify: &swap::Notify<'_>,
 ) -> std::result::Result<Built, NodeFailure> {
-    if node.materialized == Materialization::MaterializedView {
+    let built = if node.materialized == Materialization::MaterializedView {
         matview::build(client, node, sql, suffix, full_refresh, opts, notify).await
     } else if node.materialized == crate::manifest::Materialization::Snapshot {
         snapshot::build(client, node, sql, suffix, opts, notify).await
@@ -77,7 +78,9 @@ pub(crate) async fn build_model(
         swap::outcome(r, node, opts)
     } else {
         swap::materialize(client, node, sql, suffix, opts, notify).await
-    }
+    };
+    header::clear(client, node).await;
+    built
 }
 
 /// Which of `relations` (schema, name) exist as tables: the incremental models

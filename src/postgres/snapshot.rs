@@ -388,6 +388,9 @@ async fn apply(
         )));
     }
     let target = node.relation_name();
+    // The snapshot's SQL header, before its SQL is read (dbt-postgres runs it
+    // in front of the staging table's create statement).
+    super::header::run(&tx, node).await?;
     let staging = staging_sql(&tx, config, sql, &target, &existing).await?;
     let tmp_oid = temp_table(&tx, &names.tmp, &staging).await?;
     let staged = columns(&tx, tmp_oid).await?;

@@ -270,12 +270,22 @@ async fn swap_in(
     hooks::run(&*client, node, &node.rendered_hooks.pre, false).await?;
     let tx = client.transaction().await?;
     super::session::apply(&tx, node).await?;
+    // dbt-postgres puts the header in front of the create statement, and of the
+    // contract's column check too (it runs twice then, as in dbt).
+    let header =
+        matches!(build, Build::Sql(_)) && node.materialized != Materialization::MaterializedView;
     if let (Build::Sql(sql), true) = (&build, node.contract.enforced) {
         // Before anything is built or waited for, as dbt checks it.
+        if header {
+            super::header::run(&tx, node).await?;
+        }
         contract::check(&tx, node, sql.trim().trim_end_matches(';').trim_end()).await?;
     }
     serialise(&tx, &names, opts, notify).await?;
     hooks::run(&tx, node, &node.rendered_hooks.pre, true).await?;
+    if header {
+        super::header::run(&tx, node).await?;
+    }
 
     let (message, code, rows) = match (build, node.materialized) {
         (Build::Seed(seed), _) => super::seed::build(&tx, &names, seed, opts).await?,

@@ -71,6 +71,8 @@ const MODEL: &[&str] = &[
     "on_configuration_change",
     // Ours: PostgreSQL settings for the statements that build the model.
     "session_settings",
+    // Statements run before the model's create statement, in its transaction.
+    "sql_header",
 ];
 
 /// The configs of incremental models: implemented for models, and changing
@@ -163,6 +165,7 @@ const SNAPSHOT: &[&str] = &[
     "pre_hook",
     "post_hook",
     "dbt_valid_to_current",
+    "sql_header",
 ];
 
 /// Keys dbt gives a meaning on PostgreSQL that is not built yet, with why.
@@ -185,7 +188,6 @@ fn unsupported(resource: Resource, key: &str) -> Option<&'static str> {
         (_, "session_settings") => {
             "session_settings of seeds, snapshots, sources and data tests are not supported yet"
         }
-        (_, "sql_header") => "sql_header is not supported yet",
         (Resource::Source, "loaded_at_query") => "loaded_at_query is not supported yet",
         (Resource::DataTest, "store_failures_as") => "store_failures_as is not supported yet",
         (Resource::DataTest, "schema" | "alias" | "database") => {
@@ -260,6 +262,9 @@ const INERT: &[&str] = &[
     "sort",
     "sort_type",
     "source_alias",
+    // Models and snapshots run it; dbt-postgres builds seeds without it and reads
+    // no source's.
+    "sql_header",
     "static_analysis",
     "table_format",
     "table_tag",

@@ -49,7 +49,7 @@ pub(crate) use microbatch::{
     Microbatch,
 };
 pub(crate) use packages::{
-    declared, declared_from_json, package_name, Declared, DeclaredEntry, Package,
+    declared, declared_from_json, package_name, Declared, DeclaredEntry, InvocationVars, Package,
 };
 pub(crate) use properties::{Column, ModelProps, PropertyEntry, SourceTable};
 pub(crate) use session_settings::session_settings;
@@ -140,6 +140,8 @@ pub(crate) struct Project {
     /// A package's `packages-install-path` directory (`dbt_packages/<dir>`),
     /// the prefix of its files' paths; `None` for the root project.
     pub(crate) package_dir: Option<String>,
+    /// dbt's checksum of its `dbt_project.yml` (that of its run hooks' nodes).
+    pub(crate) project_file_checksum: Value,
     /// `dispatch:` of `dbt_project.yml`: macro namespace → packages searched.
     pub(crate) dispatch: Vec<(String, Vec<String>)>,
     /// Unit tests of the property files.
@@ -214,14 +216,19 @@ pub(crate) fn selectors_yml(dir: &Path) -> Result<Option<(Value, String)>> {
 }
 
 /// Reads the project in `dir`, with its installed packages.
-pub(crate) fn load(dir: &Path, cancel: &Cancel) -> Result<Project> {
-    load_at(dir, None, cancel)
+pub(crate) fn load(dir: &Path, vars: &InvocationVars, cancel: &Cancel) -> Result<Project> {
+    load_at(dir, None, vars, cancel)
 }
 
 /// Reads the project in `dir`, or with `package` (its directory relative to
 /// `dir`, `dbt_packages/<dir>`) that installed package, whose files keep paths
 /// relative to `dir` (what messages name) and which has no packages of its own.
-fn load_at(dir: &Path, package: Option<&str>, cancel: &Cancel) -> Result<Project> {
+fn load_at(
+    dir: &Path,
+    package: Option<&str>,
+    vars: &InvocationVars,
+    cancel: &Cancel,
+) -> Result<Project> {
     let mut warnings = Warnings::default();
     let prefix = package.map(|p| format!("{p}/")).unwrap_or_default();
     let pf = read_project_file(&dir.join(&prefix), &mut warnings)?;
@@ -264,13 +271,17 @@ fn load_at(dir: &Path, package: Option<&str>, cancel: &Cancel) -> Result<Project
         model_versions: BTreeMap::new(),
         packages: Vec::new(),
         package_dir: package.map(str::to_string),
+        project_file_checksum: file_checksum(
+            &std::fs::read_to_string(dir.join(&prefix).join("dbt_project.yml")).unwrap_or_default(),
+        ),
         dispatch: pf.dispatch,
         unit_tests: Vec::new(),
         unit_test_yaml: Vec::new(),
         fixtures: BTreeMap::new(),
     };
     if package.is_none() {
-        project.packages = packages::load(dir, &pf.packages_install_path, &project.name, cancel)?;
+        project.packages =
+            packages::load(dir, &pf.packages_install_path, &project.name, vars, cancel)?;
         // Config trees under an installed package's name apply to its nodes,
         // checked as the project's own.
         for p in &project.packages {

@@ -32,10 +32,11 @@ pub(super) fn load(
     dir: &Path,
     install_path: &str,
     root_name: &str,
+    vars: &InvocationVars,
     cancel: &Cancel,
 ) -> Result<Vec<Package>> {
     let base = dir.join(install_path);
-    let declared = declared_packages(dir)?;
+    let declared = declared_packages(dir, vars)?;
     let mut dirs: Vec<_> = match std::fs::read_dir(&base) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
@@ -80,7 +81,7 @@ pub(super) fn load(
             ));
         }
         seen.push((pf.name.clone(), rel.clone()));
-        let project = super::load_at(dir, Some(&rel), cancel)?;
+        let project = super::load_at(dir, Some(&rel), vars, cancel)?;
         out.push(Package {
             name: pf.name,
             macros: project.macros.clone(),
@@ -91,8 +92,10 @@ pub(super) fn load(
 }
 
 /// `packages.yml` (else `dependencies.yml`): the file and how many packages it
-/// declares; `None` when there is neither.
-fn declared_packages(dir: &Path) -> Result<Option<(String, usize)>> {
+/// declares; `None` when there is neither. Its entries are rendered, as dbt
+/// renders them whenever it loads the project: a `var()` that is not given
+/// fails every command, not only `deps`.
+fn declared_packages(dir: &Path, vars: &InvocationVars) -> Result<Option<(String, usize)>> {
     for name in ["packages.yml", "dependencies.yml"] {
         let path = dir.join(name);
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -100,7 +103,12 @@ fn declared_packages(dir: &Path) -> Result<Option<(String, usize)>> {
         };
         let doc = super::yaml::parse(&text, name)?;
         let n = match doc.get("packages").map(|p| &p.value) {
-            Some(super::yaml::YamlValue::Seq(items)) => items.len(),
+            Some(super::yaml::YamlValue::Seq(items)) => {
+                for item in items {
+                    render_entry(item, name, vars)?;
+                }
+                items.len()
+            }
             _ => 0,
         };
         return Ok(Some((name.to_string(), n)));
@@ -152,7 +160,10 @@ pub(crate) struct DeclaredEntry {
 /// The declaring file (name) and its entries; `None` when there is neither
 /// `packages.yml` nor `dependencies.yml`. As dbt, `dependencies.yml` is read when
 /// it has a `packages:` key, and both files having one is an error.
-pub(crate) fn declared(dir: &Path) -> Result<Option<(String, Vec<DeclaredEntry>)>> {
+pub(crate) fn declared(
+    dir: &Path,
+    vars: &InvocationVars,
+) -> Result<Option<(String, Vec<DeclaredEntry>)>> {
     use super::yaml::YamlValue;
     let mut docs = Vec::new();
     for name in ["dependencies.yml", "packages.yml"] {
@@ -186,7 +197,7 @@ pub(crate) fn declared(dir: &Path) -> Result<Option<(String, Vec<DeclaredEntry>)
     };
     let mut out = Vec::new();
     for item in items {
-        let rendered = render_entry(item, &name)?;
+        let rendered = render_entry(item, &name, vars)?;
         out.push(DeclaredEntry {
             decl: declared_item(&rendered, item, &name)?,
             hash_form: hash_form(&rendered, item),
@@ -199,30 +210,44 @@ pub(crate) fn declared(dir: &Path) -> Result<Option<(String, Vec<DeclaredEntry>)
 /// A package entry given as JSON (a Hub package's own `packages`, a lock
 /// file's entry, rendered as dbt renders them); `origin` names where it comes
 /// from in errors.
-pub(crate) fn declared_from_json(v: &serde_json::Value, origin: &str) -> Result<Declared> {
+pub(crate) fn declared_from_json(
+    v: &serde_json::Value,
+    origin: &str,
+    vars: &InvocationVars,
+) -> Result<Declared> {
     let item = super::yaml::from_json(v);
-    declared_item(&render_entry(&item, origin)?, &item, origin)
+    declared_item(&render_entry(&item, origin, vars)?, &item, origin)
 }
 
+/// The invocation's own `--vars`: the only variables `var()` sees in
+/// packages.yml (dbt renders it before any project is read, so
+/// `dbt_project.yml`'s `vars:` are not there).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InvocationVars(pub(crate) serde_json::Map<String, serde_json::Value>);
+
 /// An entry with the Jinja of its text values rendered as dbt renders
-/// packages.yml: `env_var(name, default)` only (secret variables included: the
-/// rendered text is used, never shown).
-fn render_entry(item: &super::yaml::Yaml, file: &str) -> Result<super::yaml::Yaml> {
+/// packages.yml: `env_var(name, default)` (secret variables included: the
+/// rendered text is used, never shown) and `var(name, default)` of `--vars`.
+fn render_entry(
+    item: &super::yaml::Yaml,
+    file: &str,
+    vars: &InvocationVars,
+) -> Result<super::yaml::Yaml> {
     use super::yaml::YamlValue;
     let value = match &item.value {
         YamlValue::Str(s) if s.contains("{{") || s.contains("{%") => {
-            YamlValue::Str(render_text(s).map_err(|e| item.at(file).error(e))?)
+            YamlValue::Str(render_text(s, vars).map_err(|e| item.at(file).error(e))?)
         }
         YamlValue::Seq(items) => YamlValue::Seq(
             items
                 .iter()
-                .map(|i| render_entry(i, file))
+                .map(|i| render_entry(i, file, vars))
                 .collect::<Result<_>>()?,
         ),
         YamlValue::Map(entries) => YamlValue::Map(
             entries
                 .iter()
-                .map(|(k, line, v)| Ok((k.clone(), *line, render_entry(v, file)?)))
+                .map(|(k, line, v)| Ok((k.clone(), *line, render_entry(v, file, vars)?)))
                 .collect::<Result<_>>()?,
         ),
         other => other.clone(),
@@ -234,14 +259,15 @@ fn render_entry(item: &super::yaml::Yaml, file: &str) -> Result<super::yaml::Yam
 }
 
 /// Renders one text of packages.yml; the error never quotes a rendered value.
-fn render_text(text: &str) -> std::result::Result<String, String> {
+fn render_text(text: &str, vars: &InvocationVars) -> std::result::Result<String, String> {
+    let fail = |msg: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg);
     let mut jinja = minijinja::Environment::new();
     jinja.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     jinja.add_function(
         "env_var",
-        |name: String, default: Option<String>| -> std::result::Result<String, minijinja::Error> {
-            let fail =
-                |msg: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg);
+        move |name: String,
+              default: Option<String>|
+              -> std::result::Result<String, minijinja::Error> {
             match crate::settings::process_env(&name) {
                 Ok(Some(v)) => Ok(v),
                 Ok(None) => default.ok_or_else(|| {
@@ -253,12 +279,27 @@ fn render_text(text: &str) -> std::result::Result<String, String> {
             }
         },
     );
+    let given = vars.0.clone();
+    jinja.add_function(
+        "var",
+        move |name: String,
+              default: Option<minijinja::Value>|
+              -> std::result::Result<minijinja::Value, minijinja::Error> {
+            match (given.get(&name), default) {
+                (Some(v), _) => Ok(minijinja::Value::from(minijinja::value::Serde(v))),
+                (None, Some(d)) => Ok(d),
+                (None, None) => Err(fail(format!(
+                    "var('{name}') is not given and has no default: packages.yml sees only the --vars of the command, not dbt_project.yml's vars (as in dbt); pass --vars '{{{name}: …}}' or give a default"
+                ))),
+            }
+        },
+    );
     jinja.render_str(text, minijinja::context! {}).map_err(|e| {
         let detail = e
             .detail()
             .map(str::to_string)
             .unwrap_or_else(|| e.kind().to_string());
-        format!("cannot render '{text}': {detail} (packages.yml may use env_var() only)")
+        format!("cannot render '{text}': {detail} (packages.yml may use env_var() and var() only)")
     })
 }
 

@@ -1,6 +1,7 @@
 //! What a render sees besides `ref`/`source`: the call recorder of one render
 //! ([`Calls`]: refs, sources, macros, `config()` calls and `return()` slots), the
-//! `config` object, `exceptions`, and the `model` object of a node.
+//! `config` object (`config(…)`, `config.get`, `config.set`) with
+//! `set_sql_header`, `exceptions`, and the `model` object of a node.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -79,18 +80,8 @@ impl Object for ConfigObj {
         args: &[Value],
     ) -> std::result::Result<Value, minijinja::Error> {
         let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
-        if self.calls.phase == Phase::Parse {
-            let mut cfg = self.calls.config.lock().unwrap();
-            for key in kwargs.args() {
-                let v: Value = kwargs.get(key)?;
-                let j = serde_json::to_value(&v).map_err(|e| {
-                    minijinja::Error::new(
-                        JErrorKind::InvalidOperation,
-                        format!("config({key}=…): {e}"),
-                    )
-                })?;
-                merge_config(&mut cfg, key, j);
-            }
+        for key in kwargs.args() {
+            self.record(key, &kwargs.get(key)?)?;
         }
         Ok(Value::from(""))
     }
@@ -114,9 +105,55 @@ impl Object for ConfigObj {
                     None => Ok(default.unwrap_or(Value::from(()))),
                 }
             }
+            // `config.set(name, value)` (what `set_sql_header` calls): recorded as
+            // `config(name=value)` when the node is parsed, nothing when it runs.
+            "set" => {
+                let (key, value): (String, Value) = minijinja::value::from_args(args)?;
+                self.record(&key, &value)?;
+                Ok(Value::from(""))
+            }
             _ => Err(minijinja::Error::from(JErrorKind::UnknownMethod)),
         }
     }
+}
+
+impl ConfigObj {
+    /// Records config `key` (parse phase only: dbt takes a node's configs from
+    /// its parse, and a later render changes none).
+    fn record(&self, key: &str, value: &Value) -> std::result::Result<(), minijinja::Error> {
+        if self.calls.phase != Phase::Parse {
+            return Ok(());
+        }
+        let j = serde_json::to_value(value).map_err(|e| {
+            minijinja::Error::new(
+                JErrorKind::InvalidOperation,
+                format!("config({key}=…): {e}"),
+            )
+        })?;
+        merge_config(&mut self.calls.config.lock().unwrap(), key, j);
+        Ok(())
+    }
+}
+
+/// dbt's `{% call set_sql_header(config) %} … {% endcall %}`: the block's text
+/// becomes the node's `sql_header` config (`config.set`, so recorded when the
+/// node is parsed, as dbt records it). A function rather than a macro, so
+/// that the block renders in its own template's state.
+pub(super) fn set_sql_header(
+    state: &mut State,
+    config: Value,
+    kwargs: Kwargs,
+) -> std::result::Result<Value, minijinja::Error> {
+    let caller: Option<Value> = kwargs.get("caller")?;
+    kwargs.assert_all_used()?;
+    let Some(caller) = caller else {
+        return Err(minijinja::Error::new(
+            JErrorKind::InvalidOperation,
+            "set_sql_header() is a call block: {% call set_sql_header(config) %}set local …;{% endcall %}",
+        ));
+    };
+    let header = caller.call(state, &[])?;
+    config.call_method(state, "set", &[Value::from("sql_header"), header])
 }
 
 /// `exceptions.raise_compiler_error(msg)` and `exceptions.warn(msg)`.

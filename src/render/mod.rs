@@ -785,6 +785,7 @@ impl Renderer {
         env.add_global("modules", pymodules::modules());
         env.add_function("run_query", db::run_query);
         env.add_function("statement", db::statement);
+        env.add_function("set_sql_header", context::set_sql_header);
         env.add_function("load_result", db::load_result);
         env.add_function("load_relation", adapter::load_relation);
         env.add_global("api", Value::from_object(adapter::Api));

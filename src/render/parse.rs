@@ -88,11 +88,52 @@ impl Renderer {
                 let hooks = if end { &p.on_run_end } else { &p.on_run_start };
                 for (i, sql) in hooks.iter().enumerate() {
                     let name = &p.name;
+                    // dbt's operation node: `<project>.hooks.<project>-<kind>-<i>`,
+                    // configured by the project's `models:` tree.
+                    let fqn = vec![
+                        name.clone(),
+                        "hooks".to_string(),
+                        format!("{name}-{kind}-{i}"),
+                    ];
+                    let mut config =
+                        tree_config(Resource::Model, &p.models_config, name, &fqn[1..]);
+                    root_override(project, p, Resource::Model, &fqn, &mut config);
+                    let mut unrendered = tree_config(
+                        Resource::Model,
+                        &p.as_written.models_config,
+                        name,
+                        &fqn[1..],
+                    );
+                    root_override(project, p, Resource::Model, &fqn, &mut unrendered);
+                    let depends_on_macros =
+                        crate::project::macro_calls(sql, "", self.macros.keys())
+                            .into_iter()
+                            .map(|m| {
+                                let builtin = self
+                                    .macros
+                                    .get(&m)
+                                    .is_some_and(|f| f.starts_with("<builtin>/"));
+                                format!(
+                                    "macro.{}.{m}",
+                                    if builtin {
+                                        "dbt"
+                                    } else {
+                                        project.name.as_str()
+                                    }
+                                )
+                            })
+                            .collect();
                     manifest.run_hooks.push(RunHook {
                         unique_id: format!("operation.{name}.{name}-{kind}-{i}"),
                         name: format!("{name}.{kind}.{position}"),
                         sql: sql.clone(),
                         end,
+                        package: name.clone(),
+                        index: i,
+                        checksum: p.project_file_checksum.clone(),
+                        config,
+                        unrendered_config: unrendered,
+                        depends_on_macros,
                     });
                     position += 1;
                 }
@@ -669,6 +710,23 @@ impl Renderer {
                 "model '{name}': an enforced contract on a materialized view is not supported yet; remove `contract` or make it a table"
             );
             return Err(Error::usage(message).at(&m.original_file_path, None));
+        }
+        if config.contains_key("sql_header")
+            && matches!(
+                materialized,
+                Materialization::MaterializedView | Materialization::Ephemeral
+            )
+        {
+            // dbt-postgres puts it in front of tables, views, incremental models
+            // and snapshots only.
+            warnings.push(format!(
+                "model '{name}' ({}): its sql_header is not run, as in dbt-postgres, which runs one only before a table, view, incremental model or snapshot, not {}; remove it or change the materialization",
+                m.original_file_path,
+                match materialized {
+                    Materialization::Ephemeral => "an ephemeral model",
+                    _ => "a materialized view",
+                }
+            ));
         }
         if config.contains_key("contract") {
             // dbt's config holds the whole contract, defaults included.

@@ -298,3 +298,64 @@ fn git_url_rendered_from_env_var_is_never_shown_or_locked() {
         stderr(&out)
     );
 }
+
+#[test]
+fn packages_yml_renders_var_of_the_command_only_whenever_the_project_loads() {
+    let p = project(&[
+        (
+            "dbt_project.yml",
+            "name: shop\nversion: \"1.0\"\nconfig-version: 2\nvars:\n  pkg_dir: local_pkgs\n",
+        ),
+        (
+            "packages.yml",
+            "packages:\n  - local: \"{{ var('pkg_dir') }}/util\"\n",
+        ),
+        (
+            "local_pkgs/util/dbt_project.yml",
+            "name: util\nversion: \"1.0\"\nconfig-version: 2\n",
+        ),
+        (
+            "local_pkgs/util/macros/one.sql",
+            "{% macro one() %}1{% endmacro %}",
+        ),
+        ("models/m.sql", "select {{ util.one() }} as x"),
+    ]);
+    let run = |args: &[&str]| {
+        clean_command()
+            .args(args)
+            .arg("--project-dir")
+            .arg(p.path())
+            .env("HOME", p.path())
+            .output()
+            .unwrap()
+    };
+    // dbt_project.yml's vars are not seen in packages.yml: deps fails, naming the line.
+    let out = run(&["deps"]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("packages.yml line 2") && err.contains("var('pkg_dir') is not given"),
+        "{err}"
+    );
+    assert_code(&run(&["deps", "--vars", "{pkg_dir: local_pkgs}"]), 0);
+    let lock = std::fs::read_to_string(p.path().join("package-lock.yml")).unwrap();
+    assert!(lock.contains("local: local_pkgs/util"), "{lock}");
+    // Every command renders packages.yml, as dbt does when it loads the project.
+    let db = TestDb::new("deps_vars_load");
+    let pd = p.path().to_str().unwrap();
+    let out = db.cli(&["parse", "--project-dir", pd]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("var('pkg_dir') is not given"),
+        "{}",
+        stderr(&out)
+    );
+    let out = db.cli(&[
+        "parse",
+        "--project-dir",
+        pd,
+        "--vars",
+        "{pkg_dir: local_pkgs}",
+    ]);
+    assert_code(&out, 0);
+}

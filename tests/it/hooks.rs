@@ -95,3 +95,53 @@ fn a_failing_hook_leaves_the_previous_table_and_nothing_behind() {
         .lines("select relname from pg_class where relname like '%\\_\\_rt\\_%'")
         .is_empty());
 }
+
+#[test]
+fn run_hooks_are_operation_nodes_of_the_manifest() {
+    let db = TestDb::new("hooks_manifest");
+    let dir = project(&[
+        (
+            "dbt_project.yml",
+            "name: shop\nprofile: shop\non-run-start:\n  - \"select 1\"\n  - \"select 2\"\non-run-end: \"{{ audit() }}\"\nmodels:\n  shop:\n    +materialized: table\n",
+        ),
+        ("macros/audit.sql", "{% macro audit() %}select 3{% endmacro %}"),
+        ("models/orders.sql", "select 1 as id"),
+    ]);
+    let pd = dir.path().to_str().unwrap();
+    assert_code(&db.cli(&["parse", "--project-dir", pd]), 0);
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    // As dbt-core 1.10 writes them (tests/dbt/NOTES.md, "Run hooks in manifest.json").
+    let start = &m["nodes"]["operation.shop.shop-on-run-start-1"];
+    let expected = serde_json::json!({
+        "resource_type": "operation", "name": "shop-on-run-start-1",
+        "alias": "shop-on-run-start-1", "package_name": "shop",
+        "path": "hooks/shop-on-run-start-1.sql", "original_file_path": "./dbt_project.yml",
+        "fqn": ["shop", "hooks", "shop-on-run-start-1"], "tags": ["on-run-start"],
+        "index": 1, "raw_code": "select 2", "schema": "analytics",
+        "unrendered_config": {"materialized": "table"},
+        "depends_on": {"macros": [], "nodes": []}, "relation_name": null,
+    });
+    for (k, v) in expected.as_object().unwrap() {
+        assert_eq!(&start[k], v, "{k}");
+    }
+    assert_eq!(start["config"]["materialized"], "table");
+    assert_eq!(start["checksum"]["name"], "sha256");
+    let end = &m["nodes"]["operation.shop.shop-on-run-end-0"];
+    assert_eq!(end["tags"], serde_json::json!(["on-run-end"]));
+    assert_eq!(
+        end["depends_on"]["macros"],
+        serde_json::json!(["macro.shop.audit"])
+    );
+    assert_eq!(
+        end["checksum"], start["checksum"],
+        "the checksum is dbt_project.yml's"
+    );
+    assert_eq!(
+        m["parent_map"]["operation.shop.shop-on-run-end-0"],
+        serde_json::json!([])
+    );
+    assert!(m["nodes"]["operation.shop.shop-on-run-start-0"].is_object());
+}

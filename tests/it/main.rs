@@ -34,5 +34,6 @@ mod secrets;
 mod seeds;
 mod session_settings;
 mod snapshot_tables;
+mod sql_header;
 mod timeouts;
 mod unit_tests;
