@@ -128,7 +128,7 @@ YML
     "$bin" "$@" --project-dir transforms --target-path "$work/target" >"$work/$log.log" 2>&1 || { cat "$work/$log.log" >&2; exit 1; }
     t=$(ms "$s")
   }
-  f=() r=() b=() dr=() db=() d=() mem=0 smem=0
+  f=() r=() b=() drun=() dbuild=() d=() mem=0 smem=0
   for _ in $(seq "$rounds"); do
     s=$(date +%s%N); psql_db "$db" -c "$floor_sql" >/dev/null; f+=("$(ms "$s")")
     s=$(date +%s%N)
@@ -137,11 +137,11 @@ YML
     wait "$pid" || { cat "$work/run.log" >&2; exit 1; }; r+=("$(ms "$s")"); wait "$sp"
     mem=$(( $(tail -1 "$work/rss") > mem ? $(tail -1 "$work/rss") : mem )); smem=$(( $(cat "$work/srss") > smem ? $(cat "$work/srss") : smem ))
     stamp=$(date -u '+%Y-%m-%d %H:%M:%S.%6N'); land_day "$stamp"
-    ours daily-run run; dr+=("$t")
+    ours daily-run run; drun+=("$t")
     unland_day "$stamp"
     ours build build --full-refresh; b+=("$t")
     stamp=$(date -u '+%Y-%m-%d %H:%M:%S.%6N'); land_day "$stamp"
-    ours daily-build build; db+=("$t")
+    ours daily-build build; dbuild+=("$t")
     unland_day "$stamp"
     if [ -n "$dbt_bin" ]; then
       s=$(date +%s%N)
@@ -150,7 +150,7 @@ YML
       d+=("$(ms "$s")")
     fi
   done
-  fm=$(median "${f[@]}") rm=$(median "${r[@]}") bm=$(median "${b[@]}") drm=$(median "${dr[@]}") dbm=$(median "${db[@]}")
+  fm=$(median "${f[@]}") rm=$(median "${r[@]}") bm=$(median "${b[@]}") drm=$(median "${drun[@]}") dbm=$(median "${dbuild[@]}")
   dbt_col="-"
   if [ ${#d[@]} -gt 0 ]; then dm=$(median "${d[@]}"); dbt_col="${dm} ms ($(ratio "$dm" "$fm"))"; fi
   printf '%-10s %-24s %7s ms %16s %16s %16s %16s %16s %9s MiB %9s MiB\n' "$size" "$rows" "$fm" "$rm ms ($(ratio "$rm" "$fm"))" "$bm ms ($(ratio "$bm" "$fm"))" "$drm ms ($(ratio "$drm" "$fm"))" "$dbm ms ($(ratio "$dbm" "$fm"))" "$dbt_col" $((mem / 1024)) $((smem / 1024))
