@@ -112,7 +112,7 @@ impl Renderer {
                                 let builtin = self
                                     .macros
                                     .get(&m)
-                                    .is_some_and(|f| f.starts_with("<builtin>/"));
+                                    .is_some_and(|f| f.file.starts_with("<builtin>/"));
                                 format!(
                                     "macro.{}.{m}",
                                     if builtin {
