@@ -480,10 +480,16 @@ impl Renderer {
                     text.as_str()
                 };
                 if let Some(expr) = single_expression(text) {
-                    return self.env.compile_expression(expr)?.eval(ctx.clone());
+                    return self
+                        .env
+                        .compile_expression(&super::pyops::rewrite_expression(expr))?
+                        .eval(ctx.clone());
                 }
                 if text.contains("{{") || text.contains("{%") || text.contains("{#") {
-                    return Ok(Value::from(self.env.render_str(text, ctx.clone())?));
+                    return Ok(Value::from(
+                        self.env
+                            .render_str(&super::pyops::rewrite(text), ctx.clone())?,
+                    ));
                 }
                 Ok(Value::from(text))
             }

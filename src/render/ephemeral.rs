@@ -103,14 +103,17 @@ impl Renderer {
         let node = serde_json::json!({"name": "inline_query", "resource_type": "sql_operation",
             "unique_id": format!("sql_operation.{}.inline_query", manifest.project_name)});
         let ctx = self.context(&calls, this, serde_json::Map::new(), node);
-        let rendered = self.env.render_str(sql, ctx).map_err(|e| {
-            Error::usage(format!(
-                "the inline SQL: {}; fix the Jinja",
-                e.detail()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.kind().to_string())
-            ))
-        })?;
+        let rendered = self
+            .env
+            .render_str(&super::pyops::rewrite(sql), ctx)
+            .map_err(|e| {
+                Error::usage(format!(
+                    "the inline SQL: {}; fix the Jinja",
+                    e.detail()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.kind().to_string())
+                ))
+            })?;
         let ephemerals = calls.ephemerals.lock().unwrap().clone();
         let ctes = self.ctes_for(manifest, &ephemerals, cache)?;
         Ok(inject_ctes(rendered.trim(), &ctes))

@@ -42,6 +42,7 @@ mod parse;
 mod pycompat;
 mod pymodules;
 mod pyobjects;
+mod pyops;
 mod pyset;
 mod pystr;
 mod relation;
@@ -354,6 +355,12 @@ pub(crate) fn template_error(e: &minijinja::Error, fallback_file: &str) -> Error
     Error::usage(format!("{detail}{hint}")).at(file, e.line())
 }
 
+/// A template file's source as it is compiled: Python's mutable list and dict
+/// literals ([`mutable`]) and Python's operators ([`pyops`]), lines kept.
+fn template_source(src: &str) -> String {
+    pyops::rewrite(&mutable::rewrite(src)).into_owned()
+}
+
 /// A template's `print()` (and `print_table()`): a line on stdout, as dbt prints.
 fn print_line(text: &str) {
     println!("{text}");
@@ -413,6 +420,7 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_unknown_method_callback(pycompat::python_method);
         mutable::register(&mut env);
+        pyops::register(&mut env);
         // `{{ value | as_python }}`: a value as dbt's Jinja prints it (`True`, `None`).
         env.add_filter("as_python", |v: Value| {
             let json = serde_json::to_value(&v).unwrap_or(Json::Null);
@@ -799,12 +807,12 @@ impl Renderer {
                 .chain(p.singular_tests.iter())
                 .chain(p.analyses.iter())
             {
-                env.add_template_owned(m.original_file_path.clone(), mutable::rewrite(&m.content))
+                env.add_template_owned(m.original_file_path.clone(), template_source(&m.content))
                     .map_err(|e| template_error(&e, &m.original_file_path))?;
             }
             for m in &p.snapshots {
                 let name = template_name("snapshot", &m.original_file_path, &m.name);
-                env.add_template_owned(name, mutable::rewrite(&m.content))
+                env.add_template_owned(name, template_source(&m.content))
                     .map_err(|e| template_error(&e, &m.original_file_path))?;
             }
         }
@@ -894,7 +902,7 @@ impl Renderer {
             Json::String(text) if text.contains("{{") || text.contains("{%") => {
                 let rendered = self
                     .env
-                    .render_str(text, minijinja::context! {})
+                    .render_str(&pyops::rewrite(text), minijinja::context! {})
                     .map_err(|e| {
                         Error::usage(format!(
                             "the config value '{text}': {}; fix the Jinja",
@@ -938,7 +946,7 @@ impl Renderer {
             return Ok(text.to_string());
         }
         self.env
-            .render_str(text, minijinja::context! {})
+            .render_str(&pyops::rewrite(text), minijinja::context! {})
             .map_err(|e| {
                 Error::usage(format!(
                     "a description: {}",

@@ -177,7 +177,7 @@ pub(super) fn load(
             let file = f.original_file_path.as_str();
             env.add_template_owned(
                 file.to_string(),
-                super::mutable::rewrite(&rewrite_test_blocks(&f.content)),
+                super::template_source(&rewrite_test_blocks(&f.content)),
             )
             .map_err(|e| template_error(&e, file))?;
             let source = rewrite_test_blocks(&f.content);
@@ -212,7 +212,7 @@ pub(super) fn load(
                         let template = format!("{file}#{name}");
                         own_templates.push((
                             template.clone(),
-                            super::mutable::rewrite(&own_template(&source, own, &spans)),
+                            super::template_source(&own_template(&source, own, &spans)),
                         ));
                         template
                     }

@@ -502,7 +502,7 @@ impl Renderer {
             "resource_type": "operation", "original_file_path": "dbt_project.yml"});
         let base = self.context(&calls, this, Map::new(), node);
         let ctx = minijinja::context! { ..Value::from(minijinja::value::Serde(&extra)), ..base };
-        match self.env.render_str(&hook.sql, ctx) {
+        match self.env.render_str(&super::pyops::rewrite(&hook.sql), ctx) {
             Ok(sql) => Ok(sql.trim().to_string()),
             Err(e) => Err(format!(
                 "{}: {}",
@@ -848,7 +848,10 @@ impl Renderer {
         sql: &str,
     ) -> Result<String> {
         self.env
-            .render_str(sql, self.compile_context(&Calls::new(Phase::Compile), node))
+            .render_str(
+                &super::pyops::rewrite(sql),
+                self.compile_context(&Calls::new(Phase::Compile), node),
+            )
             .map_err(|e| {
                 Error::usage(format!(
                     "{which} {} of {}: {}",

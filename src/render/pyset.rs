@@ -5,7 +5,8 @@
 //! `union`, `intersection`, `difference`, `symmetric_difference`, `issubset`,
 //! `issuperset`, `isdisjoint`. Membership (`x in s`), iteration, `|list`,
 //! `|length` and `==` work as on any sequence; two sets are equal when they hold
-//! the same members, in any order.
+//! the same members, in any order. `a - b` between two sets is their difference
+//! (Python's other operators on a set are its `TypeError`).
 //!
 //! Python iterates a set in hash order; this one keeps its members sorted, one
 //! of the orders Python may give (the one it gives for small integers).
@@ -14,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use minijinja::value::{from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest, ValueKind};
 use minijinja::{Error, ErrorKind, State, Value};
+
+use super::pyops::{type_error, Op};
 
 /// A Python set: shared and mutable, its members unique and kept sorted.
 #[derive(Debug)]
@@ -32,6 +35,28 @@ impl PySet {
     fn items(&self) -> Vec<Value> {
         self.0.lock().unwrap().clone()
     }
+}
+
+/// The Python type name of a set.
+pub(super) fn type_name(v: &Value) -> Option<&'static str> {
+    v.downcast_object_ref::<PySet>().map(|_| "set")
+}
+
+/// Python's `a op b` when an operand is a set: `set - set` is the difference;
+/// `None` when neither is a set.
+pub(super) fn arith(op: Op, a: &Value, b: Option<&Value>) -> Option<Result<Value, Error>> {
+    let x = a.downcast_object_ref::<PySet>();
+    let y = b.and_then(|b| b.downcast_object_ref::<PySet>());
+    Some(match (op, x, y) {
+        (_, None, None) => return None,
+        (Op::Sub, Some(x), Some(y)) => {
+            let theirs = y.items();
+            Ok(PySet::value(
+                x.items().into_iter().filter(|m| !theirs.contains(m)),
+            ))
+        }
+        _ => Err(type_error(op, a, b)),
+    })
 }
 
 fn insert(v: &mut Vec<Value>, x: Value) {

@@ -4,9 +4,8 @@
 //! attributes, `strftime`/`isoformat`/`timestamp`, `replace`, `astimezone`,
 //! `date()`/`time()`, `weekday()`, comparisons, and `str()` exactly as Python
 //! writes them. `run_started_at` and a microbatch's `event_time_start`/`end` are
-//! datetimes of this module. minijinja has no operator overloading, so `+`/`-`
-//! between these values is refused by minijinja; `dt.replace(...)` and
-//! `timestamp()` arithmetic are the ways around it.
+//! datetimes of this module. Python's `+`, `-` and `*` between them and
+//! timedeltas are [`arith`] (templates reach it through `super::super::pyops`).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -15,9 +14,10 @@ use chrono::{
     DateTime, Datelike, Duration, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike,
     Utc,
 };
-use minijinja::value::{DynObject, Object};
+use minijinja::value::{DynObject, Object, ValueKind};
 use minijinja::{Error, State, Value};
 
+use super::super::pyops::{type_error, Op};
 use super::pytz::{offset_text, tz_arg, tz_value, TzInfo};
 use super::{bind, int_arg, no_method, num_arg, py_error, str_arg, unsupported_value};
 
@@ -984,6 +984,134 @@ impl Object for PyTimeDelta {
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text())
     }
+}
+
+/// The Python type name of a value of this module.
+pub(super) fn type_name(v: &Value) -> Option<&'static str> {
+    Some(if v.downcast_object_ref::<PyDateTime>().is_some() {
+        "datetime.datetime"
+    } else if v.downcast_object_ref::<PyDate>().is_some() {
+        "datetime.date"
+    } else if v.downcast_object_ref::<PyTime>().is_some() {
+        "datetime.time"
+    } else if v.downcast_object_ref::<PyTimeDelta>().is_some() {
+        "datetime.timedelta"
+    } else {
+        return None;
+    })
+}
+
+/// Python's `a op b` (`op a` without `b`) when an operand is a date, datetime,
+/// time or timedelta: `datetime ± timedelta`, `date ± timedelta` (whole days, as
+/// Python: `timedelta.days`), `datetime - datetime` (both naive or both aware),
+/// `date - date`, `timedelta ± timedelta`, `timedelta * number`, `-timedelta`;
+/// any other pairing is Python's `TypeError`. `None` when no operand is ours.
+pub(super) fn arith(op: Op, a: &Value, b: Option<&Value>) -> Option<Result<Value, Error>> {
+    if type_name(a).is_none() && b.and_then(type_name).is_none() {
+        return None;
+    }
+    Some(arith_of(op, a, b).unwrap_or_else(|| Err(type_error(op, a, b))))
+}
+
+fn arith_of(op: Op, a: &Value, b: Option<&Value>) -> Option<Result<Value, Error>> {
+    let td = |v: &Value| v.downcast_object_ref::<PyTimeDelta>().map(|t| t.0);
+    fn dt(v: &Value) -> Option<&PyDateTime> {
+        v.downcast_object_ref::<PyDateTime>()
+    }
+    let date = |v: &Value| v.downcast_object_ref::<PyDate>().map(|d| d.0);
+    let Some(b) = b else {
+        let d = td(a).filter(|_| op == Op::Neg)?;
+        return Some(td_value(d.checked_neg()));
+    };
+    Some(match op {
+        Op::Add | Op::Sub => {
+            let sign = if op == Op::Add { 1 } else { -1 };
+            if let (Some(x), Some(y)) = (td(a), td(b)) {
+                return Some(td_value(y.checked_mul(sign).and_then(|y| x.checked_add(y))));
+            }
+            // A timedelta on the left only adds.
+            let (base, delta) = match (td(a), td(b)) {
+                (None, Some(d)) => (a, d),
+                (Some(d), None) if op == Op::Add => (b, d),
+                _ => return date_difference(op, a, b),
+            };
+            if let Some(t) = dt(base) {
+                let local = Duration::microseconds(delta)
+                    .checked_mul(sign as i32)
+                    .and_then(|d| t.local.checked_add_signed(d))
+                    .filter(|l| (1..=9999).contains(&l.year()));
+                match local {
+                    Some(local) => Ok(PyDateTime::value(local, t.tz.clone())),
+                    None => Err(overflow("date value out of range")),
+                }
+            } else {
+                let d = date(base)?;
+                let days = PyTimeDelta(delta).parts().0 * sign;
+                match d
+                    .checked_add_signed(Duration::days(days))
+                    .filter(|d| (1..=9999).contains(&d.year()))
+                {
+                    Some(d) => Ok(Value::from_object(PyDate(d))),
+                    None => Err(overflow("result out of range")),
+                }
+            }
+        }
+        Op::Mul => {
+            let (d, n) = match (td(a), td(b)) {
+                (Some(d), None) => (d, b),
+                (None, Some(d)) => (d, a),
+                _ => return None,
+            };
+            if n.is_integer() || n.kind() == ValueKind::Bool {
+                td_value(n.as_i64().and_then(|n| d.checked_mul(n)))
+            } else if n.kind() == ValueKind::Number {
+                let f = f64::try_from(n.clone()).ok()?;
+                let us = (d as f64 * f).round_ties_even();
+                td_value((us.is_finite() && us.abs() < i64::MAX as f64).then_some(us as i64))
+            } else {
+                return None;
+            }
+        }
+        Op::Neg => return None,
+    })
+}
+
+/// `datetime - datetime` and `date - date`: a timedelta.
+fn date_difference(op: Op, a: &Value, b: &Value) -> Option<Result<Value, Error>> {
+    if op != Op::Sub {
+        return None;
+    }
+    if let (Some(x), Some(y)) = (
+        a.downcast_object_ref::<PyDate>(),
+        b.downcast_object_ref::<PyDate>(),
+    ) {
+        return Some(Ok(timedelta_secs((x.0 - y.0).num_days() * 86_400)));
+    }
+    let (x, y) = (
+        a.downcast_object_ref::<PyDateTime>()?,
+        b.downcast_object_ref::<PyDateTime>()?,
+    );
+    let diff = match (&x.tz, &y.tz) {
+        (None, None) => x.local - y.local,
+        (Some(_), Some(_)) => x.utc() - y.utc(),
+        _ => {
+            return Some(Err(py_error(
+                "TypeError",
+                "can't subtract offset-naive and offset-aware datetimes",
+            )))
+        }
+    };
+    Some(td_value(diff.num_microseconds()))
+}
+
+/// A timedelta of `us` microseconds, Python's `OverflowError` when out of range.
+fn td_value(us: Option<i64>) -> Result<Value, Error> {
+    us.map(timedelta_micros)
+        .ok_or_else(|| overflow("timedelta out of range"))
+}
+
+fn overflow(msg: &str) -> Error {
+    py_error("OverflowError", msg)
 }
 
 #[cfg(test)]

@@ -16,6 +16,20 @@ use minijinja::{Error, ErrorKind, State, Value};
 
 pub(super) use datetime::utc_datetime;
 
+/// Python's arithmetic on the `datetime` module's values (see [`datetime::arith`]).
+pub(super) fn arith(
+    op: super::pyops::Op,
+    a: &Value,
+    b: Option<&Value>,
+) -> Option<Result<Value, Error>> {
+    datetime::arith(op, a, b)
+}
+
+/// The Python type name of a value of these modules that has arithmetic.
+pub(super) fn type_name(v: &Value) -> Option<&'static str> {
+    datetime::type_name(v)
+}
+
 /// The value of `modules` in every render.
 pub(super) fn modules() -> Value {
     Value::from_object(Modules)
