@@ -88,6 +88,7 @@ pub(crate) async fn execute(ex: Execution) -> Result<Executed> {
         microbatch,
     } = ex;
     microbatch::warn(&manifest, &order, &out);
+    cross_database(&manifest)?;
     let first =
         postgres::connect_with_retry(&settings, &cancel, &|m| out.warn("connect_retry", m)).await?;
     // The sources the selected nodes read.
@@ -263,4 +264,29 @@ fn shown_dir(dir: &std::path::Path, project_dir: &std::path::Path) -> PathBuf {
     dir.strip_prefix(project_dir)
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// dbt-postgres builds only in the target's database: a relation given another
+/// (a `database` config, a `generate_database_name` override) stops the command
+/// before anything runs, as dbt's "Cross-db references not allowed" does.
+fn cross_database(manifest: &Manifest) -> Result<()> {
+    let unquoted = |d: &str| d.trim_matches('"').to_lowercase();
+    let expected = unquoted(&manifest.database);
+    let other = manifest.nodes.iter().find(|n| {
+        n.materialized != crate::manifest::Materialization::Ephemeral
+            && unquoted(&n.database) != expected
+    });
+    match other {
+        None => Ok(()),
+        Some(n) => Err(Error::in_file(
+            n.original_file_path.clone(),
+            format!(
+                "Cross-db references not allowed in postgres ({} vs {}): {} '{}' is given database '{}' \
+                 (its `database` config or generate_database_name); PostgreSQL builds only in the \
+                 target's database, so remove that config or return target.database",
+                n.database, manifest.database, n.resource_type, n.name, n.database
+            ),
+        )
+        .for_node(&n.unique_id)),
+    }
 }

@@ -205,6 +205,12 @@ impl Renderer {
                 .and_then(Json::as_str)
                 .map(str::to_string);
             node.alias = self.generate_name("generate_alias_name", custom_alias, node)?;
+            let custom_database = node
+                .config
+                .get("database")
+                .and_then(Json::as_str)
+                .map(str::to_string);
+            node.database = self.generate_name("generate_database_name", custom_database, node)?;
             if node.resource_type == "snapshot" {
                 // dbt's older snapshot configs name the schema as it is.
                 if let Some(s) = node.config.get("target_schema").and_then(Json::as_str) {
@@ -408,8 +414,9 @@ impl Renderer {
         })
     }
 
-    /// Calls a project's `generate_schema_name`/`generate_alias_name` override, or
-    /// applies dbt's default rule.
+    /// Calls a project's `generate_schema_name`/`generate_alias_name`/
+    /// `generate_database_name` override, or applies dbt's default rule (for the
+    /// database: the node's `database` config, else the target's).
     pub(super) fn generate_name(
         &self,
         macro_name: &str,
@@ -465,6 +472,7 @@ impl Renderer {
             return Ok(name);
         }
         Ok(match (macro_name, custom) {
+            ("generate_database_name", None) => self.shared.database.clone(),
             ("generate_schema_name", None) => self.shared.target_schema.clone(),
             ("generate_schema_name", Some(c)) => {
                 format!("{}_{}", self.shared.target_schema, c.trim())

@@ -243,3 +243,57 @@ fn hooks_and_grants_around_an_increment() {
         ["1", "2"]
     );
 }
+
+/// PostgreSQL builds only in the target's database, as dbt-postgres says: a model
+/// given another one by its `database` config or by a `generate_database_name`
+/// override stops `run` before anything is built (exit 2, naming the file), where
+/// it was built in the target's database before; an override returning the
+/// target's database is fine, and `ls` does not connect.
+#[test]
+fn another_database_is_refused_before_anything_runs() {
+    let db = TestDb::new("cross_db");
+    let dir = project(&[
+        ("dbt_project.yml", "name: shop\nprofile: shop\n"),
+        (
+            "models/a.sql",
+            "{{ config(database='otherdb') }}\nselect 1 as id",
+        ),
+        ("models/b.sql", "select 2 as id"),
+    ]);
+    let pd = dir.path().to_str().unwrap();
+    let out = db.cli(&["run", "--project-dir", pd]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("models/a.sql: Cross-db references not allowed in postgres (otherdb vs "),
+        "{err}"
+    );
+    assert_eq!(
+        db.value("select count(*) from pg_tables where tablename in ('a', 'b')")
+            .as_deref(),
+        Some("0")
+    );
+    assert_code(&db.cli(&["ls", "--project-dir", pd]), 0);
+
+    // The same through a generate_database_name override.
+    write(dir.path(), "models/a.sql", "select 1 as id");
+    write(
+        dir.path(),
+        "macros/names.sql",
+        "{% macro generate_database_name(custom_database_name=none, node=none) %}{{ 'elsewhere' if node.name == 'b' else target.database }}{% endmacro %}",
+    );
+    let out = db.cli(&["run", "--project-dir", pd]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out)
+            .contains("models/b.sql: Cross-db references not allowed in postgres (elsewhere vs "),
+        "{}",
+        stderr(&out)
+    );
+    write(
+        dir.path(),
+        "macros/names.sql",
+        "{% macro generate_database_name(custom_database_name=none, node=none) %}{{ target.database }}{% endmacro %}",
+    );
+    assert_code(&db.cli(&["run", "--project-dir", pd]), 0);
+}
