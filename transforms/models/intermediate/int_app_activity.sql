@@ -21,8 +21,8 @@
   rebuild): the first build and `--full-refresh` aggregate every event; a daily
   run reads only the events the loader wrote or deleted since the last build and
   rewrites the identities they touch. Each row keeps what that needs:
-  - last_event_hash: hashtextextended(uuid, 0) of its latest event (the greatest
-    hash among events at that time). When a changed event has that hash and is now
+  - last_event_hash: hashtext(uuid) of its latest event (the greatest hash among
+    events at that time). When a changed event has that hash and is now
     deleted, moved to another identity or retimed, the identity is *stale*: its
     latest event may be gone, so it is recomputed from all its live events (one
     parallel scan of events, only on a run that has a stale identity; a hash
@@ -49,10 +49,14 @@
 
 {%- set latest -%}
     max(event_time) as last_event_time,
+    -- The hash of the latest event: the greatest (epoch, hash) pair. Epoch seconds
+    -- in float8 keep distinct microseconds distinct and in order (their spacing is
+    -- under a microsecond until 2106), and an int4 hash is exact in float8: half
+    -- the cost of a numeric epoch and int8 hash (1.6 s against 3.0 s over 14M events).
     (max(array[
-        (extract(epoch from event_time) * 1000000)::bigint,
-        hashtextextended(uuid, 0)
-    ]))[2] as last_event_hash
+        date_part('epoch', event_time),
+        hashtext(uuid)
+    ]))[2]::integer as last_event_hash
 {%- endset %}
 
 {% if not is_incremental() %}
@@ -106,7 +110,7 @@ stale as (
     select distinct t.by_email, t.identity_key
     from {{ this }} as t
     inner join changed as c
-        on hashtextextended(c.uuid, 0) = t.last_event_hash
+        on hashtext(c.uuid) = t.last_event_hash
     where c._sdc_deleted_at is not null
        or not (c.user_id is not null or c.email <> '')
        or (c.user_id is null) <> t.by_email
