@@ -199,15 +199,14 @@ pub(super) fn load(
                 .chain(private)
                 .collect();
             let mut own_templates = Vec::new();
-            let spans: Vec<(usize, usize)> = names
-                .iter()
-                .filter_map(|n| macro_span(&source, n))
-                .collect();
-            for name in names {
+            let name_spans: Vec<Option<(usize, usize)>> =
+                names.iter().map(|n| macro_span(&source, n)).collect();
+            let spans: Vec<(usize, usize)> = name_spans.iter().flatten().copied().collect();
+            for (name, span) in names.into_iter().zip(name_spans) {
                 // dbt compiles each macro as a template of its own, so a macro
                 // calling another of its file goes through the macro namespace
                 // (and the call boundary that catches `return()`), as any call.
-                let template = match macro_span(&source, &name) {
+                let template = match span {
                     Some(own) if spans.len() > 1 => {
                         let template = format!("{file}#{name}");
                         own_templates.push((

@@ -107,21 +107,8 @@ impl Renderer {
                     root_override(project, p, Resource::Model, &fqn, &mut unrendered);
                     let depends_on_macros =
                         crate::project::macro_calls(sql, "", self.macros.keys())
-                            .into_iter()
-                            .map(|m| {
-                                let builtin = self
-                                    .macros
-                                    .get(&m)
-                                    .is_some_and(|f| f.file.starts_with("<builtin>/"));
-                                format!(
-                                    "macro.{}.{m}",
-                                    if builtin {
-                                        "dbt"
-                                    } else {
-                                        project.name.as_str()
-                                    }
-                                )
-                            })
+                            .iter()
+                            .filter_map(|m| self.macros.get(m).map(|d| d.unique_id()))
                             .collect();
                     manifest.run_hooks.push(RunHook {
                         unique_id: format!("operation.{name}.{name}-{kind}-{i}"),

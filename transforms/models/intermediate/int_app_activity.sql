@@ -197,11 +197,8 @@ previous as (
 select
     k.by_email,
     k.identity_key,
-    case
-        when p.last_event_time is null then a.last_event_time
-        when a.last_event_time is null then p.last_event_time
-        else greatest(a.last_event_time, p.last_event_time)
-    end as last_event_time,
+    -- greatest() skips nulls: either side may be missing.
+    greatest(a.last_event_time, p.last_event_time) as last_event_time,
     case
         when p.last_event_time is null then a.last_event_hash
         when a.last_event_time is null then p.last_event_hash
