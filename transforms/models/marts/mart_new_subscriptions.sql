@@ -12,6 +12,8 @@
   answers the key's `unique` test from the catalog; in byte order (`collate "C"`),
   the cheapest to build, as the column's deterministic collation has the same
   equal values.
+  The window functions partition in byte order for the same reason: the same
+  partitions, sorted without ICU's comparisons.
 -#}
 
 with
@@ -58,7 +60,7 @@ paid_subscriptions as (
         c.currency as charge_currency,
         c.created  as charge_created,
         row_number() over (
-            partition by c.id
+            partition by c.id collate "C"
             order by s.created_at asc nulls last, s.id collate "C" asc
         ) as duplicate_rank
     from real_subscriptions as s
@@ -85,6 +87,13 @@ live_sessions as (
         origin
     from {{ source('raw_funnelfox', 'sessions') }}
     where _sdc_deleted_at is null
+      -- Only the profiles that have a subscription can acquire one: this semi-join
+      -- runs in the parallel scan of sessions, so a tenth of them reach the join
+      -- with new_subscriptions (a CTE read twice, outside the workers).
+      and profile_id in (
+          select profile_id
+          from {{ source('raw_funnelfox', 'subscriptions') }}
+      )
 ),
 
 acquisition_candidates as (
@@ -99,7 +108,7 @@ acquisition_candidates as (
         s.city,
         s.origin,
         row_number() over (
-            partition by n.id
+            partition by n.id collate "C"
             order by s.created_at desc, s.id collate "C" desc
         ) as session_rank
     from new_subscriptions as n
