@@ -65,6 +65,11 @@ pub struct TestDb {
 impl TestDb {
     /// A new empty database named after `prefix` (unique per process and call).
     pub fn new(prefix: &str) -> TestDb {
+        TestDb::with_icu_locale(prefix, "en-US")
+    }
+
+    /// A new empty database whose default collation is ICU's `icu_locale`.
+    pub fn with_icu_locale(prefix: &str, icu_locale: &str) -> TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!(
             "t_{}_{}_{}",
@@ -79,7 +84,7 @@ impl TestDb {
             format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
             format!(
                 "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' \
-                 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'"
+                 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}' LOCALE 'C.utf8'"
             ),
             format!("ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'"),
         ] {

@@ -894,6 +894,50 @@ fn activated_in_app_follows_the_identity_rule() {
     );
 }
 
+/// Emails match as the database's lower() compares them (docs/marts.md, "Identity
+/// in the app"), also outside ASCII and in a collation whose lower() of ASCII is
+/// not ASCII's: int_app_activity and the mart take a shortcut for ASCII emails
+/// that must give the same text.
+#[test]
+fn activated_in_app_matches_emails_as_the_database_lowers_them() {
+    let at = "2024-03-01 10:00:00";
+    let later = "2024-03-01 12:00:00";
+    let rows = [
+        session_email("s_ascii", "p_ascii", at, Some("Ida@Example.COM")),
+        event("e1", None, Some("ida@example.com"), later),
+        session_email("s_accent", "p_accent", at, Some("ÉLODIE@x.com")),
+        event("e2", None, Some("élodie@X.com"), later),
+        session_email("s_same", "p_same", at, Some("IDA@x.com")),
+        event("e3", None, Some("IDA@X.com"), later),
+    ]
+    .concat();
+    let activated = |db: &TestDb| {
+        run_marts(db);
+        db.lines(
+            "select session_id, activated_in_app from analytics.mart_funnel_conversions
+             order by session_id collate \"C\"",
+        )
+    };
+    let db = raw_db("fc_email_en");
+    db.exec(&rows);
+    assert_eq!(
+        activated(&db),
+        vec!["s_accent|t", "s_ascii|t", "s_same|t"],
+        "en-US lowers every letter here to its small letter"
+    );
+    // Turkish lowers I to dotless ı: 'Ida@Example.COM' is 'ıda@example.com', which
+    // is not 'ida@example.com', and 'ÉLODIE' is 'élodıe'.
+    let db = TestDb::with_icu_locale("fc_email_tr", "tr-TR");
+    db.exec(&contract::ddl());
+    db.exec(&rows);
+    assert_eq!(
+        db.value("select lower('I')").as_deref(),
+        Some("ı"),
+        "the database lowers as Turkish"
+    );
+    assert_eq!(activated(&db), vec!["s_accent|f", "s_ascii|f", "s_same|t"]);
+}
+
 /// int_app_activity is incremental (docs/raw-contract.md: intermediate models may
 /// be, when every mart equals a full rebuild). A daily run after late-arriving,
 /// soft-deleted, re-identified and retimed events gives the rows of a

@@ -15,7 +15,8 @@
   The latest live Amplitude event per app identity (docs/marts.md, "Identity in the
   app"), for mart_funnel_conversions' activated_in_app: per user_id, and per
   lower(email) of the events without user_id whose email is not empty. One row per
-  (by_email, identity_key).
+  (by_email, identity_key). lower(email) is the email_key macro's: the same text,
+  cheaper for ASCII emails.
 
   Incremental (docs/raw-contract.md allows it when every mart equals a full
   rebuild): the first build and `--full-refresh` aggregate every event; a daily
@@ -63,7 +64,7 @@
 
 select
     user_id is null                 as by_email,
-    coalesce(user_id, lower(email)) as identity_key,
+    coalesce(user_id, {{ email_key('email') }}) as identity_key,
     {{ latest }},
     max(_sdc_batched_at)            as loaded_through
 from {{ source('raw_amplitude', 'events') }}
@@ -114,14 +115,14 @@ stale as (
     where c._sdc_deleted_at is not null
        or not (c.user_id is not null or c.email <> '')
        or (c.user_id is null) <> t.by_email
-       or coalesce(c.user_id, lower(c.email)) <> t.identity_key
+       or coalesce(c.user_id, {{ email_key('c.email') }}) <> t.identity_key
        or c.event_time <> t.last_event_time
 ),
 
 changed_live as (
     select
         user_id is null                 as by_email,
-        coalesce(user_id, lower(email)) as identity_key,
+        coalesce(user_id, {{ email_key('email') }}) as identity_key,
         uuid,
         event_time,
         _sdc_batched_at
@@ -143,7 +144,7 @@ recomputed as (
     -- is empty and the events are not read.
     select
         e.user_id is null                   as by_email,
-        coalesce(e.user_id, lower(e.email)) as identity_key,
+        coalesce(e.user_id, {{ email_key('e.email') }}) as identity_key,
         e.uuid,
         e.event_time,
         e._sdc_batched_at
@@ -153,7 +154,7 @@ recomputed as (
         (select identity_keys from stale_keys)::text[]
     ) as s (by_email, identity_key)
         on s.by_email = (e.user_id is null)
-       and s.identity_key = coalesce(e.user_id, lower(e.email))
+       and s.identity_key = coalesce(e.user_id, {{ email_key('e.email') }})
     where e._sdc_deleted_at is null
       and (e.user_id is not null or e.email <> '')
 ),

@@ -116,5 +116,5 @@ left join purchasers as p
 left join app_activity_by_user as u
     on u.user_id = s.profile_id
 left join app_activity_by_email as e
-    on e.email_key = lower(s.email)
+    on e.email_key = {{ email_key('s.email') }}
    and s.email <> ''
