@@ -221,7 +221,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
     let file = n.compiled_file();
     let rest = file.strip_prefix(&n.original_file_path).unwrap_or_default();
     let compiled_path = format!("target/compiled/{package}/{rel}{rest}");
-    json!({
+    let mut node = json!({
         "database": n.database,
         "schema": n.schema,
         "name": n.name,
@@ -232,12 +232,12 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "unique_id": n.unique_id,
         "fqn": n.fqn,
         "alias": n.alias,
-        "config": model_config(n),
-        "unrendered_config": n.unrendered_config,
-        "checksum": n.checksum,
+        "config": null,
+        "unrendered_config": null,
+        "checksum": null,
         "tags": n.tags,
         "description": n.description,
-        "columns": model_columns_json(n),
+        "columns": null,
         "contract": {"enforced": n.contract.enforced, "alias_types": n.contract.alias_types, "checksum": contract_checksum(n)},
         "constraints": n.constraints.iter().map(|k| k.to_json(n.compiled_code.is_some())).collect::<Vec<_>>(),
         "patch_path": n.patch_path,
@@ -250,7 +250,13 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "compiled": n.compiled_code.is_some(),
         "compiled_code": n.compiled_code,
         "relation_name": n.relation_name(),
-    })
+    });
+    // The mappings are put in place (`json!` would copy each).
+    node["config"] = Value::Object(model_config(n));
+    node["unrendered_config"] = Value::Object(n.unrendered_config.clone());
+    node["checksum"] = n.checksum.clone();
+    node["columns"] = Value::Object(model_columns_json(n));
+    node
 }
 
 /// A data test's node in `manifest.json`.
@@ -263,7 +269,7 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
             .map_or(original_file_path, |(_, p)| p)
             .to_string(),
     };
-    json!({
+    let mut node = json!({
         "database": manifest.database,
         "schema": format!("{}_dbt_test__audit", manifest.target_schema),
         "name": t.name,
@@ -274,8 +280,8 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "unique_id": t.unique_id,
         "fqn": t.fqn,
         "alias": t.alias,
-        "config": test_config(t),
-        "unrendered_config": t.config,
+        "config": null,
+        "unrendered_config": null,
         "tags": t.tags,
         "raw_code": test_raw_code(t),
         "checksum": test_checksum(t),
@@ -286,7 +292,11 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
         "compiled": t.compiled_code.is_some(),
         "compiled_code": t.compiled_code,
-    })
+    });
+    // The mappings are put in place (`json!` would copy each).
+    node["config"] = Value::Object(test_config(t));
+    node["unrendered_config"] = Value::Object(t.config.clone());
+    node
 }
 
 /// A unit test in `manifest.json` (dbt's `UnitTestDefinition`, under
