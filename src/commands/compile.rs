@@ -105,6 +105,9 @@ pub(super) fn compile(
                 .display()
         ),
     );
+    // Freeing the project (its nodes, templates, macros) is left to a thread
+    // of its own: the process ends first.
+    std::thread::spawn(move || drop(loaded));
     Ok(0)
 }
 
