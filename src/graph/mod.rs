@@ -171,17 +171,28 @@ impl Graph {
     /// copies of every id of its (many) extra edges: for `compile`, which needs
     /// the order only.
     pub(crate) fn build_order(&self, manifest: &Manifest, ids: &BTreeSet<String>) -> Vec<String> {
-        let with_units = self.with_unit_tests(manifest);
-        let mut g = indexed::Indexed::new(&with_units);
-        for (n, tests) in self.test_edges(manifest) {
+        let base = indexed::Indexed::new(self);
+        let edges = test_edges_in(&base, manifest);
+        // Without unit tests, build's graph is this one with the test edges.
+        let with_units;
+        let mut g = if manifest.tests.iter().any(|t| t.unit.is_some()) {
+            with_units = self.with_unit_tests(manifest);
+            indexed::Indexed::new(&with_units)
+        } else {
+            base
+        };
+        let test_at: Vec<Option<usize>> = manifest
+            .tests
+            .iter()
+            .map(|t| g.index_of(&t.unique_id))
+            .collect();
+        for (n, tests) in edges {
             let Some(node) = g.index_of(&manifest.nodes[n].unique_id) else {
                 continue;
             };
-            for t in tests {
-                if let Some(test) = g.index_of(&manifest.tests[t].unique_id) {
-                    g.parents[node].push(test);
-                    g.children[test].push(node);
-                }
+            for test in tests.into_iter().filter_map(|t| test_at[t]) {
+                g.parents[node].push(test);
+                g.children[test].push(node);
             }
         }
         g.topo_order(ids)
@@ -237,73 +248,18 @@ impl Graph {
     /// (position in `manifest.nodes`, positions in `manifest.tests` in the
     /// manifest's order) for every node with any.
     fn test_edges(&self, manifest: &Manifest) -> Vec<(usize, Vec<usize>)> {
-        let nodes: Vec<&str> = manifest
-            .nodes
-            .iter()
-            .map(|n| n.unique_id.as_str())
-            .collect();
-        let tests: Vec<Option<&[String]>> = manifest
-            .tests
-            .iter()
-            .map(|t| t.unit.is_none().then_some(t.depends_on_nodes.as_slice()))
-            .collect();
-        self.data_test_edges(&nodes, &tests)
+        test_edges_in(&indexed::Indexed::new(self), manifest)
     }
 
     /// [`Self::test_edges`] of the nodes `nodes` and the tests `tests` (each
     /// data test's dependencies, none for a unit test).
+    #[cfg(test)]
     fn data_test_edges(
         &self,
         nodes: &[&str],
         tests: &[Option<&[String]>],
     ) -> Vec<(usize, Vec<usize>)> {
-        let g = indexed::Indexed::new(self);
-        // The data tests of each node they depend on, by position, and the
-        // positions of each test's dependencies (none when one is not in the
-        // graph: no node descends from it).
-        let mut tests_of: Vec<Vec<usize>> = vec![Vec::new(); g.len()];
-        let mut deps_of: Vec<Option<Vec<usize>>> = vec![None; tests.len()];
-        for (i, t) in tests.iter().enumerate() {
-            let Some(depends_on) = t else {
-                continue;
-            };
-            for d in depends_on.iter().filter_map(|d| g.index_of(d)) {
-                tests_of[d].push(i);
-            }
-            deps_of[i] = depends_on.iter().map(|d| g.index_of(d)).collect();
-        }
-        let mut seen = vec![false; g.len()];
-        let mut upstream = vec![false; g.len()];
-        let mut out = Vec::new();
-        for (n, node) in nodes.iter().enumerate() {
-            let Some(at) = g.index_of(node) else {
-                continue;
-            };
-            // The candidates are the tests of the node's ancestors; those whose
-            // dependencies all are ancestors make the node wait.
-            let ancestors = g.ancestors(at, &mut seen);
-            for &a in &ancestors {
-                upstream[a] = true;
-            }
-            let mut candidates: Vec<usize> = ancestors
-                .iter()
-                .flat_map(|a| tests_of[*a].iter().copied())
-                .collect();
-            candidates.sort_unstable();
-            candidates.dedup();
-            candidates.retain(|t| {
-                deps_of[*t]
-                    .as_ref()
-                    .is_some_and(|deps| deps.iter().all(|d| upstream[*d]))
-            });
-            for &a in &ancestors {
-                upstream[a] = false;
-            }
-            if !candidates.is_empty() {
-                out.push((n, candidates));
-            }
-        }
-        out
+        data_test_edges_in(&indexed::Indexed::new(self), nodes, tests)
     }
 
     /// This graph with edges drawn across the nodes of `through` (ephemeral models,
@@ -342,6 +298,77 @@ impl Graph {
     pub(crate) fn topo_order(&self, ids: &BTreeSet<String>) -> Vec<String> {
         indexed::Indexed::new(self).topo_order(ids)
     }
+}
+
+/// [`Graph::test_edges`] on `g`, the graph's indexed copy.
+fn test_edges_in(g: &indexed::Indexed, manifest: &Manifest) -> Vec<(usize, Vec<usize>)> {
+    let nodes: Vec<&str> = manifest
+        .nodes
+        .iter()
+        .map(|n| n.unique_id.as_str())
+        .collect();
+    let tests: Vec<Option<&[String]>> = manifest
+        .tests
+        .iter()
+        .map(|t| t.unit.is_none().then_some(t.depends_on_nodes.as_slice()))
+        .collect();
+    data_test_edges_in(g, &nodes, &tests)
+}
+
+/// The data tests each of `nodes` waits for in `build`, on `g`: (position in
+/// `nodes`, positions in `tests`), `tests` giving each data test's
+/// dependencies (none for a unit test).
+fn data_test_edges_in(
+    g: &indexed::Indexed,
+    nodes: &[&str],
+    tests: &[Option<&[String]>],
+) -> Vec<(usize, Vec<usize>)> {
+    // The data tests of each node they depend on, by position, and the
+    // positions of each test's dependencies (none when one is not in the
+    // graph: no node descends from it).
+    let mut tests_of: Vec<Vec<usize>> = vec![Vec::new(); g.len()];
+    let mut deps_of: Vec<Option<Vec<usize>>> = vec![None; tests.len()];
+    for (i, t) in tests.iter().enumerate() {
+        let Some(depends_on) = t else {
+            continue;
+        };
+        for d in depends_on.iter().filter_map(|d| g.index_of(d)) {
+            tests_of[d].push(i);
+        }
+        deps_of[i] = depends_on.iter().map(|d| g.index_of(d)).collect();
+    }
+    let mut seen = vec![false; g.len()];
+    let mut upstream = vec![false; g.len()];
+    let mut out = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let Some(at) = g.index_of(node) else {
+            continue;
+        };
+        // The candidates are the tests of the node's ancestors; those whose
+        // dependencies all are ancestors make the node wait.
+        let ancestors = g.ancestors(at, &mut seen);
+        for &a in &ancestors {
+            upstream[a] = true;
+        }
+        let mut candidates: Vec<usize> = ancestors
+            .iter()
+            .flat_map(|a| tests_of[*a].iter().copied())
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|t| {
+            deps_of[*t]
+                .as_ref()
+                .is_some_and(|deps| deps.iter().all(|d| upstream[*d]))
+        });
+        for &a in &ancestors {
+            upstream[a] = false;
+        }
+        if !candidates.is_empty() {
+            out.push((n, candidates));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
