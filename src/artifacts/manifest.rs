@@ -48,8 +48,14 @@ pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
     snapshot_config(n, c)
 }
 
-/// Every key of a model's config with dbt's default.
+/// Every key of a model's config with dbt's default (made once, then copied:
+/// a manifest takes it for every model).
 fn model_config_defaults() -> Value {
+    static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(model_config_defaults_new).clone()
+}
+
+fn model_config_defaults_new() -> Value {
     json!({
             "enabled": true, "alias": null, "schema": null, "database": null, "tags": [],
             "meta": {}, "group": null, "materialized": "view", "incremental_strategy": null,
@@ -126,16 +132,18 @@ pub(crate) fn hook_json(manifest: &Manifest, h: &RunHook) -> Value {
 /// A data test's config as dbt records it (severity `ERROR` unless configured,
 /// schema `dbt_test__audit`).
 pub(crate) fn test_config(t: &TestNode) -> Map<String, Value> {
-    with_defaults(
+    // Made once, then copied: a manifest takes it for every test.
+    static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let defaults = DEFAULTS.get_or_init(|| {
         json!({
             "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null,
             "tags": [], "meta": {}, "group": null, "materialized": "test",
             "severity": "ERROR", "store_failures": null, "store_failures_as": null,
             "where": null, "limit": null, "fail_calc": "count(*)", "warn_if": "!= 0",
             "error_if": "!= 0",
-        }),
-        &t.config,
-    )
+        })
+    });
+    with_defaults(defaults.clone(), &t.config)
 }
 
 /// A source table's config as dbt records it.
