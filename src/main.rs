@@ -50,6 +50,7 @@ mod unittest;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
+    malloc_pad();
     // A panic is a bug, and its message may quote a value (a URL, a password): the
     // user sees one line saying where it happened; RUST_LOG=debug adds the message.
     std::panic::set_hook(Box::new(|info| {
@@ -93,3 +94,23 @@ fn main() {
     inv.runtime.shutdown_background();
     std::process::exit(code);
 }
+
+/// glibc's malloc grows (and trims) its main heap by little more than each
+/// allocation needs: a parse or compile makes hundreds of thousands of
+/// allocations on a growing heap, each growth a system call. 64 MiB of padding
+/// per growth (its pages only touched when used) takes far fewer: a compile of
+/// the 1,000-model benchmark spends about 6% less CPU time.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn malloc_pad() {
+    extern "C" {
+        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+    }
+    const M_TOP_PAD: std::ffi::c_int = -2;
+    // SAFETY: mallopt only sets a malloc parameter; called before any thread starts.
+    unsafe {
+        mallopt(M_TOP_PAD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn malloc_pad() {}

@@ -48,8 +48,14 @@ pub(crate) fn model_config(n: &Node) -> Map<String, Value> {
     snapshot_config(n, c)
 }
 
-/// Every key of a model's config with dbt's default.
+/// Every key of a model's config with dbt's default (made once, then copied:
+/// a manifest takes it for every model).
 fn model_config_defaults() -> Value {
+    static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(model_config_defaults_new).clone()
+}
+
+fn model_config_defaults_new() -> Value {
     json!({
             "enabled": true, "alias": null, "schema": null, "database": null, "tags": [],
             "meta": {}, "group": null, "materialized": "view", "incremental_strategy": null,
@@ -126,16 +132,18 @@ pub(crate) fn hook_json(manifest: &Manifest, h: &RunHook) -> Value {
 /// A data test's config as dbt records it (severity `ERROR` unless configured,
 /// schema `dbt_test__audit`).
 pub(crate) fn test_config(t: &TestNode) -> Map<String, Value> {
-    with_defaults(
+    // Made once, then copied: a manifest takes it for every test.
+    static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let defaults = DEFAULTS.get_or_init(|| {
         json!({
             "enabled": true, "alias": null, "schema": "dbt_test__audit", "database": null,
             "tags": [], "meta": {}, "group": null, "materialized": "test",
             "severity": "ERROR", "store_failures": null, "store_failures_as": null,
             "where": null, "limit": null, "fail_calc": "count(*)", "warn_if": "!= 0",
             "error_if": "!= 0",
-        }),
-        &t.config,
-    )
+        })
+    });
+    with_defaults(defaults.clone(), &t.config)
 }
 
 /// A source table's config as dbt records it.
@@ -221,7 +229,7 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
     let file = n.compiled_file();
     let rest = file.strip_prefix(&n.original_file_path).unwrap_or_default();
     let compiled_path = format!("target/compiled/{package}/{rel}{rest}");
-    json!({
+    let mut node = json!({
         "database": n.database,
         "schema": n.schema,
         "name": n.name,
@@ -232,12 +240,12 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "unique_id": n.unique_id,
         "fqn": n.fqn,
         "alias": n.alias,
-        "config": model_config(n),
-        "unrendered_config": n.unrendered_config,
-        "checksum": n.checksum,
+        "config": null,
+        "unrendered_config": null,
+        "checksum": null,
         "tags": n.tags,
         "description": n.description,
-        "columns": model_columns_json(n),
+        "columns": null,
         "contract": {"enforced": n.contract.enforced, "alias_types": n.contract.alias_types, "checksum": contract_checksum(n)},
         "constraints": n.constraints.iter().map(|k| k.to_json(n.compiled_code.is_some())).collect::<Vec<_>>(),
         "patch_path": n.patch_path,
@@ -250,7 +258,13 @@ pub(crate) fn model_json(manifest: &Manifest, n: &Node) -> Value {
         "compiled": n.compiled_code.is_some(),
         "compiled_code": n.compiled_code,
         "relation_name": n.relation_name(),
-    })
+    });
+    // The mappings are put in place (`json!` would copy each).
+    node["config"] = Value::Object(model_config(n));
+    node["unrendered_config"] = Value::Object(n.unrendered_config.clone());
+    node["checksum"] = n.checksum.clone();
+    node["columns"] = Value::Object(model_columns_json(n));
+    node
 }
 
 /// A data test's node in `manifest.json`.
@@ -263,7 +277,7 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
             .map_or(original_file_path, |(_, p)| p)
             .to_string(),
     };
-    json!({
+    let mut node = json!({
         "database": manifest.database,
         "schema": format!("{}_dbt_test__audit", manifest.target_schema),
         "name": t.name,
@@ -274,8 +288,8 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "unique_id": t.unique_id,
         "fqn": t.fqn,
         "alias": t.alias,
-        "config": test_config(t),
-        "unrendered_config": t.config,
+        "config": null,
+        "unrendered_config": null,
         "tags": t.tags,
         "raw_code": test_raw_code(t),
         "checksum": test_checksum(t),
@@ -286,7 +300,11 @@ pub(crate) fn test_json(manifest: &Manifest, t: &TestNode) -> Value {
         "depends_on": {"macros": t.depends_on_macros, "nodes": t.depends_on_nodes},
         "compiled": t.compiled_code.is_some(),
         "compiled_code": t.compiled_code,
-    })
+    });
+    // The mappings are put in place (`json!` would copy each).
+    node["config"] = Value::Object(test_config(t));
+    node["unrendered_config"] = Value::Object(t.config.clone());
+    node
 }
 
 /// A unit test in `manifest.json` (dbt's `UnitTestDefinition`, under

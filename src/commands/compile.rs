@@ -14,7 +14,7 @@ use crate::artifacts;
 use crate::cli::{CompileArgs, TextOrJson};
 use crate::console::{plural, Output};
 use crate::error::Result;
-use crate::execute::{plan, Job};
+use crate::execute::{plan_order, Job};
 use crate::manifest::{Manifest, Materialization, NodeKind};
 use crate::render::{EphemeralCache, RenderDb};
 use crate::settings::Settings;
@@ -38,7 +38,7 @@ pub(super) fn compile(
     header(out, &loaded);
     warn_unmatched(out, &loaded, sel)?;
     let chosen = chosen(&loaded, sel, out)?;
-    let (mut order, _) = plan(
+    let mut order = plan_order(
         &loaded.graph,
         &loaded.manifest,
         &chosen,
@@ -105,6 +105,9 @@ pub(super) fn compile(
                 .display()
         ),
     );
+    // Freeing the project (its nodes, templates, macros) is left to a thread
+    // of its own: the process ends first.
+    std::thread::spawn(move || drop(loaded));
     Ok(0)
 }
 

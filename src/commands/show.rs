@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::cli::{ShowArgs, TextOrJson};
 use crate::console::Output;
 use crate::error::{Error, Result};
-use crate::execute::{plan, Job};
+use crate::execute::{plan_order, Job};
 use crate::manifest::NodeKind;
 use crate::postgres;
 use crate::preview::{Json, Preview};
@@ -82,7 +82,7 @@ pub(super) fn show(
             "show of a seed ({seed}) is not supported: dbt's show loads the seed and prints its CSV; load it with `seed --select …` and preview it with `show --inline \"select * from {{{{ ref('…') }}}}\"`, or leave it out of the selection with --exclude"
         )));
     }
-    let (mut order, _) = plan(
+    let mut order = plan_order(
         &loaded.graph,
         m,
         &chosen,

@@ -28,7 +28,7 @@ use crate::results::NodeResult;
 use crate::settings::Settings;
 
 pub(crate) use microbatch::MicrobatchRun;
-pub(crate) use plan::{plan, Job};
+pub(crate) use plan::{plan, plan_order, Job};
 pub(crate) use run_hooks::RenderedRunHook;
 
 /// Everything an execution needs: the compiled manifest, the ids to run in

@@ -55,6 +55,39 @@ pub(crate) fn plan(
     chosen: &BTreeSet<String>,
     job: Job,
 ) -> (Vec<String>, Graph) {
+    let (graph, ids) = runs(graph, manifest, chosen, job);
+    match job {
+        Job::Build { .. } => {
+            let g = graph.for_build(manifest);
+            (g.topo_order(&ids), g)
+        }
+        _ => (graph.topo_order(&ids), graph),
+    }
+}
+
+/// [`plan`]'s order alone (for `compile` and `show`, which run nothing), made
+/// without `build`'s graph.
+pub(crate) fn plan_order(
+    graph: &Graph,
+    manifest: &Manifest,
+    chosen: &BTreeSet<String>,
+    job: Job,
+) -> Vec<String> {
+    let (graph, ids) = runs(graph, manifest, chosen, job);
+    match job {
+        Job::Build { .. } => graph.build_order(manifest, &ids),
+        _ => graph.topo_order(&ids),
+    }
+}
+
+/// The graph a job runs on before `build`'s extra edges (drawn across the
+/// ephemeral models) and the selected ids it executes.
+fn runs(
+    graph: &Graph,
+    manifest: &Manifest,
+    chosen: &BTreeSet<String>,
+    job: Job,
+) -> (Graph, BTreeSet<String>) {
     let of_kind = |kind: NodeKind| -> BTreeSet<String> {
         chosen
             .iter()
@@ -70,7 +103,7 @@ pub(crate) fn plan(
         .filter(|n| n.materialized == Materialization::Ephemeral)
         .map(|n| n.unique_id.clone())
         .collect();
-    let graph = &graph.across(&ephemeral);
+    let graph = graph.across(&ephemeral);
     let mut models = of_kind(NodeKind::Model);
     models.retain(|id| !ephemeral.contains(id));
     let seeds = of_kind(NodeKind::Seed);
@@ -79,25 +112,24 @@ pub(crate) fn plan(
         .into_iter()
         .chain(of_kind(NodeKind::UnitTest))
         .collect();
-    match job {
-        Job::Run { .. } => (graph.topo_order(&models), graph.clone()),
-        Job::Seed { .. } => (graph.topo_order(&seeds), graph.clone()),
-        Job::Snapshot => (graph.topo_order(&snapshots), graph.clone()),
-        Job::Test { .. } => (graph.topo_order(&tests), graph.clone()),
+    let ids = match job {
+        Job::Run { .. } => models,
+        Job::Seed { .. } => seeds,
+        Job::Snapshot => snapshots,
+        Job::Test { .. } => tests,
         Job::Build { .. } => {
-            let g = graph.for_build(manifest);
             // Exposures and saved queries are no-ops in build, as in dbt.
             let noops = of_kind(NodeKind::Exposure)
                 .into_iter()
                 .chain(of_kind(NodeKind::SavedQuery));
-            let ids: BTreeSet<String> = models
+            models
                 .union(&tests)
                 .chain(&seeds)
                 .chain(&snapshots)
                 .cloned()
                 .chain(noops)
-                .collect();
-            (g.topo_order(&ids), g)
+                .collect()
         }
-    }
+    };
+    (graph, ids)
 }
