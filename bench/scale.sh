@@ -5,7 +5,7 @@
 # same two as a daily refresh (`daily run`, `daily build`: after a day of app
 # events lands — a copy of the last day's events a day later, 2% of them
 # late-arriving a week back, and 0.05% of the older events soft-deleted by the
-# loader — int_app_activity reads only what changed), and dbt-core's `build
+# loader; the models are rebuilt from the raw tables), and dbt-core's `build
 # --full-refresh` of the same project, as medians of ROUNDS interleaved rounds,
 # with the ratios to the floor and the peak memory of our binary and of the
 # server. The landed day is taken back out after each daily step (the next step

@@ -938,13 +938,12 @@ fn activated_in_app_matches_emails_as_the_database_lowers_them() {
     assert_eq!(activated(&db), vec!["s_accent|f", "s_ascii|f", "s_same|t"]);
 }
 
-/// int_app_activity is incremental (docs/raw-contract.md: intermediate models may
-/// be, when every mart equals a full rebuild). A daily run after late-arriving,
-/// soft-deleted, re-identified and retimed events gives the rows of a
-/// `--full-refresh`, and it did read only the changes: a row planted in the table
-/// survives it (a rebuild would drop it).
+/// A run after a load of late-arriving, soft-deleted (by an upsert or by
+/// target-postgres' activate_version, which sets only `_sdc_deleted_at`),
+/// re-identified and retimed events gives the rows of a `--full-refresh`
+/// (docs/raw-contract.md: every mart equals a full rebuild from the raw tables).
 #[test]
-fn app_activity_increments_equal_a_full_rebuild() {
+fn app_activity_after_a_load_equals_a_full_rebuild() {
     let db = raw_db("fc_increment");
     let at = "2024-03-01 10:00:00";
     let early = "2024-03-01 09:00:00";
@@ -1004,11 +1003,6 @@ fn app_activity_increments_equal_a_full_rebuild() {
             "s_tie|t",
         ]
     );
-    // A row no rebuild would keep: the next run must not rebuild the table.
-    db.exec(
-        "insert into analytics.int_app_activity values
-           (false, 'planted', timestamp '2024-03-01 12:00:00', 0, timestamp '2000-01-01');",
-    );
     // The next load, in a later transaction (later loader times).
     let upsert = |uuid: &str, set: &str| {
         format!(
@@ -1053,12 +1047,8 @@ fn app_activity_increments_equal_a_full_rebuild() {
         "s_tie|t",
     ];
     assert_eq!(db.lines(activated), expected);
-    let incremental = db.lines(activity);
-    assert!(
-        incremental.iter().any(|l| l.contains("planted")),
-        "the daily run rebuilt the table: {incremental:?}"
-    );
-    // The same rows as a full rebuild, the planted one aside.
+    let after_load = db.lines(activity);
+    // The same rows as a full rebuild.
     let target = tempfile::tempdir().unwrap();
     let out = db.cli(&[
         "run",
@@ -1071,53 +1061,39 @@ fn app_activity_increments_equal_a_full_rebuild() {
     assert_code(&out, 0);
     assert_eq!(db.lines(activated), expected);
     let rebuilt = db.lines(activity);
-    assert_eq!(
-        incremental
-            .into_iter()
-            .filter(|l| !l.contains("planted"))
-            .collect::<Vec<_>>(),
-        rebuilt
-    );
+    assert_eq!(after_load, rebuilt);
     // A run with nothing new changes nothing.
     run_marts(&db);
     assert_eq!(db.lines(activity), rebuilt);
 }
 
-/// A table of int_app_activity from before it was incremental (no
-/// loaded_through): the run fails saying how to rebuild it, and a `--full-refresh`
-/// does.
+/// A table of int_app_activity from when it was incremental (two more columns,
+/// rows of an earlier load): a plain `run` replaces it with the rebuilt table.
 #[test]
-fn app_activity_of_an_older_shape_asks_for_a_full_refresh() {
+fn app_activity_of_the_incremental_shape_is_replaced_by_a_run() {
     let db = raw_db("fc_old_shape");
     db.exec(
         &[
             session("s1", "p1", "2024-03-01 10:00:00"),
             event("e1", Some("p1"), None, "2024-03-01 12:00:00"),
             "create schema analytics;
-             create table analytics.int_app_activity (by_email boolean, identity_key text, last_event_time timestamp);"
+             create table analytics.int_app_activity (by_email boolean, identity_key text,
+                 last_event_time timestamp, last_event_hash integer, loaded_through timestamp);
+             insert into analytics.int_app_activity values
+                 (false, 'p1', timestamp '2024-03-01 09:00:00', 0, timestamp '2030-01-01');"
                 .to_string(),
         ]
         .concat(),
     );
-    let target = tempfile::tempdir().unwrap();
-    let run = |full: bool| {
-        let mut args = vec!["run", "--project-dir"];
-        let dir = project_dir();
-        args.push(&dir);
-        args.extend(["--target-path", target.path().to_str().unwrap()]);
-        if full {
-            args.push("--full-refresh");
-        }
-        db.cli(&args)
-    };
-    let out = run(false);
-    assert_code(&out, 1);
-    let err = stderr(&out);
-    assert!(
-        err.contains("was built before int_app_activity became incremental: rebuild it once with `run --full-refresh --select int_app_activity+`"),
-        "{err}"
+    run_marts(&db);
+    assert_eq!(
+        db.lines(
+            "select column_name from information_schema.columns \
+             where table_schema = 'analytics' and table_name = 'int_app_activity' \
+             order by ordinal_position"
+        ),
+        vec!["by_email", "identity_key", "last_event_time"]
     );
-    assert_code(&run(true), 0);
     assert_eq!(
         db.lines("select session_id, activated_in_app from analytics.mart_funnel_conversions"),
         vec!["s1|t"]

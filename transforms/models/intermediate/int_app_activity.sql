@@ -1,13 +1,10 @@
 {{ config(
-    materialized='incremental',
-    unique_key=['by_email', 'identity_key'],
-    incremental_strategy='delete+insert',
-    post_hook="delete from {{ this }} where last_event_time is null",
+    materialized='table',
     session_settings={
         'jit': False,
         'work_mem': '64MB',
         'enable_sort': False,
-        'parallel_tuple_cost': 0.0001,
+        'parallel_tuple_cost': 0.01,
         'enable_nestloop': False,
     },
 ) }}
@@ -18,206 +15,37 @@
   (by_email, identity_key). lower(email) is the email_key macro's: the same text,
   cheaper for ASCII emails.
 
-  Incremental (docs/raw-contract.md allows it when every mart equals a full
-  rebuild): the first build and `--full-refresh` aggregate every event; a daily
-  run reads only the events the loader wrote or deleted since the last build and
-  rewrites the identities they touch. Each row keeps what that needs:
-  - last_event_hash: hashtext(uuid) of its latest event (the greatest hash among
-    events at that time). When a changed event has that hash and is now
-    deleted, moved to another identity or retimed, the identity is *stale*: its
-    latest event may be gone, so it is recomputed from all its live events (one
-    parallel scan of events, only on a run that has a stale identity; a hash
-    collision only recomputes more than needed).
-  - loaded_through: the newest loader time (_sdc_batched_at) read for the row. The
-    next run reads the events with _sdc_batched_at or _sdc_deleted_at after the
-    newest of them (target-postgres' soft delete sets only _sdc_deleted_at, to the
-    time of the load). This assumes that the loader commits its batches in the
-    order of their times, one loader at a time, as `meltano run` does.
-  An identity left without live events is written with a null last_event_time and
-  deleted by the post-hook, in the same transaction.
+  A table rebuilt by every run, in one parallel scan of the events: exact by
+  construction, late-arriving, soft-deleted and upserted events included.
+  It was incremental before, and measured against this (bench/scale.sh, 1M sessions
+  and 14M events, README "Performance at scale"): without an index on the raw
+  events, which the transformer may not create (raw-contract.md: it never writes
+  to a raw schema), a daily run has to scan every event to find what the loader
+  changed, and a deleted, moved or retimed latest event costs a second scan to
+  recompute its identity; telling which event was an identity's latest needed the
+  hash of the latest event's uuid, a per-event array max that made the first
+  build 1.7 s dearer (5.1 s against 3.4 s). Rebuilt, the model costs one scan
+  every day (3.1–3.4 s at 1M), against 4.0 s for the incremental run on a day
+  with such deletes (every day of the benchmark, and every day at a year's size,
+  where hash collisions alone touch some identity daily).
 
-  Scale: one scan of the events for both branches (they were two). PostgreSQL
-  cannot estimate the number of groups of a key that mixes two columns (it
-  multiplies their distinct counts: 2.8M expected, 57k real at 14M events), so by
-  default it sorts every event to disk; this model's session_settings (README,
-  "Session settings") let it hash in parallel instead, and rule out nested loops.
+  Scale: PostgreSQL cannot estimate the number of groups of a key that mixes two
+  columns (it multiplies their distinct counts: 2.8M expected, 57k real at 14M
+  events), so by default it sorts every event to disk; these session_settings
+  (README, "Session settings") let it hash in parallel instead, and rule out
+  nested loops. Its parallel_tuple_cost is the marts' times 100: at the marts'
+  0.0001 the planner sends every event through the Gather and aggregates them in
+  the leader alone at 100k sessions (657 ms against 443 ms with each process
+  aggregating its share, EXPLAIN ANALYZE); at the default 0.1 it plans no
+  parallel scan at 1M sessions; 0.01 gives the partial aggregate at 100k, 1M and
+  the year's 3.9M.
 -#}
 
-{%- set identity_of_live_events -%}
-    _sdc_deleted_at is null
-    and (user_id is not null or email <> '')
-{%- endset %}
-
-{%- set latest -%}
-    max(event_time) as last_event_time,
-    -- The hash of the latest event: the greatest (epoch, hash) pair. Epoch seconds
-    -- in float8 keep distinct microseconds distinct and in order (their spacing is
-    -- under a microsecond until 2106), and an int4 hash is exact in float8: half
-    -- the cost of a numeric epoch and int8 hash (1.6 s against 3.0 s over 14M events).
-    (max(array[
-        date_part('epoch', event_time),
-        hashtext(uuid)
-    ]))[2]::integer as last_event_hash
-{%- endset %}
-
-{% if not is_incremental() %}
-
 select
-    user_id is null                 as by_email,
+    user_id is null                             as by_email,
     coalesce(user_id, {{ email_key('email') }}) as identity_key,
-    {{ latest }},
-    max(_sdc_batched_at)            as loaded_through
+    max(event_time)                             as last_event_time
 from {{ source('raw_amplitude', 'events') }}
-where {{ identity_of_live_events }}
+where _sdc_deleted_at is null
+  and (user_id is not null or email <> '')
 group by 1, 2
-
-{% else %}
-
-{%- if execute -%}
-    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-    {%- if 'loaded_through' not in columns or 'last_event_hash' not in columns -%}
-        {{ exceptions.raise_compiler_error(
-            this ~ " was built before int_app_activity became incremental: rebuild it once with"
-            ~ " `run --full-refresh --select int_app_activity+`"
-        ) }}
-    {%- endif -%}
-{%- endif %}
-
-with
-
-watermark as (
-    -- -infinity when the table is empty: then every event is read.
-    select coalesce(max(loaded_through), '-infinity') as loaded_through
-    from {{ this }}
-),
-
-changed as (
-    -- Written or deleted by the loader since the last build (one scan).
-    select
-        uuid,
-        user_id,
-        email,
-        event_time,
-        _sdc_deleted_at,
-        _sdc_batched_at
-    from {{ source('raw_amplitude', 'events') }}
-    where _sdc_batched_at > (select loaded_through from watermark)
-       or _sdc_deleted_at > (select loaded_through from watermark)
-),
-
-stale as (
-    -- Identities whose latest event changed: deleted, without identity now, of
-    -- another identity, or at another time.
-    select distinct t.by_email, t.identity_key
-    from {{ this }} as t
-    inner join changed as c
-        on hashtext(c.uuid) = t.last_event_hash
-    where c._sdc_deleted_at is not null
-       or not (c.user_id is not null or c.email <> '')
-       or (c.user_id is null) <> t.by_email
-       or coalesce(c.user_id, {{ email_key('c.email') }}) <> t.identity_key
-       or c.event_time <> t.last_event_time
-),
-
-changed_live as (
-    select
-        user_id is null                 as by_email,
-        coalesce(user_id, {{ email_key('email') }}) as identity_key,
-        uuid,
-        event_time,
-        _sdc_batched_at
-    from changed
-    where {{ identity_of_live_events }}
-),
-
-stale_keys as (
-    select
-        array_agg(by_email)     as by_emails,
-        array_agg(identity_key) as identity_keys
-    from stale
-),
-
-recomputed as (
-    -- Every live event of the stale identities, in one parallel scan: the
-    -- identities are passed as arrays (a join with the stale CTE would keep the
-    -- scan out of the parallel workers) and hashed; when none is stale, the hash
-    -- is empty and the events are not read.
-    select
-        e.user_id is null                   as by_email,
-        coalesce(e.user_id, {{ email_key('e.email') }}) as identity_key,
-        e.uuid,
-        e.event_time,
-        e._sdc_batched_at
-    from {{ source('raw_amplitude', 'events') }} as e
-    inner join unnest(
-        (select by_emails from stale_keys)::boolean[],
-        (select identity_keys from stale_keys)::text[]
-    ) as s (by_email, identity_key)
-        on s.by_email = (e.user_id is null)
-       and s.identity_key = coalesce(e.user_id, {{ email_key('e.email') }})
-    where e._sdc_deleted_at is null
-      and (e.user_id is not null or e.email <> '')
-),
-
-touched as (
-    select by_email, identity_key from stale
-    union
-    select by_email, identity_key from changed_live
-),
-
-candidates as (
-    select by_email, identity_key, uuid, event_time, _sdc_batched_at from changed_live
-    union all
-    select by_email, identity_key, uuid, event_time, _sdc_batched_at from recomputed
-),
-
-aggregated as (
-    select
-        by_email,
-        identity_key,
-        {{ latest }},
-        max(_sdc_batched_at) as loaded_through
-    from candidates
-    group by 1, 2
-),
-
-previous as (
-    -- The current row of a touched identity that is not stale: still valid.
-    select t.*
-    from {{ this }} as t
-    inner join touched as k
-        on k.by_email = t.by_email
-       and k.identity_key = t.identity_key
-    where not exists (
-        select 1 from stale as s
-        where s.by_email = t.by_email
-          and s.identity_key = t.identity_key
-    )
-)
-
-select
-    k.by_email,
-    k.identity_key,
-    -- greatest() skips nulls: either side may be missing.
-    greatest(a.last_event_time, p.last_event_time) as last_event_time,
-    case
-        when p.last_event_time is null then a.last_event_hash
-        when a.last_event_time is null then p.last_event_hash
-        when a.last_event_time > p.last_event_time then a.last_event_hash
-        when a.last_event_time < p.last_event_time then p.last_event_hash
-        else greatest(a.last_event_hash, p.last_event_hash)
-    end as last_event_hash,
-    greatest(
-        a.loaded_through,
-        p.loaded_through,
-        (select max(_sdc_batched_at) from changed)
-    ) as loaded_through
-from touched as k
-left join aggregated as a
-    on a.by_email = k.by_email
-   and a.identity_key = k.identity_key
-left join previous as p
-    on p.by_email = k.by_email
-   and p.identity_key = k.identity_key
-
-{% endif %}
