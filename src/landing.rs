@@ -35,7 +35,10 @@ pub(crate) fn declares(s: &SourceNode) -> bool {
 }
 
 /// Compares every source table of `sources` that declares column types with the
-/// live table.
+/// live table. Two round trips whatever the number of tables and columns: the
+/// live columns of every table, and every declared type as the server resolves
+/// it (one query each per column cost about 70 ms a run for the shipped project's
+/// eight sources).
 pub(crate) async fn check(client: &Client, sources: &[&SourceNode]) -> Result<Vec<Difference>> {
     let db = |e: tokio_postgres::Error| {
         Error::runtime(format!(
@@ -43,8 +46,67 @@ pub(crate) async fn check(client: &Client, sources: &[&SourceNode]) -> Result<Ve
             crate::postgres::describe_db_error(&e, "")
         ))
     };
+    let checked: Vec<&SourceNode> = sources.iter().copied().filter(|s| declares(s)).collect();
+    if checked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let schemas: Vec<&str> = checked.iter().map(|s| s.table.schema.as_str()).collect();
+    let identifiers: Vec<&str> = checked
+        .iter()
+        .map(|s| s.table.identifier.as_str())
+        .collect();
+    // Per table (by position): None when it does not exist, else its live columns
+    // in order.
+    let mut live: Vec<Option<Vec<(String, String)>>> = vec![None; checked.len()];
+    let rows = client
+        .query(
+            "select t.i::int4, t.rel is not null, a.attname::text, a.atttypid::regtype::text
+             from (
+                 select i, to_regclass(format('%I.%I', s, n)) as rel
+                 from unnest($1::text[], $2::text[]) with ordinality as u (s, n, i)
+             ) as t
+             left join pg_attribute as a
+                 on a.attrelid = t.rel and a.attnum > 0 and not a.attisdropped
+             order by t.i, a.attnum",
+            &[&schemas, &identifiers],
+        )
+        .await
+        .map_err(db)?;
+    for r in &rows {
+        let i = usize::try_from(r.get::<_, i32>(0) - 1).expect("ordinality starts at 1");
+        if !r.get::<_, bool>(1) {
+            continue;
+        }
+        let columns = live[i].get_or_insert_with(Vec::new);
+        if let (Some(name), Some(found)) =
+            (r.get::<_, Option<String>>(2), r.get::<_, Option<String>>(3))
+        {
+            columns.push((name, found));
+        }
+    }
+    let mut declared_types: Vec<&str> = checked
+        .iter()
+        .flat_map(|s| {
+            s.table
+                .columns
+                .iter()
+                .filter_map(|c| c.data_type.as_deref())
+        })
+        .collect();
+    declared_types.sort_unstable();
+    declared_types.dedup();
+    let resolved: std::collections::HashMap<String, Option<String>> = client
+        .query(
+            "select t, to_regtype(t)::text from unnest($1::text[]) as t",
+            &[&declared_types],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let mut out = Vec::new();
-    for s in sources.iter().filter(|s| declares(s)) {
+    for (s, live) in checked.iter().zip(&live) {
         let t = &s.table;
         let diff = |column: &str, declared: &str, found: &str, breaking: bool| Difference {
             source: t.source_name.clone(),
@@ -54,43 +116,17 @@ pub(crate) async fn check(client: &Client, sources: &[&SourceNode]) -> Result<Ve
             found: found.to_string(),
             breaking,
         };
-        let exists = client
-            .query_one(
-                "select to_regclass(format('%I.%I', $1::text, $2::text)) is not null",
-                &[&t.schema, &t.identifier],
-            )
-            .await
-            .map_err(db)?;
-        if !exists.get::<_, bool>(0) {
+        let Some(live) = live else {
             out.push(diff("", "table", "no such table", true));
             continue;
-        }
-        let live: Vec<(String, String)> = client
-            .query(
-                "select a.attname::text, a.atttypid::regtype::text
-                 from pg_attribute a
-                 where a.attrelid = format('%I.%I', $1::text, $2::text)::regclass
-                   and a.attnum > 0 and not a.attisdropped
-                 order by a.attnum",
-                &[&t.schema, &t.identifier],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        };
         for c in &t.columns {
             let Some(declared) = &c.data_type else {
                 continue;
             };
-            let resolved: Option<String> = client
-                .query_one("select to_regtype($1::text)::text", &[declared])
-                .await
-                .map_err(db)?
-                .get(0);
             match live.iter().find(|(name, _)| *name == c.name) {
                 None => out.push(diff(&c.name, declared, "no such column", true)),
-                Some((_, found)) => match &resolved {
+                Some((_, found)) => match resolved.get(declared).and_then(Option::as_ref) {
                     Some(r) if r == found => {}
                     Some(_) => out.push(diff(&c.name, declared, found, true)),
                     None => out.push(diff(
@@ -102,7 +138,7 @@ pub(crate) async fn check(client: &Client, sources: &[&SourceNode]) -> Result<Ve
                 },
             }
         }
-        for (name, found) in &live {
+        for (name, found) in live {
             if !t.columns.iter().any(|c| c.name == *name) {
                 out.push(diff(name, "", found, false));
             }

@@ -53,6 +53,16 @@ fn run(db: &TestDb, dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The first `lines` lines of the differences table in `err` (its header
+/// first), each without its `HH:MM:SS  ` time.
+fn difference_table(err: &str, lines: usize) -> Vec<&str> {
+    err.lines()
+        .map(|l| l.split_once("  ").map_or(l, |(_, rest)| rest))
+        .skip_while(|l| !l.starts_with("source"))
+        .take(lines)
+        .collect()
+}
+
 #[test]
 fn matching_tables_build_and_new_columns_only_warn() {
     let db = db_with_orders();
@@ -96,13 +106,7 @@ fn a_dropped_or_retyped_column_stops_the_run_before_anything_is_built() {
         let out = run(&db, p.path(), args);
         assert_code(&out, 1);
         let err = stderr(&out);
-        // Each line after its `HH:MM:SS  ` time.
-        let table: Vec<&str> = err
-            .lines()
-            .map(|l| l.split_once("  ").map_or(l, |(_, rest)| rest))
-            .skip_while(|l| !l.starts_with("source"))
-            .take(4)
-            .collect();
+        let table = difference_table(&err, 4);
         assert_eq!(
             table,
             [
@@ -144,6 +148,69 @@ fn a_dropped_or_retyped_column_stops_the_run_before_anything_is_built() {
         stderr(&out).contains("raw     orders  -       table     no such table"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// Several declared tables are checked together: each difference under its own
+/// table, in declaration order, a type the server does not know said so, and
+/// aliases of a type (`int8`, `timestamp`) match what the server resolves.
+#[test]
+fn several_tables_and_a_type_unknown_to_the_server() {
+    let db = TestDb::new("landing_many");
+    db.exec(
+        "create schema raw;
+         create table raw.orders (id bigint, amount numeric(10,2), created_at timestamp);
+         create table raw.refunds (id bigint, reason text);
+         create table raw.events (id int8, at timestamp);",
+    );
+    let p = project(&[
+        ("dbt_project.yml", "name: p\nprofile: p\n"),
+        (
+            "models/sources.yml",
+            "version: 2
+sources:
+  - name: raw
+    schema: raw
+    tables:
+      - name: orders
+        columns:
+          - name: id
+            data_type: int8
+          - name: amount
+            data_type: no_such_type
+      - name: missing
+        columns:
+          - name: id
+            data_type: bigint
+      - name: refunds
+        columns:
+          - name: id
+            data_type: bigint
+          - name: reason
+            data_type: integer
+      - name: events
+        columns:
+          - name: id
+            data_type: bigint
+          - name: at
+            data_type: timestamp without time zone
+",
+        ),
+    ]);
+    let out = run(&db, p.path(), &["source", "check"]);
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    let table = difference_table(&err, 5);
+    assert_eq!(
+        table,
+        [
+            "source  table    column      declared        found",
+            "raw     orders   amount      no_such_type    numeric (the declared type is unknown to the server)",
+            "raw     orders   created_at  (not declared)  timestamp without time zone",
+            "raw     missing  -           table           no such table",
+            "raw     refunds  reason      integer         text",
+        ],
+        "{err}"
     );
 }
 
