@@ -1622,6 +1622,26 @@ fn funnel_conversions_plan_joins_events_without_nested_loops() {
         loops.is_empty(),
         "nested loops or subplans over events: {loops:?}\n{plan:#}"
     );
+    // With the model's session_settings, each parallel process aggregates its
+    // share of the events (a partial aggregate), not the leader all of them.
+    let model =
+        std::fs::read_to_string(shipped_project().join("models/intermediate/int_app_activity.sql"))
+            .unwrap();
+    let tuple_cost = model
+        .split("'parallel_tuple_cost': ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("int_app_activity sets parallel_tuple_cost");
+    db.exec(&format!(
+        "set jit = off; set work_mem = '64MB'; set enable_sort = off;
+         set parallel_tuple_cost = {tuple_cost}; set enable_nestloop = off;"
+    ));
+    let (_, _, plan) = over_events(&compiled("int_app_activity"));
+    db.exec("reset all");
+    assert!(
+        plan.to_string().contains("\"Partial Mode\":\"Partial\""),
+        "no partial aggregate of the events\n{plan:#}"
+    );
     // The upstream models, as the engine would have built them.
     db.exec(&format!(
         "create schema if not exists analytics;
