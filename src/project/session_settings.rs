@@ -24,6 +24,8 @@ enum Kind {
     Bool,
     Int,
     Real,
+    /// A JIT threshold: a planner cost, or -1 for never.
+    Cost,
     /// `synchronous_commit`'s values.
     Commit,
 }
@@ -37,9 +39,9 @@ const ALLOWED: &[(&str, Kind)] = &[
     ("min_parallel_index_scan_size", Kind::Memory),
     ("hash_mem_multiplier", Kind::Real),
     ("jit", Kind::Bool),
-    ("jit_above_cost", Kind::Real),
-    ("jit_inline_above_cost", Kind::Real),
-    ("jit_optimize_above_cost", Kind::Real),
+    ("jit_above_cost", Kind::Cost),
+    ("jit_inline_above_cost", Kind::Cost),
+    ("jit_optimize_above_cost", Kind::Cost),
     ("max_parallel_workers_per_gather", Kind::Int),
     ("max_parallel_maintenance_workers", Kind::Int),
     ("parallel_leader_participation", Kind::Bool),
@@ -112,6 +114,13 @@ fn value_text(kind: Kind, v: &YamlValue) -> Option<String> {
             .ok()
             .filter(|f| *f >= 0.0 && f.is_finite())
             .map(|_| s.clone()),
+        (Kind::Cost, YamlValue::Int(n)) if *n >= -1 => Some(n.to_string()),
+        (Kind::Cost, YamlValue::Float(f)) if *f >= -1.0 && f.is_finite() => Some(f.to_string()),
+        (Kind::Cost, YamlValue::Str(s)) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|f| *f >= -1.0 && f.is_finite())
+            .map(|_| s.clone()),
         _ => None,
     }
 }
@@ -122,6 +131,7 @@ fn example(kind: Kind) -> &'static str {
         Kind::Bool => "true or false",
         Kind::Int => "a whole number",
         Kind::Real => "a number such as 1.1",
+        Kind::Cost => "a planner cost such as 500000, or -1 for never",
         Kind::Commit => "'on', 'off', 'local', 'remote_write' or 'remote_apply'",
     }
 }
@@ -161,6 +171,8 @@ pub(super) fn check_session_settings(v: &Yaml, path: &str, at: At<'_>) -> Result
                 example(kind),
                 match &value.value {
                     YamlValue::Str(s) => format!("'{s}'"),
+                    YamlValue::Int(n) => n.to_string(),
+                    YamlValue::Float(f) => f.to_string(),
                     _ => value.kind().to_string(),
                 }
             )));
@@ -213,6 +225,13 @@ mod tests {
         assert_eq!(text(Kind::Bool, YamlValue::Int(1)), None);
         assert_eq!(text(Kind::Real, YamlValue::Float(1.5)), Some("1.5".into()));
         assert_eq!(text(Kind::Real, YamlValue::Str("-1".into())), None);
+        assert_eq!(text(Kind::Real, YamlValue::Int(-1)), None);
+        assert_eq!(text(Kind::Cost, YamlValue::Int(-1)), Some("-1".into()));
+        assert_eq!(text(Kind::Cost, YamlValue::Int(-2)), None);
+        assert_eq!(
+            text(Kind::Cost, YamlValue::Float(5e5)),
+            Some("500000".into())
+        );
         assert_eq!(text(Kind::Int, YamlValue::Str("4; reset all".into())), None);
         assert_eq!(
             text(Kind::Commit, YamlValue::Str("local".into())),

@@ -100,3 +100,25 @@ fn a_value_the_server_refuses_fails_the_model_and_leaves_its_table() {
         Some("1")
     );
 }
+
+#[test]
+fn a_jit_threshold_of_minus_one_means_never() {
+    // PostgreSQL's own value for "never" in the jit_*_above_cost thresholds: the
+    // model builds with it, and with JIT on otherwise.
+    let db = TestDb::new("session_settings_jit_never");
+    let dir = project(&[
+        ("dbt_project.yml", "name: shop\nprofile: shop\n"),
+        (
+            "models/jitted.sql",
+            "{{ config(materialized='table', session_settings={'jit': True, 'jit_inline_above_cost': -1, 'jit_optimize_above_cost': 0.5}) }}\n\
+             select current_setting('jit') as jit, current_setting('jit_inline_above_cost') as inline, \
+             current_setting('jit_optimize_above_cost') as optimize",
+        ),
+    ]);
+    let pd = dir.path().to_str().unwrap();
+    assert_code(&db.cli(&["run", "--project-dir", pd]), 0);
+    assert_eq!(
+        db.lines("select jit || ' ' || inline || ' ' || optimize from analytics.jitted"),
+        vec!["on -1 0.5"]
+    );
+}
