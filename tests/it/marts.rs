@@ -866,6 +866,13 @@ fn activated_in_app_follows_the_identity_rule() {
             session("s_multi", "p_multi", at),
             event("e12", Some("p_multi"), None, "2024-03-01 09:00:00"),
             event("e13", Some("p_multi"), None, "2024-03-01 10:00:01"),
+            // One email in three spellings, the latest event in the last: one
+            // identity (int_app_activity folds the spellings after aggregating
+            // them), activated.
+            session_email("s_spelt", "p_spelt", at, Some("Eve@x.com")),
+            event("e15", None, Some("eve@x.com"), "2024-03-01 09:00:00"),
+            event("e16", None, Some("EVE@x.com"), "2024-03-01 09:30:00"),
+            event("e17", None, Some("eVe@X.com"), later),
         ]
         .concat(),
     );
@@ -889,6 +896,7 @@ fn activated_in_app_follows_the_identity_rule() {
             "s_other|f",
             "s_sib_mail|t",
             "s_sib_none|f",
+            "s_spelt|t",
             "s_uid|t",
         ]
     );
