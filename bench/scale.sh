@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The marts at scale, side by side in one run: for each size, the time to read
-# every raw table once (the floor), our `run` (the 3 marts and int_app_activity)
+# every raw table once (the floor), the same models as plain SQL through psql
+# (`SQL alone`: each model's compiled SQL as `create table … as` with its indexes
+# and session settings, one after the other, bench/sql_floor.py — what the SQL
+# costs without our engine), our `run` (the 3 marts and int_app_activity)
 # and `build` (models and their data tests) from scratch (`--full-refresh`), the
 # same two as a daily refresh (`daily run`, `daily build`: after a day of app
 # events lands — a copy of the last day's events a day later, 2% of them
@@ -62,7 +65,7 @@ sample_server() {
   echo "$peak" >"$2"
 }
 
-printf '\n%-10s %-24s %10s %16s %16s %16s %16s %16s %12s %12s\n' size rows floor run build "daily run" "daily build" "dbt build" "our RSS" "server RSS"
+printf '\n%-10s %-24s %10s %16s %16s %16s %16s %16s %16s %12s %12s\n' size rows floor "SQL alone" run build "daily run" "daily build" "dbt build" "our RSS" "server RSS"
 for size in "${sizes[@]}"; do
   if [ "$size" = year ]; then
     # A year generated before is reused whatever the free space is now.
@@ -128,14 +131,16 @@ YML
     "$bin" "$@" --project-dir transforms --target-path "$work/target" >"$work/$log.log" 2>&1 || { cat "$work/$log.log" >&2; exit 1; }
     t=$(ms "$s")
   }
-  f=() r=() b=() drun=() dbuild=() d=() mem=0 smem=0
+  f=() q=() r=() b=() drun=() dbuild=() d=()
   for _ in $(seq "$rounds"); do
     s=$(date +%s%N); psql_db "$db" -c "$floor_sql" >/dev/null; f+=("$(ms "$s")")
-    s=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$work/rss" "$bin" run --full-refresh --project-dir transforms --target-path "$work/target" >"$work/run.log" 2>&1 &
-    pid=$!; sample_server "$pid" "$work/srss" & sp=$!
-    wait "$pid" || { cat "$work/run.log" >&2; exit 1; }; r+=("$(ms "$s")"); wait "$sp"
-    mem=$(( $(tail -1 "$work/rss") > mem ? $(tail -1 "$work/rss") : mem )); smem=$(( $(cat "$work/srss") > smem ? $(cat "$work/srss") : smem ))
+    ours run run --full-refresh; r+=("$t")
+    # The same models as plain SQL through psql (bench/sql_floor.py), reading what
+    # the run just built, into a scratch schema.
+    python3 bench/sql_floor.py "$work/target/manifest.json" bench_sql_floor >"$work/sql_floor.sql"
+    psql_db "$db" -c "set client_min_messages = warning; drop schema if exists bench_sql_floor cascade; create schema bench_sql_floor" >/dev/null
+    s=$(date +%s%N); psql_db "$db" -f "$work/sql_floor.sql" >/dev/null || { echo "scale: the SQL alone failed" >&2; exit 1; }; q+=("$(ms "$s")")
+    psql_db "$db" -c "set client_min_messages = warning; drop schema bench_sql_floor cascade" >/dev/null
     stamp=$(date -u '+%Y-%m-%d %H:%M:%S.%6N'); land_day "$stamp"
     ours daily-run run; drun+=("$t")
     unland_day "$stamp"
@@ -150,11 +155,17 @@ YML
       d+=("$(ms "$s")")
     fi
   done
-  fm=$(median "${f[@]}") rm=$(median "${r[@]}") bm=$(median "${b[@]}") drm=$(median "${drun[@]}") dbm=$(median "${dbuild[@]}")
+  # Peak memory, in a run of its own after the timed ones: sampling the server's
+  # processes costs CPU that would slow the timed run on a small machine.
+  /usr/bin/time -f '%M' -o "$work/rss" "$bin" run --full-refresh --project-dir transforms --target-path "$work/target" >"$work/run.log" 2>&1 &
+  pid=$!; sample_server "$pid" "$work/srss" & sp=$!
+  wait "$pid" || { cat "$work/run.log" >&2; exit 1; }; wait "$sp"
+  mem=$(tail -1 "$work/rss") smem=$(cat "$work/srss")
+  fm=$(median "${f[@]}") qm=$(median "${q[@]}") rm=$(median "${r[@]}") bm=$(median "${b[@]}") drm=$(median "${drun[@]}") dbm=$(median "${dbuild[@]}")
   dbt_col="-"
   if [ ${#d[@]} -gt 0 ]; then dm=$(median "${d[@]}"); dbt_col="${dm} ms ($(ratio "$dm" "$fm"))"; fi
-  printf '%-10s %-24s %7s ms %16s %16s %16s %16s %16s %9s MiB %9s MiB\n' "$size" "$rows" "$fm" "$rm ms ($(ratio "$rm" "$fm"))" "$bm ms ($(ratio "$bm" "$fm"))" "$drm ms ($(ratio "$drm" "$fm"))" "$dbm ms ($(ratio "$dbm" "$fm"))" "$dbt_col" $((mem / 1024)) $((smem / 1024))
+  printf '%-10s %-24s %7s ms %16s %16s %16s %16s %16s %16s %9s MiB %9s MiB\n' "$size" "$rows" "$fm" "$qm ms ($(ratio "$qm" "$fm"))" "$rm ms ($(ratio "$rm" "$fm"))" "$bm ms ($(ratio "$bm" "$fm"))" "$drm ms ($(ratio "$drm" "$fm"))" "$dbm ms ($(ratio "$dbm" "$fm"))" "$dbt_col" $((mem / 1024)) $((smem / 1024))
   if [ -n "${KEEP_OUTPUT:-}" ]; then mkdir -p "$KEEP_OUTPUT/$size"; cp -r "$work"/*.log "$work/target" "$KEEP_OUTPUT/$size/" 2>/dev/null || true; fi
 done
 echo
-echo "medians of $rounds interleaved rounds on $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); floor: a sequential count(*) of every raw table"
+echo "medians of $rounds interleaved rounds on $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); floor: a sequential count(*) of every raw table; SQL alone: the models' compiled SQL as create table … as with their indexes and session settings, one after the other through psql (bench/sql_floor.py)"
