@@ -107,19 +107,21 @@ fn value_text(kind: Kind, v: &YamlValue) -> Option<String> {
             let unit = s[digits..].trim_start();
             (digits > 0 && matches!(unit, "" | "B" | "kB" | "MB" | "GB" | "TB")).then(|| s.clone())
         }
-        (Kind::Real, YamlValue::Int(n)) if *n >= 0 => Some(n.to_string()),
-        (Kind::Real, YamlValue::Float(f)) if *f >= 0.0 && f.is_finite() => Some(f.to_string()),
-        (Kind::Real, YamlValue::Str(s)) => s
+        (Kind::Real, v) => number_from(v, 0.0),
+        (Kind::Cost, v) => number_from(v, -1.0),
+        _ => None,
+    }
+}
+
+/// A finite number of at least `min`, written as a number or a string.
+fn number_from(v: &YamlValue, min: f64) -> Option<String> {
+    match v {
+        YamlValue::Int(n) if *n as f64 >= min => Some(n.to_string()),
+        YamlValue::Float(f) if *f >= min && f.is_finite() => Some(f.to_string()),
+        YamlValue::Str(s) => s
             .parse::<f64>()
             .ok()
-            .filter(|f| *f >= 0.0 && f.is_finite())
-            .map(|_| s.clone()),
-        (Kind::Cost, YamlValue::Int(n)) if *n >= -1 => Some(n.to_string()),
-        (Kind::Cost, YamlValue::Float(f)) if *f >= -1.0 && f.is_finite() => Some(f.to_string()),
-        (Kind::Cost, YamlValue::Str(s)) => s
-            .parse::<f64>()
-            .ok()
-            .filter(|f| *f >= -1.0 && f.is_finite())
+            .filter(|f| *f >= min && f.is_finite())
             .map(|_| s.clone()),
         _ => None,
     }
